@@ -1,0 +1,3 @@
+module github.com/spate-dev/spate
+
+go 1.26

@@ -1,0 +1,416 @@
+package exec
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// Control is what a subtask's input loop tells the head of its chain besides
+// records: the combined input watermark and the end of all inputs.
+type Control interface {
+	Watermark(wm int64)
+	Finish()
+}
+
+// Clock tells the processing time in milliseconds since the Unix epoch.
+type Clock func() int64
+
+// WallClock is the real processing time.
+func WallClock() int64 { return time.Now().UnixMilli() }
+
+// Task is one subtask: a chain of operators run by one goroutine. The builder
+// fills its fields before Run; afterwards only the task's goroutine touches
+// it.
+type Task struct {
+	// Name is the name of the chain, used in errors.
+	Name string
+	// Subtask is the index of this subtask and Parallelism their number.
+	Subtask, Parallelism int
+	// Inbox receives the batches of every input channel. Nil for sources.
+	Inbox chan Msg
+	// ChannelGates maps each input channel to the gate (input index of the
+	// head operator) it feeds.
+	ChannelGates []int
+	// Gates hands a received batch to the head operator's input.
+	Gates []func(batch any) error
+	// Head receives watermarks and the end of input.
+	Head Control
+	// Source, if set, drives the task instead of an input loop: it produces
+	// records until its input ends, then returns.
+	Source func(ctx context.Context) error
+	// Opens run in order before processing; Closes run in reverse order
+	// afterwards, also after a failure.
+	Opens  []func() error
+	Closes []func() error
+	// Clock is the processing-time clock; WallClock if nil.
+	Clock Clock
+
+	// Current names the operator whose code runs now; operators set it
+	// before calling user code so that a panic names the right operator.
+	Current string
+
+	ctx     context.Context
+	writers []writer
+	timers  procTimers
+	timer   *time.Timer
+}
+
+// Context returns the job's context as seen by this subtask.
+func (t *Task) Context() context.Context { return t.ctx }
+
+// Now returns the processing time in milliseconds.
+func (t *Task) Now() int64 { return t.Clock() }
+
+// Fail unwinds the subtask with err; the job fails with it. Operators call it
+// when user code returns an error.
+func (t *Task) Fail(err error) {
+	panic(errFail{err})
+}
+
+// Abort unwinds the subtask because the job stops (its context ended).
+func (t *Task) Abort() {
+	panic(errAbort{context.Cause(t.ctx)})
+}
+
+// SetIdle marks all of the task's outgoing channels idle or active.
+func (t *Task) SetIdle(idle bool) {
+	for _, w := range t.writers {
+		w.setIdle(idle)
+	}
+}
+
+// FlushOutputs sends every buffered record downstream.
+func (t *Task) FlushOutputs() {
+	for _, w := range t.writers {
+		w.Flush()
+	}
+}
+
+// RegisterProcTimer calls f once the processing time reaches at (ms). f
+// runs on the task's goroutine.
+func (t *Task) RegisterProcTimer(at int64, f func()) {
+	heap.Push(&t.timers, procTimer{at: at, seq: t.timers.seq, f: f})
+	t.timers.seq++
+}
+
+// FireProcTimers runs every processing-time timer that is due.
+func (t *Task) FireProcTimers() {
+	if len(t.timers.h) == 0 {
+		return
+	}
+	now := t.Now()
+	for len(t.timers.h) > 0 && t.timers.h[0].at <= now {
+		pt := heap.Pop(&t.timers).(procTimer)
+		pt.f()
+	}
+}
+
+// nextTimer returns a channel that fires when the earliest timer is due, or
+// nil if there is none.
+func (t *Task) nextTimer() <-chan time.Time {
+	if len(t.timers.h) == 0 {
+		return nil
+	}
+	d := time.Duration(t.timers.h[0].at-t.Now()) * time.Millisecond
+	if d < 0 {
+		d = 0
+	}
+	if t.timer == nil {
+		t.timer = time.NewTimer(d)
+	} else {
+		t.timer.Reset(d)
+	}
+	return t.timer.C
+}
+
+// WaitTimers blocks until the next processing-time timer is due, d passed,
+// or the job stops; it is for sources that have nothing to read.
+func (t *Task) WaitTimers(d time.Duration) {
+	if len(t.timers.h) > 0 {
+		if until := time.Duration(t.timers.h[0].at-t.Now()) * time.Millisecond; until < d {
+			d = max(until, 0)
+		}
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-t.ctx.Done():
+		t.Abort()
+	}
+}
+
+type channelState struct {
+	wm    int64
+	idle  bool
+	ended bool
+}
+
+// runInputs is the loop of a task with inputs.
+func (t *Task) runInputs() error {
+	chans := make([]channelState, len(t.ChannelGates))
+	for i := range chans {
+		chans[i].wm = MinWatermark
+	}
+	open := len(chans)
+	lastWM := MinWatermark
+	allIdle := false
+	for open > 0 {
+		var m Msg
+		select {
+		case m = <-t.Inbox:
+		default:
+			// Nothing waiting: send what is buffered before blocking, so a
+			// quiet stream has no added latency and a busy one full batches.
+			t.FlushOutputs()
+			select {
+			case m = <-t.Inbox:
+			case <-t.nextTimer():
+				t.FireProcTimers()
+				continue
+			case <-t.ctx.Done():
+				return context.Cause(t.ctx)
+			}
+		}
+		c := &chans[m.Channel]
+		switch m.Kind {
+		case MsgData:
+			c.idle = false
+			if err := t.Gates[t.ChannelGates[m.Channel]](m.Batch); err != nil {
+				return fmt.Errorf("input channel %d: %w", m.Channel, err)
+			}
+			if allIdle {
+				allIdle = false
+				t.SetIdle(false)
+			}
+		case MsgWatermark:
+			c.idle = false
+			if m.WM > c.wm {
+				c.wm = m.WM
+			}
+		case MsgIdle:
+			c.idle = true
+		case MsgEnd:
+			c.ended = true
+			c.wm = MaxWatermark
+			open--
+		}
+		if m.Kind != MsgData {
+			wm, idle := combine(chans)
+			if wm > lastWM {
+				lastWM = wm
+				t.Head.Watermark(wm)
+			}
+			if idle != allIdle && open > 0 {
+				allIdle = idle
+				t.SetIdle(idle)
+			}
+		}
+		t.FireProcTimers()
+	}
+	t.Head.Finish()
+	return nil
+}
+
+// combine returns the minimum watermark over the active channels and whether
+// every open channel is idle.
+func combine(chans []channelState) (wm int64, allIdle bool) {
+	wm = MaxWatermark
+	active := 0
+	for i := range chans {
+		c := &chans[i]
+		if c.ended || c.idle {
+			continue
+		}
+		active++
+		if c.wm < wm {
+			wm = c.wm
+		}
+	}
+	if active == 0 {
+		// Only idle (or ended) channels: the watermark may advance to
+		// the highest of the idle ones, as Flink does when all are idle.
+		wm = MinWatermark
+		for i := range chans {
+			if !chans[i].ended && chans[i].wm > wm {
+				wm = chans[i].wm
+			}
+		}
+		for i := range chans {
+			if !chans[i].ended {
+				return wm, true
+			}
+		}
+		return MaxWatermark, false
+	}
+	return wm, false
+}
+
+// errAbort unwinds a subtask because the job is stopping.
+type errAbort struct{ cause error }
+
+// errFail unwinds a subtask with an operator's error.
+type errFail struct{ err error }
+
+// SubtaskError is the error of a failed subtask: which operator, which
+// subtask, and why.
+type SubtaskError struct {
+	Operator    string
+	Subtask     int
+	Parallelism int
+	Err         error
+	// Stack is the goroutine stack of a panic, empty for returned errors.
+	Stack string
+}
+
+func (e *SubtaskError) Error() string {
+	return fmt.Sprintf("operator %q (subtask %d/%d) failed: %v", e.Operator, e.Subtask+1, e.Parallelism, e.Err)
+}
+
+func (e *SubtaskError) Unwrap() error { return e.Err }
+
+// PanicError is a panic in user or operator code turned into an error.
+type PanicError struct{ Value any }
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// run runs the task to its end and turns panics into errors.
+func (t *Task) run(ctx context.Context) (err error) {
+	t.ctx = ctx
+	if t.Clock == nil {
+		t.Clock = WallClock
+	}
+	opened := 0
+	defer func() {
+		if r := recover(); r != nil {
+			err = t.recovered(r)
+		}
+		for i := len(t.Closes) - 1; i >= 0; i-- {
+			if cerr := t.closeOne(t.Closes[i]); cerr != nil && err == nil {
+				err = t.wrap(cerr, "")
+			}
+		}
+		if t.timer != nil {
+			t.timer.Stop()
+		}
+		_ = opened
+	}()
+	for _, open := range t.Opens {
+		if err := open(); err != nil {
+			return t.wrap(err, "")
+		}
+		opened++
+	}
+	if t.Source != nil {
+		if err := t.Source(ctx); err != nil {
+			return t.wrap(err, "")
+		}
+		return nil
+	}
+	if err := t.runInputs(); err != nil {
+		return t.wrap(err, "")
+	}
+	return nil
+}
+
+func (t *Task) closeOne(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r}
+		}
+	}()
+	return f()
+}
+
+func (t *Task) recovered(r any) error {
+	switch r := r.(type) {
+	case errAbort:
+		return r.cause
+	case errFail:
+		return t.wrap(r.err, "")
+	}
+	return t.wrap(&PanicError{Value: r}, string(debug.Stack()))
+}
+
+func (t *Task) wrap(err error, stack string) error {
+	var se *SubtaskError
+	if errors.As(err, &se) || errors.Is(err, context.Canceled) || errors.Is(err, errJobStopping) {
+		return err
+	}
+	op := t.Current
+	if op == "" {
+		op = t.Name
+	}
+	return &SubtaskError{Operator: op, Subtask: t.Subtask, Parallelism: t.Parallelism, Err: err, Stack: stack}
+}
+
+var errJobStopping = errors.New("job is stopping")
+
+// Run runs every task until all have ended, the first fails, or ctx ends. On
+// a failure it cancels the others and returns the failure; on ctx's end it
+// returns ctx's cause.
+func Run(ctx context.Context, tasks []*Task) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for _, t := range tasks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := t.run(ctx); err != nil {
+				mu.Lock()
+				if firstErr == nil && ctx.Err() == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				cancel(errJobStopping)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, errJobStopping) {
+			return c
+		}
+		return err
+	}
+	return nil
+}
+
+type procTimer struct {
+	at  int64
+	seq uint64
+	f   func()
+}
+
+type procTimers struct {
+	h   []procTimer
+	seq uint64
+}
+
+func (p *procTimers) Len() int { return len(p.h) }
+func (p *procTimers) Less(i, j int) bool {
+	if p.h[i].at != p.h[j].at {
+		return p.h[i].at < p.h[j].at
+	}
+	return p.h[i].seq < p.h[j].seq
+}
+func (p *procTimers) Swap(i, j int) { p.h[i], p.h[j] = p.h[j], p.h[i] }
+func (p *procTimers) Push(x any)    { p.h = append(p.h, x.(procTimer)) }
+func (p *procTimers) Pop() any {
+	x := p.h[len(p.h)-1]
+	p.h = p.h[:len(p.h)-1]
+	return x
+}

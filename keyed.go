@@ -1,0 +1,129 @@
+package spate
+
+import (
+	"cmp"
+	"fmt"
+
+	"github.com/spate-dev/spate/internal/codec"
+	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/keygroup"
+)
+
+// KeyedStream is a stream partitioned by key: every record with the same key
+// goes to the same subtask of the next operator, which keeps state and timers
+// per key.
+type KeyedStream[K comparable, T any] struct {
+	s    Stream[T]
+	key  func(T) K
+	hash func(T) uint32
+}
+
+// KeyBy partitions s by the key that key extracts. Keys are hashed to key
+// groups (pipeline.max-parallelism of them) and key groups to subtasks.
+func KeyBy[T any, K comparable](s Stream[T], key func(T) K) KeyedStream[K, T] {
+	var enc func([]byte, K) []byte
+	if c, err := codec.For[K](); err == nil {
+		enc = c.Append
+	} else {
+		enc = func([]byte, K) []byte {
+			panic(fmt.Sprintf("spate: key type %T cannot be hashed: %v", *new(K), err))
+		}
+	}
+	h := keygroup.Hasher[K](enc)
+	return KeyedStream[K, T]{s: s, key: key, hash: func(v T) uint32 { return h(key(v)) }}
+}
+
+// Stream returns the keyed stream's records as a plain stream.
+func (k KeyedStream[K, T]) Stream() Stream[T] { return k.s }
+
+// connectKeyed adds a keyed operator reading ks at gate.
+func connectKeyed[K comparable, T any](ks KeyedStream[K, T], n *node, gate int) {
+	connect(ks.s, n, gate, ks.hash)
+	n.keyKits = append(n.keyKits, kitOf[K]{})
+}
+
+// Reduce keeps, per key, the result of combining every record so far with
+// f, and emits it after each record (a rolling reduce).
+func Reduce[K comparable, T any](ks KeyedStream[K, T], f func(acc, v T) T) Stream[T] {
+	n := ks.s.env.addNode("reduce", "Reduce", kitOf[T]{}, func(bc *buildCtx) (*opSpec, error) {
+		op := &reduceOp[K, T]{task: bc.task, name: bc.name, key: ks.key, f: f, out: out[T](bc), acc: map[K]T{}}
+		return &opSpec{inputs: []any{exec.Output[T](op)}}, nil
+	})
+	connectKeyed(ks, n, 0)
+	return newStream[T](ks.s.env, n)
+}
+
+type reduceOp[K comparable, T any] struct {
+	task *exec.Task
+	name string
+	key  func(T) K
+	f    func(T, T) T
+	out  exec.Output[T]
+	acc  map[K]T
+}
+
+func (o *reduceOp[K, T]) Collect(v T, ts int64) {
+	o.task.Current = o.name
+	k := o.key(v)
+	if a, ok := o.acc[k]; ok {
+		v = o.f(a, v)
+	}
+	o.acc[k] = v
+	o.out.Collect(v, ts)
+}
+func (o *reduceOp[K, T]) Watermark(wm int64) { o.out.Watermark(wm) }
+func (o *reduceOp[K, T]) Finish()            { o.out.Finish() }
+
+// Number is a type Sum, Min and Max aggregate.
+type Number interface {
+	~int | ~int8 | ~int16 | ~int32 | ~int64 | ~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~float32 | ~float64
+}
+
+// Sum is a rolling sum of the field that field points to, per key; the other
+// fields are those of the key's first record.
+func Sum[K comparable, T any, N Number](ks KeyedStream[K, T], field func(*T) *N) Stream[T] {
+	return Reduce(ks, func(acc, v T) T {
+		*field(&acc) += *field(&v)
+		return acc
+	}).Name("Sum")
+}
+
+// Min is a rolling minimum of a field per key; the other fields are those of
+// the key's first record (use MinBy for the whole minimal record).
+func Min[K comparable, T any, N Number](ks KeyedStream[K, T], field func(*T) *N) Stream[T] {
+	return Reduce(ks, func(acc, v T) T {
+		*field(&acc) = min(*field(&acc), *field(&v))
+		return acc
+	}).Name("Min")
+}
+
+// Max is a rolling maximum of a field per key; the other fields are those of
+// the key's first record (use MaxBy for the whole maximal record).
+func Max[K comparable, T any, N Number](ks KeyedStream[K, T], field func(*T) *N) Stream[T] {
+	return Reduce(ks, func(acc, v T) T {
+		*field(&acc) = max(*field(&acc), *field(&v))
+		return acc
+	}).Name("Max")
+}
+
+// MinBy emits, per key, the record with the smallest field so far (the
+// earliest among equals).
+func MinBy[K comparable, T any, N cmp.Ordered](ks KeyedStream[K, T], field func(T) N) Stream[T] {
+	return Reduce(ks, func(acc, v T) T {
+		if field(v) < field(acc) {
+			return v
+		}
+		return acc
+	}).Name("MinBy")
+}
+
+// MaxBy emits, per key, the record with the largest field so far (the
+// earliest among equals).
+func MaxBy[K comparable, T any, N cmp.Ordered](ks KeyedStream[K, T], field func(T) N) Stream[T] {
+	return Reduce(ks, func(acc, v T) T {
+		if field(v) > field(acc) {
+			return v
+		}
+		return acc
+	}).Name("MaxBy")
+}

@@ -1,0 +1,139 @@
+package spate
+
+import (
+	"encoding/binary"
+	"fmt"
+	"reflect"
+
+	"github.com/spate-dev/spate/internal/codec"
+	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/keygroup"
+)
+
+// kit makes the typed runtime pieces for one record type; the untyped plan
+// code reaches typed code through it.
+type kit interface {
+	typ() reflect.Type
+	discard() any
+	combine(outs []any) any
+	newWriter(w writerSpec) (any, error)
+	deliverer(out any, encode bool) (func(any) error, error)
+	check() error
+}
+
+type writerSpec struct {
+	task     *exec.Task
+	edge     *edge
+	part     exec.Partitioning
+	targets  []chan exec.Msg
+	channel  int32
+	maxPar   int
+	batch    int
+	encode   bool
+	consumer string
+}
+
+type kitOf[T any] struct{}
+
+func (kitOf[T]) typ() reflect.Type { return reflect.TypeFor[T]() }
+func (kitOf[T]) discard() any      { return exec.Output[T](exec.Discard[T]{}) }
+
+func (kitOf[T]) combine(outs []any) any {
+	typed := make([]exec.Output[T], len(outs))
+	for i, o := range outs {
+		typed[i] = o.(exec.Output[T])
+	}
+	return exec.Combine(typed)
+}
+
+func (k kitOf[T]) newWriter(w writerSpec) (any, error) {
+	cfg := exec.EdgeWriterConfig[T]{
+		Targets: w.targets, Channel: w.channel, Part: w.part, BatchSize: w.batch,
+	}
+	if w.part == exec.Hash {
+		hash := w.edge.hash.(func(T) uint32)
+		maxPar, n := w.maxPar, len(w.targets)
+		cfg.Route = func(v T) int { return keygroup.Subtask(keygroup.Of(hash(v), maxPar), maxPar, n) }
+	}
+	if w.encode {
+		c, err := batchCodec[T]()
+		if err != nil {
+			return nil, fmt.Errorf("records from %q to %q: %w", w.edge.from.name, w.consumer, err)
+		}
+		cfg.Codec = c
+	}
+	return exec.Output[T](exec.NewEdgeWriter(w.task, cfg)), nil
+}
+
+func (k kitOf[T]) deliverer(out any, encode bool) (func(any) error, error) {
+	var c *exec.Codec[T]
+	if encode {
+		var err error
+		if c, err = batchCodec[T](); err != nil {
+			return nil, err
+		}
+	}
+	return exec.Deliverer(out.(exec.Output[T]), c), nil
+}
+
+func (kitOf[T]) check() error {
+	return codec.Check(reflect.TypeFor[T]())
+}
+
+// batchCodec encodes a batch as a count followed by (timestamp, value)
+// pairs.
+func batchCodec[T any]() (*exec.Codec[T], error) {
+	c, err := codec.For[T]()
+	if err != nil {
+		return nil, err
+	}
+	return &exec.Codec[T]{
+		Encode: func(dst []byte, batch []exec.Rec[T]) []byte {
+			dst = binary.AppendUvarint(dst, uint64(len(batch)))
+			for i := range batch {
+				dst = binary.AppendVarint(dst, batch[i].Ts)
+				dst = c.Append(dst, batch[i].V)
+			}
+			return dst
+		},
+		Decode: func(src []byte, into []exec.Rec[T]) ([]exec.Rec[T], error) {
+			n, k := binary.Uvarint(src)
+			if k <= 0 || n > uint64(len(src)) {
+				return into, fmt.Errorf("decode batch length: malformed")
+			}
+			src = src[k:]
+			for i := uint64(0); i < n; i++ {
+				ts, k := binary.Varint(src)
+				if k <= 0 {
+					return into, fmt.Errorf("decode timestamp of record %d: malformed", i)
+				}
+				v, rest, err := c.Decode(src[k:])
+				if err != nil {
+					return into, fmt.Errorf("decode record %d: %w", i, err)
+				}
+				src = rest
+				into = append(into, exec.Rec[T]{V: v, Ts: ts})
+			}
+			if len(src) != 0 {
+				return into, fmt.Errorf("decode batch: %d bytes left over", len(src))
+			}
+			return into, nil
+		},
+	}, nil
+}
+
+// RegisterCodec makes c the codec of T wherever records of type T (also
+// nested in other types) cross a process boundary, instead of the one
+// derived from T's structure.
+func RegisterCodec[T any](c Codec[T]) {
+	codec.Register[T](c)
+}
+
+// Codec encodes and decodes values of one type for exchange between
+// processes.
+type Codec[T any] interface {
+	// Append appends the encoding of v to dst.
+	Append(dst []byte, v T) []byte
+	// Decode decodes a value from the front of src and returns the rest.
+	Decode(src []byte) (v T, rest []byte, err error)
+}

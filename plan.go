@@ -1,0 +1,345 @@
+package spate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+
+	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/jobgraph"
+)
+
+// plan is a job ready to run: the stream graph with parallelism resolved and
+// the JobGraph it chains into.
+type plan struct {
+	name   string
+	nodes  []*node
+	byID   map[int]*node
+	par    map[int]int
+	maxPar int
+	graph  *jobgraph.JobGraph
+}
+
+func (e *Env) plan(name string, nodes []*node) (*plan, error) {
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("job %q has no operators: declare a source and a sink before Execute", name)
+	}
+	p := &plan{name: name, nodes: nodes, byID: map[int]*node{}, par: map[int]int{}, maxPar: e.MaxParallelism()}
+	def := e.Parallelism()
+	var sns []jobgraph.StreamNode
+	var ses []jobgraph.StreamEdge
+	for _, n := range nodes {
+		p.byID[n.id] = n
+		par := n.parallelism
+		if par == 0 {
+			par = def
+		}
+		p.par[n.id] = par
+		sns = append(sns, jobgraph.StreamNode{
+			ID: n.id, Kind: n.kind, Name: n.name, UID: n.uid, Parallelism: par,
+			MaxParallelism: p.maxPar, OutType: typeName(n.out.typ()), NoChain: n.noChain,
+		})
+	}
+	for _, n := range nodes {
+		for _, k := range n.keyKits {
+			if err := k.check(); err != nil {
+				return nil, fmt.Errorf("job %q: the key of %q must be hashable the same way in every process: %w", name, n.name, err)
+			}
+		}
+		for _, in := range n.inputs {
+			if _, ok := p.byID[in.from.id]; !ok {
+				return nil, fmt.Errorf("job %q: operator %q reads from %q, which belongs to an earlier job; declare the whole dataflow before each Execute", name, n.name, in.from.name)
+			}
+			part := p.partitioning(in)
+			k := in.from.outKit(in.side)
+			if part != jobgraph.Forward {
+				if err := k.check(); err != nil {
+					return nil, fmt.Errorf("job %q: records from %q to %q cross a partitioning edge and need a codec: %w", name, in.from.name, n.name, err)
+				}
+			}
+			ses = append(ses, jobgraph.StreamEdge{
+				From: in.from.id, To: n.id, Gate: in.gate, Side: in.from.sideName(in.side),
+				Partitioning: part, Type: typeName(k.typ()),
+			})
+		}
+	}
+	g, err := jobgraph.Build(name, sns, ses)
+	if err != nil {
+		return nil, fmt.Errorf("job %q: %w", name, err)
+	}
+	p.graph = g
+	return p, nil
+}
+
+func (p *plan) partitioning(in *edge) jobgraph.Partitioning {
+	switch in.part {
+	case partForward:
+		return jobgraph.Forward
+	case partRebalance:
+		return jobgraph.Rebalance
+	case partBroadcast:
+		return jobgraph.Broadcast
+	case partHash:
+		return jobgraph.Hash
+	}
+	if p.par[in.from.id] == p.par[in.to.id] {
+		return jobgraph.Forward
+	}
+	return jobgraph.Rebalance
+}
+
+func (n *node) outKit(side int) kit {
+	if side == 0 {
+		return n.out
+	}
+	return n.sides[side-1].out
+}
+
+func (n *node) sideName(side int) string {
+	if side == 0 {
+		return ""
+	}
+	return n.sides[side-1].tag
+}
+
+func typeName(t reflect.Type) string {
+	if t == nil {
+		return "none"
+	}
+	return t.String()
+}
+
+// opSpec is an operator instance for one subtask, as its node's build
+// function returns it.
+type opSpec struct {
+	// inputs holds exec.Output[In] for each input gate.
+	inputs []any
+	// ctl receives watermarks and the end of input when the operator heads
+	// a vertex with several gates; single-input operators leave it nil.
+	ctl    exec.Control
+	open   func() error
+	close  func() error
+	source func(ctx context.Context) error
+}
+
+// buildCtx is what a node's build function gets to make an operator instance.
+type buildCtx struct {
+	env         *Env
+	task        *exec.Task
+	name        string
+	subtask     int
+	parallelism int
+	maxPar      int
+	jobName     string
+	// outs holds the main output at 0 and side outputs after it, each an
+	// exec.Output of the output's type.
+	outs []any
+	// sides maps side tags to outputs.
+	sides sideOutputs
+}
+
+func out[T any](bc *buildCtx) exec.Output[T] { return bc.outs[0].(exec.Output[T]) }
+
+// tasks makes the subtasks of the plan.
+func (p *plan) tasks(e *Env) ([]*exec.Task, error) {
+	g := p.graph
+	encode := e.conf.Bool(config.EncodeExchanges)
+	batch, _ := e.conf.Int(config.BufferRecords)
+	queue, ok := e.conf.Int(config.QueueBatches)
+	if !ok || queue <= 0 {
+		queue = 4
+	}
+	vertexOf := map[int]int{}
+	for vi, v := range g.Vertices {
+		for _, op := range v.Operators {
+			vertexOf[op.ID] = vi
+		}
+	}
+	// Inboxes and channel numbering: the channels of a vertex are its
+	// incoming edges in order, each with one channel per producer subtask.
+	type inChannels struct {
+		base map[int]int // edge index in g.Edges -> first channel
+		n    int
+	}
+	ins := make([]inChannels, len(g.Vertices))
+	for i := range ins {
+		ins[i].base = map[int]int{}
+	}
+	for ei, ed := range g.Edges {
+		vi := vertexOf[ed.ToNode]
+		ins[vi].base[ei] = ins[vi].n
+		ins[vi].n += g.Vertices[vertexOf[ed.FromNode]].Parallelism
+	}
+	tasks := make([][]*exec.Task, len(g.Vertices))
+	for vi, v := range g.Vertices {
+		tasks[vi] = make([]*exec.Task, v.Parallelism)
+		for s := range tasks[vi] {
+			t := &exec.Task{Name: v.Name, Subtask: s, Parallelism: v.Parallelism, Clock: e.clock}
+			if ins[vi].n > 0 {
+				t.Inbox = make(chan exec.Msg, queue*ins[vi].n)
+				t.ChannelGates = make([]int, ins[vi].n)
+			}
+			tasks[vi][s] = t
+		}
+	}
+	edgesFrom := map[int][]int{} // node id -> indexes into g.Edges
+	for ei, ed := range g.Edges {
+		edgesFrom[ed.FromNode] = append(edgesFrom[ed.FromNode], ei)
+	}
+	var all []*exec.Task
+	for vi, v := range g.Vertices {
+		for s, t := range tasks[vi] {
+			specs := map[int]*opSpec{}
+			for oi := len(v.Operators) - 1; oi >= 0; oi-- {
+				op := v.Operators[oi]
+				n := p.byID[op.ID]
+				outs := make([][]any, 1+len(n.sides))
+				// Chained consumers.
+				for _, c := range v.Operators[oi+1:] {
+					if c.ChainedFrom != op.ID {
+						continue
+					}
+					cn := p.byID[c.ID]
+					in := cn.inputs[0]
+					outs[in.side] = append(outs[in.side], specs[c.ID].inputs[in.gate])
+				}
+				// Consumers in other vertices.
+				for _, ei := range edgesFrom[op.ID] {
+					ed := g.Edges[ei]
+					in := p.edgeOf(ed)
+					tv := vertexOf[ed.ToNode]
+					targets := make([]chan exec.Msg, len(tasks[tv]))
+					for j, tt := range tasks[tv] {
+						targets[j] = tt.Inbox
+					}
+					if ed.Partitioning == jobgraph.Forward {
+						targets = targets[s : s+1]
+					}
+					w, err := n.outKit(in.side).newWriter(writerSpec{
+						task: t, edge: in, part: execPart(ed.Partitioning), targets: targets,
+						channel: int32(ins[tv].base[ei] + s), maxPar: p.maxPar, batch: batch,
+						encode: encode, consumer: p.byID[ed.ToNode].name,
+					})
+					if err != nil {
+						return nil, fmt.Errorf("job %q: %w", p.name, err)
+					}
+					outs[in.side] = append(outs[in.side], w)
+				}
+				bc := &buildCtx{
+					env: e, task: t, name: n.name, subtask: s, parallelism: v.Parallelism,
+					maxPar: p.maxPar, jobName: p.name, outs: make([]any, len(outs)), sides: sideOutputs{},
+				}
+				for i, o := range outs {
+					k := n.outKit(i)
+					bc.outs[i] = k.combine(o)
+					if i > 0 {
+						bc.sides[n.sides[i-1].tag] = bc.outs[i]
+					}
+				}
+				spec, err := n.build(bc)
+				if err != nil {
+					return nil, fmt.Errorf("job %q: operator %q: %w", p.name, n.name, err)
+				}
+				specs[op.ID] = spec
+				if spec.open != nil {
+					t.Opens = append(t.Opens, spec.open)
+				}
+				if spec.close != nil {
+					t.Closes = append([]func() error{spec.close}, t.Closes...)
+				}
+			}
+			head := v.Operators[0]
+			hs := specs[head.ID]
+			if hs.source != nil {
+				t.Source = hs.source
+			} else {
+				t.Head = hs.ctl
+				if t.Head == nil {
+					t.Head = hs.inputs[0].(exec.Control)
+				}
+				hn := p.byID[head.ID]
+				t.Gates = make([]func(any) error, len(hs.inputs))
+				for gate := range hs.inputs {
+					var k kit
+					for _, in := range hn.inputs {
+						if in.gate == gate {
+							k = in.from.outKit(in.side)
+						}
+					}
+					d, err := k.deliverer(hs.inputs[gate], encode)
+					if err != nil {
+						return nil, fmt.Errorf("job %q: input %d of %q: %w", p.name, gate, hn.name, err)
+					}
+					t.Gates[gate] = d
+				}
+			}
+			all = append(all, t)
+		}
+	}
+	// Channel gates of every consumer.
+	for ei, ed := range g.Edges {
+		tv := vertexOf[ed.ToNode]
+		in := p.edgeOf(ed)
+		for _, t := range tasks[tv] {
+			for s := 0; s < g.Vertices[vertexOf[ed.FromNode]].Parallelism; s++ {
+				t.ChannelGates[ins[tv].base[ei]+s] = in.gate
+			}
+		}
+	}
+	return all, nil
+}
+
+// edgeOf finds the stream edge behind a JobGraph edge.
+func (p *plan) edgeOf(ed jobgraph.Edge) *edge {
+	for _, in := range p.byID[ed.ToNode].inputs {
+		if in.from.id == ed.FromNode && in.gate == ed.Gate && in.from.sideName(in.side) == ed.Side {
+			return in
+		}
+	}
+	panic(fmt.Sprintf("spate: no stream edge for job graph edge %d->%d", ed.FromNode, ed.ToNode))
+}
+
+func execPart(p jobgraph.Partitioning) exec.Partitioning {
+	switch p {
+	case jobgraph.Hash:
+		return exec.Hash
+	case jobgraph.Rebalance:
+		return exec.Rebalance
+	case jobgraph.Broadcast:
+		return exec.Broadcast
+	}
+	return exec.Forward
+}
+
+// InfoEnv, when set to "json" or "dot" in a program's environment, makes
+// Execute print the job's plan in that format instead of running it.
+const InfoEnv = "SPATE_INFO"
+
+func (e *Env) printInfo(mode string, p *plan) error {
+	switch mode {
+	case "dot":
+		_, err := os.Stdout.WriteString(p.graph.DOT())
+		return err
+	case "json", "1", strconv.Quote("json"):
+		data, err := p.graph.Marshal()
+		if err != nil {
+			return err
+		}
+		_, err = os.Stdout.Write(append(data, '\n'))
+		return err
+	}
+	return fmt.Errorf("%s=%q: want json or dot", InfoEnv, mode)
+}
+
+// Plan returns the JobGraph of the dataflow declared so far as JSON, without
+// running it or consuming the declarations.
+func (e *Env) Plan(name string) ([]byte, error) {
+	p, err := e.plan(name, e.nodes)
+	if err != nil {
+		return nil, err
+	}
+	return p.graph.Marshal()
+}

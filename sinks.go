@@ -1,0 +1,103 @@
+package spate
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+)
+
+// Print returns a sink that writes each record as a line to standard
+// output. With parallelism above one, each line starts with the writing
+// subtask's number (from 1) and "> ", as Flink's print sink does.
+func Print[T any]() Sink[T] { return &printSink[T]{w: os.Stdout} }
+
+// PrintTo is Print writing to w instead of standard output.
+func PrintTo[T any](w io.Writer) Sink[T] { return &printSink[T]{w: w} }
+
+type printSink[T any] struct {
+	mu sync.Mutex // one line per Write call, never interleaved
+	w  io.Writer
+}
+
+func (p *printSink[T]) Open(_ context.Context, info SinkInfo) (SinkWriter[T], error) {
+	prefix := ""
+	if info.Parallelism > 1 {
+		prefix = strconv.Itoa(info.Subtask+1) + "> "
+	}
+	return &printWriter[T]{sink: p, prefix: prefix}, nil
+}
+
+type printWriter[T any] struct {
+	sink   *printSink[T]
+	prefix string
+	buf    []byte
+}
+
+func (w *printWriter[T]) Write(v T) error {
+	w.buf = append(w.buf[:0], w.prefix...)
+	w.buf = fmt.Append(w.buf, v)
+	w.buf = append(w.buf, '\n')
+	w.sink.mu.Lock()
+	defer w.sink.mu.Unlock()
+	if _, err := w.sink.w.Write(w.buf); err != nil {
+		return fmt.Errorf("print sink: %w", err)
+	}
+	return nil
+}
+
+func (w *printWriter[T]) Close() error { return nil }
+
+// Collected gathers the records of a stream in memory, for tests and
+// examples; read them with Values after Execute returns.
+type Collected[T any] struct {
+	mu   sync.Mutex
+	vals []T
+}
+
+// Collect adds a sink to s that gathers its records, and returns it.
+func Collect[T any](s Stream[T]) *Collected[T] {
+	c := &Collected[T]{}
+	SinkTo(s, Sink[T](c)).Name("Collect")
+	return c
+}
+
+// Values returns the records gathered so far, in the order they arrived
+// (interleaved arbitrarily between parallel subtasks).
+func (c *Collected[T]) Values() []T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]T(nil), c.vals...)
+}
+
+// Open implements Sink.
+func (c *Collected[T]) Open(context.Context, SinkInfo) (SinkWriter[T], error) {
+	return &collectWriter[T]{c: c}, nil
+}
+
+type collectWriter[T any] struct {
+	c   *Collected[T]
+	buf []T
+}
+
+func (w *collectWriter[T]) Write(v T) error {
+	w.buf = append(w.buf, v)
+	if len(w.buf) >= 1024 {
+		w.flush()
+	}
+	return nil
+}
+
+func (w *collectWriter[T]) flush() {
+	w.c.mu.Lock()
+	w.c.vals = append(w.c.vals, w.buf...)
+	w.c.mu.Unlock()
+	w.buf = w.buf[:0]
+}
+
+func (w *collectWriter[T]) Close() error {
+	w.flush()
+	return nil
+}

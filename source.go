@@ -1,0 +1,85 @@
+package spate
+
+import (
+	"context"
+	"fmt"
+)
+
+// Source produces the records of a stream. A source is split among the
+// parallel subtasks of its operator: Open is called once per subtask and
+// returns the reader for that subtask's share of the data.
+type Source[T any] interface {
+	// Open creates the reader of one parallel subtask.
+	Open(ctx context.Context, split Split) (SourceReader[T], error)
+}
+
+// Split tells a source which share of its data a subtask reads.
+type Split struct {
+	// Subtask is the index of the reading subtask, in [0, Parallelism).
+	Subtask int
+	// Parallelism is the number of parallel readers.
+	Parallelism int
+}
+
+// SourceReader reads the records of one split.
+type SourceReader[T any] interface {
+	// Read fills buf with up to len(buf) records and returns how many it
+	// wrote. It returns io.EOF (with n == 0) when the split is exhausted. A
+	// reader with nothing available yet returns (0, nil) rather than blocking
+	// for long, so that the runtime can flush, detect idleness and stop. A
+	// malformed record is reported as a *RecordError after the records read
+	// before it; the runtime routes it to the stream's error output if one is
+	// configured and fails the job otherwise.
+	Read(ctx context.Context, buf []T) (n int, err error)
+	// Close releases the reader's resources.
+	Close() error
+}
+
+// RecordError reports a malformed input record: where it was and why it could
+// not be decoded. Sources return it from Read; it reaches the job's error or,
+// when configured with ErrorOutput, the stream's error side output.
+type RecordError struct {
+	// Source names the input, for files its path.
+	Source string
+	// Line is the 1-based line number of the record, 0 if not line-based.
+	Line int64
+	// Record is the raw text of the record, truncated to a readable length.
+	Record string
+	// Err is the cause.
+	Err error
+}
+
+func (e *RecordError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: malformed record: %v", e.Source, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: malformed record: %v", e.Source, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// Sink consumes the records of a stream. Like a source it is opened once
+// per parallel subtask.
+type Sink[T any] interface {
+	// Open creates the writer of one parallel subtask.
+	Open(ctx context.Context, info SinkInfo) (SinkWriter[T], error)
+}
+
+// SinkInfo tells a sink writer which subtask it serves.
+type SinkInfo struct {
+	// Subtask is the index of the writing subtask, in [0, Parallelism).
+	Subtask int
+	// Parallelism is the number of parallel writers.
+	Parallelism int
+	// JobName is the name given to Execute.
+	JobName string
+}
+
+// SinkWriter writes the records of one sink subtask.
+type SinkWriter[T any] interface {
+	// Write consumes one record.
+	Write(v T) error
+	// Close flushes and releases the writer. It is called once, after the
+	// last Write of a job that ended normally or failed.
+	Close() error
+}
