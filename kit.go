@@ -19,6 +19,7 @@ type kit interface {
 	newWriter(w writerSpec) (any, error)
 	deliverer(out any, encode bool) (func(any) error, error)
 	check() error
+	withSides(out any, sides []exec.Control) any
 }
 
 type writerSpec struct {
@@ -74,6 +75,31 @@ func (k kitOf[T]) deliverer(out any, encode bool) (func(any) error, error) {
 		}
 	}
 	return exec.Deliverer(out.(exec.Output[T]), c), nil
+}
+
+func (kitOf[T]) withSides(out any, sides []exec.Control) any {
+	return exec.Output[T](&withSides[T]{Output: out.(exec.Output[T]), sides: sides})
+}
+
+// withSides is a main output that passes its watermarks and end of input to
+// the operator's side outputs too.
+type withSides[T any] struct {
+	exec.Output[T]
+	sides []exec.Control
+}
+
+func (w *withSides[T]) Watermark(wm int64) {
+	w.Output.Watermark(wm)
+	for _, s := range w.sides {
+		s.Watermark(wm)
+	}
+}
+
+func (w *withSides[T]) Finish() {
+	w.Output.Finish()
+	for _, s := range w.sides {
+		s.Finish()
+	}
 }
 
 func (kitOf[T]) check() error {

@@ -171,7 +171,7 @@ func (p *plan) tasks(e *Env) ([]*exec.Task, error) {
 	for ei, ed := range g.Edges {
 		vi := vertexOf[ed.ToNode]
 		ins[vi].base[ei] = ins[vi].n
-		ins[vi].n += g.Vertices[vertexOf[ed.FromNode]].Parallelism
+		ins[vi].n += channelsOf(ed, g.Vertices[vertexOf[ed.FromNode]].Parallelism)
 	}
 	tasks := make([][]*exec.Task, len(g.Vertices))
 	for vi, v := range g.Vertices {
@@ -215,12 +215,15 @@ func (p *plan) tasks(e *Env) ([]*exec.Task, error) {
 					for j, tt := range tasks[tv] {
 						targets[j] = tt.Inbox
 					}
+					channel := ins[tv].base[ei] + s
 					if ed.Partitioning == jobgraph.Forward {
+						// One channel per consumer: only its twin sends to it.
 						targets = targets[s : s+1]
+						channel = ins[tv].base[ei]
 					}
 					w, err := n.outKit(in.side).newWriter(writerSpec{
 						task: t, edge: in, part: execPart(ed.Partitioning), targets: targets,
-						channel: int32(ins[tv].base[ei] + s), maxPar: p.maxPar, batch: batch,
+						channel: int32(channel), maxPar: p.maxPar, batch: batch,
 						encode: encode, consumer: p.byID[ed.ToNode].name,
 					})
 					if err != nil {
@@ -232,12 +235,18 @@ func (p *plan) tasks(e *Env) ([]*exec.Task, error) {
 					env: e, task: t, name: n.name, subtask: s, parallelism: v.Parallelism,
 					maxPar: p.maxPar, jobName: p.name, outs: make([]any, len(outs)), sides: sideOutputs{},
 				}
+				var sideCtl []exec.Control
 				for i, o := range outs {
 					k := n.outKit(i)
 					bc.outs[i] = k.combine(o)
 					if i > 0 {
 						bc.sides[n.sides[i-1].tag] = bc.outs[i]
+						sideCtl = append(sideCtl, bc.outs[i].(exec.Control))
 					}
+				}
+				if len(sideCtl) > 0 {
+					// Side outputs follow the main output's watermarks and end.
+					bc.outs[0] = n.out.withSides(bc.outs[0], sideCtl)
 				}
 				spec, err := n.build(bc)
 				if err != nil {
@@ -284,12 +293,21 @@ func (p *plan) tasks(e *Env) ([]*exec.Task, error) {
 		tv := vertexOf[ed.ToNode]
 		in := p.edgeOf(ed)
 		for _, t := range tasks[tv] {
-			for s := 0; s < g.Vertices[vertexOf[ed.FromNode]].Parallelism; s++ {
+			for s := 0; s < channelsOf(ed, g.Vertices[vertexOf[ed.FromNode]].Parallelism); s++ {
 				t.ChannelGates[ins[tv].base[ei]+s] = in.gate
 			}
 		}
 	}
 	return all, nil
+}
+
+// channelsOf returns how many channels an edge has at each consumer subtask:
+// one per producer subtask, or one for a forward edge.
+func channelsOf(ed jobgraph.Edge, producers int) int {
+	if ed.Partitioning == jobgraph.Forward {
+		return 1
+	}
+	return producers
 }
 
 // edgeOf finds the stream edge behind a JobGraph edge.

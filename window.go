@@ -384,7 +384,10 @@ func (o *windowOp[K, T, A, O]) registerTimers(key K, w Window) {
 		o.ctx.timers.registerProc(t)
 		return
 	}
-	o.ctx.timers.registerEvent(t)
+	if t.ts > o.ctx.wm {
+		// Past the watermark the window fires at once (see Collect).
+		o.ctx.timers.registerEvent(t)
+	}
 	if ct := o.cleanupTime(w); ct != t.ts {
 		o.ctx.timers.registerEvent(timerKey[K]{key: key, ns: w, ts: ct})
 	}
