@@ -16,17 +16,19 @@ type winResult struct {
 	N          int
 }
 
-func (r winResult) String() string { return fmt.Sprintf("%s[%d,%d)=%d/%d", r.Key, r.Start, r.End, r.Sum, r.N) }
+func (r winResult) String() string {
+	return fmt.Sprintf("%s[%d,%d)=%d/%d", r.Key, r.Start, r.End, r.Sum, r.N)
+}
 
 // sumAgg sums values and counts records.
 type sumAgg struct{}
 
 type sumAcc struct{ Sum, N int }
 
-func (sumAgg) CreateAccumulator() sumAcc              { return sumAcc{} }
-func (sumAgg) Add(a sumAcc, e event) sumAcc           { return sumAcc{a.Sum + e.Value, a.N + 1} }
-func (sumAgg) Result(a sumAcc) sumAcc                 { return a }
-func (sumAgg) Merge(a, b sumAcc) sumAcc               { return sumAcc{a.Sum + b.Sum, a.N + b.N} }
+func (sumAgg) CreateAccumulator() sumAcc    { return sumAcc{} }
+func (sumAgg) Add(a sumAcc, e event) sumAcc { return sumAcc{a.Sum + e.Value, a.N + 1} }
+func (sumAgg) Result(a sumAcc) sumAcc       { return a }
+func (sumAgg) Merge(a, b sumAcc) sumAcc     { return sumAcc{a.Sum + b.Sum, a.N + b.N} }
 func toResult(k string, w spate.Window, a sumAcc) winResult {
 	return winResult{Key: k, Start: w.Start, End: w.End, Sum: a.Sum, N: a.N}
 }
