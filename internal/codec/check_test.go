@@ -312,3 +312,48 @@ func TestDecodeHugeEmpty(t *testing.T) {
 	var big [1 << 16]struct{}
 	roundTrip(t, big)
 }
+
+type (
+	Handler       interface{ Handle() }
+	Fixable       struct{ H Handler }
+	handlerCodec  struct{}
+	nopHandler    struct{}
+	handlerHolder struct{ Hs []Handler }
+)
+
+func (nopHandler) Handle() {}
+
+func (handlerCodec) Append(dst []byte, h Handler) []byte {
+	if h == nil {
+		return append(dst, 0)
+	}
+	return append(dst, 1)
+}
+
+func (handlerCodec) Decode(src []byte) (Handler, []byte, error) {
+	if len(src) == 0 {
+		return nil, nil, io.ErrUnexpectedEOF
+	}
+	if src[0] == 0 {
+		return nil, src[1:], nil
+	}
+	return nopHandler{}, src[1:], nil
+}
+
+// handlerRegistered is set once Handler is registered (go test -count=n).
+var handlerRegistered bool
+
+// TestRegisterFixesRejection: a cached rejection goes once the offending
+// type gets a codec.
+func TestRegisterFixesRejection(t *testing.T) {
+	if !handlerRegistered {
+		if _, err := codec.For[Fixable](); err == nil || !strings.Contains(err.Error(), "codec_test.Fixable.H (codec_test.Handler)") {
+			t.Errorf("For[Fixable] before Register: %v", err)
+		}
+	}
+	codec.Register[Handler](handlerCodec{})
+	handlerRegistered = true
+	roundTrip(t, Fixable{nopHandler{}})
+	roundTrip(t, Fixable{})
+	roundTrip(t, handlerHolder{[]Handler{nil, nopHandler{}}})
+}

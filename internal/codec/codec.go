@@ -18,7 +18,10 @@ type Codec[T any] interface {
 // For returns the codec for T: a registered override if there is one, else
 // one derived from T's structure. Cached per type; safe for concurrent use.
 //
-// The error, if any, is the one Check reports for T.
+// The error, if any, is the one Check reports for T. The codecs For derives
+// are safe for concurrent use. Their Decode returns the zero value and src
+// on error; their Append panics if a BinaryMarshaler fails or if the value
+// nests pointers, slices and maps more than 10000 deep (a cycle).
 func For[T any]() (Codec[T], error) {
 	t := reflect.TypeFor[T]()
 	if e, ok := forCache.Load(t); ok {
@@ -40,15 +43,18 @@ func For[T any]() (Codec[T], error) {
 //
 // Register is meant to be called during initialisation, before codecs of
 // types containing T are obtained with For: codecs returned earlier keep
-// what they were built with. Inside slices and maps, c should write at
-// least one byte per value; decoding rejects a slice or map with more
-// elements than there are bytes left. Register panics if c is nil.
+// what they were built with. Where T is nested in other types, c must write
+// at least one byte per value: decoding counts on it to reject slice and
+// map lengths that the remaining input cannot hold. Register panics if c is
+// nil.
 func Register[T any](c Codec[T]) {
 	if c == nil {
 		panic("codec: Register of nil codec for " + reflect.TypeFor[T]().String())
 	}
 	t := reflect.TypeFor[T]()
-	r := &registered{codec: c, coder: &coder{typ: t, kind: kindRegistered, finalized: true}}
+	// min 1: see the doc comment; it bounds what corrupt input can allocate
+	// for slices of T.
+	r := &registered{codec: c, coder: &coder{typ: t, kind: kindRegistered, finalized: true, min: 1}}
 	r.coder.enc = func(dst []byte, p unsafe.Pointer, _ int) []byte {
 		return c.Append(dst, *(*T)(p))
 	}

@@ -118,6 +118,35 @@ func (v *Vec) UnmarshalBinary(b []byte) error {
 	return err
 }
 
+type (
+	EmbVec struct {
+		Vec
+		N int
+	}
+	Stamped struct {
+		time.Time
+		Note string
+	}
+	EmbPtr struct {
+		*Vec
+		S string
+	}
+	// OwnVec declares MarshalBinary and inherits UnmarshalBinary... which
+	// it overrides too, to stay consistent.
+	OwnVec struct {
+		Vec
+		N int
+	}
+)
+
+func (o OwnVec) MarshalBinary() ([]byte, error) { return fmt.Appendf(nil, "own%d", o.N), nil }
+
+func (o *OwnVec) UnmarshalBinary(b []byte) error {
+	_, err := fmt.Sscanf(string(b), "own%d", &o.N)
+	o.Vec = Vec{6, 7}
+	return err
+}
+
 func ptr[T any](v T) *T { return &v }
 
 func TestRoundTripPrimitives(t *testing.T) {
@@ -358,6 +387,21 @@ func TestBinaryMarshaler(t *testing.T) {
 		}
 	}
 	roundTrip(t, WithVec{})
+
+	// Methods promoted from an embedded field would lose the other fields:
+	// the struct is derived, the embedded field uses its methods.
+	enc = roundTrip(t, EmbVec{Vec{1, 2}, 3})
+	if !bytes.Contains(enc, []byte("vec(1,2)")) {
+		t.Errorf("EmbVec encoded as %q", enc)
+	}
+	roundTrip(t, Stamped{time.Unix(5, 0).UTC(), "note"})
+	roundTrip(t, &EmbPtr{&Vec{4, 5}, "x"})
+	roundTrip(t, EmbPtr{nil, "x"})
+	// A struct declaring one of the methods itself uses them.
+	enc = roundTrip(t, OwnVec{Vec{6, 7}, 8})
+	if string(enc) != "\x04own8" {
+		t.Errorf("OwnVec encoded as %q", enc)
+	}
 	// A standard library type with the methods.
 	roundTrip(t, netip.MustParseAddr("2001:db8::1"))
 	roundTrip(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
