@@ -35,7 +35,10 @@ func CoProcess[A, B, O any](cs ConnectedStreams[A, B], newFn func() CoProcessFun
 			ctl:    op, close: closeFn(op.f),
 		}
 		if o, ok := op.f.(Opener[*Context[O]]); ok {
-			spec.open = func() error { return o.Open(&op.ctx) }
+			spec.open = func() error {
+				op.ctx.task.Current = op.ctx.name // an error or panic in Open names this operator
+				return o.Open(&op.ctx)
+			}
 		}
 		return spec, nil
 	})
@@ -97,7 +100,10 @@ func KeyedCoProcess[K comparable, A, B, O any](a KeyedStream[K, A], b KeyedStrea
 			ctl:    op, close: closeFn(op.f),
 		}
 		if o, ok := op.f.(Opener[*KeyedContext[K, O]]); ok {
-			spec.open = func() error { return o.Open(&op.ctx) }
+			spec.open = func() error {
+				op.ctx.task.Current = op.ctx.name // an error or panic in Open names this operator
+				return o.Open(&op.ctx)
+			}
 		}
 		return spec, nil
 	})

@@ -87,7 +87,10 @@ func Process[T, O any](s Stream[T], newFn func() ProcessFunction[T, O]) Stream[O
 		op := &processOp[T, O]{ctx: newContext[O](bc), f: newFn()}
 		spec := &opSpec{inputs: []any{exec.Output[T](op)}, close: closeFn(op.f)}
 		if o, ok := op.f.(Opener[*Context[O]]); ok {
-			spec.open = func() error { return o.Open(&op.ctx) }
+			spec.open = func() error {
+				op.ctx.task.Current = op.ctx.name // an error or panic in Open names this operator
+				return o.Open(&op.ctx)
+			}
 		}
 		return spec, nil
 	})
@@ -208,7 +211,10 @@ func KeyedProcess[K comparable, T, O any](ks KeyedStream[K, T], newFn func() Key
 		op.ctx.init(bc, op.onTimer)
 		spec := &opSpec{inputs: []any{exec.Output[T](op)}, close: closeFn(op.f)}
 		if o, ok := op.f.(Opener[*KeyedContext[K, O]]); ok {
-			spec.open = func() error { return o.Open(&op.ctx) }
+			spec.open = func() error {
+				op.ctx.task.Current = op.ctx.name // an error or panic in Open names this operator
+				return o.Open(&op.ctx)
+			}
 		}
 		return spec, nil
 	})

@@ -2,6 +2,8 @@ package spate
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -57,6 +59,50 @@ func (e *RecordError) Error() string {
 }
 
 func (e *RecordError) Unwrap() error { return e.Err }
+
+// MarshalBinary encodes the error so that it can cross a process boundary
+// (to an error side output in another process). The cause travels as its
+// message: errors.Is identity does not survive the trip.
+func (e RecordError) MarshalBinary() ([]byte, error) {
+	msg := ""
+	if e.Err != nil {
+		msg = e.Err.Error()
+	}
+	b := binary.AppendUvarint(nil, uint64(len(e.Source)))
+	b = append(b, e.Source...)
+	b = binary.AppendVarint(b, e.Line)
+	b = binary.AppendUvarint(b, uint64(len(e.Record)))
+	b = append(b, e.Record...)
+	return append(b, msg...), nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary encoded.
+func (e *RecordError) UnmarshalBinary(b []byte) error {
+	str := func() (string, error) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return "", fmt.Errorf("decode record error: malformed string")
+		}
+		s := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return s, nil
+	}
+	src, err := str()
+	if err != nil {
+		return err
+	}
+	line, k := binary.Varint(b)
+	if k <= 0 {
+		return fmt.Errorf("decode record error: malformed line")
+	}
+	b = b[k:]
+	rec, err := str()
+	if err != nil {
+		return err
+	}
+	*e = RecordError{Source: src, Line: line, Record: rec, Err: errors.New(string(b))}
+	return nil
+}
 
 // Sink consumes the records of a stream. Like a source it is opened once
 // per parallel subtask.

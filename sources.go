@@ -111,10 +111,12 @@ func (o *sourceOp[T]) run(ctx context.Context) error {
 				ts = o.ws.timestamp(buf[i], ts)
 			}
 			if gen != nil {
+				o.task.Current = o.name
 				gen.OnEvent(buf[i], ts, &o.wm)
 			}
 			out.Collect(buf[i], ts)
 		}
+		o.task.Current = o.name // chained operators ran; what follows is the source's
 		if gen != nil {
 			gen.OnPeriodicEmit(&o.wm)
 		}

@@ -101,6 +101,7 @@ type sinkOp[T any] struct {
 }
 
 func (o *sinkOp[T]) open() error {
+	o.task.Current = o.name
 	w, err := o.sink.Open(o.task.Context(), o.info)
 	if err != nil {
 		return err
