@@ -20,6 +20,8 @@ func main() {
 	}
 	var err error
 	switch os.Args[1] {
+	case "nexmark":
+		err = nexmark(os.Args[2:])
 	case "info":
 		err = info(os.Args[2:])
 	case "-h", "-help", "--help", "help":
