@@ -221,4 +221,3 @@ func (c *pinnedCodec[T]) Decode(src []byte) (v T, rest []byte, err error) {
 	}
 	return v, rest, nil
 }
-
