@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"strconv"
 
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/exec"
@@ -341,7 +340,7 @@ func (e *Env) printInfo(mode string, p *plan) error {
 	case "dot":
 		_, err := os.Stdout.WriteString(p.graph.DOT())
 		return err
-	case "json", "1", strconv.Quote("json"):
+	case "json", "1":
 		data, err := p.graph.Marshal()
 		if err != nil {
 			return err

@@ -285,7 +285,6 @@ func (t *Task) run(ctx context.Context) (err error) {
 	if t.Clock == nil {
 		t.Clock = WallClock
 	}
-	opened := 0
 	defer func() {
 		if r := recover(); r != nil {
 			err = t.recovered(r)
@@ -298,13 +297,11 @@ func (t *Task) run(ctx context.Context) (err error) {
 		if t.timer != nil {
 			t.timer.Stop()
 		}
-		_ = opened
 	}()
 	for _, open := range t.Opens {
 		if err := open(); err != nil {
 			return t.wrap(err, "")
 		}
-		opened++
 	}
 	if t.Source != nil {
 		if err := t.Source(ctx); err != nil {
