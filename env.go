@@ -126,6 +126,9 @@ func (e *Env) ExecuteContext(ctx context.Context, name string) error {
 	if mode := os.Getenv(InfoEnv); mode != "" {
 		return e.printInfo(mode, p)
 	}
+	if done, err := e.execute(ctx, p); done {
+		return err
+	}
 	tasks, err := p.tasks(e)
 	if err != nil {
 		return err

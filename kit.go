@@ -17,20 +17,23 @@ type kit interface {
 	discard() any
 	combine(outs []any) any
 	newWriter(w writerSpec) (any, error)
-	deliverer(out any, encode bool) (func(any) error, error)
+	deliverer(out any, encode bool) (func(any) (int, error), error)
 	check() error
 	withSides(out any, sides []exec.Control) any
 }
 
 type writerSpec struct {
-	task     *exec.Task
-	edge     *edge
-	part     exec.Partitioning
-	targets  []chan exec.Msg
-	channel  int32
-	maxPar   int
-	batch    int
-	encode   bool
+	task    *exec.Task
+	edge    *edge
+	part    exec.Partitioning
+	targets []chan exec.Msg
+	channel int32
+	maxPar  int
+	batch   int
+	encode  bool
+	// remote marks the targets in other processes: only their batches are
+	// encoded.
+	remote   []bool
 	consumer string
 }
 
@@ -62,11 +65,17 @@ func (k kitOf[T]) newWriter(w writerSpec) (any, error) {
 			return nil, fmt.Errorf("records from %q to %q: %w", w.edge.from.name, w.consumer, err)
 		}
 		cfg.Codec = c
+	} else if w.remote != nil {
+		c, err := batchCodec[T]()
+		if err != nil {
+			return nil, fmt.Errorf("records from %q to %q: %w", w.edge.from.name, w.consumer, err)
+		}
+		cfg.Codec, cfg.Remote = c, w.remote
 	}
 	return exec.Output[T](exec.NewEdgeWriter(w.task, cfg)), nil
 }
 
-func (k kitOf[T]) deliverer(out any, encode bool) (func(any) error, error) {
+func (k kitOf[T]) deliverer(out any, encode bool) (func(any) (int, error), error) {
 	var c *exec.Codec[T]
 	if encode {
 		var err error

@@ -142,8 +142,24 @@ type buildCtx struct {
 
 func out[T any](bc *buildCtx) exec.Output[T] { return bc.outs[0].(exec.Output[T]) }
 
-// tasks makes the subtasks of the plan.
+// tasks makes the subtasks of the plan, all to run in this process.
 func (p *plan) tasks(e *Env) ([]*exec.Task, error) {
+	byVertex, err := p.build(e, nil)
+	if err != nil {
+		return nil, err
+	}
+	var all []*exec.Task
+	for _, ts := range byVertex {
+		all = append(all, ts...)
+	}
+	return all, nil
+}
+
+// build makes every subtask of the plan, indexed by vertex and subtask.
+// local, if not nil, tells which subtasks run in this process: edges to the
+// others encode their batches, and the others' inboxes are where records
+// for them queue before the data plane takes them.
+func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Task, error) {
 	g := p.graph
 	encode := e.conf.Bool(config.EncodeExchanges)
 	batch, _ := e.conf.Int(config.BufferRecords)
@@ -188,7 +204,6 @@ func (p *plan) tasks(e *Env) ([]*exec.Task, error) {
 	for ei, ed := range g.Edges {
 		edgesFrom[ed.FromNode] = append(edgesFrom[ed.FromNode], ei)
 	}
-	var all []*exec.Task
 	for vi, v := range g.Vertices {
 		for s, t := range tasks[vi] {
 			specs := map[int]*opSpec{}
@@ -220,10 +235,17 @@ func (p *plan) tasks(e *Env) ([]*exec.Task, error) {
 						targets = targets[s : s+1]
 						channel = ins[tv].base[ei]
 					}
+					var remote []bool
+					if local != nil && ed.Partitioning != jobgraph.Forward {
+						remote = make([]bool, len(targets))
+						for j := range targets {
+							remote[j] = !local(tv, j)
+						}
+					}
 					w, err := n.outKit(in.side).newWriter(writerSpec{
 						task: t, edge: in, part: execPart(ed.Partitioning), targets: targets,
 						channel: int32(channel), maxPar: p.maxPar, batch: batch,
-						encode: encode, consumer: p.byID[ed.ToNode].name,
+						encode: encode, remote: remote, consumer: p.byID[ed.ToNode].name,
 					})
 					if err != nil {
 						return nil, fmt.Errorf("job %q: %w", p.name, err)
@@ -269,22 +291,26 @@ func (p *plan) tasks(e *Env) ([]*exec.Task, error) {
 					t.Head = hs.inputs[0].(exec.Control)
 				}
 				hn := p.byID[head.ID]
-				t.Gates = make([]func(any) error, len(hs.inputs))
+				t.Gates = make([]func(any) (int, error), len(hs.inputs))
 				for gate := range hs.inputs {
 					var k kit
+					// Batches from other processes arrive encoded.
+					decode := encode
 					for _, in := range hn.inputs {
 						if in.gate == gate {
 							k = in.from.outKit(in.side)
+							if local != nil && p.partitioning(in) != jobgraph.Forward {
+								decode = true
+							}
 						}
 					}
-					d, err := k.deliverer(hs.inputs[gate], encode)
+					d, err := k.deliverer(hs.inputs[gate], decode)
 					if err != nil {
 						return nil, fmt.Errorf("job %q: input %d of %q: %w", p.name, gate, hn.name, err)
 					}
 					t.Gates[gate] = d
 				}
 			}
-			all = append(all, t)
 		}
 	}
 	// Channel gates of every consumer.
@@ -297,7 +323,7 @@ func (p *plan) tasks(e *Env) ([]*exec.Task, error) {
 			}
 		}
 	}
-	return all, nil
+	return tasks, nil
 }
 
 // channelsOf returns how many channels an edge has at each consumer subtask:

@@ -378,17 +378,49 @@ func nextLongBelow(r *javaRandom, n int64) int64 {
 // random.nextDouble() * 6.0) * 100.0): 10^(6u) dollars in cents, for u
 // uniform in [0, 1), so between 100 and 100,000,000 cents.
 //
-// math.Pow is slow, so the price is first estimated as exp(6u ln 10)*100.
-// That estimate is within a relative 1e-14 of the exact value, as is the
-// Java expression (Math.pow is within 1 ulp), so both round to the same
-// integer unless the estimate lies within 1e-5 of a rounding boundary
-// (x.5); only then, about once in 50,000 prices, is math.Pow used. Over the
-// millions of prices compared, math.Pow has matched Java's Math.pow.
+// math.Pow is slow, so the price is first estimated by pow10 (within a
+// relative 1e-14 of the exact value, as is the Java expression: Math.pow is
+// within 1 ulp), so both round to the same integer unless the estimate lies
+// within 1e-5 of a rounding boundary (x.5); only then, about once in 50,000
+// prices, is math.Pow used. Over the millions of prices compared, math.Pow
+// has matched Java's Math.pow.
 func nextPrice(r *javaRandom) int64 {
 	y := r.nextDouble() * 6.0
-	v := math.Exp(y*math.Ln10) * 100.0
-	if f := v - math.Floor(v); f > 0.5-1e-5 && f < 0.5+1e-5 {
-		v = math.Pow(10.0, y) * 100.0
+	v := pow10(y) * 100.0
+	fl := math.Floor(v)
+	f := v - fl
+	if f > 0.5-1e-5 && f < 0.5+1e-5 {
+		return javaRound(math.Pow(10.0, y) * 100.0)
 	}
-	return javaRound(v)
+	// v is at most 1e8, so javaRound(v) is the floor plus one for a
+	// fraction above one half.
+	if f > 0.5 {
+		fl++
+	}
+	return int64(fl)
 }
+
+// pow10 returns 10^y for y in [0, 6), to a relative error below 1e-14 (in
+// fact about 2e-16): 10^k for the integer part k, times 10^(j/256) from a
+// table for the next eight bits of the fraction, times 10^r for the rest
+// r < 1/256 from a degree-5 Taylor polynomial of exp(r ln 10), whose
+// truncation error is below (ln(10)/256)^6/720 < 1e-15. The splits of y are
+// exact. It is about three times as fast as math.Exp.
+func pow10(y float64) float64 {
+	k := int(y)
+	frac := y - float64(k)
+	j := int(frac * 256)
+	x := (frac - float64(j)*(1.0/256)) * math.Ln10
+	p := 1 + x*(1+x*(1.0/2+x*(1.0/6+x*(1.0/24+x*(1.0/120)))))
+	return pow10Int[k&7] * pow10Frac[j&255] * p
+}
+
+var pow10Int = [8]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7}
+
+// pow10Frac[j] is 10^(j/256), within an ulp.
+var pow10Frac = func() (t [256]float64) {
+	for j := range t {
+		t[j] = math.Pow(10, float64(j)/256)
+	}
+	return t
+}()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 )
 
 // Generator produces one split of the Nexmark event sequence.
@@ -29,25 +30,23 @@ type Generator struct {
 	buf    []byte // scratch for building a person's or auction's strings
 
 	// Bids are allocated in blocks of bidBlock: bidSlab holds the unused
-	// Bids of the current block and arena the extra text of the block's
-	// bids so far, which becomes one string when the block is sealed (see
-	// sealBids); pending lists the bids waiting for it.
+	// Bids of the current block. Their Extra texts are written into arena,
+	// a block of arenaBlock bytes, and handed out as strings that point
+	// into it (see arenaString).
 	bidSlab []Bid
 	arena   []byte
-	pending []pendingExtra
 }
 
-// bidBlock is how many bids share one allocation for their structs and one
-// for their strings. Allocating bids one by one costs about as much as
-// generating them; sharing bounds the memory a single retained bid can pin
-// to one block (about 3 KB with the default sizes). Persons and auctions,
+// bidBlock is how many bids share one allocation for their structs, and
+// arenaBlock the size of the allocations their Extra texts share (about 30
+// bids' with the default sizes). Allocating bids one by one costs about as
+// much as generating them; sharing bounds the memory a single retained bid
+// can pin to about 4 KB with the default sizes. Persons and auctions,
 // which queries keep in join state, are allocated individually.
-const bidBlock = 16
-
-type pendingExtra struct {
-	bid        *Bid
-	start, end int
-}
+const (
+	bidBlock   = 16
+	arenaBlock = 2048
+)
 
 // NewGenerator returns the generator of split number split (0-based) out of
 // splits disjoint splits of the sequence described by cfg.
@@ -70,7 +69,6 @@ func NewGenerator(cfg Config, split, splits int) (*Generator, error) {
 		end:    end,
 		ch:     channels(),
 		buf:    make([]byte, 0, 512),
-		arena:  make([]byte, 0, 2048),
 	}, nil
 }
 
@@ -103,7 +101,6 @@ func (g *Generator) Next() (Event, bool) {
 	}
 	e := g.event(g.pos)
 	g.advance()
-	g.sealBids()
 	return e, true
 }
 
@@ -112,31 +109,31 @@ func (g *Generator) Next() (Event, bool) {
 func (g *Generator) Fill(buf []Event) int {
 	for i := range buf {
 		if g.pos >= g.end {
-			g.sealBids()
 			return i
 		}
 		buf[i] = g.event(g.pos)
 		g.advance()
-		if len(g.pending) == bidBlock {
-			g.sealBids()
-		}
 	}
-	g.sealBids()
 	return len(buf)
 }
 
-// sealBids gives the pending bids their Extra text, cut from one string.
-func (g *Generator) sealBids() {
-	if len(g.pending) == 0 {
-		return
+// arenaString returns a string of n random characters, nextExactString's,
+// written in the current arena block (in a new one if it does not have n
+// bytes left). The string points into the block: its bytes are never
+// written again, because the arena only appends to a block, and a new
+// block replaces a full one.
+func (g *Generator) arenaString(n int) string {
+	if n == 0 {
+		return ""
 	}
-	s := string(g.arena)
-	for _, p := range g.pending {
-		p.bid.Extra = s[p.start:p.end]
+	if cap(g.arena)-len(g.arena) < n {
+		g.arena = make([]byte, 0, max(arenaBlock, n))
 	}
-	clear(g.pending)
-	g.pending = g.pending[:0]
-	g.arena = g.arena[:0]
+	start := len(g.arena)
+	g.arena = g.arena[:start+n]
+	b := g.arena[start:]
+	fillExactString(b, &g.rnd)
+	return unsafe.String(unsafe.SliceData(b), n)
 }
 
 func (g *Generator) advance() {
@@ -279,8 +276,7 @@ func (g *Generator) bid(id, ts int64) *Bid {
 		c := r.nextIntn(channelsNumber)
 		channel, url = g.ch.names[c], g.ch.urls[c]
 	}
-	start := len(g.arena)
-	g.arena = appendExtra(g.arena, r, 8+8+8+8, p.cfg.AvgBidByteSize)
+	extra := g.arenaString(extraLen(r, 8+8+8+8, p.cfg.AvgBidByteSize))
 	if len(g.bidSlab) == 0 {
 		g.bidSlab = make([]Bid, bidBlock)
 	}
@@ -293,8 +289,7 @@ func (g *Generator) bid(id, ts int64) *Bid {
 		Channel:  channel,
 		URL:      url,
 		DateTime: msTime(ts),
+		Extra:    extra,
 	}
-	// Extra is set by sealBids, before the bid is handed out.
-	g.pending = append(g.pending, pendingExtra{bid, start, len(g.arena)})
 	return bid
 }

@@ -123,13 +123,19 @@ func appendNextString(dst []byte, r *javaRandom, maxLength int32, special byte) 
 }
 
 // appendExactString appends StringsGenerator.nextExactString: length
-// characters, six per nextInt(), each 'a' + rnd%26 with rnd then divided by
-// 26. As in Java, a negative draw yields characters below 'a' ('H' to
-// '`'), so the text may contain a backslash.
+// characters (see fillExactString).
 func appendExactString(dst []byte, r *javaRandom, length int) []byte {
 	start := len(dst)
 	dst = slices.Grow(dst, length)[:start+length]
-	out := dst[start:]
+	fillExactString(dst[start:], r)
+	return dst
+}
+
+// fillExactString fills out with StringsGenerator.nextExactString(random,
+// len(out)): six characters per nextInt(), each 'a' + rnd%26 with rnd then
+// divided by 26. As in Java, a negative draw yields characters below 'a'
+// ('H' to '`'), so the text may contain a backslash.
+func fillExactString(out []byte, r *javaRandom) {
 	seed := r.seed // a local copy stays in a register
 	for len(out) >= 6 {
 		// rnd is r.nextInt(). Java's truncated division keeps the sign of
@@ -158,7 +164,6 @@ func appendExactString(dst []byte, r *javaRandom, length int) []byte {
 			rnd /= 26
 		}
 	}
-	return dst
 }
 
 // digitTriples[x] holds the three base-26 digits of x (x < 26^3), least
@@ -174,8 +179,14 @@ var digitTriples = func() *[17576]uint32 {
 // appendExtra appends StringsGenerator.nextExtra: padding such that
 // currentSize plus its length averages desiredAverageSize.
 func appendExtra(dst []byte, r *javaRandom, currentSize, desiredAverageSize int) []byte {
+	return appendExactString(dst, r, extraLen(r, currentSize, desiredAverageSize))
+}
+
+// extraLen is the first half of StringsGenerator.nextExtra: it draws the
+// length of the padding, whose characters nextExactString then draws.
+func extraLen(r *javaRandom, currentSize, desiredAverageSize int) int {
 	if currentSize > desiredAverageSize {
-		return dst
+		return 0
 	}
 	desired := desiredAverageSize - currentSize
 	delta := int(javaRound(float64(desired) * 0.2))
@@ -183,7 +194,7 @@ func appendExtra(dst []byte, r *javaRandom, currentSize, desiredAverageSize int)
 	if delta != 0 {
 		size += int(r.nextIntn(int32(2 * delta)))
 	}
-	return appendExactString(dst, r, size)
+	return size
 }
 
 // appendCreditCard appends PersonGenerator.nextCreditCard: four

@@ -1,14 +1,20 @@
-// Command spate is Spate's command-line tool. This version has one
-// subcommand:
+// Command spate is Spate's command-line tool and its cluster daemons:
 //
+//	spate jobmanager [--rpc-port N] [--rest-port N] [--config F] [-D k=v]
+//	spate taskmanager --jobmanager host:rpcport [--slots N]
+//	spate run [--target local|remote] [--jobmanager host:restport] [-p N] [--detached] ./prog [args...]
+//	spate list [--all] [--output json]
+//	spate cancel JOBID
 //	spate info [-format json|dot] ./prog [args...]
+//	spate nexmark --query q5 --events 10000000 --parallelism 2
 //
-// info builds the program (a package path or directory, or an executable)
-// and prints the plan of each job it would execute, without running it: the
-// program's Execute sees SPATE_INFO and prints its JobGraph instead.
+// A program is a package path or directory (built with go build) or an
+// executable. run starts it with the environment that tells its Execute
+// where jobs go; info makes its Execute print each JobGraph instead.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -24,6 +30,16 @@ func main() {
 		err = nexmark(os.Args[2:])
 	case "info":
 		err = info(os.Args[2:])
+	case "run":
+		err = run(os.Args[2:])
+	case "list":
+		err = list(os.Args[2:])
+	case "cancel":
+		err = cancel(os.Args[2:])
+	case "jobmanager":
+		err = jobmanagerCmd(os.Args[2:])
+	case "taskmanager":
+		err = taskmanagerCmd(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -31,6 +47,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "spate: unknown command %q\n", os.Args[1])
 		usage()
 		os.Exit(2)
+	}
+	var code exitCode
+	if errors.As(err, &code) {
+		os.Exit(int(code))
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "spate:", err)
@@ -42,5 +62,14 @@ func usage() {
 	fmt.Fprintln(os.Stderr, `usage: spate <command> [arguments]
 
 commands:
-  info [-format json|dot] ./prog [args...]   print the plan of a program's jobs`)
+  jobmanager [--rpc-port N] [--rest-port N]        run a JobManager (RPC 6123, REST 8081)
+  taskmanager --jobmanager host:port [--slots N]   run a TaskManager that joins a JobManager
+  run [--target local|remote] [--jobmanager host:port] [-p N] [--detached] ./prog [args...]
+                                                   run a program's jobs here or on a cluster
+  list [--all] [--output text|json]                list a cluster's jobs
+  cancel JOBID                                     cancel a job
+  info [-format json|dot] ./prog [args...]         print the plan of a program's jobs
+  nexmark --query q0..q8|all --events N            run the Nexmark benchmark locally
+
+Cluster commands take --config FILE and -D key=value (Flink's key names).`)
 }

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"runtime/trace"
+	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,19 +30,29 @@ type nexmarkResult struct {
 	CPUSec      float64 `json:"cpu_seconds"` // user + system CPU time of the run
 	EventsPerS  float64 `json:"events_per_second"`
 	PerCore     float64 `json:"events_per_cpu_second"` // Events / CPUSec
-	PeakRSSKiB  int64   `json:"peak_rss_kib"`          // of the process so far
+	GOGC        string  `json:"gogc"`
+	PeakRSSKiB  int64   `json:"peak_rss_kib"` // during the run where Linux can reset it, else of the process so far
 }
 
 // nexmark runs Nexmark queries on the embedded local executor with a
 // discarding sink and prints their throughput:
 //
-//	spate nexmark [--query q5|all] [--events N] [--parallelism P] [--json FILE]
+//	spate nexmark [--query q5|all] [--events N] [--parallelism P]
+//	    [--gogc PERCENT] [--json FILE] [--markdown FILE] [--cpuprofile FILE] [--trace FILE]
+//
+// For each query it prints the events per second of wall time, the events
+// per second of CPU time (per core actually used), the wall and CPU times
+// and the peak resident set size during the query.
 func nexmark(args []string) error {
 	fs := flag.NewFlagSet("nexmark", flag.ContinueOnError)
 	query := fs.String("query", "all", "query to run, q0 to q8, or all")
 	events := fs.Int64("events", 10_000_000, "number of events to generate")
 	par := fs.Int("parallelism", 2, "parallelism of the job")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	mdOut := fs.String("markdown", "", "also write the results as a Markdown table to this file")
+	cpuProf := fs.String("cpuprofile", "", "write a CPU profile of the query runs to this file")
+	traceOut := fs.String("trace", "", "write an execution trace of the query runs to this file")
+	gogc := fs.Int("gogc", 0, "run with this garbage collection target percentage (0: as the GOGC environment variable says, 100 by default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,11 +62,44 @@ func nexmark(args []string) error {
 	if *events <= 0 || *par <= 0 {
 		return fmt.Errorf("nexmark: --events and --parallelism must be positive")
 	}
+	if *gogc < 0 {
+		return fmt.Errorf("nexmark: --gogc must not be negative")
+	}
+	gc := os.Getenv("GOGC")
+	if gc == "" {
+		gc = "100"
+	}
+	if *gogc > 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(*gogc))
+		gc = strconv.Itoa(*gogc)
+	}
 	names := []string{*query}
 	if *query == "all" {
 		names = queries.Names()
 	} else if queries.Queries[*query] == nil {
 		return fmt.Errorf("nexmark: unknown query %q (want one of %s or all)", *query, strings.Join(queries.Names(), ", "))
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			return fmt.Errorf("nexmark: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("nexmark: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *traceOut != "" {
+		f, err := os.Create(*traceOut)
+		if err != nil {
+			return fmt.Errorf("nexmark: %w", err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return fmt.Errorf("nexmark: %w", err)
+		}
+		defer trace.Stop()
 	}
 	fmt.Printf("%-5s %12s %10s %9s %9s %14s %16s %12s\n", "query", "events", "results", "wall s", "cpu s", "events/s", "events/cpu-s", "peak RSS MiB")
 	var all []nexmarkResult
@@ -62,6 +108,7 @@ func nexmark(args []string) error {
 		if err != nil {
 			return err
 		}
+		r.GOGC = gc
 		all = append(all, r)
 		fmt.Printf("%-5s %12d %10d %9.2f %9.2f %14.0f %16.0f %12.1f\n", r.Query, r.Events, r.Results, r.WallSec, r.CPUSec, r.EventsPerS, r.PerCore, float64(r.PeakRSSKiB)/1024)
 	}
@@ -74,16 +121,45 @@ func nexmark(args []string) error {
 			return fmt.Errorf("nexmark: %w", err)
 		}
 	}
+	if *mdOut != "" {
+		if err := os.WriteFile(*mdOut, markdownTable(all), 0o644); err != nil {
+			return fmt.Errorf("nexmark: %w", err)
+		}
+	}
 	return nil
+}
+
+// markdownTable formats results as a Markdown table, preceded by a line
+// describing the machine and the Go version.
+func markdownTable(rs []nexmarkResult) []byte {
+	var b strings.Builder
+	gc := ""
+	if len(rs) > 0 {
+		gc = ", GOGC " + rs[0].GOGC
+	}
+	fmt.Fprintf(&b, "%s/%s, %d CPUs (GOMAXPROCS %d), %s%s\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), gc)
+	b.WriteString("| query | events | results | parallelism | wall s | CPU s | events/s | events/s per core | peak RSS MiB |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %.2f | %.2f | %s | %s | %.1f |\n",
+			r.Query, r.Events, r.Results, r.Parallelism, r.WallSec, r.CPUSec, mega(r.EventsPerS), mega(r.PerCore), float64(r.PeakRSSKiB)/1024)
+	}
+	return []byte(b.String())
+}
+
+// mega formats a rate in millions, "2.41 M".
+func mega(x float64) string {
+	return fmt.Sprintf("%.2f M", x/1e6)
 }
 
 func runNexmark(name string, events int64, par int) (nexmarkResult, error) {
 	cfg := nx.DefaultConfig()
 	cfg.NumEvents = events
 	env := spate.NewEnv(spate.WithParallelism(par))
-	sink := &discard{}
+	sink := &queries.Discard{}
 	queries.Queries[name](env, queries.Events(env, cfg), sink)
 	runtime.GC()
+	resetPeakRSS()
 	cpu0 := cpuTime()
 	start := time.Now()
 	if err := env.ExecuteContext(context.Background(), "nexmark "+name); err != nil {
@@ -92,7 +168,7 @@ func runNexmark(name string, events int64, par int) (nexmarkResult, error) {
 	wall := time.Since(start).Seconds()
 	cpu := cpuTime() - cpu0
 	r := nexmarkResult{
-		Query: name, Events: events, Results: sink.n.Load(), Parallelism: par,
+		Query: name, Events: events, Results: sink.Count(), Parallelism: par,
 		WallSec: wall, CPUSec: cpu, EventsPerS: float64(events) / wall, PeakRSSKiB: peakRSS(),
 	}
 	if cpu > 0 {
@@ -110,32 +186,29 @@ func cpuTime() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
-// peakRSS is the process's peak resident set size in KiB (Linux's unit
-// for Maxrss).
+// resetPeakRSS resets the process's peak resident set size to its current
+// size, where Linux allows it (clear_refs 5, since Linux 4.0), so that
+// peakRSS measures one query rather than the process so far.
+func resetPeakRSS() {
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// peakRSS is the process's peak resident set size in KiB: VmHWM from
+// /proc/self/status (which resetPeakRSS resets) or else getrusage's Maxrss
+// (KiB on Linux), the peak since the process started.
 func peakRSS() int64 {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				if kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64); err == nil {
+					return kib
+				}
+			}
+		}
+	}
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
 	return int64(ru.Maxrss)
-}
-
-// discard is a sink that counts and drops its records.
-type discard struct{ n atomic.Int64 }
-
-func (d *discard) Open(context.Context, spate.SinkInfo) (spate.SinkWriter[any], error) {
-	return &discardWriter{d: d}, nil
-}
-
-type discardWriter struct {
-	d *discard
-	n int64
-}
-
-func (w *discardWriter) Write(any) error { w.n++; return nil }
-
-func (w *discardWriter) Close() error {
-	w.d.n.Add(w.n)
-	w.n = 0
-	return nil
 }

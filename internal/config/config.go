@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Keys of the entries Spate reads.
@@ -140,4 +141,84 @@ func (c *Config) ParseYAML(f *os.File, name string) error {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
 	return nil
+}
+
+// Duration returns the duration under key, def if unset. A bare number is
+// milliseconds (as Flink's older keys); otherwise a number and a unit, as
+// Flink writes them ("10 s", "5 min", "100ms") or as Go does ("1m30s").
+func (c Config) Duration(key string, def time.Duration) (time.Duration, error) {
+	v, ok := c.m[key]
+	if !ok || strings.TrimSpace(v) == "" {
+		return def, nil
+	}
+	d, err := ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("configuration %s: %w", key, err)
+	}
+	return d, nil
+}
+
+// ParseDuration parses a duration as Duration reads it.
+func ParseDuration(v string) (time.Duration, error) {
+	s := strings.TrimSpace(v)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("duration %q is negative", v)
+		}
+		return time.Duration(n) * time.Millisecond, nil
+	}
+	num, unit := splitUnit(s)
+	mult, ok := map[string]time.Duration{
+		"ms": time.Millisecond, "milli": time.Millisecond, "millis": time.Millisecond, "millisecond": time.Millisecond, "milliseconds": time.Millisecond,
+		"s": time.Second, "sec": time.Second, "secs": time.Second, "second": time.Second, "seconds": time.Second,
+		"min": time.Minute, "mins": time.Minute, "minute": time.Minute, "minutes": time.Minute, "m": time.Minute,
+		"h": time.Hour, "hour": time.Hour, "hours": time.Hour,
+		"d": 24 * time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
+	}[strings.ToLower(unit)]
+	if n, err := strconv.ParseFloat(num, 64); err == nil && ok && n >= 0 {
+		return time.Duration(n * float64(mult)), nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("duration %q: want milliseconds, or a number and a unit such as \"10 s\", \"5 min\" or \"1m30s\"", v)
+}
+
+// Bytes returns the size in bytes under key, def if unset: a bare number is
+// bytes; units are k, m, g (or kb, mb, gb, kib, mib, gib), powers of 1024
+// as in Flink's MemorySize.
+func (c Config) Bytes(key string, def int64) (int64, error) {
+	v, ok := c.m[key]
+	if !ok || strings.TrimSpace(v) == "" {
+		return def, nil
+	}
+	n, err := ParseBytes(v)
+	if err != nil {
+		return 0, fmt.Errorf("configuration %s: %w", key, err)
+	}
+	return n, nil
+}
+
+// ParseBytes parses a size as Bytes reads it.
+func ParseBytes(v string) (int64, error) {
+	num, unit := splitUnit(strings.TrimSpace(v))
+	mult, ok := map[string]int64{
+		"": 1, "b": 1, "bytes": 1,
+		"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+		"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+		"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+	}[strings.ToLower(unit)]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || !ok || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q: want bytes, or a number and a unit such as \"512 mb\" or \"1g\"", v)
+	}
+	return n * mult, nil
+}
+
+func splitUnit(s string) (num, unit string) {
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+		i++
+	}
+	return s[:i], strings.TrimSpace(s[i:])
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFromEnvironment(t *testing.T) {
@@ -43,5 +44,48 @@ func TestConfigErrors(t *testing.T) {
 	t.Setenv(PropertiesEnv, "novalue")
 	if _, err := FromEnvironment(); err == nil || !strings.Contains(err.Error(), "key=value") {
 		t.Errorf("malformed property: %v", err)
+	}
+}
+
+func TestParseDurationAndBytes(t *testing.T) {
+	durations := []struct {
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{in: "10000", want: 10 * time.Second},
+		{in: "10 s", want: 10 * time.Second},
+		{in: "5 min", want: 5 * time.Minute},
+		{in: "100ms", want: 100 * time.Millisecond},
+		{in: "1m30s", want: 90 * time.Second},
+		{in: "1.5 s", want: 1500 * time.Millisecond},
+		{in: "-5", wantErr: true},
+		{in: "soon", wantErr: true},
+		{in: "5 fortnights", wantErr: true},
+	}
+	for _, tt := range durations {
+		got, err := ParseDuration(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+	sizes := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{in: "1024", want: 1024},
+		{in: "512 mb", want: 512 << 20},
+		{in: "1g", want: 1 << 30},
+		{in: "64KiB", want: 64 << 10},
+		{in: "lots", wantErr: true},
+		{in: "-1", wantErr: true},
+		{in: "99999999999g", wantErr: true},
+	}
+	for _, tt := range sizes {
+		got, err := ParseBytes(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("ParseBytes(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
 	}
 }

@@ -86,6 +86,7 @@ type EdgeWriter[T any] struct {
 	next    int // round-robin position
 	batch   int
 	codec   *Codec[T]
+	remote  []bool
 	idle    bool
 }
 
@@ -100,8 +101,12 @@ type EdgeWriterConfig[T any] struct {
 	Route func(v T) int
 	// BatchSize is the number of records per batch; 0 means the default.
 	BatchSize int
-	// Codec, if set, encodes every batch.
+	// Codec, if set, encodes every batch, or only the batches for the
+	// targets marked in Remote if Remote is set.
 	Codec *Codec[T]
+	// Remote marks the targets in other processes; batches to the others
+	// stay Go values.
+	Remote []bool
 }
 
 // NewEdgeWriter returns the writer of one producer subtask, registered with
@@ -113,7 +118,7 @@ func NewEdgeWriter[T any](task *Task, cfg EdgeWriterConfig[T]) *EdgeWriter[T] {
 	}
 	w := &EdgeWriter[T]{
 		task: task, targets: cfg.Targets, channel: cfg.Channel, part: cfg.Part,
-		route: cfg.Route, batch: b, codec: cfg.Codec,
+		route: cfg.Route, batch: b, codec: cfg.Codec, remote: cfg.Remote,
 		bufs: make([][]Rec[T], len(cfg.Targets)),
 		next: task.Subtask % len(cfg.Targets),
 	}
@@ -161,7 +166,8 @@ func (w *EdgeWriter[T]) add(i int, v T, ts int64) {
 
 func (w *EdgeWriter[T]) sendBatch(i int, b []Rec[T]) {
 	m := Msg{Kind: MsgData, Channel: w.channel}
-	if w.codec != nil {
+	w.task.Out.Add(int64(len(b)))
+	if w.codec != nil && (w.remote == nil || w.remote[i]) {
 		m.Batch = w.codec.Encode(nil, b)
 	} else {
 		m.Batch = b
@@ -213,31 +219,32 @@ func (w *EdgeWriter[T]) setIdle(idle bool) {
 }
 
 // Deliverer returns the function that hands a received batch to out, decoding
-// it first if codec is set. The decode buffer is reused between batches.
-func Deliverer[T any](out Output[T], codec *Codec[T]) func(batch any) error {
+// it first if it is encoded, and returns the number of records. The decode
+// buffer is reused between batches.
+func Deliverer[T any](out Output[T], codec *Codec[T]) func(batch any) (int, error) {
 	var scratch []Rec[T]
-	return func(batch any) error {
+	return func(batch any) (int, error) {
 		var recs []Rec[T]
 		switch b := batch.(type) {
 		case []Rec[T]:
 			recs = b
 		case []byte:
 			if codec == nil {
-				return fmt.Errorf("received an encoded batch on an edge without a codec")
+				return 0, fmt.Errorf("received an encoded batch on an edge without a codec")
 			}
 			var err error
 			scratch, err = codec.Decode(b, scratch[:0])
 			if err != nil {
-				return fmt.Errorf("decode batch: %w", err)
+				return 0, fmt.Errorf("decode batch: %w", err)
 			}
 			recs = scratch
 		default:
-			return fmt.Errorf("received a batch of %T, want %T", batch, recs)
+			return 0, fmt.Errorf("received a batch of %T, want %T", batch, recs)
 		}
 		for i := range recs {
 			out.Collect(recs[i].V, recs[i].Ts)
 		}
-		return nil
+		return len(recs), nil
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,8 +37,9 @@ type Task struct {
 	// ChannelGates maps each input channel to the gate (input index of the
 	// head operator) it feeds.
 	ChannelGates []int
-	// Gates hands a received batch to the head operator's input.
-	Gates []func(batch any) error
+	// Gates hands a received batch to the head operator's input and
+	// returns its number of records.
+	Gates []func(batch any) (int, error)
 	// Head receives watermarks and the end of input.
 	Head Control
 	// Source, if set, drives the task instead of an input loop: it produces
@@ -49,6 +51,10 @@ type Task struct {
 	Closes []func() error
 	// Clock is the processing-time clock; WallClock if nil.
 	Clock Clock
+
+	// In counts the records received and Out the records sent to other
+	// subtasks; other goroutines may read them at any time.
+	In, Out atomic.Int64
 
 	// Current names the operator whose code runs now; operators set it
 	// before calling user code so that a panic names the right operator.
@@ -181,9 +187,11 @@ func (t *Task) runInputs() error {
 		switch m.Kind {
 		case MsgData:
 			c.idle = false
-			if err := t.Gates[t.ChannelGates[m.Channel]](m.Batch); err != nil {
+			n, err := t.Gates[t.ChannelGates[m.Channel]](m.Batch)
+			if err != nil {
 				return fmt.Errorf("input channel %d: %w", m.Channel, err)
 			}
+			t.In.Add(int64(n))
 			if allIdle {
 				allIdle = false
 				t.SetIdle(false)
@@ -352,6 +360,13 @@ var errJobStopping = errors.New("job is stopping")
 // a failure it cancels the others and returns the failure; on ctx's end it
 // returns ctx's cause.
 func Run(ctx context.Context, tasks []*Task) error {
+	return RunObserved(ctx, tasks, nil)
+}
+
+// RunObserved is Run that also calls ended, if not nil, when each task
+// ends, with the task's error (nil when it finished). ended may be called
+// from several goroutines at once.
+func RunObserved(ctx context.Context, tasks []*Task, ended func(t *Task, err error)) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
@@ -363,7 +378,11 @@ func Run(ctx context.Context, tasks []*Task) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := t.run(ctx); err != nil {
+			err := t.run(ctx)
+			if ended != nil {
+				ended(t, err)
+			}
+			if err != nil {
 				mu.Lock()
 				if firstErr == nil && ctx.Err() == nil {
 					firstErr = err

@@ -15,6 +15,7 @@ package queries
 
 import (
 	"cmp"
+	"math"
 	"slices"
 
 	"github.com/spate-dev/spate"
@@ -199,40 +200,52 @@ func winningBids(events spate.Stream[nexmark.Event]) spate.Stream[winningBid] {
 }
 
 type winner struct {
-	auction *spate.ValueState[int64, auctionInfo]
-	best    *spate.ValueState[int64, int64]
+	// auction is the open auction and its best bid so far, in one state
+	// so that a bid costs one state lookup.
+	auction *spate.ValueState[int64, openAuction]
 	pending *spate.ListState[int64, bidInfo] // bids seen before their auction
 }
 
+type openAuction struct {
+	Auction auctionInfo
+	Best    int64 // the highest price offered while open, if HasBest
+	HasBest bool
+}
+
 func (w *winner) Open(ctx *spate.KeyedContext[int64, winningBid]) error {
-	w.auction = spate.NewValueState[auctionInfo](ctx.State(), "auction")
-	w.best = spate.NewValueState[int64](ctx.State(), "best")
+	w.auction = spate.NewValueState[openAuction](ctx.State(), "auction")
 	w.pending = spate.NewListState[bidInfo](ctx.State(), "pending")
 	return nil
 }
 
-func (w *winner) offer(a auctionInfo, b bidInfo) {
-	if b.DateTime < a.DateTime || b.DateTime > a.Expires {
-		return
+// offer reports whether b is a new best bid of o, and makes it so.
+func offer(o *openAuction, b bidInfo) bool {
+	if b.DateTime < o.Auction.DateTime || b.DateTime > o.Auction.Expires {
+		return false
 	}
-	if p, ok := w.best.Value(); !ok || b.Price > p {
-		w.best.Update(b.Price)
+	if o.HasBest && b.Price <= o.Best {
+		return false
 	}
+	o.Best, o.HasBest = b.Price, true
+	return true
 }
 
 func (w *winner) ProcessElement1(ctx *spate.KeyedContext[int64, winningBid], a auctionInfo) error {
-	w.auction.Update(a)
+	o := openAuction{Auction: a}
 	ctx.RegisterEventTimeTimer(a.Expires)
 	for _, b := range w.pending.Get() {
-		w.offer(a, b)
+		offer(&o, b)
 	}
 	w.pending.Clear()
+	w.auction.Update(o)
 	return nil
 }
 
 func (w *winner) ProcessElement2(ctx *spate.KeyedContext[int64, winningBid], b bidInfo) error {
-	if a, ok := w.auction.Value(); ok {
-		w.offer(a, b)
+	if o, ok := w.auction.Value(); ok {
+		if offer(&o, b) {
+			w.auction.Update(o)
+		}
 		return nil
 	}
 	// The auction has not arrived (yet): it may still, from another split,
@@ -244,7 +257,7 @@ func (w *winner) ProcessElement2(ctx *spate.KeyedContext[int64, winningBid], b b
 }
 
 func (w *winner) OnTimer(ctx *spate.KeyedContext[int64, winningBid], ts int64) error {
-	a, ok := w.auction.Value()
+	o, ok := w.auction.Value()
 	if !ok {
 		// Drop the bids that no auction arriving from now on can accept.
 		bids := w.pending.Get()
@@ -261,14 +274,14 @@ func (w *winner) OnTimer(ctx *spate.KeyedContext[int64, winningBid], ts int64) e
 		}
 		return nil
 	}
+	a := o.Auction
 	if ts < a.Expires {
 		return nil
 	}
-	if p, ok := w.best.Value(); ok {
-		ctx.Collect(winningBid{Auction: a.ID, Seller: a.Seller, Category: a.Category, Price: p, Expires: a.Expires})
+	if o.HasBest {
+		ctx.Collect(winningBid{Auction: a.ID, Seller: a.Seller, Category: a.Category, Price: o.Best, Expires: a.Expires})
 	}
 	w.auction.Clear()
-	w.best.Clear()
 	w.pending.Clear()
 	return nil
 }
@@ -482,15 +495,50 @@ type Q7Result struct {
 // bids at the window's highest price. As in the SQL, which joins on
 // B.dateTime BETWEEN end - 10s AND end, a bid exactly at end also matches
 // the window that ends there if its price equals that window's highest.
-// The maximum is global, so all bids go to one subtask.
+// The maximum is global, so the bids go to one subtask; each source
+// subtask first drops the bids that its own earlier bids already outbid
+// (see q7Local).
 func Q7(_ *spate.Env, events spate.Stream[nexmark.Event]) spate.Stream[Q7Result] {
-	bids := spate.FlatMap(events, func(e nexmark.Event, emit func(Q7Result)) {
-		if b := e.Bid; b != nil {
-			emit(Q7Result{Auction: b.Auction, Bidder: b.Bidder, Price: b.Price, DateTime: b.DateTime.UnixMilli(), Extra: b.Extra})
-		}
+	bids := spate.Process(events, func() spate.ProcessFunction[nexmark.Event, Q7Result] {
+		return &q7Local{end: math.MinInt64}
 	}).Name("Bids")
 	keyed := spate.KeyBy(bids, func(Q7Result) int8 { return 0 })
 	return spate.KeyedProcess(keyed, func() spate.KeyedProcessFunction[int8, Q7Result, Q7Result] { return &q7Max{} }).Name("Q7 highest")
+}
+
+// q7Local is the local (per upstream subtask) half of q7's maximum: it
+// passes on a bid only if no earlier bid of the same window seen by this
+// subtask has a higher price, since such a bid cannot be at its window's
+// highest price. It tracks the latest window only (a bid of an earlier
+// window passes), and passes every bid exactly at a window's start, which
+// also belongs to the end of the previous window. The filter changes how
+// many bids reach q7Max, not the result.
+type q7Local struct {
+	end, max int64 // the latest window end seen and its highest price
+}
+
+func (l *q7Local) ProcessElement(ctx *spate.Context[Q7Result], e nexmark.Event) error {
+	b := e.Bid
+	if b == nil {
+		return nil
+	}
+	ts := b.DateTime.UnixMilli()
+	end := ts - mod(ts, Q7WindowMs) + Q7WindowMs
+	keep := true
+	switch {
+	case end == l.end:
+		if b.Price < l.max {
+			keep = false
+		} else {
+			l.max = b.Price
+		}
+	case end > l.end:
+		l.end, l.max = end, b.Price
+	}
+	if keep || ts == end-Q7WindowMs {
+		ctx.Collect(Q7Result{Auction: b.Auction, Bidder: b.Bidder, Price: b.Price, DateTime: ts, Extra: b.Extra})
+	}
+	return nil
 }
 
 type q7Window struct {

@@ -3,6 +3,7 @@ package queries
 import (
 	"context"
 	"sort"
+	"sync/atomic"
 
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/nexmark"
@@ -37,8 +38,45 @@ func Names() []string {
 
 func run[T any](q func(*spate.Env, spate.Stream[nexmark.Event]) spate.Stream[T]) Runner {
 	return func(env *spate.Env, events spate.Stream[nexmark.Event], sink spate.Sink[any]) {
-		spate.SinkTo(q(env, events), spate.Sink[T](anySink[T]{sink})).Name("Sink")
+		var s spate.Sink[T] = anySink[T]{sink}
+		if d, ok := sink.(*Discard); ok {
+			s = discardSink[T]{d}
+		}
+		spate.SinkTo(q(env, events), s).Name("Sink")
 	}
+}
+
+// Discard is a sink that counts the results it receives and drops them.
+// The zero Discard is ready to use. A Runner hands it results without
+// converting them to any, which would copy most result types to the heap
+// (an allocation per result).
+type Discard struct{ n atomic.Int64 }
+
+// Count returns the number of results written by the writers closed so far.
+func (d *Discard) Count() int64 { return d.n.Load() }
+
+// Open returns a writer that counts and drops its records.
+func (d *Discard) Open(context.Context, spate.SinkInfo) (spate.SinkWriter[any], error) {
+	return &discardWriter[any]{d: d}, nil
+}
+
+type discardSink[T any] struct{ d *Discard }
+
+func (s discardSink[T]) Open(context.Context, spate.SinkInfo) (spate.SinkWriter[T], error) {
+	return &discardWriter[T]{d: s.d}, nil
+}
+
+type discardWriter[T any] struct {
+	d *Discard
+	n int64
+}
+
+func (w *discardWriter[T]) Write(T) error { w.n++; return nil }
+
+func (w *discardWriter[T]) Close() error {
+	w.d.n.Add(w.n)
+	w.n = 0
+	return nil
 }
 
 // anySink adapts a Sink[any] to a Sink[T].

@@ -1,0 +1,156 @@
+package spate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	v1 "github.com/spate-dev/spate/api/v1"
+	"github.com/spate-dev/spate/client"
+	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/worker"
+)
+
+// Environment variables that choose where Execute runs a job. The spate
+// CLI sets them when it runs a program; a program run plainly has none and
+// uses the embedded local executor.
+const (
+	// TargetEnv names the execution target: "local" (the default) or
+	// "remote" (submit to the JobManager at JobManagerEnv).
+	TargetEnv = "SPATE_TARGET"
+	// JobManagerEnv is the REST address (host:port) of the JobManager jobs
+	// are submitted to.
+	JobManagerEnv = "SPATE_JOBMANAGER"
+	// DetachedEnv, if "true", makes Execute return once the job is
+	// submitted instead of following it to its end.
+	DetachedEnv = "SPATE_DETACHED"
+)
+
+// role tells how Execute runs the job it is given.
+func (e *Env) execute(ctx context.Context, p *plan) (bool, error) {
+	dep, err := worker.FromEnvironment()
+	if err != nil {
+		return true, err
+	}
+	if dep != nil {
+		return true, e.runWorker(ctx, dep, p)
+	}
+	switch t := os.Getenv(TargetEnv); t {
+	case "", "local":
+		return false, nil
+	case "remote":
+		return true, e.submit(ctx, p)
+	default:
+		return true, fmt.Errorf("%s=%q: unknown execution target; use local or remote (or run the program with `spate run --target ...`)", TargetEnv, t)
+	}
+}
+
+// runWorker runs this process's share of the job if p is the job the
+// worker was started for, and then ends the process: a worker never returns
+// to main after its job. Jobs of the program that come before it are
+// skipped.
+func (e *Env) runWorker(ctx context.Context, dep *worker.Deployment, p *plan) error {
+	if p.graph.Fingerprint != dep.Fingerprint && p.name != dep.JobName {
+		return nil
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	var err error
+	if p.graph.Fingerprint == dep.Fingerprint {
+		tasks, berr := p.build(e, dep.Local)
+		if berr != nil {
+			err = worker.Fail(ctx, dep, berr)
+		} else {
+			err = worker.Run(ctx, dep, p.graph, tasks)
+		}
+	} else {
+		err = worker.Mismatch(ctx, dep, p.graph.Fingerprint)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "spate worker:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+	return nil
+}
+
+// submit sends the job to a JobManager with this program's binary, then
+// follows it to its end unless detached.
+func (e *Env) submit(ctx context.Context, p *plan) error {
+	addr := os.Getenv(JobManagerEnv)
+	if addr == "" {
+		return fmt.Errorf("job %q: %s=remote needs %s=host:port, the JobManager's REST address", p.name, TargetEnv, JobManagerEnv)
+	}
+	c, err := client.New(addr)
+	if err != nil {
+		return fmt.Errorf("job %q: %w", p.name, err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("job %q: find this program's binary to upload: %w", p.name, err)
+	}
+	up, err := c.UploadArtifact(ctx, exe)
+	if err != nil {
+		return fmt.Errorf("job %q: upload %s: %w", p.name, exe, err)
+	}
+	graph, err := p.graph.Marshal()
+	if err != nil {
+		return fmt.Errorf("job %q: %w", p.name, err)
+	}
+	id, err := c.SubmitJob(ctx, v1.JobSubmitRequest{
+		JobGraph: graph, Artifact: up.ID, Args: os.Args[1:],
+		Env: map[string]string{config.PropertiesEnv: e.workerProperties()},
+	})
+	if err != nil {
+		return fmt.Errorf("job %q: submit: %w", p.name, err)
+	}
+	fmt.Printf("Job has been submitted with JobID %s\n", id)
+	if b, _ := strconv.ParseBool(os.Getenv(DetachedEnv)); b {
+		return nil
+	}
+	d, err := c.WaitJob(ctx, id, 100*time.Millisecond, func(status string) {
+		fmt.Printf("Job %s (%s) is %s\n", id, p.name, status)
+	})
+	if err != nil {
+		return fmt.Errorf("job %q (%s): %w", p.name, id, err)
+	}
+	switch d.State {
+	case v1.JobFinished:
+		return nil
+	case v1.JobFailed:
+		cause := "see GET /v1/jobs/" + id + "/exceptions"
+		if ex, err := c.JobExceptions(ctx, id); err == nil && ex.RootException != "" {
+			cause = ex.RootException
+		}
+		return fmt.Errorf("job %q (%s) failed: %s", p.name, id, cause)
+	default:
+		return fmt.Errorf("job %q (%s) ended %s", p.name, id, d.State)
+	}
+}
+
+// workerProperties is the configuration workers must see to rebuild the
+// same graph: every entry of the client's, and the resolved default
+// parallelism, since a worker's host may have another number of CPUs.
+func (e *Env) workerProperties() string {
+	entries := e.conf.Entries()
+	entries[config.ParallelismDefault] = strconv.Itoa(e.Parallelism())
+	keys := make([]string, 0, len(entries))
+	for k := range entries {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k + "=" + entries[k])
+	}
+	return b.String()
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/spate-dev/spate/internal/config"
+)
+
+// confFlags are the configuration flags every cluster command takes: a
+// YAML file and -D key=value entries, applied over $SPATE_CONF_DIR and
+// $SPATE_PROPERTIES in that order.
+type confFlags struct {
+	file    string
+	dynamic dynamicFlags
+}
+
+func (c *confFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.file, "config", "", "configuration file (flat YAML, Flink's key names)")
+	fs.Var(&c.dynamic, "D", "configuration entry key=value (repeatable)")
+}
+
+// load returns the effective configuration.
+func (c *confFlags) load() (config.Config, error) {
+	conf, err := config.FromEnvironment()
+	if err != nil {
+		return conf, err
+	}
+	if c.file != "" {
+		f, err := os.Open(c.file)
+		if err != nil {
+			return conf, fmt.Errorf("--config: %w", err)
+		}
+		defer f.Close()
+		if err := conf.ParseYAML(f, c.file); err != nil {
+			return conf, err
+		}
+	}
+	for _, kv := range c.dynamic {
+		if err := conf.SetDynamic(kv); err != nil {
+			return conf, fmt.Errorf("-D: %w", err)
+		}
+	}
+	return conf, nil
+}
+
+type dynamicFlags []string
+
+func (d *dynamicFlags) String() string { return strings.Join(*d, ",") }
+func (d *dynamicFlags) Set(v string) error {
+	if !strings.Contains(v, "=") {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	*d = append(*d, v)
+	return nil
+}
+
+// restAddress is the JobManager REST address a client command talks to:
+// the flag if given, else rest.address and rest.port from the
+// configuration, else localhost:8081 as Flink's.
+func restAddress(flagValue string, conf config.Config) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	host, ok := conf.Get("rest.address")
+	if !ok || host == "" {
+		host = "localhost"
+	}
+	port, ok := conf.Get("rest.port")
+	if !ok || port == "" {
+		port = "8081"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	v1 "github.com/spate-dev/spate/api/v1"
+	"github.com/spate-dev/spate/client"
+)
+
+// list prints the cluster's jobs.
+func list(args []string) error {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	var cf confFlags
+	cf.register(fs)
+	var jm string
+	fs.StringVar(&jm, "jobmanager", "", "the JobManager's REST address host:port (default localhost:8081)")
+	fs.StringVar(&jm, "m", "", "shorthand for --jobmanager")
+	all := fs.Bool("all", false, "also list jobs that ended")
+	fs.BoolVar(all, "a", false, "shorthand for --all")
+	output := fs.String("output", "text", "output format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *output != "text" && *output != "json" {
+		return fmt.Errorf("list: --output %q: want text or json", *output)
+	}
+	conf, err := cf.load()
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	c, err := client.New(restAddress(jm, conf))
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ov, err := c.JobsOverview(ctx)
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	jobs := []v1.JobOverview{}
+	for _, j := range ov.Jobs {
+		if *all || !v1.TerminalJobStatus(j.State) {
+			jobs = append(jobs, j)
+		}
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v1.JobsOverview{Jobs: jobs})
+	}
+	if len(jobs) == 0 {
+		fmt.Println("No jobs.")
+		return nil
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "JOB ID\tNAME\tSTATE\tSTARTED\tDURATION")
+	for _, j := range jobs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", j.JID, j.Name, j.State,
+			time.UnixMilli(j.StartTime).Format("2006-01-02 15:04:05"), (time.Duration(j.Duration) * time.Millisecond).Round(time.Millisecond))
+	}
+	return w.Flush()
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/internal/config"
+)
+
+// run runs a program on a target: plainly (local), or as a client that
+// submits its jobs to a JobManager (remote).
+func run(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var cf confFlags
+	cf.register(fs)
+	target := fs.String("target", "local", "where jobs run: local (embedded executor) or remote (a running JobManager)")
+	var jm string
+	fs.StringVar(&jm, "jobmanager", "", "the JobManager's REST address host:port, for --target remote (default rest.address:rest.port, localhost:8081)")
+	fs.StringVar(&jm, "m", "", "shorthand for --jobmanager")
+	par := fs.Int("p", 0, "default parallelism of the program's jobs (parallelism.default)")
+	detached := fs.Bool("detached", false, "return once each job is submitted instead of following it to its end")
+	fs.BoolVar(detached, "d", false, "shorthand for --detached")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: spate run [--target local|remote] [--jobmanager host:port] [-p N] [--detached] [-D key=value] ./prog [args...]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("run: name the program, e.g. spate run --target remote ./examples/wordcount FILE")
+	}
+	if *target != "local" && *target != "remote" {
+		return fmt.Errorf("run: --target %q: want local or remote", *target)
+	}
+	conf, err := cf.load()
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	if *par < 0 {
+		return fmt.Errorf("run: -p %d: want a positive parallelism", *par)
+	}
+	if *par > 0 {
+		conf.Set(config.ParallelismDefault, strconv.Itoa(*par))
+	}
+	prog, cleanup, err := executable(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	cmd := exec.Command(prog, fs.Args()[1:]...)
+	cmd.Env = append(os.Environ(), config.PropertiesEnv+"="+properties(conf), spate.TargetEnv+"="+*target)
+	if *target == "remote" {
+		cmd.Env = append(cmd.Env, spate.JobManagerEnv+"="+restAddress(jm, conf), spate.DetachedEnv+"="+strconv.FormatBool(*detached))
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return exitCode(ee.ExitCode())
+		}
+		return fmt.Errorf("run %s: %w", fs.Arg(0), err)
+	}
+	return nil
+}
+
+// properties renders conf as $SPATE_PROPERTIES.
+func properties(conf config.Config) string {
+	var kv []string
+	for k, v := range conf.Entries() {
+		kv = append(kv, k+"="+v)
+	}
+	return strings.Join(kv, ",")
+}
+
+// exitCode is a program's failure already reported on its own output: the
+// CLI exits with the same code and prints nothing more.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }

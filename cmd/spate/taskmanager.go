@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spate-dev/spate/internal/taskmanager"
+)
+
+// taskmanagerCmd runs a TaskManager until interrupted.
+func taskmanagerCmd(args []string) error {
+	fs := flag.NewFlagSet("taskmanager", flag.ContinueOnError)
+	var cf confFlags
+	cf.register(fs)
+	jmAddr := fs.String("jobmanager", "", "the JobManager's RPC address host:port (default jobmanager.rpc.address:jobmanager.rpc.port, localhost:6123)")
+	slots := fs.Int("slots", 0, "task slots to offer (taskmanager.numberOfTaskSlots, default 1)")
+	exitOnLoss := fs.Bool("exit-on-jobmanager-loss", false, "exit when the JobManager is lost instead of registering again")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("taskmanager: unexpected argument %q", fs.Arg(0))
+	}
+	conf, err := cf.load()
+	if err != nil {
+		return fmt.Errorf("taskmanager: %w", err)
+	}
+	addr := *jmAddr
+	if addr == "" {
+		host, _ := conf.Get("jobmanager.rpc.address")
+		if host == "" {
+			host = "localhost"
+		}
+		port, _ := conf.Get("jobmanager.rpc.port")
+		if port == "" {
+			port = "6123"
+		}
+		addr = net.JoinHostPort(host, port)
+	}
+	cfg, err := taskmanager.ConfigFrom(conf, addr)
+	if err != nil {
+		return fmt.Errorf("taskmanager: %w", err)
+	}
+	if *slots > 0 {
+		cfg.Slots = *slots
+	}
+	cfg.ExitOnJobManagerLoss = *exitOnLoss
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	tm, err := taskmanager.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return tm.Run(ctx)
+}

@@ -1,0 +1,303 @@
+// Package taskmanager is Spate's worker host: a TaskManager registers with
+// the JobManager, offers its slots, exchanges heartbeats with it, and for
+// each job deployed on it fetches the program's binary once, starts a
+// job-scoped worker process from it, supervises that process, and stops it
+// and removes its files when the job is released.
+//
+// A worker's standard output and error reach the TaskManager's own output,
+// each line tagged with the job and the worker, and the last lines of its
+// standard error explain an unexpected exit to the JobManager.
+//
+// Lifecycle: Run registers and keeps one session with the JobManager; when
+// the session ends (JobManager gone, heartbeat timeout) every worker is
+// stopped, and Run registers again (or returns, with ExitOnJobManagerLoss).
+// Run owns every goroutine and child process it starts; they are all gone
+// when it returns.
+package taskmanager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/rpc/rpcpb"
+)
+
+// Configuration keys the TaskManager reads, named as Flink's.
+const (
+	KeySlots = "taskmanager.numberOfTaskSlots"
+	KeyHost  = "taskmanager.host"
+	KeyID    = "taskmanager.resource-id"
+	KeyDir   = "taskmanager.tmp.dirs"
+)
+
+// Config configures a TaskManager.
+type Config struct {
+	// JobManager is the JobManager's RPC address (host:port).
+	JobManager string
+	// Slots is the number of task slots offered.
+	Slots int
+	// ResourceID names this TaskManager; host:pid if empty.
+	ResourceID string
+	// Host is the address workers' data-plane listeners bind and other
+	// workers dial; 127.0.0.1 if empty.
+	Host string
+	// WorkDir holds cached artifacts and the jobs' directories; a new
+	// temporary directory, removed when Run returns, if empty.
+	WorkDir string
+	// Output receives the workers' output lines; os.Stdout if nil.
+	Output io.Writer
+	// ExitOnJobManagerLoss makes Run return when the session with the
+	// JobManager ends, instead of registering again.
+	ExitOnJobManagerLoss bool
+	// StopGrace is how long a released worker has to exit after SIGTERM
+	// before it is killed; 5 s if zero.
+	StopGrace time.Duration
+	Logger    *slog.Logger
+}
+
+// ConfigFrom reads a TaskManager's configuration from c.
+func ConfigFrom(c config.Config, jobManager string) (Config, error) {
+	cfg := Config{JobManager: jobManager, Slots: 1, Host: "127.0.0.1"}
+	if v, ok := c.Get(KeySlots); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return cfg, fmt.Errorf("configuration %s = %q: want a positive number of slots", KeySlots, v)
+		}
+		cfg.Slots = n
+	}
+	if v, ok := c.Get(KeyHost); ok && v != "" {
+		cfg.Host = v
+	}
+	cfg.ResourceID, _ = c.Get(KeyID)
+	cfg.WorkDir, _ = c.Get(KeyDir)
+	return cfg, nil
+}
+
+// TaskManager hosts job workers.
+type TaskManager struct {
+	cfg     Config
+	log     *slog.Logger
+	workDir string
+	ownDir  bool
+	out     *lineWriter
+
+	artifactMu sync.Mutex // serialises artifact downloads
+
+	mu struct {
+		sync.Mutex
+		workers map[string]*workerProc // by job id
+	}
+	// events carries messages for the JobManager from worker supervisors to
+	// the session loop.
+	events chan *rpcpb.TaskManagerMessage
+	wg     sync.WaitGroup
+}
+
+// New prepares a TaskManager.
+func New(cfg Config) (*TaskManager, error) {
+	if cfg.JobManager == "" {
+		return nil, errors.New("taskmanager: no JobManager address: pass --jobmanager host:port (the JobManager's RPC port, jobmanager.rpc.port)")
+	}
+	if cfg.Slots <= 0 {
+		cfg.Slots = 1
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.ResourceID == "" {
+		h, _ := os.Hostname()
+		cfg.ResourceID = fmt.Sprintf("%s:%d", h, os.Getpid())
+	}
+	if cfg.StopGrace <= 0 {
+		cfg.StopGrace = 5 * time.Second
+	}
+	if cfg.Output == nil {
+		cfg.Output = os.Stdout
+	}
+	tm := &TaskManager{cfg: cfg, log: cfg.Logger, out: &lineWriter{w: cfg.Output}, events: make(chan *rpcpb.TaskManagerMessage, 256)}
+	if tm.log == nil {
+		tm.log = slog.Default()
+	}
+	tm.mu.workers = map[string]*workerProc{}
+	tm.workDir = cfg.WorkDir
+	if tm.workDir == "" {
+		d, err := os.MkdirTemp("", "spate-tm-")
+		if err != nil {
+			return nil, fmt.Errorf("taskmanager: create work directory: %w", err)
+		}
+		tm.workDir, tm.ownDir = d, true
+	} else if err := os.MkdirAll(tm.workDir, 0o755); err != nil {
+		return nil, fmt.Errorf("taskmanager: create work directory: %w", err)
+	}
+	return tm, nil
+}
+
+// WorkDir is where the TaskManager keeps artifacts and job directories.
+func (tm *TaskManager) WorkDir() string { return tm.workDir }
+
+// Run serves the JobManager until ctx ends.
+func (tm *TaskManager) Run(ctx context.Context) error {
+	defer func() {
+		tm.stopAll("taskmanager stopping")
+		tm.wg.Wait()
+		if tm.ownDir {
+			os.RemoveAll(tm.workDir)
+		}
+	}()
+	backoff := 100 * time.Millisecond
+	for {
+		registered, err := tm.session(ctx)
+		tm.stopAll("session with the JobManager ended")
+		if ctx.Err() != nil {
+			return nil
+		}
+		if tm.cfg.ExitOnJobManagerLoss && registered {
+			return fmt.Errorf("taskmanager: lost the JobManager at %s: %w", tm.cfg.JobManager, err)
+		}
+		if registered {
+			backoff = 100 * time.Millisecond
+		}
+		tm.log.Warn("taskmanager: no session with the JobManager; retrying", "jobmanager", tm.cfg.JobManager, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// session registers and serves one session; registered tells whether
+// registration succeeded.
+func (tm *TaskManager) session(ctx context.Context) (registered bool, err error) {
+	conn, err := grpc.NewClient(tm.cfg.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return false, fmt.Errorf("connect to JobManager %s: %w", tm.cfg.JobManager, err)
+	}
+	defer conn.Close()
+	client := rpcpb.NewJobManagerClient(conn)
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	reg, err := client.RegisterTaskManager(rctx, &rpcpb.RegisterTaskManagerRequest{
+		ResourceId: tm.cfg.ResourceID, Slots: int32(tm.cfg.Slots), Host: tm.cfg.Host,
+		CpuCores: int32(runtime.NumCPU()), PhysicalMemory: physicalMemory(),
+	}, grpc.WaitForReady(true))
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("register with JobManager %s: %w", tm.cfg.JobManager, err)
+	}
+	id := reg.TaskmanagerId
+	interval := time.Duration(reg.HeartbeatIntervalMs) * time.Millisecond
+	timeout := time.Duration(reg.HeartbeatTimeoutMs) * time.Millisecond
+	tm.log.Info("taskmanager registered", "id", id, "jobmanager", tm.cfg.JobManager, "slots", tm.cfg.Slots)
+
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	stream, err := client.Connect(sctx)
+	if err != nil {
+		return true, fmt.Errorf("open session: %w", err)
+	}
+	if err := stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Hello{Hello: &rpcpb.Hello{TaskmanagerId: id}}}); err != nil {
+		return true, fmt.Errorf("open session: %w", err)
+	}
+	in := make(chan *rpcpb.JobManagerMessage)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case in <- m:
+			case <-sctx.Done():
+				recvErr <- sctx.Err()
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	lastHeard := time.Now()
+	send := func(m *rpcpb.TaskManagerMessage) error {
+		if err := stream.Send(m); err != nil {
+			return fmt.Errorf("session with JobManager %s broken: %w", tm.cfg.JobManager, err)
+		}
+		return nil
+	}
+	rest := reg.RestAddress
+	for {
+		select {
+		case <-ctx.Done():
+			stream.CloseSend()
+			return true, ctx.Err()
+		case err := <-recvErr:
+			return true, fmt.Errorf("session with JobManager %s ended: %w", tm.cfg.JobManager, err)
+		case now := <-tick.C:
+			if since := now.Sub(lastHeard); since > timeout {
+				return true, fmt.Errorf("no heartbeat from JobManager %s for %v (heartbeat.timeout)", tm.cfg.JobManager, since.Round(time.Millisecond))
+			}
+			if err := send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Heartbeat{Heartbeat: &rpcpb.Heartbeat{SentUnixMs: now.UnixMilli()}}}); err != nil {
+				return true, err
+			}
+		case m := <-tm.events:
+			if err := send(m); err != nil {
+				return true, err
+			}
+		case m := <-in:
+			lastHeard = time.Now()
+			switch k := m.Kind.(type) {
+			case *rpcpb.JobManagerMessage_Deploy:
+				tm.deploy(sctx, id, rest, k.Deploy)
+			case *rpcpb.JobManagerMessage_Release:
+				tm.release(k.Release.JobId, k.Release.Reason)
+			}
+		}
+	}
+}
+
+// post queues a message for the JobManager; it is dropped if the
+// TaskManager is shutting down.
+func (tm *TaskManager) post(ctx context.Context, m *rpcpb.TaskManagerMessage) {
+	select {
+	case tm.events <- m:
+	case <-ctx.Done():
+	}
+}
+
+// lineWriter serialises tagged lines from many workers.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) line(tag, text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%s %s\n", tag, text)
+}
+
+func physicalMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	var kb int64
+	if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err != nil {
+		return 0
+	}
+	return kb << 10
+}
+

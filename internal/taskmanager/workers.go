@@ -1,0 +1,320 @@
+package taskmanager
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spate-dev/spate/internal/rpc/rpcpb"
+	"github.com/spate-dev/spate/internal/worker"
+)
+
+// tailLines is how many lines of a worker's standard error explain its
+// exit.
+const tailLines = 20
+
+// workerProc is one job's worker process on this TaskManager.
+type workerProc struct {
+	jobID, workerID string
+	dir             string
+	cmd             *exec.Cmd
+	// exited is closed when the process has been waited for.
+	exited chan struct{}
+	// expected is set before the TaskManager stops the process itself.
+	expected bool
+	tail     tail
+}
+
+// deploy starts a job's worker in the background: fetching the artifact
+// may take a while and must not hold up heartbeats.
+func (tm *TaskManager) deploy(ctx context.Context, tmID, restAddr string, d *rpcpb.DeployWorker) {
+	tm.mu.Lock()
+	if _, dup := tm.mu.workers[d.JobId]; dup {
+		tm.mu.Unlock()
+		tm.log.Warn("taskmanager: job deployed twice; ignoring", "job", d.JobId)
+		return
+	}
+	w := &workerProc{jobID: d.JobId, workerID: d.WorkerId, exited: make(chan struct{})}
+	tm.mu.workers[d.JobId] = w
+	tm.mu.Unlock()
+	tm.wg.Add(1)
+	go func() {
+		defer tm.wg.Done()
+		if err := tm.start(ctx, tmID, restAddr, d, w); err != nil {
+			close(w.exited)
+			tm.mu.Lock()
+			expected := w.expected
+			tm.mu.Unlock()
+			if !expected {
+				tm.post(ctx, exitedMsg(w, -1, false, err.Error()))
+			}
+		}
+	}()
+}
+
+func exitedMsg(w *workerProc, code int, expected bool, reason string) *rpcpb.TaskManagerMessage {
+	return &rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_WorkerExited{WorkerExited: &rpcpb.WorkerExited{
+		JobId: w.jobID, WorkerId: w.workerID, ExitCode: int32(code), Expected: expected, Reason: reason,
+	}}}
+}
+
+func (tm *TaskManager) start(ctx context.Context, tmID, restAddr string, d *rpcpb.DeployWorker, w *workerProc) error {
+	bin, err := tm.artifact(ctx, restAddr, d.Artifact)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(tm.workDir, "jobs", d.JobId+"-"+d.WorkerId)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create job directory: %w", err)
+	}
+	tm.mu.Lock()
+	w.dir = dir
+	tm.mu.Unlock()
+	dep := &worker.Deployment{
+		JobID: d.JobId, JobName: d.JobName, WorkerID: d.WorkerId, Fingerprint: d.Fingerprint,
+		JobManager: tm.cfg.JobManager, DataHost: tm.cfg.Host, SlotWorkers: d.SlotWorkers,
+		TaskManager: fmt.Sprintf("%s (%s)", tmID, tm.cfg.ResourceID),
+	}
+	depPath := filepath.Join(dir, "deployment.json")
+	if err := dep.Write(depPath); err != nil {
+		return fmt.Errorf("write deployment: %w", err)
+	}
+	cmd := exec.Command(bin, d.Args...)
+	// The job sees the TaskManager's environment plus its own entries,
+	// never another job's.
+	cmd.Env = append(os.Environ(), worker.EnvDeployment+"="+depPath, worker.EnvJobDir+"="+dir, "TMPDIR="+dir)
+	for k, v := range d.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	setDeathSignal(cmd)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	tm.mu.Lock()
+	if w.expected {
+		// Released while the artifact was being fetched.
+		tm.mu.Unlock()
+		return errors.New("released before start")
+	}
+	if err := cmd.Start(); err != nil {
+		tm.mu.Unlock()
+		return fmt.Errorf("start worker: %w", err)
+	}
+	w.cmd = cmd
+	tm.mu.Unlock()
+	tag := fmt.Sprintf("[job %s %s]", shortID(d.JobId), d.WorkerId)
+	var pipes sync.WaitGroup
+	pipes.Add(2)
+	go func() { defer pipes.Done(); tm.pump(stdout, tag, nil) }()
+	go func() { defer pipes.Done(); tm.pump(stderr, tag, &w.tail) }()
+	pipes.Wait()
+	err = cmd.Wait()
+	tm.mu.Lock()
+	expected := w.expected
+	tm.mu.Unlock()
+	close(w.exited)
+	code := cmd.ProcessState.ExitCode()
+	if !expected {
+		reason := describeExit(cmd.ProcessState, err)
+		if t := w.tail.String(); t != "" {
+			reason += "; its last output:\n" + t
+		}
+		tm.post(ctx, exitedMsg(w, code, false, reason))
+	}
+	return nil
+}
+
+func describeExit(ps *os.ProcessState, err error) string {
+	if ps == nil {
+		return err.Error()
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "killed by signal " + ws.Signal().String()
+	}
+	return fmt.Sprintf("exit status %d", ps.ExitCode())
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// pump copies a worker's output lines to the TaskManager's output, tagged,
+// keeping the last ones in t if set.
+func (tm *TaskManager) pump(r io.Reader, tag string, t *tail) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		tm.out.line(tag, line)
+		if t != nil {
+			t.add(line)
+		}
+	}
+	// Drain what a too-long line left, so the worker never blocks on a
+	// full pipe.
+	io.Copy(io.Discard, r)
+}
+
+// release stops a job's worker, removes its files and confirms to the
+// JobManager.
+func (tm *TaskManager) release(jobID, reason string) {
+	tm.mu.Lock()
+	w, ok := tm.mu.workers[jobID]
+	if ok {
+		w.expected = true
+	}
+	tm.mu.Unlock()
+	tm.wg.Add(1)
+	go func() {
+		defer tm.wg.Done()
+		if ok {
+			tm.stopWorker(w)
+			tm.mu.Lock()
+			delete(tm.mu.workers, jobID)
+			tm.mu.Unlock()
+		}
+		tm.log.Info("taskmanager: job released", "job", jobID, "reason", reason)
+		select {
+		case tm.events <- &rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_JobReleased{JobReleased: &rpcpb.JobReleased{JobId: jobID}}}:
+		case <-time.After(10 * time.Second):
+		}
+	}()
+}
+
+// stopWorker ends a worker process, gently first, and removes its
+// directory.
+func (tm *TaskManager) stopWorker(w *workerProc) {
+	tm.mu.Lock()
+	cmd := w.cmd
+	tm.mu.Unlock()
+	if cmd != nil {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-w.exited:
+		case <-time.After(tm.cfg.StopGrace):
+			cmd.Process.Kill()
+			<-w.exited
+		}
+	} else {
+		<-w.exited
+	}
+	tm.mu.Lock()
+	dir := w.dir
+	tm.mu.Unlock()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+}
+
+// stopAll stops every worker, as when the JobManager is lost.
+func (tm *TaskManager) stopAll(reason string) {
+	tm.mu.Lock()
+	var all []*workerProc
+	for id, w := range tm.mu.workers {
+		w.expected = true
+		all = append(all, w)
+		delete(tm.mu.workers, id)
+	}
+	tm.mu.Unlock()
+	for _, w := range all {
+		tm.log.Info("taskmanager: stopping worker", "job", w.jobID, "reason", reason)
+		tm.stopWorker(w)
+	}
+}
+
+// artifact returns the path of the binary id, downloading it from the
+// JobManager's blob store the first time and checking its hash.
+func (tm *TaskManager) artifact(ctx context.Context, restAddr, id string) (string, error) {
+	tm.artifactMu.Lock()
+	defer tm.artifactMu.Unlock()
+	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("artifact id %q is not a SHA-256", id)
+	}
+	dir := filepath.Join(tm.workDir, "artifacts")
+	path := filepath.Join(dir, id)
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+restAddr+"/v1/artifacts/"+id, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("fetch artifact %s: %w", shortID(id), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return "", fmt.Errorf("fetch artifact %s: %s: %s", shortID(id), resp.Status, strings.TrimSpace(string(b)))
+	}
+	tmp, err := os.CreateTemp(dir, ".fetch-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tmp, h), resp.Body); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("fetch artifact %s: %w", shortID(id), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != id {
+		return "", fmt.Errorf("fetch artifact %s: content hashes to %s: download corrupted", shortID(id), shortID(got))
+	}
+	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// tail keeps the last lines written to it.
+type tail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *tail) add(line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.lines) == tailLines {
+		t.lines = append(t.lines[:0], t.lines[1:]...)
+	}
+	t.lines = append(t.lines, line)
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n")
+}

@@ -1,0 +1,292 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	v1 "github.com/spate-dev/spate/api/v1"
+	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/jobgraph"
+	"github.com/spate-dev/spate/internal/network"
+	"github.com/spate-dev/spate/internal/rpc/rpcpb"
+)
+
+// readyTimeout bounds the wait for the job's other workers to start.
+const readyTimeout = 5 * time.Minute
+
+// reportInterval is how often record counts reach the JobManager.
+const reportInterval = time.Second
+
+// Run runs this worker's subtasks of the job g: tasks[v][s] is subtask s of
+// vertex v, built so that edges to subtasks of other workers encode their
+// batches; the inboxes of those other subtasks are where records for them
+// queue for the data plane. Run reports states to the JobManager, and
+// returns when ctx ends (the TaskManager stops the worker) with nil, or
+// with an error if the worker could not take part in the job at all.
+func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*exec.Task) error {
+	log := slog.Default().With("job", d.JobID, "worker", d.WorkerID)
+	conn, err := grpc.NewClient(d.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("worker %s: connect to JobManager %s: %w", d.WorkerID, d.JobManager, err)
+	}
+	defer conn.Close()
+	jm := rpcpb.NewJobManagerClient(conn)
+
+	ep, err := network.Listen(net.JoinHostPort(d.DataHost, "0"), network.Config{ID: d.WorkerID, Logger: log})
+	if err != nil {
+		return report(ctx, jm, d, nil, fmt.Errorf("open data plane: %w", err))
+	}
+	defer ep.Close()
+	rctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	ready, err := jm.WorkerReady(rctx, &rpcpb.WorkerReadyRequest{
+		JobId: d.JobID, WorkerId: d.WorkerID, DataAddress: ep.Addr(), Fingerprint: g.Fingerprint,
+	}, grpc.WaitForReady(true))
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("worker %s: wait for the job's other workers: %w", d.WorkerID, err)
+	}
+	local, err := wire(d, g, tasks, ep, ready.DataAddresses)
+	if err != nil {
+		return report(ctx, jm, d, nil, err)
+	}
+
+	r := &reporter{jm: jm, d: d, tasks: local, state: map[*exec.Task]taskState{}, changed: make(chan struct{}, 1)}
+	for _, lt := range local {
+		r.state[lt.t] = taskState{state: v1.TaskRunning}
+	}
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	repCtx, stopReports := context.WithCancel(ctx)
+	go func() { defer wg.Done(); r.loop(repCtx) }()
+	netErr := make(chan error, 1)
+	go func() {
+		defer wg.Done()
+		if err := ep.Run(runCtx); err != nil && runCtx.Err() == nil {
+			netErr <- err
+			stopRun(err)
+		}
+	}()
+	all := make([]*exec.Task, len(local))
+	for i, lt := range local {
+		all[i] = lt.t
+	}
+	runErr := exec.RunObserved(runCtx, all, func(t *exec.Task, err error) {
+		switch {
+		case err == nil:
+			r.set(t, v1.TaskFinished, "")
+		case ctx.Err() != nil:
+			r.set(t, v1.TaskCanceled, "")
+		case errors.Is(err, context.Canceled) || runCtx.Err() != nil && !isSubtaskError(err):
+			r.set(t, v1.TaskCanceled, "")
+		default:
+			r.set(t, v1.TaskFailed, describe(err))
+		}
+	})
+	select {
+	case err := <-netErr:
+		r.fail(fmt.Sprintf("data plane: %v", err))
+	default:
+	}
+	if runErr != nil && ctx.Err() == nil {
+		log.Warn("subtasks failed", "err", runErr)
+	}
+	// The job's fate is the JobManager's: keep reporting until the
+	// TaskManager stops this worker.
+	<-ctx.Done()
+	stopRun(nil)
+	stopReports()
+	wg.Wait()
+	return nil
+}
+
+func isSubtaskError(err error) bool {
+	var se *exec.SubtaskError
+	return errors.As(err, &se)
+}
+
+func describe(err error) string {
+	var se *exec.SubtaskError
+	if errors.As(err, &se) && se.Stack != "" {
+		return err.Error() + "\n" + se.Stack
+	}
+	return err.Error()
+}
+
+// report sends a worker-level failure, returning err for the caller.
+func report(ctx context.Context, jm rpcpb.JobManagerClient, d *Deployment, _ []*exec.Task, err error) error {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	jm.ReportTasks(rctx, &rpcpb.ReportTasksRequest{JobId: d.JobID, WorkerId: d.WorkerID, Failure: err.Error()})
+	return err
+}
+
+type localTask struct {
+	t       *exec.Task
+	vertex  int
+	subtask int
+}
+
+// wire registers the data-plane streams: stream (v<<16 | s) carries every
+// batch for subtask s of vertex v from one worker to the worker running it.
+// Forward edges never cross workers, since subtask s of every vertex runs
+// in slot s.
+func wire(d *Deployment, g *jobgraph.JobGraph, tasks [][]*exec.Task, ep *network.Endpoint, addrs map[string]string) ([]localTask, error) {
+	vertexOf := map[int]int{}
+	for vi, v := range g.Vertices {
+		for _, op := range v.Operators {
+			vertexOf[op.ID] = vi
+		}
+	}
+	worker := func(s int) string { return d.SlotWorkers[s] }
+	var local []localTask
+	for tv, v := range g.Vertices {
+		if len(tasks[tv]) != v.Parallelism {
+			return nil, fmt.Errorf("vertex %q has %d subtasks, want %d", v.Name, len(tasks[tv]), v.Parallelism)
+		}
+		for s := range v.Parallelism {
+			if s >= len(d.SlotWorkers) {
+				return nil, fmt.Errorf("subtask %d of %q has no slot: the job got %d slots", s, v.Name, len(d.SlotWorkers))
+			}
+			stream := uint32(tv)<<16 | uint32(s)
+			isLocal := worker(s) == d.WorkerID
+			if isLocal {
+				local = append(local, localTask{t: tasks[tv][s], vertex: tv, subtask: s})
+			}
+			// ends counts, per worker, the producer subtasks there that
+			// send into this consumer subtask.
+			ends := map[string]int{}
+			for _, e := range g.Edges {
+				if vertexOf[e.ToNode] != tv || e.Partitioning == jobgraph.Forward {
+					continue
+				}
+				for ps := range g.Vertices[vertexOf[e.FromNode]].Parallelism {
+					ends[worker(ps)]++
+				}
+			}
+			if isLocal {
+				for w, n := range ends {
+					if w != d.WorkerID {
+						ep.Receive(w, stream, tasks[tv][s].Inbox, n)
+					}
+				}
+			} else if n := ends[d.WorkerID]; n > 0 {
+				addr, ok := addrs[worker(s)]
+				if !ok {
+					return nil, fmt.Errorf("no data address for worker %s", worker(s))
+				}
+				ep.Send(worker(s), addr, stream, tasks[tv][s].Inbox, n)
+			}
+		}
+	}
+	return local, nil
+}
+
+type taskState struct {
+	state string
+	err   string
+}
+
+// reporter sends subtask states at once when they change, and record
+// counts every reportInterval.
+type reporter struct {
+	jm      rpcpb.JobManagerClient
+	d       *Deployment
+	tasks   []localTask
+	mu      sync.Mutex
+	state   map[*exec.Task]taskState
+	failure string
+	changed chan struct{}
+}
+
+func (r *reporter) set(t *exec.Task, state, err string) {
+	r.mu.Lock()
+	r.state[t] = taskState{state: state, err: err}
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *reporter) fail(msg string) {
+	r.mu.Lock()
+	r.failure = msg
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *reporter) poke() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *reporter) loop(ctx context.Context) {
+	tick := time.NewTicker(reportInterval)
+	defer tick.Stop()
+	r.send(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-r.changed:
+		}
+		r.send(ctx)
+	}
+}
+
+func (r *reporter) send(ctx context.Context) {
+	req := &rpcpb.ReportTasksRequest{JobId: r.d.JobID, WorkerId: r.d.WorkerID}
+	r.mu.Lock()
+	for _, lt := range r.tasks {
+		st := r.state[lt.t]
+		req.Tasks = append(req.Tasks, &rpcpb.TaskStatus{
+			Vertex: int32(lt.vertex), Subtask: int32(lt.subtask), State: st.state, Error: st.err,
+			RecordsIn: lt.t.In.Load(), RecordsOut: lt.t.Out.Load(),
+		})
+	}
+	req.Failure = r.failure
+	r.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := r.jm.ReportTasks(rctx, req); err != nil && ctx.Err() == nil {
+		slog.Warn("worker: report to JobManager failed", "err", err)
+	}
+}
+
+// Fail reports that the worker could not build its subtasks.
+func Fail(ctx context.Context, d *Deployment, err error) error {
+	conn, cerr := grpc.NewClient(d.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if cerr != nil {
+		return err
+	}
+	defer conn.Close()
+	return report(ctx, rpcpb.NewJobManagerClient(conn), d, nil, fmt.Errorf("build subtasks: %w", err))
+}
+
+// Mismatch reports that the program built the job with another
+// fingerprint than the submitted one; the JobManager fails the job with
+// both.
+func Mismatch(ctx context.Context, d *Deployment, fingerprint string) error {
+	conn, err := grpc.NewClient(d.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rpcpb.NewJobManagerClient(conn).WorkerReady(rctx, &rpcpb.WorkerReadyRequest{JobId: d.JobID, WorkerId: d.WorkerID, Fingerprint: fingerprint})
+	return fmt.Errorf("job %q: this program built fingerprint %s, the submitted job has %s", d.JobName, fingerprint, d.Fingerprint)
+}
