@@ -204,11 +204,7 @@ func (c *Client) send(ctx context.Context, rq request) (resp *http.Response, don
 		}
 		body, size, ctype = bytes.NewReader(data), int64(len(data)), "application/json"
 	} else if rq.raw != nil {
-		// Hidden behind a plain Reader: the transport must not close it.
-		body, size, ctype = struct{ io.Reader }{rq.raw}, rq.rawSize, "application/octet-stream"
-		if stall != nil {
-			body = &stallReader{r: rq.raw, t: stall}
-		}
+		body, size, ctype = newPump(rq.raw, rctx, stall), rq.rawSize, "application/octet-stream"
 	}
 	req, err := http.NewRequestWithContext(rctx, rq.method, u.String(), body)
 	if err != nil {
@@ -326,17 +322,68 @@ func (s *stallTimer) fired() bool {
 	return s.fire
 }
 
-// stallReader touches its timer at each read of an upload.
-type stallReader struct {
-	r io.Reader
-	t *stallTimer
+// pump reads an upload's body in a goroutine, so that the request can end
+// (its context ends, or the upload stalls) even while a Read of the body
+// blocks; the transport waits for the body's Read to return. It touches its
+// stall timer, if any, at each chunk. It hides the body's Close, if any:
+// the caller closes its reader.
+type pump struct {
+	ctx   context.Context
+	ch    chan chunk
+	t     *stallTimer
+	cur   []byte
+	err   error
+	start sync.Once
+	r     io.Reader
 }
 
-func (s *stallReader) Read(p []byte) (int, error) {
-	s.t.touch()
-	n, err := s.r.Read(p)
-	s.t.touch() // also after the last read: the answer has the timeout to come
-	return n, err
+type chunk struct {
+	b   []byte
+	err error
+}
+
+func newPump(r io.Reader, ctx context.Context, t *stallTimer) *pump {
+	return &pump{ctx: ctx, ch: make(chan chunk), t: t, r: r}
+}
+
+// run reads into two buffers in turn: the reader copies out of one while
+// run fills the other, and ch being unbuffered, run fills a buffer again
+// only once the reader took the next one.
+func (p *pump) run() {
+	bufs := [2][]byte{make([]byte, 32<<10), make([]byte, 32<<10)}
+	for i := 0; ; i++ {
+		buf := bufs[i%2]
+		n, err := p.r.Read(buf)
+		select {
+		case p.ch <- chunk{buf[:n], err}:
+		case <-p.ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *pump) Read(b []byte) (int, error) {
+	p.start.Do(func() { go p.run() })
+	for len(p.cur) == 0 && p.err == nil {
+		select {
+		case c := <-p.ch:
+			p.cur, p.err = c.b, c.err
+			if p.t != nil {
+				p.t.touch() // also after the last read: the answer has the timeout to come
+			}
+		case <-p.ctx.Done():
+			return 0, p.ctx.Err()
+		}
+	}
+	n := copy(b, p.cur)
+	p.cur = p.cur[n:]
+	if len(p.cur) == 0 && p.err != nil {
+		return n, p.err
+	}
+	return n, nil
 }
 
 // stallBody touches its timer at each read of a download.

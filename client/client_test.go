@@ -393,13 +393,13 @@ func TestUploadStallTimeout(t *testing.T) {
 }
 
 func TestSlowUploadWithProgress(t *testing.T) {
-	// The timeout bounds stalls, not the upload: 10 pieces 50ms apart take
-	// longer than the 150ms timeout.
-	c, _, _ := serve(t, rest.Options{}, client.WithTimeout(150*time.Millisecond))
+	// The timeout bounds stalls, not the upload: 10 pieces 100ms apart take
+	// longer than the 500ms timeout.
+	c, _, _ := serve(t, rest.Options{}, client.WithTimeout(500*time.Millisecond))
 	pr, pw := io.Pipe()
 	go func() {
 		for i := 0; i < 10; i++ {
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
 			pw.Write([]byte("piece "))
 		}
 		pw.Close()
@@ -418,6 +418,10 @@ func TestForeignAnswers(t *testing.T) {
 		case "/v1/config":
 			io.WriteString(w, "not json")
 		case "/v1/jobs":
+			if r.Method == "POST" {
+				w.Write([]byte(`{}`))
+				return
+			}
 			w.WriteHeader(599)
 		default:
 			w.Write([]byte(`{}`))

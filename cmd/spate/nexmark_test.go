@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -40,9 +41,30 @@ func TestNexmarkAllJSON(t *testing.T) {
 }
 
 func TestNexmarkBadArgs(t *testing.T) {
-	for _, args := range [][]string{{"--query", "q99"}, {"--events", "0"}, {"--parallelism", "-1"}} {
+	for _, args := range [][]string{{"--query", "q99"}, {"--events", "0"}, {"--parallelism", "-1"}, {"--gogc", "-5"}, {"extra"}} {
 		if err := nexmark(args); err == nil {
 			t.Errorf("nexmark(%q) succeeded", args)
 		}
+	}
+}
+
+func TestNexmarkMarkdownAndProfile(t *testing.T) {
+	dir := t.TempDir()
+	md, prof := filepath.Join(dir, "nexmark.md"), filepath.Join(dir, "cpu.pprof")
+	if err := nexmark([]string{"--query", "q2", "--events", "20000", "--parallelism", "2", "--gogc", "200", "--markdown", md, "--cpuprofile", prof}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, want := range []string{"GOGC 200", "| query | events | results | parallelism | wall s | CPU s | events/s | events/s per core | peak RSS MiB |", "| q2 | 20000 | "} {
+		if !strings.Contains(s, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, s)
+		}
+	}
+	if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
+		t.Errorf("no CPU profile: %v", err)
 	}
 }

@@ -172,9 +172,13 @@ func (jm *JobManager) JobExceptions(ctx context.Context, id string) (v1.JobExcep
 		return v1.JobExceptions{}, err
 	}
 	e := v1.JobExceptions{History: v1.ExceptionHistory{Entries: append([]v1.ExceptionEntry{}, j.exceptions...)}}
-	if len(j.exceptions) > 0 {
-		e.RootException = j.exceptions[0].Stacktrace
-		e.Timestamp = j.exceptions[0].Timestamp
+	for i, x := range j.exceptions {
+		if i == 0 || x.ExceptionName == exceptionTMLost {
+			e.RootException, e.Timestamp = x.Stacktrace, x.Timestamp
+		}
+		if x.ExceptionName == exceptionTMLost {
+			break
+		}
 	}
 	return e, nil
 }
@@ -264,4 +268,3 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v
 	jm.scheduleLocked()
 	return v1.JobSubmitResponse{JobID: string(j.id)}, nil
 }
-

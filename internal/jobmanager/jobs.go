@@ -181,12 +181,25 @@ func (jm *JobManager) scheduleLocked() {
 // worker, or empty). Workers still running are released; the job is FAILED
 // once they are gone.
 func (jm *JobManager) failLocked(j *job, cause error, location string) {
+	jm.failWithLocked(j, exceptionFailure, cause, location)
+}
+
+// Exception names in a job's history.
+const (
+	exceptionFailure = "JobFailure"
+	// exceptionTMLost is a lost TaskManager; it is the root exception
+	// whenever present, since it explains the failures it causes on other
+	// TaskManagers.
+	exceptionTMLost = "TaskManagerLost"
+)
+
+func (jm *JobManager) failWithLocked(j *job, name string, cause error, location string) {
 	if v1.TerminalJobStatus(j.status) || j.status == statusFailing || j.status == statusCancelling {
 		return
 	}
 	now := time.Now()
 	j.exceptions = append(j.exceptions, v1.ExceptionEntry{
-		ExceptionName: "JobFailure", Stacktrace: cause.Error(), Timestamp: now.UnixMilli(), Location: location,
+		ExceptionName: name, Stacktrace: cause.Error(), Timestamp: now.UnixMilli(), Location: location,
 	})
 	jm.log.Warn("job failed", "job", j.id, "name", j.name, "cause", cause)
 	jm.endLocked(j, statusFailing, statusFailed, fmt.Errorf("job %s failed: %w", j.id, cause))
@@ -313,7 +326,17 @@ func (jm *JobManager) loseTMLocked(tm *taskManager, cause string) {
 			if w.tm != tm {
 				continue
 			}
-			jm.failLocked(j, fmt.Errorf("TaskManager %s (%s) running worker %s was lost: %s", tm.id, tm.resourceID, w.id, cause), tm.id)
+			err := fmt.Errorf("TaskManager %s (%s) running worker %s was lost: %s", tm.id, tm.resourceID, w.id, cause)
+			if j.status == statusFailing || j.status == statusCancelling {
+				// The job already fails, maybe of what this loss caused
+				// (a worker's broken data connection): record the loss,
+				// which becomes the root exception.
+				j.exceptions = append(j.exceptions, v1.ExceptionEntry{
+					ExceptionName: exceptionTMLost, Stacktrace: err.Error(), Timestamp: time.Now().UnixMilli(), Location: tm.id,
+				})
+			} else {
+				jm.failWithLocked(j, exceptionTMLost, err, tm.id)
+			}
 			jm.releasedLocked(j, tm.id)
 		}
 	}

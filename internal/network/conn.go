@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -15,7 +14,13 @@ import (
 	"github.com/spate-dev/spate/internal/exec"
 )
 
-const ioBufSize = 64 << 10
+// Buffer sizes. The read buffer is smaller than a typical batch on purpose:
+// bufio.Reader reads a request at least as big as its buffer straight into
+// the caller's slice, so most of a large DATA frame skips the extra copy.
+const (
+	readBufSize  = 16 << 10
+	writeBufSize = 64 << 10
+)
 
 // outq is the outgoing queue of one peer connection: frames pushed by the
 // forwarders and credit grants added by the deliverers, drained by the
@@ -56,13 +61,14 @@ func (q *outq) signal() {
 	}
 }
 
-// push queues f; last tells that it is its stream's last frame.
-func (q *outq) push(f frame, last bool) {
+// push queues f for s; last tells that it is the stream's last frame.
+func (q *outq) push(s *sendStream, f frame, last bool) {
 	q.mu.Lock()
 	if !q.closed {
 		q.frames = append(q.frames, f)
 	}
 	if last {
+		s.pushedLast = true
 		q.sendsLeft--
 	}
 	q.mu.Unlock()
@@ -94,11 +100,17 @@ func (q *outq) recvDone() {
 	q.signal()
 }
 
-// sendsPending reports whether some send stream has frames still to push.
-func (q *outq) sendsPending() bool {
+// sendsPending lists the send streams of p that have frames still to push.
+func (q *outq) sendsPending(p *peer) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.sendsLeft > 0
+	var ids []string
+	for _, s := range p.sends {
+		if s.ends > 0 && !s.pushedLast {
+			ids = append(ids, fmt.Sprint(s.id))
+		}
+	}
+	return ids
 }
 
 type queueState uint8
@@ -202,7 +214,7 @@ func (r *run) handshakeOut(p *peer, c net.Conn, deadline time.Time) (*bufio.Read
 	if _, err := c.Write(appendFrame(nil, &hello)); err != nil {
 		return nil, fail("%v", err)
 	}
-	br := bufio.NewReaderSize(c, ioBufSize)
+	br := bufio.NewReaderSize(c, readBufSize)
 	var scratch []byte
 	f, err := readFrame(br, helloLimit, &scratch)
 	switch {
@@ -272,7 +284,7 @@ func (r *run) handshakeInErr(c net.Conn, remote string) (*peer, *bufio.Reader, e
 		return fmt.Errorf("network: worker %q: handshake of connection from %s%s: %s", e.cfg.ID, who, remote, fmt.Sprintf(format, args...))
 	}
 	c.SetDeadline(time.Now().Add(e.cfg.DialTimeout))
-	br := bufio.NewReaderSize(c, ioBufSize)
+	br := bufio.NewReaderSize(c, readBufSize)
 	var scratch []byte
 	f, err := readFrame(br, helloLimit, &scratch)
 	switch {
@@ -371,8 +383,8 @@ func (r *run) serve(p *peer, c net.Conn, br *bufio.Reader) {
 // unfinished describes the streams on p's connection that have not ended.
 func unfinished(p *peer) string {
 	var parts []string
-	if p.q.sendsPending() {
-		parts = append(parts, "outgoing streams")
+	if ids := p.q.sendsPending(p); len(ids) > 0 {
+		parts = append(parts, "outgoing streams "+strings.Join(ids, ", "))
 	}
 	var ids []string
 	for _, s := range p.recvs {
@@ -381,7 +393,6 @@ func unfinished(p *peer) string {
 		}
 	}
 	if len(ids) > 0 {
-		sort.Strings(ids)
 		parts = append(parts, "incoming streams "+strings.Join(ids, ", "))
 	}
 	return strings.Join(parts, " and ")
@@ -437,7 +448,7 @@ func (r *run) dispatch(p *peer, f frame) error {
 // holds, flushes when the queue is empty, and half-closes the connection
 // after the last frame.
 func (r *run) write(p *peer, c net.Conn) {
-	bw := bufio.NewWriterSize(c, ioBufSize)
+	bw := bufio.NewWriterSize(c, writeBufSize)
 	var frames, credits []frame
 	var hdr []byte
 	fail := func(err error) {

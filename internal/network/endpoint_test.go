@@ -231,8 +231,9 @@ func TestPeerLost(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := runtime.NumGoroutine()
-			w1 := listen(t, "w1", Config{Credits: 2})
-			peer := listen(t, tt.peerID, Config{Credits: 2})
+			var peer *Endpoint
+			w1 := listen(t, "w1", Config{Credits: 2, Resolve: func(string) (string, error) { return peer.Addr(), nil }})
+			peer = listen(t, tt.peerID, Config{Credits: 2, Resolve: func(string) (string, error) { return w1.Addr(), nil }})
 			from, to := w1, peer
 			if tt.peerSends {
 				from, to = peer, w1
@@ -253,7 +254,11 @@ func TestPeerLost(t *testing.T) {
 				endless(ctx, src)
 			}()
 			for range 100 {
-				<-dst
+				select {
+				case <-dst:
+				case err := <-r1:
+					t.Fatalf("Run of w1 = %v before the peer stopped", err)
+				}
 			}
 			if tt.close {
 				peer.Close()

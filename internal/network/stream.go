@@ -20,6 +20,8 @@ type sendStream struct {
 	mu     sync.Mutex
 	credit uint64        // messages the receiver lets us send now
 	wake   chan struct{} // cap 1: credit arrived
+
+	pushedLast bool // the last frame is queued; under the peer's outq.mu
 }
 
 // grant adds n credits; the connection reader calls it for a CREDIT frame.
@@ -106,7 +108,7 @@ func (r *run) forward(p *peer, s *sendStream) {
 			r.fail(fmt.Errorf("network: send stream %d to worker %q: unknown message kind %d", s.id, p.id, m.Kind))
 			return
 		}
-		p.q.push(f, left == 0)
+		p.q.push(s, f, left == 0)
 	}
 }
 

@@ -296,7 +296,7 @@ func (h *handler) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) er
 				"request body is a JSON %s: send a JSON %s object with fields %s", typ.Value, what, jsonFields(dst))
 		}
 		return errorf(http.StatusBadRequest,
-			"field %q of %s is a JSON %s: want %s", typ.Field, what, typ.Value, jsonKind(typ.Type))
+			"field %q of %s holds a JSON %s where it wants %s", typ.Field, what, typ.Value, jsonKind(typ.Type))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return errorf(http.StatusBadRequest,
 			"unknown field %s in %s: the accepted fields are %s",

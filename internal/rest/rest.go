@@ -181,11 +181,19 @@ func (h *handler) noRoute(w http.ResponseWriter, r *http.Request) {
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		h.writeError(w, r, errorf(http.StatusMethodNotAllowed,
-			"method %s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+			"method %s is not allowed on %s: use %s", r.Method, r.URL.Path, orList(allow)))
 		return
 	}
 	h.writeError(w, r, errorf(http.StatusNotFound,
 		"no route for %s %s: the API serves %s", r.Method, r.URL.Path, strings.Join(h.routes, ", ")))
+}
+
+// orList reads "a, b or c".
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // httpError is an error with the status and message of its answer.

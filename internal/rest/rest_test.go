@@ -186,6 +186,8 @@ func TestRoutes(t *testing.T) {
 			want: []string{"empty request body", `\"artifact\"`}},
 		{name: "unknown field", req: request{method: "POST", path: "/v1/jobs", body: `{"jobgraph":{}}`}, status: 400,
 			want: []string{`unknown field \"jobgraph\"`, `\"jobGraph\", \"artifact\", \"programArgs\", \"env\"`}},
+		{name: "unknown field foo", req: request{method: "POST", path: "/v1/jobs", body: `{"jobGraph":{},"foo":1}`}, status: 400,
+			want: []string{`unknown field \"foo\" in JobSubmitRequest`}},
 		{name: "wrong type", req: request{method: "POST", path: "/v1/jobs", body: `{"programArgs":"x"}`}, status: 400,
 			want: []string{`field \"programArgs\"`, "an array"}},
 		{name: "not an object", req: request{method: "POST", path: "/v1/jobs", body: `[1]`}, status: 400,
@@ -477,20 +479,30 @@ func TestServe(t *testing.T) {
 
 	// Shutdown lets a request in flight finish.
 	f.SetDelay(300 * time.Millisecond)
-	got := make(chan int, 1)
+	got := make(chan error, 1)
 	go func() {
-		resp, err := http.Get(base + "/v1/config")
+		hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := hc.Get(base + "/v1/config")
 		if err != nil {
-			got <- -1
+			got <- err
 			return
 		}
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		got <- resp.StatusCode
+		if err == nil && resp.StatusCode != 200 {
+			err = fmt.Errorf("status %d: %s", resp.StatusCode, body)
+		}
+		got <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Cancel once the request is in the Backend.
+	for deadline := time.Now().Add(10 * time.Second); f.Calls("Config") == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the request did not reach the Backend")
+		}
+	}
 	cancel()
-	if code := <-got; code != 200 {
-		t.Fatalf("request in flight during shutdown: %d", code)
+	if err := <-got; err != nil {
+		t.Fatalf("request in flight during shutdown: %v", err)
 	}
 	select {
 	case err := <-done:

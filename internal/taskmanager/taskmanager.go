@@ -300,4 +300,3 @@ func physicalMemory() int64 {
 	}
 	return kb << 10
 }
-

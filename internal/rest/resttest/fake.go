@@ -31,6 +31,7 @@ type Fake struct {
 	errs      map[string]error
 	panics    map[string]bool
 	delay     time.Duration
+	calls     map[string]int
 	// after a submission, the states the job takes at each Job call.
 	submitStates []string
 }
@@ -47,6 +48,7 @@ func New() *Fake {
 		artifacts: map[string][]byte{},
 		errs:      map[string]error{},
 		panics:    map[string]bool{},
+		calls:     map[string]int{},
 		tms: []v1.TaskManagerInfo{
 			{ID: "tm-1", Path: "127.0.0.1:6121", DataPort: 6121, SlotsNumber: 2, FreeSlots: 1,
 				Hardware: v1.Hardware{CPUCores: 2, PhysicalMemory: 1 << 30}},
@@ -114,6 +116,13 @@ func (f *Fake) Submitted() []v1.JobSubmitRequest {
 	return append([]v1.JobSubmitRequest(nil), f.submitted...)
 }
 
+// Calls returns how many times the method named method was called.
+func (f *Fake) Calls(method string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[method]
+}
+
 // Artifact returns the stored binary with id.
 func (f *Fake) Artifact(id string) ([]byte, bool) {
 	f.mu.Lock()
@@ -126,6 +135,7 @@ func (f *Fake) Artifact(id string) ([]byte, bool) {
 // The caller holds no lock; enter returns with f.mu held on success.
 func (f *Fake) enter(ctx context.Context, method string) error {
 	f.mu.Lock()
+	f.calls[method]++
 	d := f.delay
 	f.mu.Unlock()
 	if d > 0 {

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "github.com/spate-dev/spate/api/v1"
+)
+
+// The tests in this file start a real cluster: a JobManager and
+// TaskManagers as child processes of the spate binary, on loopback with
+// free ports, and submit the example programs to it with `spate run`.
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binErr  error
+)
+
+// binaries builds the spate CLI and the example programs once per test
+// run.
+func binaries(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a cluster of processes")
+	}
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "spate-itest-")
+		if binErr != nil {
+			return
+		}
+		for name, pkg := range map[string]string{"spate": ".", "wordcount": "../../examples/wordcount", "topn": "../../examples/topn"} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg).CombinedOutput()
+			if err != nil {
+				binErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binDir
+}
+
+// proc is a child process whose output is kept.
+type proc struct {
+	cmd *exec.Cmd
+	mu  sync.Mutex
+	out bytes.Buffer
+	err bytes.Buffer
+}
+
+func (p *proc) stdout() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func (p *proc) stderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err.String()
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(b)
+}
+
+// start runs the spate binary with args until the test ends.
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(filepath.Join(binaries(t), "spate"), args...)}
+	p.cmd.Stdout = lockedWriter{&p.mu, &p.out}
+	p.cmd.Stderr = lockedWriter{&p.mu, &p.err}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("spate %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), p.stdout(), p.stderr())
+		}
+	})
+	return p
+}
+
+// cluster is a running JobManager and its TaskManagers.
+type cluster struct {
+	rpc, rest string
+	jm        *proc
+	tms       []*proc
+}
+
+var addrLine = regexp.MustCompile(`JobManager RPC at (\S+), REST at http://(\S+)`)
+
+// startCluster starts a JobManager and one TaskManager per entry of slots.
+func startCluster(t *testing.T, slots ...int) *cluster {
+	t.Helper()
+	c := &cluster{jm: start(t, "jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
+		"-D", "heartbeat.interval=200", "-D", "heartbeat.timeout=2000", "-D", "slot.request.timeout=20 s")}
+	waitFor(t, 20*time.Second, "the JobManager to listen", func() bool {
+		m := addrLine.FindStringSubmatch(c.jm.stdout())
+		if m != nil {
+			c.rpc, c.rest = m[1], m[2]
+		}
+		return m != nil
+	})
+	for i, n := range slots {
+		c.tms = append(c.tms, start(t, "taskmanager", "--jobmanager", c.rpc, "--slots", fmt.Sprint(n),
+			"-D", fmt.Sprintf("taskmanager.resource-id=tm%c", 'A'+i)))
+	}
+	waitFor(t, 20*time.Second, "the TaskManagers to register", func() bool {
+		var tms v1.TaskManagers
+		return c.get(t, "/v1/taskmanagers", &tms) == nil && len(tms.TaskManagers) == len(slots)
+	})
+	return c
+}
+
+func (c *cluster) get(t *testing.T, path string, into any) error {
+	resp, err := http.Get("http://" + c.rest + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(into)
+}
+
+// run runs `spate run --target remote` against the cluster and returns
+// its output and the id of the (last) job it submitted.
+func (c *cluster) run(t *testing.T, extra []string, prog string, args ...string) (string, string, error) {
+	t.Helper()
+	full := append([]string{"run", "--target", "remote", "--jobmanager", c.rest}, extra...)
+	full = append(full, filepath.Join(binaries(t), prog))
+	full = append(full, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(binaries(t), "spate"), full...).CombinedOutput()
+	m := regexp.MustCompile(`submitted with JobID ([0-9a-f]{32})`).FindAllStringSubmatch(string(out), -1)
+	id := ""
+	if len(m) > 0 {
+		id = m[len(m)-1][1]
+	}
+	return string(out), id, err
+}
+
+// output returns the lines job printed on every TaskManager, untagged and
+// sorted.
+func (c *cluster) output(job string) []string {
+	prefix := "[job " + job[:8] + " "
+	var lines []string
+	for _, tm := range c.tms {
+		sc := bufio.NewScanner(strings.NewReader(tm.stdout()))
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+				_, line, _ := strings.Cut(rest, "] ")
+				lines = append(lines, line)
+			}
+		}
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+func (c *cluster) job(t *testing.T, id string) v1.JobDetails {
+	t.Helper()
+	var d v1.JobDetails
+	if err := c.get(t, "/v1/jobs/"+id, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (c *cluster) waitStatus(t *testing.T, id string, want ...string) v1.JobDetails {
+	t.Helper()
+	var d v1.JobDetails
+	waitFor(t, 60*time.Second, "job "+id+" to be "+strings.Join(want, " or "), func() bool {
+		d = c.job(t, id)
+		return slices.Contains(want, d.State)
+	})
+	return d
+}
+
+// local runs a program plainly, on the embedded executor, and returns its
+// output lines sorted.
+func local(t *testing.T, prog string, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(binaries(t), prog), args...).Output()
+	if err != nil {
+		t.Fatalf("%s %v: %v", prog, args, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	slices.Sort(lines)
+	return lines
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func wordcountInput(t *testing.T) string {
+	p, err := filepath.Abs("../../examples/wordcount/testdata/input.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestClusterMatchesLocal runs word count and a keyed, windowed job at
+// parallelism 4 over two TaskManagers of two slots each, so that every
+// keyed exchange crosses the TCP data plane, and compares the results with
+// the local executor's.
+func TestClusterMatchesLocal(t *testing.T) {
+	c := startCluster(t, 2, 2)
+	jobs := []struct {
+		name string
+		prog string
+		args []string
+	}{
+		{name: "wordcount", prog: "wordcount", args: []string{wordcountInput(t)}},
+		{name: "topn", prog: "topn", args: []string{"-events", "50000", "-n", "3"}},
+	}
+	for _, j := range jobs {
+		t.Run(j.name, func(t *testing.T) {
+			out, id, err := c.run(t, []string{"-p", "4"}, j.prog, j.args...)
+			if err != nil {
+				t.Fatalf("spate run: %v\n%s", err, out)
+			}
+			if !strings.Contains(out, "is FINISHED") {
+				t.Fatalf("spate run did not follow the job to FINISHED:\n%s", out)
+			}
+			want := local(t, j.prog, append([]string{"-p", "4"}, j.args...)...)
+			if got := c.output(id); !slices.Equal(got, want) {
+				t.Fatalf("cluster output differs from local:\ncluster (%d lines): %q\nlocal (%d lines): %q", len(got), head(got), len(want), head(want))
+			}
+			d := c.job(t, id)
+			var workers int
+			for _, tm := range c.tms {
+				if strings.Contains(tm.stderr(), "job released\" job="+id) {
+					workers++
+				}
+			}
+			if workers != 2 {
+				t.Errorf("job ran on %d TaskManagers, want both", workers)
+			}
+			for _, v := range d.Vertices {
+				if v.Parallelism == 4 && v.Metrics.ReadRecords+v.Metrics.WriteRecords == 0 {
+					t.Errorf("vertex %q reports no records: %+v", v.Name, v.Metrics)
+				}
+				if v.Status != v1.TaskFinished {
+					t.Errorf("vertex %q is %s, want FINISHED", v.Name, v.Status)
+				}
+			}
+		})
+	}
+}
+
+func head(s []string) []string { return s[:min(len(s), 8)] }
+
+// TestClusterTwoJobsAtOnce submits two jobs detached and checks both
+// finish with their own, correct results.
+func TestClusterTwoJobsAtOnce(t *testing.T) {
+	c := startCluster(t, 2, 2)
+	type result struct {
+		out, id string
+		err     error
+	}
+	var wg sync.WaitGroup
+	res := make([]result, 2)
+	args := [][]string{{"-events", "300000", "-n", "2"}, {"-events", "200000", "-n", "4"}}
+	for i := range res {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i].out, res[i].id, res[i].err = c.run(t, []string{"-p", "2", "--detached"}, "topn", args[i]...)
+		}()
+	}
+	wg.Wait()
+	for i, r := range res {
+		if r.err != nil || r.id == "" {
+			t.Fatalf("submit job %d: %v\n%s", i, r.err, r.out)
+		}
+	}
+	// Both must be running side by side at some point.
+	waitFor(t, 60*time.Second, "both jobs to have started", func() bool {
+		for _, r := range res {
+			if s := c.job(t, r.id).State; s == v1.JobCreated {
+				return false
+			}
+		}
+		return true
+	})
+	for i, r := range res {
+		c.waitStatus(t, r.id, v1.JobFinished, v1.JobFailed)
+		if d := c.job(t, r.id); d.State != v1.JobFinished {
+			t.Fatalf("job %d is %s", i, d.State)
+		}
+		want := local(t, "topn", append([]string{"-p", "2"}, args[i]...)...)
+		if got := c.output(r.id); !slices.Equal(got, want) {
+			t.Fatalf("job %d output differs from local: %d vs %d lines\n%q\n%q", i, len(got), len(want), head(got), head(want))
+		}
+	}
+}
+
+// TestClusterTaskManagerLost kills a TaskManager while a job runs on it:
+// the job fails with a cause naming that TaskManager, and the cluster
+// still runs new jobs on the TaskManager left.
+func TestClusterTaskManagerLost(t *testing.T) {
+	c := startCluster(t, 2, 2)
+	out, id, err := c.run(t, []string{"-p", "4", "--detached"}, "topn", "-events", "1000000000000")
+	if err != nil || id == "" {
+		t.Fatalf("submit: %v\n%s", err, out)
+	}
+	waitFor(t, 60*time.Second, "the job's subtasks to run", func() bool {
+		d := c.job(t, id)
+		total := 0
+		for _, v := range d.Vertices {
+			total += v.Parallelism
+		}
+		return d.StatusCounts[v1.TaskRunning] == total || v1.TerminalJobStatus(d.State)
+	})
+	victim := c.tms[1]
+	victim.cmd.Process.Kill()
+	d := c.waitStatus(t, id, v1.JobFailed)
+	var ex v1.JobExceptions
+	if err := c.get(t, "/v1/jobs/"+id+"/exceptions", &ex); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ex.RootException, "tmB") || !strings.Contains(ex.RootException, "lost") {
+		t.Errorf("root exception %q does not name the lost TaskManager tmB", ex.RootException)
+	}
+	if d.StatusCounts[v1.TaskRunning] != 0 {
+		t.Errorf("failed job still has running subtasks: %v", d.StatusCounts)
+	}
+	// The JobManager and the TaskManager left still take jobs.
+	waitFor(t, 20*time.Second, "the lost TaskManager to be removed and slots freed", func() bool {
+		var tms v1.TaskManagers
+		return c.get(t, "/v1/taskmanagers", &tms) == nil && len(tms.TaskManagers) == 1 && tms.TaskManagers[0].FreeSlots == 2
+	})
+	out, id, err = c.run(t, []string{"-p", "2"}, "wordcount", wordcountInput(t))
+	if err != nil || !strings.Contains(out, "is FINISHED") {
+		t.Fatalf("job after the loss: %v\n%s", err, out)
+	}
+	want := local(t, "wordcount", "-p", "2", wordcountInput(t))
+	if got := c.output(id); !slices.Equal(got, want) {
+		t.Fatalf("output after the loss differs from local: %q vs %q", head(got), head(want))
+	}
+}
