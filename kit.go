@@ -122,6 +122,9 @@ func batchCodec[T any]() (*exec.Codec[T], error) {
 	if err != nil {
 		return nil, err
 	}
+	if pc, ok := c.(codec.PtrCodec[T]); ok {
+		return ptrBatchCodec(pc), nil
+	}
 	return &exec.Codec[T]{
 		Encode: func(dst []byte, batch []exec.Rec[T]) []byte {
 			dst = binary.AppendUvarint(dst, uint64(len(batch)))
@@ -155,6 +158,44 @@ func batchCodec[T any]() (*exec.Codec[T], error) {
 			return into, nil
 		},
 	}, nil
+}
+
+// ptrBatchCodec is batchCodec for codecs that encode from and decode into
+// the batch's own elements: no per-record allocation.
+func ptrBatchCodec[T any](c codec.PtrCodec[T]) *exec.Codec[T] {
+	return &exec.Codec[T]{
+		Encode: func(dst []byte, batch []exec.Rec[T]) []byte {
+			dst = binary.AppendUvarint(dst, uint64(len(batch)))
+			for i := range batch {
+				dst = binary.AppendVarint(dst, batch[i].Ts)
+				dst = c.AppendPtr(dst, &batch[i].V)
+			}
+			return dst
+		},
+		Decode: func(src []byte, into []exec.Rec[T]) ([]exec.Rec[T], error) {
+			n, k := binary.Uvarint(src)
+			if k <= 0 || n > uint64(len(src)) {
+				return into, fmt.Errorf("decode batch length: malformed")
+			}
+			src = src[k:]
+			for i := uint64(0); i < n; i++ {
+				ts, k := binary.Varint(src)
+				if k <= 0 {
+					return into, fmt.Errorf("decode timestamp of record %d: malformed", i)
+				}
+				into = append(into, exec.Rec[T]{Ts: ts})
+				rest, err := c.DecodeInto(src[k:], &into[len(into)-1].V)
+				if err != nil {
+					return into[:len(into)-1], fmt.Errorf("decode record %d: %w", i, err)
+				}
+				src = rest
+			}
+			if len(src) != 0 {
+				return into, fmt.Errorf("decode batch: %d bytes left over", len(src))
+			}
+			return into, nil
+		},
+	}
 }
 
 // RegisterCodec makes c the codec of T wherever records of type T (also

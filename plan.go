@@ -241,6 +241,10 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 						for j := range targets {
 							remote[j] = !local(tv, j)
 						}
+					} else if local != nil && local(vi, s) && !local(tv, s) {
+						// A forward edge between processes: only a placement
+						// other than slot sharing makes one.
+						remote = []bool{true}
 					}
 					w, err := n.outKit(in.side).newWriter(writerSpec{
 						task: t, edge: in, part: execPart(ed.Partitioning), targets: targets,
@@ -299,7 +303,7 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 					for _, in := range hn.inputs {
 						if in.gate == gate {
 							k = in.from.outKit(in.side)
-							if local != nil && p.partitioning(in) != jobgraph.Forward {
+							if local != nil && (p.partitioning(in) != jobgraph.Forward || !local(vertexOf[in.from.id], s)) {
 								decode = true
 							}
 						}

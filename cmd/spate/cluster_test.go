@@ -34,7 +34,7 @@ var (
 
 // binaries builds the spate CLI and the example programs once per test
 // run.
-func binaries(t *testing.T) string {
+func binaries(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a cluster of processes")
@@ -90,7 +90,7 @@ func (w lockedWriter) Write(b []byte) (int, error) {
 }
 
 // start runs the spate binary with args until the test ends.
-func start(t *testing.T, args ...string) *proc {
+func start(t testing.TB, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(filepath.Join(binaries(t), "spate"), args...)}
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.out}
@@ -125,7 +125,7 @@ type cluster struct {
 var addrLine = regexp.MustCompile(`JobManager RPC at (\S+), REST at http://(\S+)`)
 
 // startCluster starts a JobManager and one TaskManager per entry of slots.
-func startCluster(t *testing.T, slots ...int) *cluster {
+func startCluster(t testing.TB, slots ...int) *cluster {
 	t.Helper()
 	c := &cluster{jm: start(t, "jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
 		"-D", "heartbeat.interval=200", "-D", "heartbeat.timeout=2000", "-D", "slot.request.timeout=20 s")}
@@ -147,7 +147,7 @@ func startCluster(t *testing.T, slots ...int) *cluster {
 	return c
 }
 
-func (c *cluster) get(t *testing.T, path string, into any) error {
+func (c *cluster) get(t testing.TB, path string, into any) error {
 	resp, err := http.Get("http://" + c.rest + path)
 	if err != nil {
 		return err
@@ -228,7 +228,7 @@ func local(t *testing.T, prog string, args ...string) []string {
 	return lines
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

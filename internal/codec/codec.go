@@ -196,6 +196,33 @@ func (c *compiledCodec[T]) Append(dst []byte, v T) []byte {
 	return c.c.enc(dst, unsafe.Pointer(&v), 0)
 }
 
+// PtrCodec is a Codec that can also encode from and decode into a value
+// the caller holds, such as an element of a batch on the heap, so that no
+// value is copied to the heap per record. The derived codecs implement it.
+type PtrCodec[T any] interface {
+	// AppendPtr appends the encoding of *v to dst.
+	AppendPtr(dst []byte, v *T) []byte
+	// DecodeInto decodes one value from the front of src into *v, which
+	// must be the zero value, and returns the rest of src.
+	DecodeInto(src []byte, v *T) (rest []byte, err error)
+}
+
+var _ PtrCodec[int] = (*compiledCodec[int])(nil)
+
+func (c *compiledCodec[T]) AppendPtr(dst []byte, v *T) []byte {
+	return c.c.enc(dst, unsafe.Pointer(v), 0)
+}
+
+func (c *compiledCodec[T]) DecodeInto(src []byte, v *T) ([]byte, error) {
+	rest, err := c.c.dec(src, unsafe.Pointer(v), 0)
+	if err != nil {
+		var zero T
+		*v = zero
+		return src, rootError(c.c.typ, err)
+	}
+	return rest, nil
+}
+
 func (c *compiledCodec[T]) Decode(src []byte) (v T, rest []byte, err error) {
 	rest, err = c.c.dec(src, unsafe.Pointer(&v), 0)
 	if err != nil {

@@ -157,30 +157,33 @@ func (w *EdgeWriter[T]) add(i int, v T, ts int64) {
 	}
 	b = append(b, Rec[T]{V: v, Ts: ts})
 	if len(b) >= w.batch {
-		w.bufs[i] = nil
-		w.sendBatch(i, b)
+		w.bufs[i] = w.sendBatch(i, b)
 		return
 	}
 	w.bufs[i] = b
 }
 
-func (w *EdgeWriter[T]) sendBatch(i int, b []Rec[T]) {
+// sendBatch sends b to target i and returns the buffer for the next batch:
+// b itself, emptied, if it was encoded, since the receiver then owns only
+// the bytes; nil if b went out as it is.
+func (w *EdgeWriter[T]) sendBatch(i int, b []Rec[T]) []Rec[T] {
 	m := Msg{Kind: MsgData, Channel: w.channel}
 	w.task.Out.Add(int64(len(b)))
 	if w.codec != nil && (w.remote == nil || w.remote[i]) {
-		m.Batch = w.codec.Encode(nil, b)
-	} else {
-		m.Batch = b
+		m.Batch = w.codec.Encode(make([]byte, 0, 16*len(b)), b)
+		w.task.send(w.targets[i], m)
+		return b[:0]
 	}
+	m.Batch = b
 	w.task.send(w.targets[i], m)
+	return nil
 }
 
 // Flush sends every partly filled batch.
 func (w *EdgeWriter[T]) Flush() {
 	for i, b := range w.bufs {
 		if len(b) > 0 {
-			w.bufs[i] = nil
-			w.sendBatch(i, b)
+			w.bufs[i] = w.sendBatch(i, b)
 		}
 	}
 }

@@ -21,11 +21,9 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 }
 
-var benchCredits = 0
-
 func benchThroughput(b *testing.B, streams, size int) {
-	a := listen(b, "w1", Config{Credits: benchCredits})
-	c := listen(b, "w2", Config{Credits: benchCredits})
+	a := listen(b, "w1", Config{})
+	c := listen(b, "w2", Config{})
 	payload := make([]byte, size)
 	for i := range payload {
 		payload[i] = byte(rand.Uint32())

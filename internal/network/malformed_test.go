@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -42,6 +43,14 @@ func (f fakePeer) dial() net.Conn {
 	}
 	f.t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// hangUp closes c's sending side, as a peer closing its socket would, but
+// keeps reading, so that the close is a FIN and never a reset (a socket
+// closed with unread input resets the connection).
+func (f fakePeer) hangUp(c net.Conn) {
+	c.(*net.TCPConn).CloseWrite()
+	go io.Copy(io.Discard, c)
 }
 
 // handshake dials as worker id and completes the handshake.
@@ -104,7 +113,7 @@ func TestMalformedInbound(t *testing.T) {
 		{"truncated HELLO then close", func(f fakePeer) {
 			c := f.dial()
 			c.Write(enc(hello("w0", "w5", protocolVersion))[:8])
-			c.Close()
+			f.hangUp(c)
 		}, "closed before a complete HELLO"},
 		{"truncated HELLO then silence", func(f fakePeer) {
 			f.dial().Write(enc(hello("w0", "w5", protocolVersion))[:8])
@@ -145,17 +154,17 @@ func TestMalformedInbound(t *testing.T) {
 		{"closed mid-frame", func(f fakePeer) {
 			c := f.handshake("w0")
 			c.Write(enc(data(1, "hello"))[:10])
-			c.Close()
+			f.hangUp(c)
 		}, `data connection to worker "w0" (127.0.0.1:`},
 		{"closed mid-frame says so", func(f fakePeer) {
 			c := f.handshake("w0")
 			c.Write(enc(data(1, "hello"))[:10])
-			c.Close()
+			f.hangUp(c)
 		}, "lost: unexpected EOF"},
 		{"closed mid-stream", func(f fakePeer) {
 			c := f.handshake("w0")
 			c.Write(enc(data(1, "hello")))
-			c.Close()
+			f.hangUp(c)
 		}, "lost: the peer closed the connection with outgoing streams 2 and incoming streams 1, 3 unfinished"},
 	}
 	for _, tt := range tests {

@@ -40,7 +40,16 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 	defer conn.Close()
 	jm := rpcpb.NewJobManagerClient(conn)
 
-	ep, err := network.Listen(net.JoinHostPort(d.DataHost, "0"), network.Config{ID: d.WorkerID, Logger: log})
+	// The endpoint with the smaller id dials, also when it only receives:
+	// it resolves its peers from the addresses WorkerReady returns.
+	var addrs map[string]string
+	resolve := func(id string) (string, error) {
+		if a, ok := addrs[id]; ok {
+			return a, nil
+		}
+		return "", fmt.Errorf("job %s has no worker %q", d.JobID, id)
+	}
+	ep, err := network.Listen(net.JoinHostPort(d.DataHost, "0"), network.Config{ID: d.WorkerID, Logger: log, Resolve: resolve})
 	if err != nil {
 		return report(ctx, jm, d, nil, fmt.Errorf("open data plane: %w", err))
 	}
@@ -56,14 +65,21 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 		}
 		return fmt.Errorf("worker %s: wait for the job's other workers: %w", d.WorkerID, err)
 	}
-	local, err := wire(d, g, tasks, ep, ready.DataAddresses)
+	place := func(_, s int) string { return d.SlotWorkers[s] }
+	for _, v := range g.Vertices {
+		if v.Parallelism > len(d.SlotWorkers) {
+			return report(ctx, jm, d, nil, fmt.Errorf("vertex %q has parallelism %d but the job got %d slots", v.Name, v.Parallelism, len(d.SlotWorkers)))
+		}
+	}
+	addrs = ready.DataAddresses
+	local, err := Wire(d.WorkerID, place, g, tasks, ep, addrs)
 	if err != nil {
 		return report(ctx, jm, d, nil, err)
 	}
 
 	r := &reporter{jm: jm, d: d, tasks: local, state: map[*exec.Task]taskState{}, changed: make(chan struct{}, 1)}
 	for _, lt := range local {
-		r.state[lt.t] = taskState{state: v1.TaskRunning}
+		r.state[lt.Task] = taskState{state: v1.TaskRunning}
 	}
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
@@ -81,7 +97,7 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 	}()
 	all := make([]*exec.Task, len(local))
 	for i, lt := range local {
-		all[i] = lt.t
+		all[i] = lt.Task
 	}
 	runErr := exec.RunObserved(runCtx, all, func(t *exec.Task, err error) {
 		switch {
@@ -133,61 +149,66 @@ func report(ctx context.Context, jm rpcpb.JobManagerClient, d *Deployment, _ []*
 	return err
 }
 
-type localTask struct {
-	t       *exec.Task
-	vertex  int
-	subtask int
+// LocalTask is a subtask that runs in this process.
+type LocalTask struct {
+	Task    *exec.Task
+	Vertex  int
+	Subtask int
 }
 
-// wire registers the data-plane streams: stream (v<<16 | s) carries every
-// batch for subtask s of vertex v from one worker to the worker running it.
-// Forward edges never cross workers, since subtask s of every vertex runs
-// in slot s.
-func wire(d *Deployment, g *jobgraph.JobGraph, tasks [][]*exec.Task, ep *network.Endpoint, addrs map[string]string) ([]localTask, error) {
+// Wire registers on ep the data-plane streams of worker me, where place
+// tells which worker runs each subtask and addrs where each worker's
+// endpoint listens, and returns the subtasks me runs. Stream (v<<16 | s)
+// carries every batch for subtask s of vertex v from one worker to the
+// worker running it. tasks must have been built with the same placement:
+// edges to subtasks elsewhere encode their batches, and those subtasks'
+// inboxes are where records for them queue.
+func Wire(me string, place func(vertex, subtask int) string, g *jobgraph.JobGraph, tasks [][]*exec.Task, ep *network.Endpoint, addrs map[string]string) ([]LocalTask, error) {
 	vertexOf := map[int]int{}
 	for vi, v := range g.Vertices {
 		for _, op := range v.Operators {
 			vertexOf[op.ID] = vi
 		}
 	}
-	worker := func(s int) string { return d.SlotWorkers[s] }
-	var local []localTask
+	var local []LocalTask
 	for tv, v := range g.Vertices {
 		if len(tasks[tv]) != v.Parallelism {
 			return nil, fmt.Errorf("vertex %q has %d subtasks, want %d", v.Name, len(tasks[tv]), v.Parallelism)
 		}
 		for s := range v.Parallelism {
-			if s >= len(d.SlotWorkers) {
-				return nil, fmt.Errorf("subtask %d of %q has no slot: the job got %d slots", s, v.Name, len(d.SlotWorkers))
-			}
 			stream := uint32(tv)<<16 | uint32(s)
-			isLocal := worker(s) == d.WorkerID
-			if isLocal {
-				local = append(local, localTask{t: tasks[tv][s], vertex: tv, subtask: s})
+			at := place(tv, s)
+			if at == me {
+				local = append(local, LocalTask{Task: tasks[tv][s], Vertex: tv, Subtask: s})
 			}
 			// ends counts, per worker, the producer subtasks there that
 			// send into this consumer subtask.
 			ends := map[string]int{}
 			for _, e := range g.Edges {
-				if vertexOf[e.ToNode] != tv || e.Partitioning == jobgraph.Forward {
+				if vertexOf[e.ToNode] != tv {
 					continue
 				}
-				for ps := range g.Vertices[vertexOf[e.FromNode]].Parallelism {
-					ends[worker(ps)]++
+				fv := vertexOf[e.FromNode]
+				if e.Partitioning == jobgraph.Forward {
+					ends[place(fv, s)]++
+					continue
+				}
+				for ps := range g.Vertices[fv].Parallelism {
+					ends[place(fv, ps)]++
 				}
 			}
-			if isLocal {
+			if at == me {
 				for w, n := range ends {
-					if w != d.WorkerID {
+					if w != me {
 						ep.Receive(w, stream, tasks[tv][s].Inbox, n)
 					}
 				}
-			} else if n := ends[d.WorkerID]; n > 0 {
-				addr, ok := addrs[worker(s)]
+			} else if n := ends[me]; n > 0 {
+				addr, ok := addrs[at]
 				if !ok {
-					return nil, fmt.Errorf("no data address for worker %s", worker(s))
+					return nil, fmt.Errorf("no data address for worker %s", at)
 				}
-				ep.Send(worker(s), addr, stream, tasks[tv][s].Inbox, n)
+				ep.Send(at, addr, stream, tasks[tv][s].Inbox, n)
 			}
 		}
 	}
@@ -204,7 +225,7 @@ type taskState struct {
 type reporter struct {
 	jm      rpcpb.JobManagerClient
 	d       *Deployment
-	tasks   []localTask
+	tasks   []LocalTask
 	mu      sync.Mutex
 	state   map[*exec.Task]taskState
 	failure string
@@ -251,10 +272,10 @@ func (r *reporter) send(ctx context.Context) {
 	req := &rpcpb.ReportTasksRequest{JobId: r.d.JobID, WorkerId: r.d.WorkerID}
 	r.mu.Lock()
 	for _, lt := range r.tasks {
-		st := r.state[lt.t]
+		st := r.state[lt.Task]
 		req.Tasks = append(req.Tasks, &rpcpb.TaskStatus{
-			Vertex: int32(lt.vertex), Subtask: int32(lt.subtask), State: st.state, Error: st.err,
-			RecordsIn: lt.t.In.Load(), RecordsOut: lt.t.Out.Load(),
+			Vertex: int32(lt.Vertex), Subtask: int32(lt.Subtask), State: st.state, Error: st.err,
+			RecordsIn: lt.Task.In.Load(), RecordsOut: lt.Task.Out.Load(),
 		})
 	}
 	req.Failure = r.failure

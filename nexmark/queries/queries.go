@@ -206,6 +206,10 @@ type winner struct {
 	pending *spate.ListState[int64, bidInfo] // bids seen before their auction
 }
 
+// pendingPurgeMs is the granularity of the timers that drop the bids that
+// no auction can accept any more.
+const pendingPurgeMs = 1000
+
 type openAuction struct {
 	Auction auctionInfo
 	Best    int64 // the highest price offered while open, if HasBest
@@ -250,9 +254,12 @@ func (w *winner) ProcessElement2(ctx *spate.KeyedContext[int64, winningBid], b b
 	}
 	// The auction has not arrived (yet): it may still, from another split,
 	// while the watermark is below the bid's time. Once the watermark
-	// passes it, the auction can only be later than the bid.
+	// passes it, the auction can only be later than the bid. (Most such
+	// bids are on auctions that have closed already.) The bid is dropped
+	// at the end of its second of event time rather than at its own
+	// millisecond, so that the bids of a key share a timer per second.
 	w.pending.Add(b)
-	ctx.RegisterEventTimeTimer(b.DateTime)
+	ctx.RegisterEventTimeTimer(b.DateTime - mod(b.DateTime, pendingPurgeMs) + pendingPurgeMs)
 	return nil
 }
 

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/spate-dev/spate/api/v1"
+	"github.com/spate-dev/spate/client"
+)
+
+// BenchmarkSubmitWarm measures job submission on a warm cluster (a
+// JobManager and a TaskManager running, the program's binary already
+// uploaded and cached by the TaskManager): from the client's submit call
+// to the job being RUNNING, and to every subtask RUNNING (the worker
+// process started, rebuilt the graph and joined the data plane). Each
+// iteration then cancels the job and waits for its slot to be free again.
+func BenchmarkSubmitWarm(b *testing.B) {
+	c := startCluster(b, 1)
+	cl, err := client.New(c.rest)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	prog := filepath.Join(binDir, "topn")
+	up, err := cl.UploadArtifact(ctx, prog)
+	if err != nil {
+		b.Fatal(err)
+	}
+	info := exec.Command(prog, "-p", "1", "-events", "1000000000000")
+	info.Env = append(os.Environ(), "SPATE_INFO=json")
+	graph, err := info.Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := v1.JobSubmitRequest{JobGraph: graph, Artifact: up.ID, Args: []string{"-p", "1", "-events", "1000000000000"}}
+	var toRunning, toTasks time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		id, err := cl.SubmitJob(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		running := false
+		for {
+			d, err := cl.Job(ctx, id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !running && d.State == v1.JobRunning {
+				running = true
+				toRunning += time.Since(start)
+			}
+			total := 0
+			for _, v := range d.Vertices {
+				total += v.Parallelism
+			}
+			if d.StatusCounts[v1.TaskRunning] == total {
+				toTasks += time.Since(start)
+				break
+			}
+			if v1.TerminalJobStatus(d.State) {
+				b.Fatalf("job ended %s", d.State)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		b.StopTimer()
+		if err := cl.CancelJob(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			o, err := cl.Overview(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if o.SlotsAvailable == o.SlotsTotal {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(toRunning.Microseconds())/1000/float64(b.N), "ms-to-RUNNING")
+	b.ReportMetric(float64(toTasks.Microseconds())/1000/float64(b.N), "ms-to-subtasks-RUNNING")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkIdleRSS reports the resident memory of an idle JobManager and an
+// idle TaskManager with one registered.
+func BenchmarkIdleRSS(b *testing.B) {
+	c := startCluster(b, 1)
+	time.Sleep(time.Second)
+	var jm, tm float64
+	for i := 0; i < b.N; i++ {
+		jm = rssMiB(b, c.jm.cmd.Process.Pid)
+		tm = rssMiB(b, c.tms[0].cmd.Process.Pid)
+	}
+	b.ReportMetric(jm, "JM-MiB")
+	b.ReportMetric(tm, "TM-MiB")
+	b.ReportMetric(0, "ns/op")
+}
+
+func rssMiB(b *testing.B, pid int) float64 {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			return float64(kb) / 1024
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
