@@ -126,9 +126,15 @@ var addrLine = regexp.MustCompile(`JobManager RPC at (\S+), REST at http://(\S+)
 
 // startCluster starts a JobManager and one TaskManager per entry of slots.
 func startCluster(t testing.TB, slots ...int) *cluster {
+	return startClusterWith(t, nil, slots...)
+}
+
+// startClusterWith is startCluster with more JobManager arguments.
+func startClusterWith(t testing.TB, jmArgs []string, slots ...int) *cluster {
 	t.Helper()
-	c := &cluster{jm: start(t, "jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
-		"-D", "heartbeat.interval=200", "-D", "heartbeat.timeout=2000", "-D", "slot.request.timeout=20 s")}
+	args := []string{"jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
+		"-D", "heartbeat.interval=200", "-D", "heartbeat.timeout=2000", "-D", "slot.request.timeout=20 s"}
+	c := &cluster{jm: start(t, append(args, jmArgs...)...)}
 	waitFor(t, 20*time.Second, "the JobManager to listen", func() bool {
 		m := addrLine.FindStringSubmatch(c.jm.stdout())
 		if m != nil {
@@ -385,5 +391,119 @@ func TestClusterTaskManagerLost(t *testing.T) {
 	want := local(t, "wordcount", "-p", "2", wordcountInput(t))
 	if got := c.output(id); !slices.Equal(got, want) {
 		t.Fatalf("output after the loss differs from local: %q vs %q", head(got), head(want))
+	}
+}
+
+// spate runs the spate CLI and returns its combined output.
+func spateCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(binaries(t), "spate"), args...).CombinedOutput()
+	return string(out), err
+}
+
+// TestClusterCancelAndList cancels a running job with the CLI and follows
+// it in `spate list`.
+func TestClusterCancelAndList(t *testing.T) {
+	c := startCluster(t, 2)
+	out, id, err := c.run(t, []string{"-p", "2", "--detached"}, "topn", "-events", "1000000000000")
+	if err != nil || id == "" {
+		t.Fatalf("submit: %v\n%s", err, out)
+	}
+	c.waitStatus(t, id, v1.JobRunning)
+	listed := func(all bool) v1.JobsOverview {
+		args := []string{"list", "--jobmanager", c.rest, "--output", "json"}
+		if all {
+			args = append(args, "--all")
+		}
+		out, err := spateCLI(t, args...)
+		if err != nil {
+			t.Fatalf("spate list: %v\n%s", err, out)
+		}
+		var ov v1.JobsOverview
+		if err := json.Unmarshal([]byte(out), &ov); err != nil {
+			t.Fatalf("spate list --output json: %v\n%s", err, out)
+		}
+		return ov
+	}
+	if ov := listed(false); len(ov.Jobs) != 1 || ov.Jobs[0].JID != id || ov.Jobs[0].State != v1.JobRunning {
+		t.Fatalf("spate list = %+v, want the running job", ov)
+	}
+	if text, err := spateCLI(t, "list", "-m", c.rest); err != nil || !strings.Contains(text, id) || !strings.Contains(text, "RUNNING") {
+		t.Fatalf("spate list (text): %v\n%s", err, text)
+	}
+	if out, err := spateCLI(t, "cancel", "--jobmanager", c.rest, id); err != nil || !strings.Contains(out, "Cancelled job "+id) {
+		t.Fatalf("spate cancel: %v\n%s", err, out)
+	}
+	c.waitStatus(t, id, v1.JobCanceled)
+	if ov := listed(false); len(ov.Jobs) != 0 {
+		t.Errorf("spate list shows ended jobs without --all: %+v", ov)
+	}
+	if ov := listed(true); len(ov.Jobs) != 1 || ov.Jobs[0].State != v1.JobCanceled {
+		t.Errorf("spate list --all = %+v, want the cancelled job", ov)
+	}
+	// Cancelling again, or an unknown job, is a clear error.
+	if out, err := spateCLI(t, "cancel", "--jobmanager", c.rest, id); err == nil || !strings.Contains(out, "already ended") {
+		t.Errorf("second cancel: %v\n%s", err, out)
+	}
+	if out, err := spateCLI(t, "cancel", "--jobmanager", c.rest, strings.Repeat("0", 32)); err == nil || !strings.Contains(out, "404") {
+		t.Errorf("cancel of an unknown job: %v\n%s", err, out)
+	}
+	// The slot is free again and the worker's files are gone.
+	waitFor(t, 10*time.Second, "the slot to be free", func() bool {
+		var o v1.Overview
+		return c.get(t, "/v1/overview", &o) == nil && o.SlotsAvailable == 2
+	})
+}
+
+// TestClusterSlotTimeout submits a job that needs more slots than the
+// cluster has: it fails after slot.request.timeout with a message that says
+// what to do.
+func TestClusterSlotTimeout(t *testing.T) {
+	c := startClusterWith(t, []string{"-D", "slot.request.timeout=500ms"}, 2)
+	out, id, err := c.run(t, []string{"-p", "3"}, "wordcount", wordcountInput(t))
+	if err == nil {
+		t.Fatalf("spate run succeeded without enough slots:\n%s", out)
+	}
+	for _, want := range []string{"could not get 3 slots", "slot.request.timeout", "has 2 free of 2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if d := c.job(t, id); d.State != v1.JobFailed {
+		t.Errorf("job is %s, want FAILED", d.State)
+	}
+}
+
+// TestClusterHeartbeatTimeout stops a TaskManager (SIGSTOP): its session
+// stays open but its heartbeats stop, so the JobManager drops it after
+// heartbeat.timeout; once resumed it notices and registers again.
+func TestClusterHeartbeatTimeout(t *testing.T) {
+	c := startCluster(t, 1)
+	tm := c.tms[0]
+	if err := tm.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the JobManager to drop the stopped TaskManager", func() bool {
+		var tms v1.TaskManagers
+		return c.get(t, "/v1/taskmanagers", &tms) == nil && len(tms.TaskManagers) == 0
+	})
+	if !strings.Contains(c.jm.stderr(), "no heartbeat for") {
+		t.Errorf("JobManager log does not give the heartbeat timeout as the cause:\n%s", c.jm.stderr())
+	}
+	if err := tm.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the TaskManager to register again", func() bool {
+		var tms v1.TaskManagers
+		return c.get(t, "/v1/taskmanagers", &tms) == nil && len(tms.TaskManagers) == 1
+	})
+	out, id, err := c.run(t, []string{"-p", "1"}, "wordcount", wordcountInput(t))
+	if err != nil {
+		t.Fatalf("job after re-registration: %v\n%s", err, out)
+	}
+	if got, want := c.output(id), local(t, "wordcount", "-p", "1", wordcountInput(t)); !slices.Equal(got, want) {
+		t.Fatalf("output differs from local: %q vs %q", head(got), head(want))
 	}
 }
