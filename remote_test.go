@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/network"
@@ -195,3 +198,105 @@ func (r *countingReader) Read(_ context.Context, buf []keyed) (int, error) {
 }
 
 func (r *countingReader) Close() error { return nil }
+
+type padded struct {
+	Key int64
+	Pad string
+}
+
+type paddedSource struct{ n int64 }
+
+func (s paddedSource) Open(_ context.Context, sp Split) (SourceReader[padded], error) {
+	return &paddedReader{n: s.n, next: int64(sp.Subtask), step: int64(sp.Parallelism), pad: strings.Repeat("x", 256)}, nil
+}
+
+type paddedReader struct {
+	n, next, step int64
+	pad           string
+}
+
+func (r *paddedReader) Read(_ context.Context, buf []padded) (int, error) {
+	n := 0
+	for n < len(buf) && r.next < r.n {
+		buf[n] = padded{Key: r.next, Pad: r.pad}
+		r.next += r.step
+		n++
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (r *paddedReader) Close() error { return nil }
+
+// slowSink counts records and sleeps a millisecond every 100 of them.
+type slowSink struct{ count *atomic.Int64 }
+
+func (s slowSink) Open(context.Context, SinkInfo) (SinkWriter[padded], error) { return s, nil }
+func (s slowSink) Write(padded) error {
+	if s.count.Add(1)%100 == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+func (s slowSink) Close() error { return nil }
+
+// TestBackpressureAcrossTCP feeds 400k records of about 270 bytes (about
+// 100 MiB) from a fast source in one worker to a slow sink in another. The
+// credit-based data plane must hold the producer back: the heap stays far
+// below the data's size, and every record arrives.
+func TestBackpressureAcrossTCP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 100 MiB")
+	}
+	const n = 400_000
+	var count atomic.Int64
+	e := NewEnv(WithParallelism(2))
+	src := FromSource(e, "fast", paddedSource{n: n}, NoWatermarks[padded]())
+	SinkTo(src.Rebalance(), Sink[padded](slowSink{count: &count})).Name("slow")
+	place := func(v, s int) string {
+		if v == 0 {
+			return "a"
+		}
+		return "b"
+	}
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				if m.HeapInuse > peak.Load() {
+					peak.Store(m.HeapInuse)
+				}
+			}
+		}
+	}()
+	err := runPlaced(context.Background(), e, "backpressure", []string{"a", "b"}, place)
+	close(done)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := count.Load(); got != n {
+		t.Fatalf("the sink got %d records, want %d", got, n)
+	}
+	grown := float64(peak.Load()-min(peak.Load(), base.HeapInuse)) / (1 << 20)
+	t.Logf("heap grew by at most %.1f MiB while moving %.0f MiB", grown, float64(n*(256+16))/(1<<20))
+	if grown > 48 {
+		t.Errorf("heap grew by %.1f MiB: the producer was not held back", grown)
+	}
+}
