@@ -1,0 +1,243 @@
+package jobmanager
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/spate-dev/spate/api/v1"
+	"github.com/spate-dev/spate/client"
+	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/jobgraph"
+	"github.com/spate-dev/spate/internal/rpc/rpcpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// startJM runs a JobManager on free loopback ports until the test ends.
+func startJM(t *testing.T, slotTimeout time.Duration) (*JobManager, *client.Client) {
+	t.Helper()
+	jm, err := New(Config{RPCAddress: "127.0.0.1:0", RESTAddress: "127.0.0.1:0", HeartbeatInterval: 50 * time.Millisecond,
+		HeartbeatTimeout: time.Second, SlotRequestTimeout: slotTimeout, MaxArtifactBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- jm.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	c, err := client.New(jm.RESTAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jm, c
+}
+
+func graphJSON(t *testing.T, parallelism int) []byte {
+	t.Helper()
+	g, err := jobgraph.Build("job", []jobgraph.StreamNode{
+		{ID: 1, Kind: "source", Name: "src", Parallelism: parallelism, MaxParallelism: 128, OutType: "int"},
+		{ID: 2, Kind: "sink", Name: "sink", Parallelism: parallelism, MaxParallelism: 128, OutType: "none"},
+	}, []jobgraph.StreamEdge{{From: 1, To: 2, Partitioning: jobgraph.Hash, Type: "int"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSubmitValidation(t *testing.T) {
+	_, c := startJM(t, time.Minute)
+	ctx := context.Background()
+	up, err := c.UploadArtifactReader(ctx, strings.NewReader("#!/bin/false\n"), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := bytes.Replace(graphJSON(t, 2), []byte(`"parallelism": 2`), []byte(`"parallelism": 3`), 1)
+	tests := []struct {
+		name    string
+		req     v1.JobSubmitRequest
+		wantErr string
+	}{
+		{name: "ok", req: v1.JobSubmitRequest{JobGraph: graphJSON(t, 2), Artifact: up.ID}},
+		{name: "unknown artifact", req: v1.JobSubmitRequest{JobGraph: graphJSON(t, 2), Artifact: strings.Repeat("a", 64)}, wantErr: "upload the program first"},
+		{name: "tampered graph", req: v1.JobSubmitRequest{JobGraph: tampered, Artifact: up.ID}, wantErr: "fingerprint"},
+		{name: "not a graph", req: v1.JobSubmitRequest{JobGraph: json.RawMessage(`{"name":"x"}`), Artifact: up.ID}, wantErr: "400"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, err := c.SubmitJob(ctx, tt.req)
+			if tt.wantErr == "" {
+				if err != nil || len(id) != 32 {
+					t.Fatalf("SubmitJob = %q, %v", id, err)
+				}
+				return
+			}
+			var apiErr *client.APIError
+			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("SubmitJob error = %v, want a 400 mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestJobLifecycleWithoutWorkers drives the job state machine through the
+// RPC surface with a TaskManager played by the test: a job waits for
+// slots, deploys when a TaskManager registers, finishes when its subtasks
+// report FINISHED and frees its slots when the TaskManager confirms the
+// release; a second job is cancelled while waiting.
+func TestJobLifecycleWithoutWorkers(t *testing.T) {
+	jm, c := startJM(t, time.Minute)
+	ctx := context.Background()
+	up, err := c.UploadArtifactReader(ctx, strings.NewReader("binary"), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.SubmitJob(ctx, v1.JobSubmitRequest{JobGraph: graphJSON(t, 2), Artifact: up.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := c.Job(ctx, id); d.State != v1.JobCreated {
+		t.Fatalf("job without slots is %s, want CREATED", d.State)
+	}
+
+	conn, err := grpc.NewClient(jm.RPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rpc := rpcpb.NewJobManagerClient(conn)
+	if _, err := rpc.RegisterTaskManager(ctx, &rpcpb.RegisterTaskManagerRequest{ResourceId: "fake", Slots: 0}); err == nil || !strings.Contains(err.Error(), "numberOfTaskSlots") {
+		t.Fatalf("register with 0 slots: %v", err)
+	}
+	reg, err := rpc.RegisterTaskManager(ctx, &rpcpb.RegisterTaskManagerRequest{ResourceId: "fake", Slots: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	stream, err := rpc.Connect(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Hello{Hello: &rpcpb.Hello{TaskmanagerId: reg.TaskmanagerId}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Heartbeats keep the session; deployments come in.
+	msgs := make(chan *rpcpb.JobManagerMessage, 16)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- m
+		}
+	}()
+	next := func(kind string) *rpcpb.JobManagerMessage {
+		t.Helper()
+		timeout := time.After(5 * time.Second)
+		for {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					t.Fatal("session ended")
+				}
+				stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Heartbeat{Heartbeat: &rpcpb.Heartbeat{}}})
+				switch {
+				case kind == "deploy" && m.GetDeploy() != nil, kind == "release" && m.GetRelease() != nil:
+					return m
+				}
+			case <-timeout:
+				t.Fatalf("no %s message", kind)
+			}
+		}
+	}
+	dep := next("deploy").GetDeploy()
+	if dep.JobId != id || dep.Slots != 2 || len(dep.SlotWorkers) != 2 {
+		t.Fatalf("deploy = %+v", dep)
+	}
+	if d, _ := c.Job(ctx, id); d.State != v1.JobRunning || d.StatusCounts[v1.TaskDeploying] != 4 {
+		t.Fatalf("deployed job = %s %v", d.State, d.StatusCounts)
+	}
+	// A second job waits: no slot is free.
+	id2, err := c.SubmitJob(ctx, v1.JobSubmitRequest{JobGraph: graphJSON(t, 1), Artifact: up.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, err := rpc.WorkerReady(ctx, &rpcpb.WorkerReadyRequest{JobId: id, WorkerId: dep.WorkerId, DataAddress: "127.0.0.1:1", Fingerprint: dep.Fingerprint})
+	if err != nil || ready.DataAddresses[dep.WorkerId] != "127.0.0.1:1" {
+		t.Fatalf("WorkerReady = %v, %v", ready, err)
+	}
+	var tasks []*rpcpb.TaskStatus
+	for v := range 2 {
+		for s := range 2 {
+			tasks = append(tasks, &rpcpb.TaskStatus{Vertex: int32(v), Subtask: int32(s), State: v1.TaskFinished, RecordsIn: 5})
+		}
+	}
+	if _, err := rpc.ReportTasks(ctx, &rpcpb.ReportTasksRequest{JobId: id, WorkerId: dep.WorkerId, Tasks: tasks}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := c.Job(ctx, id); d.State != v1.JobFinished || d.Vertices[1].Metrics.ReadRecords != 10 {
+		t.Fatalf("job = %s, vertices %+v", d.State, d.Vertices)
+	}
+	// Cancel the waiting job: no worker, so CANCELED at once.
+	if err := c.CancelJob(ctx, id2); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := c.Job(ctx, id2); d.State != v1.JobCanceled {
+		t.Fatalf("cancelled waiting job = %s", d.State)
+	}
+	rel := next("release").GetRelease()
+	if rel.JobId != id {
+		t.Fatalf("release = %+v", rel)
+	}
+	if o, _ := c.Overview(ctx); o.SlotsAvailable != 0 {
+		t.Fatalf("slots freed before the release was confirmed: %+v", o)
+	}
+	stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_JobReleased{JobReleased: &rpcpb.JobReleased{JobId: id}}})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		o, _ := c.Overview(ctx)
+		if o.SlotsAvailable == 2 && o.JobsFinished == 1 && o.JobsCancelled == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("overview = %+v", o)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Unknown workers are refused.
+	if _, err := rpc.ReportTasks(ctx, &rpcpb.ReportTasksRequest{JobId: id, WorkerId: "w9"}); err == nil {
+		t.Fatal("report from an unknown worker accepted")
+	}
+}
+
+func TestConfigFrom(t *testing.T) {
+	var c config.Config
+	c.Set(KeyHeartbeatInterval, "5 s")
+	c.Set(KeyHeartbeatTimeout, "1 s")
+	if _, err := ConfigFrom(c); err == nil || !strings.Contains(err.Error(), "must be longer") {
+		t.Fatalf("timeout shorter than interval: %v", err)
+	}
+	c.Set(KeyHeartbeatTimeout, "30 s")
+	c.Set(KeyRPCPort, "7000")
+	cfg, err := ConfigFrom(c)
+	if err != nil || cfg.RPCAddress != "localhost:7000" || cfg.RESTAddress != "localhost:8081" || cfg.HeartbeatTimeout != 30*time.Second {
+		t.Fatalf("ConfigFrom = %+v, %v", cfg, err)
+	}
+}
