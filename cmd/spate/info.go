@@ -45,7 +45,7 @@ func executable(prog string) (string, func(), error) {
 	}
 	dir, err := os.MkdirTemp("", "spate-info-")
 	if err != nil {
-		return "", nil, fmt.Errorf("info: %w", err)
+		return "", nil, fmt.Errorf("build %s: %w", prog, err)
 	}
 	cleanup := func() { os.RemoveAll(dir) }
 	bin := filepath.Join(dir, "prog")
@@ -57,7 +57,7 @@ func executable(prog string) (string, func(), error) {
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		cleanup()
-		return "", nil, fmt.Errorf("info: build %s: %w", prog, err)
+		return "", nil, fmt.Errorf("build %s: %w", prog, err)
 	}
 	return bin, cleanup, nil
 }
