@@ -280,6 +280,33 @@ func TestClusterMatchesLocal(t *testing.T) {
 			if got := c.output(id); !slices.Equal(got, want) {
 				t.Fatalf("cluster output differs from local:\ncluster (%d lines): %q\nlocal (%d lines): %q", len(got), head(got), len(want), head(want))
 			}
+			// The TaskManagers keep the output for the REST API.
+			var tms v1.TaskManagers
+			if err := c.get(t, "/v1/taskmanagers", &tms); err != nil {
+				t.Fatal(err)
+			}
+			var kept []string
+			for _, tm := range tms.TaskManagers {
+				resp, err := http.Get("http://" + c.rest + "/v1/taskmanagers/" + tm.ID + "/stdout")
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+					t.Fatalf("GET stdout of %s: %s %s", tm.ID, resp.Status, resp.Header.Get("Content-Type"))
+				}
+				for _, line := range strings.Split(string(b), "\n") {
+					if rest, ok := strings.CutPrefix(line, "[job "+id[:8]+" "); ok {
+						_, l, _ := strings.Cut(rest, "] ")
+						kept = append(kept, l)
+					}
+				}
+			}
+			slices.Sort(kept)
+			if !slices.Equal(kept, want) {
+				t.Errorf("GET /v1/taskmanagers/{id}/stdout has %d of the job's %d lines", len(kept), len(want))
+			}
 			d := c.job(t, id)
 			var workers int
 			for _, tm := range c.tms {

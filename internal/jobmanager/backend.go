@@ -12,12 +12,50 @@ import (
 	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/jobgraph"
 	"github.com/spate-dev/spate/internal/rest"
+	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
 
 // Version is reported by the REST API.
 const Version = "0.1.0"
 
-var _ rest.Backend = (*JobManager)(nil)
+var (
+	_ rest.Backend       = (*JobManager)(nil)
+	_ rest.StdoutBackend = (*JobManager)(nil)
+)
+
+// stdoutTimeout bounds the wait for a TaskManager's output.
+const stdoutTimeout = 10 * time.Second
+
+// TaskManagerStdout asks a TaskManager for its recent output.
+func (jm *JobManager) TaskManagerStdout(ctx context.Context, id string) (string, error) {
+	jm.mu.Lock()
+	tm, ok := jm.mu.tms[id]
+	if !ok {
+		jm.mu.Unlock()
+		return "", fmt.Errorf("unknown taskmanager %q: list them with GET /v1/taskmanagers: %w", id, rest.ErrNotFound)
+	}
+	jm.mu.nextReqID++
+	req := jm.mu.nextReqID
+	ch := make(chan string, 1)
+	jm.mu.stdout[req] = ch
+	tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_StdoutRequest{StdoutRequest: &rpcpb.StdoutRequest{RequestId: req}}})
+	jm.mu.Unlock()
+	defer func() {
+		jm.mu.Lock()
+		delete(jm.mu.stdout, req)
+		jm.mu.Unlock()
+	}()
+	timer := time.NewTimer(stdoutTimeout)
+	defer timer.Stop()
+	select {
+	case text := <-ch:
+		return text, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-timer.C:
+		return "", fmt.Errorf("taskmanager %s did not send its output within %v: %w", id, stdoutTimeout, rest.ErrUnavailable)
+	}
+}
 
 // Overview summarises the cluster.
 func (jm *JobManager) Overview(ctx context.Context) (v1.Overview, error) {

@@ -126,6 +126,9 @@ type JobManager struct {
 		order   []JobID // submission order
 		nextTM  int
 		closed  bool
+		// stdout holds the pending requests for TaskManagers' output.
+		stdout    map[uint64]chan string
+		nextReqID uint64
 	}
 	// wake is signalled when a slot-timeout or heartbeat check is due.
 	stop chan struct{}
@@ -154,6 +157,7 @@ func New(cfg Config) (*JobManager, error) {
 	}
 	jm.mu.tms = map[string]*taskManager{}
 	jm.mu.jobs = map[JobID]*job{}
+	jm.mu.stdout = map[uint64]chan string{}
 	jm.blobDir = cfg.BlobDir
 	if jm.blobDir == "" {
 		d, err := os.MkdirTemp("", "spate-blobs-")

@@ -112,6 +112,11 @@ func (jm *JobManager) onTMMessage(tm *taskManager, m *rpcpb.TaskManagerMessage) 
 			return
 		}
 		jm.failLocked(j, fmt.Errorf("worker %s on TaskManager %s (%s) exited: %s", e.WorkerId, tm.id, tm.resourceID, e.Reason), tm.id)
+	case *rpcpb.TaskManagerMessage_Stdout:
+		if ch, ok := jm.mu.stdout[k.Stdout.RequestId]; ok {
+			delete(jm.mu.stdout, k.Stdout.RequestId)
+			ch <- k.Stdout.Text
+		}
 	case *rpcpb.TaskManagerMessage_JobReleased:
 		if j, ok := jm.mu.jobs[JobID(k.JobReleased.JobId)]; ok {
 			jm.releasedLocked(j, tm.id)

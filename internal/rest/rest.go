@@ -73,6 +73,13 @@ const (
 	multipartSlack = 1 << 20
 )
 
+// StdoutBackend is a Backend that can also return a TaskManager's recent
+// output (its workers' standard output and error), served as
+// GET /v1/taskmanagers/{id}/stdout like Flink's.
+type StdoutBackend interface {
+	TaskManagerStdout(ctx context.Context, id string) (string, error)
+}
+
 // handler serves the API; see the package documentation for its routes.
 type handler struct {
 	b           Backend
@@ -116,6 +123,18 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	h.handle("PATCH /v1/jobs/{id}", h.patchJob)
 	h.handle("GET /v1/jobs/{id}/exceptions", h.jobExceptions)
 	h.handle("GET /v1/taskmanagers", h.taskManagers)
+	if lb, ok := b.(StdoutBackend); ok {
+		h.handle("GET /v1/taskmanagers/{id}/stdout", func(w http.ResponseWriter, r *http.Request) error {
+			text, err := lb.TaskManagerStdout(r.Context(), r.PathValue("id"))
+			if err != nil {
+				return backendError(err, nil)
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, text)
+			return nil
+		})
+	}
 	h.handle("POST /v1/artifacts", h.putArtifact)
 	h.handle("GET /v1/artifacts/{id}", h.getArtifact)
 	return h

@@ -16,6 +16,7 @@
 package taskmanager
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -263,6 +264,12 @@ func (tm *TaskManager) session(ctx context.Context) (registered bool, err error)
 				tm.deploy(sctx, id, rest, k.Deploy)
 			case *rpcpb.JobManagerMessage_Release:
 				tm.release(k.Release.JobId, k.Release.Reason)
+			case *rpcpb.JobManagerMessage_StdoutRequest:
+				if err := send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Stdout{Stdout: &rpcpb.StdoutResponse{
+					RequestId: k.StdoutRequest.RequestId, Text: tm.out.recent(),
+				}}}); err != nil {
+					return true, err
+				}
 			}
 		}
 	}
@@ -277,16 +284,39 @@ func (tm *TaskManager) post(ctx context.Context, m *rpcpb.TaskManagerMessage) {
 	}
 }
 
-// lineWriter serialises tagged lines from many workers.
+// keptOutput is how much of its workers' recent output a TaskManager
+// keeps for the REST API.
+const keptOutput = 1 << 20
+
+// lineWriter serialises tagged lines from many workers and keeps the most
+// recent ones.
 type lineWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu   sync.Mutex
+	w    io.Writer
+	kept []byte
 }
 
 func (l *lineWriter) line(tag, text string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "%s %s\n", tag, text)
+	start := len(l.kept)
+	l.kept = fmt.Appendf(l.kept, "%s %s\n", tag, text)
+	l.w.Write(l.kept[start:])
+	if len(l.kept) > keptOutput {
+		// Drop the oldest half, at a line boundary.
+		cut := len(l.kept) - keptOutput/2
+		if i := bytes.IndexByte(l.kept[cut:], '\n'); i >= 0 {
+			cut += i + 1
+		}
+		l.kept = append(l.kept[:0], l.kept[cut:]...)
+	}
+}
+
+// recent returns the kept output.
+func (l *lineWriter) recent() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.kept)
 }
 
 func physicalMemory() int64 {

@@ -183,6 +183,7 @@ type TaskManagerMessage struct {
 	//	*TaskManagerMessage_Heartbeat
 	//	*TaskManagerMessage_WorkerExited
 	//	*TaskManagerMessage_JobReleased
+	//	*TaskManagerMessage_Stdout
 	Kind          isTaskManagerMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -261,6 +262,15 @@ func (x *TaskManagerMessage) GetJobReleased() *JobReleased {
 	return nil
 }
 
+func (x *TaskManagerMessage) GetStdout() *StdoutResponse {
+	if x != nil {
+		if x, ok := x.Kind.(*TaskManagerMessage_Stdout); ok {
+			return x.Stdout
+		}
+	}
+	return nil
+}
+
 type isTaskManagerMessage_Kind interface {
 	isTaskManagerMessage_Kind()
 }
@@ -281,6 +291,10 @@ type TaskManagerMessage_JobReleased struct {
 	JobReleased *JobReleased `protobuf:"bytes,4,opt,name=job_released,json=jobReleased,proto3,oneof"`
 }
 
+type TaskManagerMessage_Stdout struct {
+	Stdout *StdoutResponse `protobuf:"bytes,5,opt,name=stdout,proto3,oneof"`
+}
+
 func (*TaskManagerMessage_Hello) isTaskManagerMessage_Kind() {}
 
 func (*TaskManagerMessage_Heartbeat) isTaskManagerMessage_Kind() {}
@@ -288,6 +302,62 @@ func (*TaskManagerMessage_Heartbeat) isTaskManagerMessage_Kind() {}
 func (*TaskManagerMessage_WorkerExited) isTaskManagerMessage_Kind() {}
 
 func (*TaskManagerMessage_JobReleased) isTaskManagerMessage_Kind() {}
+
+func (*TaskManagerMessage_Stdout) isTaskManagerMessage_Kind() {}
+
+// StdoutResponse answers a StdoutRequest with the TaskManager's recent
+// output: its workers' lines, tagged with job and worker.
+type StdoutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Text          string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StdoutResponse) Reset() {
+	*x = StdoutResponse{}
+	mi := &file_control_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StdoutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StdoutResponse) ProtoMessage() {}
+
+func (x *StdoutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_control_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StdoutResponse.ProtoReflect.Descriptor instead.
+func (*StdoutResponse) Descriptor() ([]byte, []int) {
+	return file_control_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *StdoutResponse) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *StdoutResponse) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
 
 type Hello struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -298,7 +368,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_control_proto_msgTypes[3]
+	mi := &file_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +380,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[3]
+	mi := &file_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +393,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{3}
+	return file_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Hello) GetTaskmanagerId() string {
@@ -342,7 +412,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_control_proto_msgTypes[4]
+	mi := &file_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -354,7 +424,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[4]
+	mi := &file_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -367,7 +437,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{4}
+	return file_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Heartbeat) GetSentUnixMs() int64 {
@@ -395,7 +465,7 @@ type WorkerExited struct {
 
 func (x *WorkerExited) Reset() {
 	*x = WorkerExited{}
-	mi := &file_control_proto_msgTypes[5]
+	mi := &file_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +477,7 @@ func (x *WorkerExited) String() string {
 func (*WorkerExited) ProtoMessage() {}
 
 func (x *WorkerExited) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[5]
+	mi := &file_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +490,7 @@ func (x *WorkerExited) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerExited.ProtoReflect.Descriptor instead.
 func (*WorkerExited) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{5}
+	return file_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WorkerExited) GetJobId() string {
@@ -468,7 +538,7 @@ type JobReleased struct {
 
 func (x *JobReleased) Reset() {
 	*x = JobReleased{}
-	mi := &file_control_proto_msgTypes[6]
+	mi := &file_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +550,7 @@ func (x *JobReleased) String() string {
 func (*JobReleased) ProtoMessage() {}
 
 func (x *JobReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[6]
+	mi := &file_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +563,7 @@ func (x *JobReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobReleased.ProtoReflect.Descriptor instead.
 func (*JobReleased) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{6}
+	return file_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *JobReleased) GetJobId() string {
@@ -510,6 +580,7 @@ type JobManagerMessage struct {
 	//	*JobManagerMessage_Heartbeat
 	//	*JobManagerMessage_Deploy
 	//	*JobManagerMessage_Release
+	//	*JobManagerMessage_StdoutRequest
 	Kind          isJobManagerMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -517,7 +588,7 @@ type JobManagerMessage struct {
 
 func (x *JobManagerMessage) Reset() {
 	*x = JobManagerMessage{}
-	mi := &file_control_proto_msgTypes[7]
+	mi := &file_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +600,7 @@ func (x *JobManagerMessage) String() string {
 func (*JobManagerMessage) ProtoMessage() {}
 
 func (x *JobManagerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[7]
+	mi := &file_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +613,7 @@ func (x *JobManagerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobManagerMessage.ProtoReflect.Descriptor instead.
 func (*JobManagerMessage) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{7}
+	return file_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *JobManagerMessage) GetKind() isJobManagerMessage_Kind {
@@ -579,6 +650,15 @@ func (x *JobManagerMessage) GetRelease() *ReleaseJob {
 	return nil
 }
 
+func (x *JobManagerMessage) GetStdoutRequest() *StdoutRequest {
+	if x != nil {
+		if x, ok := x.Kind.(*JobManagerMessage_StdoutRequest); ok {
+			return x.StdoutRequest
+		}
+	}
+	return nil
+}
+
 type isJobManagerMessage_Kind interface {
 	isJobManagerMessage_Kind()
 }
@@ -595,11 +675,63 @@ type JobManagerMessage_Release struct {
 	Release *ReleaseJob `protobuf:"bytes,3,opt,name=release,proto3,oneof"`
 }
 
+type JobManagerMessage_StdoutRequest struct {
+	StdoutRequest *StdoutRequest `protobuf:"bytes,4,opt,name=stdout_request,json=stdoutRequest,proto3,oneof"`
+}
+
 func (*JobManagerMessage_Heartbeat) isJobManagerMessage_Kind() {}
 
 func (*JobManagerMessage_Deploy) isJobManagerMessage_Kind() {}
 
 func (*JobManagerMessage_Release) isJobManagerMessage_Kind() {}
+
+func (*JobManagerMessage_StdoutRequest) isJobManagerMessage_Kind() {}
+
+// StdoutRequest asks a TaskManager for its recent output (for the REST
+// API's /v1/taskmanagers/{id}/stdout).
+type StdoutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StdoutRequest) Reset() {
+	*x = StdoutRequest{}
+	mi := &file_control_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StdoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StdoutRequest) ProtoMessage() {}
+
+func (x *StdoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_control_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StdoutRequest.ProtoReflect.Descriptor instead.
+func (*StdoutRequest) Descriptor() ([]byte, []int) {
+	return file_control_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *StdoutRequest) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
 
 // DeployWorker asks a TaskManager to start a job's worker process.
 type DeployWorker struct {
@@ -626,7 +758,7 @@ type DeployWorker struct {
 
 func (x *DeployWorker) Reset() {
 	*x = DeployWorker{}
-	mi := &file_control_proto_msgTypes[8]
+	mi := &file_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +770,7 @@ func (x *DeployWorker) String() string {
 func (*DeployWorker) ProtoMessage() {}
 
 func (x *DeployWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[8]
+	mi := &file_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +783,7 @@ func (x *DeployWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployWorker.ProtoReflect.Descriptor instead.
 func (*DeployWorker) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{8}
+	return file_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeployWorker) GetJobId() string {
@@ -735,7 +867,7 @@ type ReleaseJob struct {
 
 func (x *ReleaseJob) Reset() {
 	*x = ReleaseJob{}
-	mi := &file_control_proto_msgTypes[9]
+	mi := &file_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +879,7 @@ func (x *ReleaseJob) String() string {
 func (*ReleaseJob) ProtoMessage() {}
 
 func (x *ReleaseJob) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[9]
+	mi := &file_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +892,7 @@ func (x *ReleaseJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseJob.ProtoReflect.Descriptor instead.
 func (*ReleaseJob) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{9}
+	return file_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReleaseJob) GetJobId() string {
@@ -789,7 +921,7 @@ type WorkerReadyRequest struct {
 
 func (x *WorkerReadyRequest) Reset() {
 	*x = WorkerReadyRequest{}
-	mi := &file_control_proto_msgTypes[10]
+	mi := &file_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +933,7 @@ func (x *WorkerReadyRequest) String() string {
 func (*WorkerReadyRequest) ProtoMessage() {}
 
 func (x *WorkerReadyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[10]
+	mi := &file_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,7 +946,7 @@ func (x *WorkerReadyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerReadyRequest.ProtoReflect.Descriptor instead.
 func (*WorkerReadyRequest) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{10}
+	return file_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WorkerReadyRequest) GetJobId() string {
@@ -855,7 +987,7 @@ type WorkerReadyResponse struct {
 
 func (x *WorkerReadyResponse) Reset() {
 	*x = WorkerReadyResponse{}
-	mi := &file_control_proto_msgTypes[11]
+	mi := &file_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +999,7 @@ func (x *WorkerReadyResponse) String() string {
 func (*WorkerReadyResponse) ProtoMessage() {}
 
 func (x *WorkerReadyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[11]
+	mi := &file_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +1012,7 @@ func (x *WorkerReadyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerReadyResponse.ProtoReflect.Descriptor instead.
 func (*WorkerReadyResponse) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{11}
+	return file_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WorkerReadyResponse) GetDataAddresses() map[string]string {
@@ -906,7 +1038,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_control_proto_msgTypes[12]
+	mi := &file_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1050,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[12]
+	mi := &file_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1063,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{12}
+	return file_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TaskStatus) GetVertex() int32 {
@@ -990,7 +1122,7 @@ type ReportTasksRequest struct {
 
 func (x *ReportTasksRequest) Reset() {
 	*x = ReportTasksRequest{}
-	mi := &file_control_proto_msgTypes[13]
+	mi := &file_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1134,7 @@ func (x *ReportTasksRequest) String() string {
 func (*ReportTasksRequest) ProtoMessage() {}
 
 func (x *ReportTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[13]
+	mi := &file_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1147,7 @@ func (x *ReportTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTasksRequest.ProtoReflect.Descriptor instead.
 func (*ReportTasksRequest) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{13}
+	return file_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReportTasksRequest) GetJobId() string {
@@ -1054,7 +1186,7 @@ type ReportTasksResponse struct {
 
 func (x *ReportTasksResponse) Reset() {
 	*x = ReportTasksResponse{}
-	mi := &file_control_proto_msgTypes[14]
+	mi := &file_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1198,7 @@ func (x *ReportTasksResponse) String() string {
 func (*ReportTasksResponse) ProtoMessage() {}
 
 func (x *ReportTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[14]
+	mi := &file_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1211,7 @@ func (x *ReportTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTasksResponse.ProtoReflect.Descriptor instead.
 func (*ReportTasksResponse) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{14}
+	return file_control_proto_rawDescGZIP(), []int{16}
 }
 
 var File_control_proto protoreflect.FileDescriptor
@@ -1098,13 +1230,18 @@ const file_control_proto_rawDesc = "" +
 	"\x0etaskmanager_id\x18\x01 \x01(\tR\rtaskmanagerId\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x02 \x01(\x03R\x13heartbeatIntervalMs\x120\n" +
 	"\x14heartbeat_timeout_ms\x18\x03 \x01(\x03R\x12heartbeatTimeoutMs\x12!\n" +
-	"\frest_address\x18\x04 \x01(\tR\vrestAddress\"\x95\x02\n" +
+	"\frest_address\x18\x04 \x01(\tR\vrestAddress\"\xd1\x02\n" +
 	"\x12TaskManagerMessage\x12/\n" +
 	"\x05hello\x18\x01 \x01(\v2\x17.spate.control.v1.HelloH\x00R\x05hello\x12;\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x1b.spate.control.v1.HeartbeatH\x00R\theartbeat\x12E\n" +
 	"\rworker_exited\x18\x03 \x01(\v2\x1e.spate.control.v1.WorkerExitedH\x00R\fworkerExited\x12B\n" +
-	"\fjob_released\x18\x04 \x01(\v2\x1d.spate.control.v1.JobReleasedH\x00R\vjobReleasedB\x06\n" +
-	"\x04kind\".\n" +
+	"\fjob_released\x18\x04 \x01(\v2\x1d.spate.control.v1.JobReleasedH\x00R\vjobReleased\x12:\n" +
+	"\x06stdout\x18\x05 \x01(\v2 .spate.control.v1.StdoutResponseH\x00R\x06stdoutB\x06\n" +
+	"\x04kind\"C\n" +
+	"\x0eStdoutResponse\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\".\n" +
 	"\x05Hello\x12%\n" +
 	"\x0etaskmanager_id\x18\x01 \x01(\tR\rtaskmanagerId\"-\n" +
 	"\tHeartbeat\x12 \n" +
@@ -1117,12 +1254,16 @@ const file_control_proto_rawDesc = "" +
 	"\bexpected\x18\x04 \x01(\bR\bexpected\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\"$\n" +
 	"\vJobReleased\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xcc\x01\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x96\x02\n" +
 	"\x11JobManagerMessage\x12;\n" +
 	"\theartbeat\x18\x01 \x01(\v2\x1b.spate.control.v1.HeartbeatH\x00R\theartbeat\x128\n" +
 	"\x06deploy\x18\x02 \x01(\v2\x1e.spate.control.v1.DeployWorkerH\x00R\x06deploy\x128\n" +
-	"\arelease\x18\x03 \x01(\v2\x1c.spate.control.v1.ReleaseJobH\x00R\areleaseB\x06\n" +
-	"\x04kind\"\xf8\x02\n" +
+	"\arelease\x18\x03 \x01(\v2\x1c.spate.control.v1.ReleaseJobH\x00R\arelease\x12H\n" +
+	"\x0estdout_request\x18\x04 \x01(\v2\x1f.spate.control.v1.StdoutRequestH\x00R\rstdoutRequestB\x06\n" +
+	"\x04kind\".\n" +
+	"\rStdoutRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\"\xf8\x02\n" +
 	"\fDeployWorker\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
 	"\bjob_name\x18\x02 \x01(\tR\ajobName\x12\x1b\n" +
@@ -1187,50 +1328,54 @@ func file_control_proto_rawDescGZIP() []byte {
 	return file_control_proto_rawDescData
 }
 
-var file_control_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_control_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_control_proto_goTypes = []any{
 	(*RegisterTaskManagerRequest)(nil),  // 0: spate.control.v1.RegisterTaskManagerRequest
 	(*RegisterTaskManagerResponse)(nil), // 1: spate.control.v1.RegisterTaskManagerResponse
 	(*TaskManagerMessage)(nil),          // 2: spate.control.v1.TaskManagerMessage
-	(*Hello)(nil),                       // 3: spate.control.v1.Hello
-	(*Heartbeat)(nil),                   // 4: spate.control.v1.Heartbeat
-	(*WorkerExited)(nil),                // 5: spate.control.v1.WorkerExited
-	(*JobReleased)(nil),                 // 6: spate.control.v1.JobReleased
-	(*JobManagerMessage)(nil),           // 7: spate.control.v1.JobManagerMessage
-	(*DeployWorker)(nil),                // 8: spate.control.v1.DeployWorker
-	(*ReleaseJob)(nil),                  // 9: spate.control.v1.ReleaseJob
-	(*WorkerReadyRequest)(nil),          // 10: spate.control.v1.WorkerReadyRequest
-	(*WorkerReadyResponse)(nil),         // 11: spate.control.v1.WorkerReadyResponse
-	(*TaskStatus)(nil),                  // 12: spate.control.v1.TaskStatus
-	(*ReportTasksRequest)(nil),          // 13: spate.control.v1.ReportTasksRequest
-	(*ReportTasksResponse)(nil),         // 14: spate.control.v1.ReportTasksResponse
-	nil,                                 // 15: spate.control.v1.DeployWorker.EnvEntry
-	nil,                                 // 16: spate.control.v1.WorkerReadyResponse.DataAddressesEntry
+	(*StdoutResponse)(nil),              // 3: spate.control.v1.StdoutResponse
+	(*Hello)(nil),                       // 4: spate.control.v1.Hello
+	(*Heartbeat)(nil),                   // 5: spate.control.v1.Heartbeat
+	(*WorkerExited)(nil),                // 6: spate.control.v1.WorkerExited
+	(*JobReleased)(nil),                 // 7: spate.control.v1.JobReleased
+	(*JobManagerMessage)(nil),           // 8: spate.control.v1.JobManagerMessage
+	(*StdoutRequest)(nil),               // 9: spate.control.v1.StdoutRequest
+	(*DeployWorker)(nil),                // 10: spate.control.v1.DeployWorker
+	(*ReleaseJob)(nil),                  // 11: spate.control.v1.ReleaseJob
+	(*WorkerReadyRequest)(nil),          // 12: spate.control.v1.WorkerReadyRequest
+	(*WorkerReadyResponse)(nil),         // 13: spate.control.v1.WorkerReadyResponse
+	(*TaskStatus)(nil),                  // 14: spate.control.v1.TaskStatus
+	(*ReportTasksRequest)(nil),          // 15: spate.control.v1.ReportTasksRequest
+	(*ReportTasksResponse)(nil),         // 16: spate.control.v1.ReportTasksResponse
+	nil,                                 // 17: spate.control.v1.DeployWorker.EnvEntry
+	nil,                                 // 18: spate.control.v1.WorkerReadyResponse.DataAddressesEntry
 }
 var file_control_proto_depIdxs = []int32{
-	3,  // 0: spate.control.v1.TaskManagerMessage.hello:type_name -> spate.control.v1.Hello
-	4,  // 1: spate.control.v1.TaskManagerMessage.heartbeat:type_name -> spate.control.v1.Heartbeat
-	5,  // 2: spate.control.v1.TaskManagerMessage.worker_exited:type_name -> spate.control.v1.WorkerExited
-	6,  // 3: spate.control.v1.TaskManagerMessage.job_released:type_name -> spate.control.v1.JobReleased
-	4,  // 4: spate.control.v1.JobManagerMessage.heartbeat:type_name -> spate.control.v1.Heartbeat
-	8,  // 5: spate.control.v1.JobManagerMessage.deploy:type_name -> spate.control.v1.DeployWorker
-	9,  // 6: spate.control.v1.JobManagerMessage.release:type_name -> spate.control.v1.ReleaseJob
-	15, // 7: spate.control.v1.DeployWorker.env:type_name -> spate.control.v1.DeployWorker.EnvEntry
-	16, // 8: spate.control.v1.WorkerReadyResponse.data_addresses:type_name -> spate.control.v1.WorkerReadyResponse.DataAddressesEntry
-	12, // 9: spate.control.v1.ReportTasksRequest.tasks:type_name -> spate.control.v1.TaskStatus
-	0,  // 10: spate.control.v1.JobManager.RegisterTaskManager:input_type -> spate.control.v1.RegisterTaskManagerRequest
-	2,  // 11: spate.control.v1.JobManager.Connect:input_type -> spate.control.v1.TaskManagerMessage
-	10, // 12: spate.control.v1.JobManager.WorkerReady:input_type -> spate.control.v1.WorkerReadyRequest
-	13, // 13: spate.control.v1.JobManager.ReportTasks:input_type -> spate.control.v1.ReportTasksRequest
-	1,  // 14: spate.control.v1.JobManager.RegisterTaskManager:output_type -> spate.control.v1.RegisterTaskManagerResponse
-	7,  // 15: spate.control.v1.JobManager.Connect:output_type -> spate.control.v1.JobManagerMessage
-	11, // 16: spate.control.v1.JobManager.WorkerReady:output_type -> spate.control.v1.WorkerReadyResponse
-	14, // 17: spate.control.v1.JobManager.ReportTasks:output_type -> spate.control.v1.ReportTasksResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 0: spate.control.v1.TaskManagerMessage.hello:type_name -> spate.control.v1.Hello
+	5,  // 1: spate.control.v1.TaskManagerMessage.heartbeat:type_name -> spate.control.v1.Heartbeat
+	6,  // 2: spate.control.v1.TaskManagerMessage.worker_exited:type_name -> spate.control.v1.WorkerExited
+	7,  // 3: spate.control.v1.TaskManagerMessage.job_released:type_name -> spate.control.v1.JobReleased
+	3,  // 4: spate.control.v1.TaskManagerMessage.stdout:type_name -> spate.control.v1.StdoutResponse
+	5,  // 5: spate.control.v1.JobManagerMessage.heartbeat:type_name -> spate.control.v1.Heartbeat
+	10, // 6: spate.control.v1.JobManagerMessage.deploy:type_name -> spate.control.v1.DeployWorker
+	11, // 7: spate.control.v1.JobManagerMessage.release:type_name -> spate.control.v1.ReleaseJob
+	9,  // 8: spate.control.v1.JobManagerMessage.stdout_request:type_name -> spate.control.v1.StdoutRequest
+	17, // 9: spate.control.v1.DeployWorker.env:type_name -> spate.control.v1.DeployWorker.EnvEntry
+	18, // 10: spate.control.v1.WorkerReadyResponse.data_addresses:type_name -> spate.control.v1.WorkerReadyResponse.DataAddressesEntry
+	14, // 11: spate.control.v1.ReportTasksRequest.tasks:type_name -> spate.control.v1.TaskStatus
+	0,  // 12: spate.control.v1.JobManager.RegisterTaskManager:input_type -> spate.control.v1.RegisterTaskManagerRequest
+	2,  // 13: spate.control.v1.JobManager.Connect:input_type -> spate.control.v1.TaskManagerMessage
+	12, // 14: spate.control.v1.JobManager.WorkerReady:input_type -> spate.control.v1.WorkerReadyRequest
+	15, // 15: spate.control.v1.JobManager.ReportTasks:input_type -> spate.control.v1.ReportTasksRequest
+	1,  // 16: spate.control.v1.JobManager.RegisterTaskManager:output_type -> spate.control.v1.RegisterTaskManagerResponse
+	8,  // 17: spate.control.v1.JobManager.Connect:output_type -> spate.control.v1.JobManagerMessage
+	13, // 18: spate.control.v1.JobManager.WorkerReady:output_type -> spate.control.v1.WorkerReadyResponse
+	16, // 19: spate.control.v1.JobManager.ReportTasks:output_type -> spate.control.v1.ReportTasksResponse
+	16, // [16:20] is the sub-list for method output_type
+	12, // [12:16] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_control_proto_init() }
@@ -1243,11 +1388,13 @@ func file_control_proto_init() {
 		(*TaskManagerMessage_Heartbeat)(nil),
 		(*TaskManagerMessage_WorkerExited)(nil),
 		(*TaskManagerMessage_JobReleased)(nil),
+		(*TaskManagerMessage_Stdout)(nil),
 	}
-	file_control_proto_msgTypes[7].OneofWrappers = []any{
+	file_control_proto_msgTypes[8].OneofWrappers = []any{
 		(*JobManagerMessage_Heartbeat)(nil),
 		(*JobManagerMessage_Deploy)(nil),
 		(*JobManagerMessage_Release)(nil),
+		(*JobManagerMessage_StdoutRequest)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1255,7 +1402,7 @@ func file_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_control_proto_rawDesc), len(file_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
