@@ -44,7 +44,7 @@ func binaries(t testing.TB) string {
 		if binErr != nil {
 			return
 		}
-		for name, pkg := range map[string]string{"spate": ".", "wordcount": "../../examples/wordcount", "topn": "../../examples/topn"} {
+		for name, pkg := range map[string]string{"spate": ".", "wordcount": "../../examples/wordcount", "topn": "../../examples/topn", "nondet": "./testdata/nondet"} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg).CombinedOutput()
 			if err != nil {
 				binErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
@@ -532,5 +532,41 @@ func TestClusterHeartbeatTimeout(t *testing.T) {
 	}
 	if got, want := c.output(id), local(t, "wordcount", "-p", "1", wordcountInput(t)); !slices.Equal(got, want) {
 		t.Fatalf("output differs from local: %q vs %q", head(got), head(want))
+	}
+}
+
+// TestClusterFingerprintMismatch runs a program whose main builds another
+// graph in the worker than in the client: the job fails with both
+// fingerprints named, never runs a wrong job.
+func TestClusterFingerprintMismatch(t *testing.T) {
+	c := startCluster(t, 1)
+	out, id, err := c.run(t, nil, "nondet")
+	if err == nil {
+		t.Fatalf("a non-deterministic program ran:\n%s", out)
+	}
+	var ex v1.JobExceptions
+	if err := c.get(t, "/v1/jobs/"+id+"/exceptions", &ex); err != nil {
+		t.Fatal(err)
+	}
+	var submitted struct {
+		Fingerprint string `json:"fingerprint"`
+	}
+	var d v1.JobDetails
+	if err := c.get(t, "/v1/jobs/"+id, &d); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(d.Plan, &submitted); err != nil || submitted.Fingerprint == "" {
+		t.Fatalf("plan of the job: %v", err)
+	}
+	if !strings.Contains(ex.RootException, "fingerprint") || !strings.Contains(ex.RootException, submitted.Fingerprint) || !strings.Contains(ex.RootException, "non-deterministic") {
+		t.Errorf("root exception %q does not name the mismatch and the submitted fingerprint %s", ex.RootException, submitted.Fingerprint)
+	}
+	if !strings.Contains(out, "fingerprint") {
+		t.Errorf("spate run output does not explain the failure:\n%s", out)
+	}
+	for _, line := range c.output(id) {
+		if !strings.HasPrefix(line, "spate worker:") {
+			t.Errorf("the mismatched job ran and printed %q", line)
+		}
 	}
 }
