@@ -12,6 +12,7 @@ func BenchmarkGenerator(b *testing.B) {
 	buf := make([]Event, 1024)
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	for n := 0; n < b.N; n += len(buf) {
 		g.Fill(buf[:min(len(buf), b.N-n)])
 	}
@@ -28,6 +29,7 @@ func BenchmarkGeneratorBids(b *testing.B) {
 	var sum int64
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	for i := range int64(b.N) {
 		id := i/46*50 + 4 + i%46 // the i-th bid's event id
 		g.rnd.setSeed(id)
@@ -50,6 +52,7 @@ func BenchmarkJSON(b *testing.B) {
 	var buf []byte
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	for i := range b.N {
 		buf = events[i%len(events)].AppendJSON(buf[:0])
 	}

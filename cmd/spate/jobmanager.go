@@ -9,8 +9,11 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
+	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/jobmanager"
+	"github.com/spate-dev/spate/internal/provider/process"
 )
 
 // jobmanagerCmd runs a JobManager until interrupted.
@@ -21,6 +24,11 @@ func jobmanagerCmd(args []string) error {
 	host := fs.String("host", "", "address to bind (jobmanager.rpc.address, default localhost)")
 	rpcPort := fs.Int("rpc-port", -1, "RPC port (jobmanager.rpc.port, default 6123; 0 picks a free one)")
 	restPort := fs.Int("rest-port", -1, "REST port (rest.port, default 8081; 0 picks a free one)")
+	prov := fs.String("provider", "", "start TaskManagers on demand with this provider: process (child processes); empty for TaskManagers started by an operator")
+	clusterDir := fs.String("cluster-dir", "", "the cluster's directory (logs, TaskManagers' files); for --provider")
+	perJob := fs.Bool("per-job", false, "exit once a job has ended and its workers are gone (a per-job cluster)")
+	removeDir := fs.Bool("remove-cluster-dir", false, "remove --cluster-dir, logs included, on exit")
+	linger := fs.Duration("result-linger", 0, "with --per-job, how long to wait after the job's end for a client to fetch its result")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,6 +53,29 @@ func jobmanagerCmd(args []string) error {
 		return fmt.Errorf("jobmanager: %w", err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.ExitAfterJob, cfg.ResultLinger = *perJob, *linger
+	switch *prov {
+	case "":
+	case "process":
+		if *clusterDir == "" {
+			return fmt.Errorf("jobmanager: --provider process needs --cluster-dir for the TaskManagers' logs and files")
+		}
+		slots, err := positiveInt(conf, "taskmanager.numberOfTaskSlots", 1)
+		if err != nil {
+			return fmt.Errorf("jobmanager: %w", err)
+		}
+		idle, err := conf.Duration("resourcemanager.taskmanager-timeout", 30*time.Second)
+		if err != nil {
+			return fmt.Errorf("jobmanager: %w", err)
+		}
+		p, err := process.New(process.Config{Dir: *clusterDir})
+		if err != nil {
+			return err
+		}
+		cfg.Provider, cfg.ProvidedSlots, cfg.IdleTimeout = p, slots, idle
+	default:
+		return fmt.Errorf("jobmanager: --provider %q: want process (or none)", *prov)
+	}
 	jm, err := jobmanager.New(cfg)
 	if err != nil {
 		return err
@@ -52,5 +83,21 @@ func jobmanagerCmd(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Printf("JobManager RPC at %s, REST at http://%s\n", jm.RPCAddr(), jm.RESTAddr())
-	return jm.Run(ctx)
+	err = jm.Run(ctx)
+	if *removeDir && *clusterDir != "" {
+		os.RemoveAll(*clusterDir)
+	}
+	return err
+}
+
+func positiveInt(conf config.Config, key string, def int) (int, error) {
+	v, ok := conf.Get(key)
+	if !ok || v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("configuration %s = %q: want a positive number", key, v)
+	}
+	return n, nil
 }

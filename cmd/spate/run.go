@@ -19,15 +19,16 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var cf confFlags
 	cf.register(fs)
-	target := fs.String("target", "local", "where jobs run: local (embedded executor) or remote (a running JobManager)")
+	target := fs.String("target", "local", "where jobs run: local (embedded executor), remote (a running JobManager) or process-per-job (a cluster of child processes for the job, removed after it)")
 	var jm string
 	fs.StringVar(&jm, "jobmanager", "", "the JobManager's REST address host:port, for --target remote (default rest.address:rest.port, localhost:8081)")
 	fs.StringVar(&jm, "m", "", "shorthand for --jobmanager")
 	par := fs.Int("p", 0, "default parallelism of the program's jobs (parallelism.default)")
 	detached := fs.Bool("detached", false, "return once each job is submitted instead of following it to its end")
 	fs.BoolVar(detached, "d", false, "shorthand for --detached")
+	keepLogs := fs.Bool("keep-logs", false, "process-per-job: keep the cluster's directory (logs) after the job")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: spate run [--target local|remote] [--jobmanager host:port] [-p N] [--detached] [-D key=value] ./prog [args...]")
+		fmt.Fprintln(fs.Output(), "usage: spate run [--target local|remote|process-per-job] [--jobmanager host:port] [-p N] [--detached] [-D key=value] ./prog [args...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -37,8 +38,10 @@ func run(args []string) error {
 		fs.Usage()
 		return errors.New("run: name the program, e.g. spate run --target remote ./examples/wordcount FILE")
 	}
-	if *target != "local" && *target != "remote" {
-		return fmt.Errorf("run: --target %q: want local or remote", *target)
+	switch *target {
+	case "local", "remote", "process-per-job":
+	default:
+		return fmt.Errorf("run: --target %q: want local, remote or process-per-job", *target)
 	}
 	conf, err := cf.load()
 	if err != nil {
@@ -55,6 +58,9 @@ func run(args []string) error {
 		return err
 	}
 	defer cleanup()
+	if *target == "process-per-job" {
+		return runPerJob(prog, fs.Args()[1:], conf, *detached, *keepLogs)
+	}
 	cmd := exec.Command(prog, fs.Args()[1:]...)
 	cmd.Env = append(os.Environ(), config.PropertiesEnv+"="+properties(conf), spate.TargetEnv+"="+*target)
 	if *target == "remote" {

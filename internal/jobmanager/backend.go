@@ -183,6 +183,9 @@ func (jm *JobManager) Job(ctx context.Context, id string) (v1.JobDetails, error)
 		d.Vertices = append(d.Vertices, vx)
 	}
 	d.StatusCounts = counts(all)
+	if j.status == statusFinished || j.status == statusCanceled {
+		jm.servedLocked()
+	}
 	return d, nil
 }
 
@@ -208,6 +211,9 @@ func (jm *JobManager) JobExceptions(ctx context.Context, id string) (v1.JobExcep
 	j, err := jm.jobLocked(id)
 	if err != nil {
 		return v1.JobExceptions{}, err
+	}
+	if j.status == statusFailed {
+		jm.servedLocked()
 	}
 	e := v1.JobExceptions{History: v1.ExceptionHistory{Entries: append([]v1.ExceptionEntry{}, j.exceptions...)}}
 	for i, x := range j.exceptions {
@@ -305,4 +311,11 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v
 	jm.log.Info("job submitted", "job", j.id, "name", j.name, "slots", need)
 	jm.scheduleLocked()
 	return v1.JobSubmitResponse{JobID: string(j.id)}, nil
+}
+
+// servedLocked notes that a client has the result of an ended job.
+func (jm *JobManager) servedLocked() {
+	if closed(jm.mu.jobEnded) && !closed(jm.mu.resultServed) {
+		close(jm.mu.resultServed)
+	}
 }

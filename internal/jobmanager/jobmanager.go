@@ -30,6 +30,7 @@ import (
 
 	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/provider"
 	"github.com/spate-dev/spate/internal/rest"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
@@ -68,6 +69,21 @@ type Config struct {
 	// Settings is the effective configuration, shown by GET /v1/config.
 	Settings config.Config
 	Logger   *slog.Logger
+
+	// Provider, if set, starts TaskManagers on demand when jobs wait for
+	// slots, each with ProvidedSlots slots, and stops those idle for
+	// IdleTimeout. Without it, TaskManagers are started by an operator.
+	Provider      provider.Provider
+	ProvidedSlots int
+	IdleTimeout   time.Duration
+	// ExitAfterJob makes Run return once a job has ended and its workers
+	// are gone: the JobManager of a per-job cluster.
+	ExitAfterJob bool
+	// ResultLinger is how long, with ExitAfterJob, the JobManager waits
+	// after the job's end for a client to fetch its result (the terminal
+	// status of a finished or cancelled job, the exceptions of a failed
+	// one) before it exits; 0 exits at once.
+	ResultLinger time.Duration
 }
 
 // ConfigFrom reads a JobManager's configuration from c, with Flink's
@@ -129,6 +145,16 @@ type JobManager struct {
 		// stdout holds the pending requests for TaskManagers' output.
 		stdout    map[uint64]chan string
 		nextReqID uint64
+		// pending holds the slots of TaskManagers asked of the provider
+		// that have not registered yet, by resource id.
+		pending      map[string]int
+		nextProvided int
+		// jobEnded is closed when a job has ended with all its workers
+		// gone (for ExitAfterJob).
+		jobEnded chan struct{}
+		// resultServed is closed when a client fetched the ended job's
+		// result.
+		resultServed chan struct{}
 	}
 	// wake is signalled when a slot-timeout or heartbeat check is due.
 	stop chan struct{}
@@ -158,6 +184,16 @@ func New(cfg Config) (*JobManager, error) {
 	jm.mu.tms = map[string]*taskManager{}
 	jm.mu.jobs = map[JobID]*job{}
 	jm.mu.stdout = map[uint64]chan string{}
+	jm.mu.pending = map[string]int{}
+	jm.mu.jobEnded = make(chan struct{})
+	jm.mu.resultServed = make(chan struct{})
+	if cfg.ProvidedSlots <= 0 {
+		cfg.ProvidedSlots = 1
+		jm.cfg.ProvidedSlots = 1
+	}
+	if cfg.IdleTimeout <= 0 {
+		jm.cfg.IdleTimeout = 30 * time.Second
+	}
 	jm.blobDir = cfg.BlobDir
 	if jm.blobDir == "" {
 		d, err := os.MkdirTemp("", "spate-blobs-")
@@ -213,9 +249,26 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	go jm.checkLoop()
 	jm.log.Info("jobmanager started", "rpc", jm.RPCAddr(), "rest", jm.RESTAddr())
 
+	if p := jm.cfg.Provider; p != nil {
+		jm.wg.Add(1)
+		go jm.watchProvider(p)
+	}
+	var ended <-chan struct{}
+	if jm.cfg.ExitAfterJob {
+		ended = jm.mu.jobEnded
+	}
 	var err error
 	select {
 	case <-ctx.Done():
+	case <-ended:
+		if jm.cfg.ResultLinger > 0 {
+			select {
+			case <-jm.mu.resultServed:
+			case <-time.After(jm.cfg.ResultLinger):
+			case <-ctx.Done():
+			}
+		}
+		jm.log.Info("jobmanager: the cluster's job ended; shutting down")
 	case err = <-errc:
 		err = fmt.Errorf("jobmanager: server stopped: %w", err)
 	}
@@ -230,6 +283,9 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	// Sessions end when their TaskManager streams are cancelled; Stop
 	// closes them at once rather than waiting for clients.
 	srv.Stop()
+	if p := jm.cfg.Provider; p != nil {
+		p.Close()
+	}
 	jm.wg.Wait()
 	return err
 }
@@ -258,6 +314,7 @@ func (jm *JobManager) checkLoop() {
 					jm.loseTMLocked(tm, fmt.Sprintf("no heartbeat for %v (heartbeat.timeout is %v)", since.Round(time.Millisecond), jm.cfg.HeartbeatTimeout))
 				}
 			}
+			jm.releaseIdleLocked(now)
 			for _, id := range jm.mu.order {
 				j := jm.mu.jobs[id]
 				if j.status == statusCreated && now.Sub(j.submitted) > jm.cfg.SlotRequestTimeout {

@@ -78,6 +78,8 @@ type taskManager struct {
 	cpu           int
 	mem           int64
 	lastHeartbeat time.Time
+	// idleSince is when its last slot was freed (or it registered).
+	idleSince time.Time
 	// out queues messages to the TaskManager; the goroutine serving its
 	// session drains it. done is closed when the session must end.
 	out    chan *rpcpb.JobManagerMessage
@@ -140,6 +142,7 @@ func (jm *JobManager) scheduleLocked() {
 		}
 		if jm.freeSlotsLocked() < j.slotsNeeded {
 			// First come, first served: a big job is not overtaken.
+			jm.requestLocked(j.slotsNeeded)
 			return
 		}
 		need := j.slotsNeeded
@@ -234,12 +237,14 @@ func (jm *JobManager) endLocked(j *job, transient, final string, readyErr error)
 	}
 	if len(j.workers) == 0 {
 		j.setStatusLocked(final, now)
+		jm.endedLocked(j)
 		return
 	}
 	j.setStatusLocked(transient, now)
 	jm.releaseLocked(j, "job "+transient)
 	if len(j.releasing) == 0 {
 		j.setStatusLocked(final, now)
+		jm.endedLocked(j)
 	}
 }
 
@@ -276,6 +281,7 @@ func (jm *JobManager) releasedLocked(j *job, tmID string) {
 		case statusCancelling:
 			j.setStatusLocked(statusCanceled, now)
 		}
+		jm.endedLocked(j)
 	}
 	jm.scheduleLocked()
 }
@@ -284,6 +290,16 @@ func (jm *JobManager) freeLocked(j *job, w *worker) {
 	if w.slots > 0 {
 		w.tm.used -= w.slots
 		w.slots = 0
+		if w.tm.used == 0 {
+			w.tm.idleSince = time.Now()
+		}
+	}
+}
+
+// endedLocked notes that j has ended with its workers gone.
+func (jm *JobManager) endedLocked(j *job) {
+	if v1.TerminalJobStatus(j.status) && len(j.releasing) == 0 && !closed(jm.mu.jobEnded) {
+		close(jm.mu.jobEnded)
 	}
 }
 

@@ -28,8 +28,9 @@ func (jm *JobManager) RegisterTaskManager(ctx context.Context, req *rpcpb.Regist
 	tm := &taskManager{
 		id: fmt.Sprintf("tm-%d", jm.mu.nextTM), resourceID: req.ResourceId, host: req.Host,
 		slots: int(req.Slots), cpu: int(req.CpuCores), mem: req.PhysicalMemory,
-		lastHeartbeat: time.Now(), out: make(chan *rpcpb.JobManagerMessage, 256), done: make(chan struct{}),
+		lastHeartbeat: time.Now(), idleSince: time.Now(), out: make(chan *rpcpb.JobManagerMessage, 256), done: make(chan struct{}),
 	}
+	delete(jm.mu.pending, req.ResourceId)
 	jm.mu.tms[tm.id] = tm
 	jm.mu.tmOrder = append(jm.mu.tmOrder, tm.id)
 	jm.log.Info("taskmanager registered", "taskmanager", tm.id, "resource", tm.resourceID, "slots", tm.slots)

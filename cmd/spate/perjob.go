@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spate-dev/spate"
+	v1 "github.com/spate-dev/spate/api/v1"
+	"github.com/spate-dev/spate/client"
+	"github.com/spate-dev/spate/internal/config"
+)
+
+// runPerJob runs a program's jobs on a per-job cluster of child processes:
+// a JobManager that starts the TaskManagers the job needs and exits when
+// the job has ended, taking them with it. Attached, the client streams the
+// job's output, cancels the job on Ctrl-C, and removes the cluster's
+// directory at the end; detached, it returns once the job is submitted and
+// the cluster removes itself when the job ends.
+func runPerJob(prog string, args []string, conf config.Config, detached, keepLogs bool) error {
+	dir, err := os.MkdirTemp("", "spate-perjob-")
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "log"), 0o755); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "Per-job cluster in %s\n", dir)
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("run: find the spate binary: %w", err)
+	}
+	jmArgs := []string{"jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
+		"--provider", "process", "--cluster-dir", dir, "--per-job"}
+	if detached && !keepLogs {
+		jmArgs = append(jmArgs, "--remove-cluster-dir")
+	}
+	if !detached {
+		// The attached client fetches the job's result before the
+		// cluster goes.
+		jmArgs = append(jmArgs, "--result-linger", "30s")
+	}
+	for k, v := range conf.Entries() {
+		jmArgs = append(jmArgs, "-D", k+"="+v)
+	}
+	jm := exec.Command(self, jmArgs...)
+	jmLog, err := os.Create(filepath.Join(dir, "log", "jobmanager.log"))
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	defer jmLog.Close()
+	jm.Stderr = jmLog
+	out, err := jm.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	// Its own session: the cluster must outlive a detached client and
+	// must not take the terminal's Ctrl-C before the client cancels.
+	jm.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := jm.Start(); err != nil {
+		return fmt.Errorf("run: start the JobManager: %w", err)
+	}
+	jmDone := make(chan struct{})
+	go func() { jm.Wait(); close(jmDone) }()
+	cleanup := func() {
+		<-jmDone
+		if !keepLogs {
+			os.RemoveAll(dir)
+		}
+	}
+	rest, err := readRESTAddress(out)
+	if err != nil {
+		jm.Process.Kill()
+		cleanup()
+		return fmt.Errorf("run: the per-job JobManager did not start (log in %s): %w", dir, err)
+	}
+	go io.Copy(io.Discard, out)
+
+	cmd := exec.Command(prog, args...)
+	cmd.Env = append(os.Environ(), config.PropertiesEnv+"="+properties(conf), spate.TargetEnv+"=remote",
+		spate.JobManagerEnv+"="+rest, spate.DetachedEnv+"="+strconv.FormatBool(detached))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		jm.Process.Signal(syscall.SIGTERM)
+		cleanup()
+		return fmt.Errorf("run %s: %w", prog, err)
+	}
+	progDone := make(chan error, 1)
+	go func() { progDone <- cmd.Wait() }()
+
+	var follow sync.WaitGroup
+	stopFollow := make(chan struct{})
+	if !detached {
+		follow.Add(1)
+		go func() { defer follow.Done(); followOutputs(filepath.Join(dir, "log"), os.Stdout, stopFollow) }()
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	var progErr error
+	select {
+	case progErr = <-progDone:
+	case <-sigs:
+		fmt.Fprintln(os.Stderr, "Interrupted: cancelling the job and removing its cluster")
+		cancelAll(rest)
+		progErr = <-progDone
+		if progErr == nil {
+			progErr = errors.New("interrupted")
+		}
+	}
+	if detached && progErr == nil {
+		// The cluster ends by itself with its job.
+		return nil
+	}
+	if !hasJob(rest) {
+		// The program ended without submitting: nothing will end the
+		// cluster but us.
+		jm.Process.Signal(syscall.SIGTERM)
+	}
+	select {
+	case <-jmDone:
+	case <-time.After(30 * time.Second):
+		jm.Process.Kill()
+	}
+	close(stopFollow)
+	follow.Wait()
+	cleanup()
+	var ee *exec.ExitError
+	if errors.As(progErr, &ee) {
+		return exitCode(ee.ExitCode())
+	}
+	return progErr
+}
+
+var restLine = regexp.MustCompile(`REST at http://(\S+)`)
+
+func readRESTAddress(r io.Reader) (string, error) {
+	type result struct {
+		addr string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		if sc.Scan() {
+			if m := restLine.FindStringSubmatch(sc.Text()); m != nil {
+				ch <- result{addr: m[1]}
+				return
+			}
+			ch <- result{err: fmt.Errorf("unexpected output %q", sc.Text())}
+			return
+		}
+		ch <- result{err: errors.New("it exited")}
+	}()
+	select {
+	case r := <-ch:
+		return r.addr, r.err
+	case <-time.After(30 * time.Second):
+		return "", errors.New("no address within 30s")
+	}
+}
+
+func cancelAll(rest string) {
+	c, err := client.New(rest)
+	if err != nil {
+		return
+	}
+	ctx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	ov, err := c.JobsOverview(ctx)
+	if err != nil {
+		return
+	}
+	for _, j := range ov.Jobs {
+		if !v1.TerminalJobStatus(j.State) {
+			c.CancelJob(ctx, j.JID)
+		}
+	}
+}
+
+func hasJob(rest string) bool {
+	c, err := client.New(rest)
+	if err != nil {
+		return false
+	}
+	ctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	ov, err := c.JobsOverview(ctx)
+	return err == nil && len(ov.Jobs) > 0
+}
+
+// followOutputs copies the lines appended to the TaskManagers' output
+// files in dir to w until stop is closed, then copies what is left.
+func followOutputs(dir string, w io.Writer, stop <-chan struct{}) {
+	offsets := map[string]int64{}
+	partial := map[string]string{}
+	drain := func() {
+		paths, _ := filepath.Glob(filepath.Join(dir, "*.out"))
+		sort.Strings(paths)
+		for _, p := range paths {
+			f, err := os.Open(p)
+			if err != nil {
+				continue
+			}
+			f.Seek(offsets[p], io.SeekStart)
+			b, _ := io.ReadAll(f)
+			f.Close()
+			offsets[p] += int64(len(b))
+			text := partial[p] + string(b)
+			i := strings.LastIndexByte(text, '\n')
+			if i < 0 {
+				partial[p] = text
+				continue
+			}
+			io.WriteString(w, text[:i+1])
+			partial[p] = text[i+1:]
+		}
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			drain()
+			return
+		case <-tick.C:
+			drain()
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var clusterDirLine = regexp.MustCompile(`Per-job cluster in (\S+)`)
+
+// clusterGone waits until nothing of the per-job cluster in dir is left:
+// no process whose command line names the directory, and no directory.
+func clusterGone(t *testing.T, dir string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the per-job cluster in "+dir+" to be gone", func() bool {
+		if _, err := os.Stat(dir); err == nil {
+			return false
+		}
+		return len(processesNaming(dir)) == 0
+	})
+}
+
+// processesNaming lists the processes whose command line contains s.
+func processesNaming(s string) []string {
+	var found []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(b, []byte(s)) {
+			found = append(found, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return found
+}
+
+// untagged returns the job output lines of a per-job run's output, sorted.
+func untagged(out string) []string {
+	var lines []string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "[job "); ok {
+			_, line, _ := strings.Cut(rest, "] ")
+			lines = append(lines, line)
+		}
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+// TestPerJobAttached runs word count on a per-job cluster: the job's
+// output streams to the client, equals the local executor's, and the
+// cluster (processes and directory) is gone when the client returns.
+func TestPerJobAttached(t *testing.T) {
+	bin := binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(bin, "spate"), "run", "--target", "process-per-job", "-p", "2",
+		filepath.Join(bin, "wordcount"), wordcountInput(t)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("spate run: %v\n%s", err, out)
+	}
+	m := clusterDirLine.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("the run does not name its cluster's directory:\n%s", out)
+	}
+	dir := string(m[1])
+	if want := local(t, "wordcount", "-p", "2", wordcountInput(t)); !slices.Equal(untagged(string(out)), want) {
+		t.Fatalf("per-job output differs from local:\n%s", out)
+	}
+	if !strings.Contains(string(out), "is FINISHED") {
+		t.Errorf("the client did not see the job finish:\n%s", out)
+	}
+	// Gone at once: the client waits for the cluster before it returns.
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("cluster directory %s left behind", dir)
+	}
+	if ps := processesNaming(dir); len(ps) > 0 {
+		t.Errorf("processes left behind: %q", ps)
+	}
+}
+
+// TestPerJobInterrupted interrupts an attached client while its unbounded
+// job runs: the job is cancelled and the cluster removed.
+func TestPerJobInterrupted(t *testing.T) {
+	bin := binaries(t)
+	cmd := exec.Command(filepath.Join(bin, "spate"), "run", "--target", "process-per-job", "-p", "2",
+		filepath.Join(bin, "topn"), "-events", "1000000000000")
+	var mu sync.Mutex
+	var out bytes.Buffer
+	cmd.Stdout = lockedWriter{&mu, &out}
+	cmd.Stderr = lockedWriter{&mu, &out}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	text := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	waitFor(t, 60*time.Second, "the job to run", func() bool { return strings.Contains(text(), "is RUNNING") })
+	m := clusterDirLine.FindStringSubmatch(text())
+	if m == nil {
+		t.Fatalf("no cluster directory named:\n%s", text())
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the interrupted client did not return:\n%s", text())
+	}
+	if !strings.Contains(text(), "is CANCELED") {
+		t.Errorf("the job was not cancelled:\n%s", text())
+	}
+	clusterGone(t, m[1])
+}
+
+// TestPerJobDetached submits to a per-job cluster and returns at once; the
+// cluster removes itself when the job ends.
+func TestPerJobDetached(t *testing.T) {
+	bin := binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(bin, "spate"), "run", "--target", "process-per-job", "--detached", "-p", "2",
+		filepath.Join(bin, "topn"), "-events", "300000").CombinedOutput()
+	if err != nil {
+		t.Fatalf("spate run --detached: %v\n%s", err, out)
+	}
+	m := clusterDirLine.FindSubmatch(out)
+	if m == nil || !bytes.Contains(out, []byte("submitted with JobID")) {
+		t.Fatalf("unexpected output:\n%s", out)
+	}
+	clusterGone(t, string(m[1]))
+}
