@@ -122,6 +122,8 @@ type cluster struct {
 	tms       []*proc
 }
 
+var regexpJobID = regexp.MustCompile(`submitted with JobID ([0-9a-f]{32})`)
+
 var addrLine = regexp.MustCompile(`JobManager RPC at (\S+), REST at http://(\S+)`)
 
 // startCluster starts a JobManager and one TaskManager per entry of slots.
@@ -176,7 +178,7 @@ func (c *cluster) run(t *testing.T, extra []string, prog string, args ...string)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, filepath.Join(binaries(t), "spate"), full...).CombinedOutput()
-	m := regexp.MustCompile(`submitted with JobID ([0-9a-f]{32})`).FindAllStringSubmatch(string(out), -1)
+	m := regexpJobID.FindAllStringSubmatch(string(out), -1)
 	id := ""
 	if len(m) > 0 {
 		id = m[len(m)-1][1]

@@ -28,6 +28,7 @@ func jobmanagerCmd(args []string) error {
 	clusterDir := fs.String("cluster-dir", "", "the cluster's directory (logs, TaskManagers' files); for --provider")
 	perJob := fs.Bool("per-job", false, "exit once a job has ended and its workers are gone (a per-job cluster)")
 	removeDir := fs.Bool("remove-cluster-dir", false, "remove --cluster-dir, logs included, on exit")
+	minTMs := fs.Int("taskmanagers", 0, "with --provider, TaskManagers to start at once and keep (a session cluster's)")
 	linger := fs.Duration("result-linger", 0, "with --per-job, how long to wait after the job's end for a client to fetch its result")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -72,7 +73,7 @@ func jobmanagerCmd(args []string) error {
 		if err != nil {
 			return err
 		}
-		cfg.Provider, cfg.ProvidedSlots, cfg.IdleTimeout = p, slots, idle
+		cfg.Provider, cfg.ProvidedSlots, cfg.IdleTimeout, cfg.MinTaskManagers = p, slots, idle, *minTMs
 	default:
 		return fmt.Errorf("jobmanager: --provider %q: want process (or none)", *prov)
 	}

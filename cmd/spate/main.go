@@ -3,6 +3,8 @@
 //	spate jobmanager [--rpc-port N] [--rest-port N] [--config F] [-D k=v]
 //	spate taskmanager --jobmanager host:rpcport [--slots N]
 //	spate run [--target local|remote] [--jobmanager host:restport] [-p N] [--detached] ./prog [args...]
+//	spate session start --target process-session [--taskmanagers N] [--slots S]
+//	spate session list | stop ID
 //	spate list [--all] [--output json]
 //	spate cancel JOBID
 //	spate info [-format json|dot] ./prog [args...]
@@ -36,6 +38,8 @@ func main() {
 		err = list(os.Args[2:])
 	case "cancel":
 		err = cancel(os.Args[2:])
+	case "session":
+		err = session(os.Args[2:])
 	case "jobmanager":
 		err = jobmanagerCmd(os.Args[2:])
 	case "taskmanager":
@@ -66,6 +70,8 @@ commands:
   taskmanager --jobmanager host:port [--slots N]   run a TaskManager that joins a JobManager
   run [--target local|remote] [--jobmanager host:port] [-p N] [--detached] ./prog [args...]
                                                    run a program's jobs here or on a cluster
+  session start [--taskmanagers N] [--slots S]     start a session cluster of child processes
+  session list [--output json] | session stop ID   list or remove session clusters
   list [--all] [--output text|json]                list a cluster's jobs
   cancel JOBID                                     cancel a job
   info [-format json|dot] ./prog [args...]         print the plan of a program's jobs

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -43,8 +42,7 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 	if err != nil {
 		return fmt.Errorf("run: find the spate binary: %w", err)
 	}
-	jmArgs := []string{"jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
-		"--provider", "process", "--cluster-dir", dir, "--per-job"}
+	jmArgs := []string{"--per-job"}
 	if detached && !keepLogs {
 		jmArgs = append(jmArgs, "--remove-cluster-dir")
 	}
@@ -53,41 +51,17 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 		// cluster goes.
 		jmArgs = append(jmArgs, "--result-linger", "30s")
 	}
-	for k, v := range conf.Entries() {
-		jmArgs = append(jmArgs, "-D", k+"="+v)
-	}
-	jm := exec.Command(self, jmArgs...)
-	jmLog, err := os.Create(filepath.Join(dir, "log", "jobmanager.log"))
+	jm, jmDone, rest, err := startClusterJM(self, dir, conf, jmArgs)
 	if err != nil {
+		os.RemoveAll(dir)
 		return fmt.Errorf("run: %w", err)
 	}
-	defer jmLog.Close()
-	jm.Stderr = jmLog
-	out, err := jm.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	// Its own session: the cluster must outlive a detached client and
-	// must not take the terminal's Ctrl-C before the client cancels.
-	jm.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := jm.Start(); err != nil {
-		return fmt.Errorf("run: start the JobManager: %w", err)
-	}
-	jmDone := make(chan struct{})
-	go func() { jm.Wait(); close(jmDone) }()
 	cleanup := func() {
 		<-jmDone
 		if !keepLogs {
 			os.RemoveAll(dir)
 		}
 	}
-	rest, err := readRESTAddress(out)
-	if err != nil {
-		jm.Process.Kill()
-		cleanup()
-		return fmt.Errorf("run: the per-job JobManager did not start (log in %s): %w", dir, err)
-	}
-	go io.Copy(io.Discard, out)
 
 	cmd := exec.Command(prog, args...)
 	cmd.Env = append(os.Environ(), config.PropertiesEnv+"="+properties(conf), spate.TargetEnv+"=remote",
@@ -148,29 +122,56 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 
 var restLine = regexp.MustCompile(`REST at http://(\S+)`)
 
-func readRESTAddress(r io.Reader) (string, error) {
-	type result struct {
-		addr string
-		err  error
+// startClusterJM starts a JobManager with the process provider for a
+// cluster living in dir, in its own session so that it outlives the
+// client, with its output in dir/log, and returns it with its REST
+// address.
+func startClusterJM(self, dir string, conf config.Config, extra []string) (*exec.Cmd, <-chan struct{}, string, error) {
+	logDir := filepath.Join(dir, "log")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, nil, "", err
 	}
-	ch := make(chan result, 1)
-	go func() {
-		sc := bufio.NewScanner(r)
-		if sc.Scan() {
-			if m := restLine.FindStringSubmatch(sc.Text()); m != nil {
-				ch <- result{addr: m[1]}
-				return
-			}
-			ch <- result{err: fmt.Errorf("unexpected output %q", sc.Text())}
-			return
+	args := []string{"jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
+		"--provider", "process", "--cluster-dir", dir}
+	args = append(args, extra...)
+	for k, v := range conf.Entries() {
+		args = append(args, "-D", k+"="+v)
+	}
+	stdout, err := os.Create(filepath.Join(logDir, "jobmanager.out"))
+	if err != nil {
+		return nil, nil, "", err
+	}
+	defer stdout.Close()
+	logf, err := os.Create(filepath.Join(logDir, "jobmanager.log"))
+	if err != nil {
+		return nil, nil, "", err
+	}
+	defer logf.Close()
+	jm := exec.Command(self, args...)
+	jm.Stdout, jm.Stderr = stdout, logf
+	jm.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := jm.Start(); err != nil {
+		return nil, nil, "", fmt.Errorf("start the JobManager: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { jm.Wait(); close(exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(stdout.Name())
+		if m := restLine.FindSubmatch(b); m != nil {
+			return jm, exited, string(m[1]), nil
 		}
-		ch <- result{err: errors.New("it exited")}
-	}()
-	select {
-	case r := <-ch:
-		return r.addr, r.err
-	case <-time.After(30 * time.Second):
-		return "", errors.New("no address within 30s")
+		select {
+		case <-exited:
+			return nil, nil, "", fmt.Errorf("the JobManager exited at start; see %s", logf.Name())
+		default:
+		}
+		if time.Now().After(deadline) {
+			jm.Process.Kill()
+			<-exited
+			return nil, nil, "", fmt.Errorf("the JobManager did not start within 30s; see %s", logf.Name())
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -209,7 +210,7 @@ func followOutputs(dir string, w io.Writer, stop <-chan struct{}) {
 	offsets := map[string]int64{}
 	partial := map[string]string{}
 	drain := func() {
-		paths, _ := filepath.Glob(filepath.Join(dir, "*.out"))
+		paths, _ := filepath.Glob(filepath.Join(dir, "taskmanager-*.out"))
 		sort.Strings(paths)
 		for _, p := range paths {
 			f, err := os.Open(p)

@@ -26,6 +26,7 @@ func run(args []string) error {
 	par := fs.Int("p", 0, "default parallelism of the program's jobs (parallelism.default)")
 	detached := fs.Bool("detached", false, "return once each job is submitted instead of following it to its end")
 	fs.BoolVar(detached, "d", false, "shorthand for --detached")
+	sessionID := fs.String("session", "", "submit to this session cluster (spate session list); implies --target remote")
 	keepLogs := fs.Bool("keep-logs", false, "process-per-job: keep the cluster's directory (logs) after the job")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: spate run [--target local|remote|process-per-job] [--jobmanager host:port] [-p N] [--detached] [-D key=value] ./prog [args...]")
@@ -46,6 +47,13 @@ func run(args []string) error {
 	conf, err := cf.load()
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
+	}
+	if *sessionID != "" {
+		info, err := findSession(*sessionID)
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		*target, jm = "remote", info.REST
 	}
 	if *par < 0 {
 		return fmt.Errorf("run: -p %d: want a positive parallelism", *par)

@@ -76,6 +76,9 @@ type Config struct {
 	Provider      provider.Provider
 	ProvidedSlots int
 	IdleTimeout   time.Duration
+	// MinTaskManagers is how many TaskManagers the provider starts at
+	// once and keeps even when idle (a session cluster's).
+	MinTaskManagers int
 	// ExitAfterJob makes Run return once a job has ended and its workers
 	// are gone: the JobManager of a per-job cluster.
 	ExitAfterJob bool
@@ -252,6 +255,11 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	if p := jm.cfg.Provider; p != nil {
 		jm.wg.Add(1)
 		go jm.watchProvider(p)
+		jm.mu.Lock()
+		for range jm.cfg.MinTaskManagers {
+			jm.startProvidedLocked()
+		}
+		jm.mu.Unlock()
 	}
 	var ended <-chan struct{}
 	if jm.cfg.ExitAfterJob {

@@ -20,21 +20,28 @@ func (jm *JobManager) requestLocked(need int) {
 		missing -= n
 	}
 	for missing > 0 {
-		jm.mu.nextProvided++
-		spec := provider.TaskManagerSpec{
-			ID: fmt.Sprintf("taskmanager-%d", jm.mu.nextProvided), JobManager: jm.RPCAddr(), Slots: jm.cfg.ProvidedSlots,
-		}
-		jm.mu.pending[spec.ID] = spec.Slots
-		missing -= spec.Slots
-		jm.log.Info("requesting a taskmanager", "id", spec.ID, "slots", spec.Slots)
-		jm.wg.Add(1)
-		go func() {
-			defer jm.wg.Done()
-			if err := p.StartTaskManager(context.Background(), spec); err != nil {
-				jm.providerLost(spec.ID, fmt.Sprintf("could not start: %v", err))
-			}
-		}()
+		missing -= jm.startProvidedLocked()
 	}
+}
+
+// startProvidedLocked asks the provider for one TaskManager and returns
+// its slots.
+func (jm *JobManager) startProvidedLocked() int {
+	p := jm.cfg.Provider
+	jm.mu.nextProvided++
+	spec := provider.TaskManagerSpec{
+		ID: fmt.Sprintf("taskmanager-%d", jm.mu.nextProvided), JobManager: jm.RPCAddr(), Slots: jm.cfg.ProvidedSlots,
+	}
+	jm.mu.pending[spec.ID] = spec.Slots
+	jm.log.Info("requesting a taskmanager", "id", spec.ID, "slots", spec.Slots)
+	jm.wg.Add(1)
+	go func() {
+		defer jm.wg.Done()
+		if err := p.StartTaskManager(context.Background(), spec); err != nil {
+			jm.providerLost(spec.ID, fmt.Sprintf("could not start: %v", err))
+		}
+	}()
+	return spec.Slots
 }
 
 // watchProvider turns the provider's reports of ended TaskManagers into
@@ -87,10 +94,15 @@ func (jm *JobManager) releaseIdleLocked(now time.Time) {
 			return
 		}
 	}
+	kept := len(jm.mu.tms)
 	for _, tm := range jm.mu.tms {
+		if kept <= jm.cfg.MinTaskManagers {
+			return
+		}
 		if tm.used > 0 || tm.closed || now.Sub(tm.idleSince) < jm.cfg.IdleTimeout {
 			continue
 		}
+		kept--
 		jm.log.Info("releasing idle taskmanager", "taskmanager", tm.id, "resource", tm.resourceID)
 		tm.idleSince = now.Add(time.Hour) // not again while it stops
 		jm.wg.Add(1)

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spate-dev/spate/client"
+)
+
+// Sessions live under $SPATE_HOME/sessions (default ~/.spate), one
+// directory each, holding the cluster's logs and TaskManagers' files and a
+// session.json that names the JobManager.
+
+// sessionInfo is a session's record.
+type sessionInfo struct {
+	ID      string    `json:"id"`
+	REST    string    `json:"rest"`
+	PID     int       `json:"pid"`
+	Dir     string    `json:"dir"`
+	Started time.Time `json:"started"`
+	// Status is filled in by list: RUNNING.
+	Status string `json:"status,omitempty"`
+}
+
+func sessionsDir() (string, error) {
+	home := os.Getenv("SPATE_HOME")
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find the sessions' directory: %w (set SPATE_HOME)", err)
+		}
+		home = filepath.Join(h, ".spate")
+	}
+	return filepath.Join(home, "sessions"), nil
+}
+
+// session runs the session subcommands.
+func session(args []string) error {
+	if len(args) == 0 {
+		return errors.New("session: want start, list or stop")
+	}
+	switch args[0] {
+	case "start":
+		return sessionStart(args[1:])
+	case "list":
+		return sessionList(args[1:])
+	case "stop":
+		return sessionStop(args[1:])
+	}
+	return fmt.Errorf("session: unknown subcommand %q: want start, list or stop", args[0])
+}
+
+func sessionStart(args []string) error {
+	fs := flag.NewFlagSet("session start", flag.ContinueOnError)
+	var cf confFlags
+	cf.register(fs)
+	target := fs.String("target", "process-session", "where the session runs: process-session (child processes on this host)")
+	tms := fs.Int("taskmanagers", 1, "TaskManagers to start")
+	slots := fs.Int("slots", 0, "slots per TaskManager (taskmanager.numberOfTaskSlots, default 1)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *target != "process-session" {
+		return fmt.Errorf("session start: --target %q: want process-session", *target)
+	}
+	if *tms < 0 {
+		return fmt.Errorf("session start: --taskmanagers %d: want 0 or more", *tms)
+	}
+	conf, err := cf.load()
+	if err != nil {
+		return fmt.Errorf("session start: %w", err)
+	}
+	if *slots > 0 {
+		conf.Set("taskmanager.numberOfTaskSlots", strconv.Itoa(*slots))
+	}
+	root, err := sessionsDir()
+	if err != nil {
+		return err
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	id := "session-" + hex.EncodeToString(b[:])
+	dir := filepath.Join(root, id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("session start: %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	jm, _, rest, err := startClusterJM(self, dir, conf, []string{"--taskmanagers", strconv.Itoa(*tms)})
+	if err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("session start: %w", err)
+	}
+	info := sessionInfo{ID: id, REST: rest, PID: jm.Process.Pid, Dir: dir, Started: time.Now()}
+	b2, _ := json.MarshalIndent(info, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "session.json"), b2, 0o644); err != nil {
+		jm.Process.Kill()
+		return fmt.Errorf("session start: %w", err)
+	}
+	// Wait for the TaskManagers, so that the session takes jobs at once.
+	c, err := client.New(rest)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ov, err := c.Overview(context.Background())
+		if err == nil && ov.TaskManagers >= *tms {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("session start: %s started but its TaskManagers did not register within 30s; see %s/log", id, dir)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fmt.Printf("Session %s started: REST http://%s, logs in %s\n", id, rest, filepath.Join(dir, "log"))
+	fmt.Printf("Submit with: spate run --session %s ./prog\n", id)
+	return nil
+}
+
+// liveSessions returns the sessions whose JobManager answers, removing the
+// records of those that died.
+func liveSessions() ([]sessionInfo, error) {
+	root, err := sessionsDir()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var live []sessionInfo
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		var info sessionInfo
+		b, err := os.ReadFile(filepath.Join(dir, "session.json"))
+		if err != nil || json.Unmarshal(b, &info) != nil {
+			continue // being started, or not a session
+		}
+		if !alive(info) {
+			os.RemoveAll(dir)
+			continue
+		}
+		info.Status = "RUNNING"
+		live = append(live, info)
+	}
+	return live, nil
+}
+
+// alive tells whether a session's JobManager runs and answers.
+func alive(info sessionInfo) bool {
+	if syscall.Kill(info.PID, 0) != nil {
+		return false
+	}
+	c, err := client.New(info.REST, client.WithTimeout(2*time.Second))
+	if err != nil {
+		return false
+	}
+	_, err = c.Overview(context.Background())
+	return err == nil
+}
+
+func sessionList(args []string) error {
+	fs := flag.NewFlagSet("session list", flag.ContinueOnError)
+	output := fs.String("output", "text", "output format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	live, err := liveSessions()
+	if err != nil {
+		return fmt.Errorf("session list: %w", err)
+	}
+	if *output == "json" {
+		if live == nil {
+			live = []sessionInfo{}
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(live)
+	}
+	if len(live) == 0 {
+		fmt.Println("No sessions.")
+		return nil
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "SESSION\tSTATUS\tREST\tSTARTED\tLOGS")
+	for _, s := range live {
+		fmt.Fprintf(w, "%s\t%s\thttp://%s\t%s\t%s\n", s.ID, s.Status, s.REST, s.Started.Format("2006-01-02 15:04:05"), filepath.Join(s.Dir, "log"))
+	}
+	return w.Flush()
+}
+
+func sessionStop(args []string) error {
+	fs := flag.NewFlagSet("session stop", flag.ContinueOnError)
+	keepLogs := fs.Bool("keep-logs", false, "keep the session's directory (logs)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("session stop: name one session (spate session list shows them)")
+	}
+	info, err := findSession(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	syscall.Kill(info.PID, syscall.SIGTERM)
+	deadline := time.Now().Add(30 * time.Second)
+	for syscall.Kill(info.PID, 0) == nil {
+		if time.Now().After(deadline) {
+			syscall.Kill(info.PID, syscall.SIGKILL)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !*keepLogs {
+		os.RemoveAll(info.Dir)
+	} else {
+		os.Remove(filepath.Join(info.Dir, "session.json"))
+	}
+	fmt.Printf("Session %s stopped.\n", info.ID)
+	return nil
+}
+
+// findSession returns the record of a live session.
+func findSession(id string) (sessionInfo, error) {
+	live, err := liveSessions()
+	if err != nil {
+		return sessionInfo{}, err
+	}
+	for _, s := range live {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return sessionInfo{}, fmt.Errorf("no running session %q: spate session list shows them", id)
+}
