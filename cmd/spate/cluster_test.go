@@ -44,7 +44,7 @@ func binaries(t testing.TB) string {
 		if binErr != nil {
 			return
 		}
-		for name, pkg := range map[string]string{"spate": ".", "wordcount": "../../examples/wordcount", "topn": "../../examples/topn", "nondet": "./testdata/nondet"} {
+		for name, pkg := range map[string]string{"spate": ".", "wordcount": "../../examples/wordcount", "topn": "../../examples/topn", "nondet": "./testdata/nondet", "misbehave": "./testdata/misbehave"} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg).CombinedOutput()
 			if err != nil {
 				binErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
@@ -133,6 +133,11 @@ func startCluster(t testing.TB, slots ...int) *cluster {
 
 // startClusterWith is startCluster with more JobManager arguments.
 func startClusterWith(t testing.TB, jmArgs []string, slots ...int) *cluster {
+	return startClusterTM(t, jmArgs, nil, slots...)
+}
+
+// startClusterTM is startClusterWith with more TaskManager arguments.
+func startClusterTM(t testing.TB, jmArgs, tmArgs []string, slots ...int) *cluster {
 	t.Helper()
 	args := []string{"jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
 		"-D", "heartbeat.interval=200", "-D", "heartbeat.timeout=2000", "-D", "slot.request.timeout=20 s"}
@@ -145,8 +150,9 @@ func startClusterWith(t testing.TB, jmArgs []string, slots ...int) *cluster {
 		return m != nil
 	})
 	for i, n := range slots {
-		c.tms = append(c.tms, start(t, "taskmanager", "--jobmanager", c.rpc, "--slots", fmt.Sprint(n),
-			"-D", fmt.Sprintf("taskmanager.resource-id=tm%c", 'A'+i)))
+		args := append([]string{"taskmanager", "--jobmanager", c.rpc, "--slots", fmt.Sprint(n),
+			"-D", fmt.Sprintf("taskmanager.resource-id=tm%c", 'A'+i)}, tmArgs...)
+		c.tms = append(c.tms, start(t, args...))
 	}
 	waitFor(t, 20*time.Second, "the TaskManagers to register", func() bool {
 		var tms v1.TaskManagers

@@ -344,7 +344,7 @@ func (t *Task) recovered(r any) error {
 
 func (t *Task) wrap(err error, stack string) error {
 	var se *SubtaskError
-	if errors.As(err, &se) || errors.Is(err, context.Canceled) || errors.Is(err, errJobStopping) {
+	if errors.As(err, &se) || errors.Is(err, context.Canceled) || errors.Is(err, ErrJobStopping) {
 		return err
 	}
 	op := t.Current
@@ -354,7 +354,9 @@ func (t *Task) wrap(err error, stack string) error {
 	return &SubtaskError{Operator: op, Subtask: t.Subtask, Parallelism: t.Parallelism, Err: err, Stack: stack}
 }
 
-var errJobStopping = errors.New("job is stopping")
+// ErrJobStopping is the error of a subtask stopped because another one
+// failed; RunObserved reports it for those subtasks.
+var ErrJobStopping = errors.New("job is stopping")
 
 // Run runs every task until all have ended, the first fails, or ctx ends. On
 // a failure it cancels the others and returns the failure; on ctx's end it
@@ -388,7 +390,7 @@ func RunObserved(ctx context.Context, tasks []*Task, ended func(t *Task, err err
 					firstErr = err
 				}
 				mu.Unlock()
-				cancel(errJobStopping)
+				cancel(ErrJobStopping)
 			}
 		}()
 	}
@@ -397,7 +399,7 @@ func RunObserved(ctx context.Context, tasks []*Task, ended func(t *Task, err err
 		return firstErr
 	}
 	if err := ctx.Err(); err != nil {
-		if c := context.Cause(ctx); c != nil && !errors.Is(c, errJobStopping) {
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, ErrJobStopping) {
 			return c
 		}
 		return err

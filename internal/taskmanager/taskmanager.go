@@ -41,6 +41,9 @@ const (
 	KeyHost  = "taskmanager.host"
 	KeyID    = "taskmanager.resource-id"
 	KeyDir   = "taskmanager.tmp.dirs"
+	// KeyWorkerMemory limits the resident memory of each job's worker
+	// process; a worker above it is killed and its job fails.
+	KeyWorkerMemory = "taskmanager.worker.memory-limit"
 )
 
 // Config configures a TaskManager.
@@ -65,6 +68,9 @@ type Config struct {
 	// StopGrace is how long a released worker has to exit after SIGTERM
 	// before it is killed; 5 s if zero.
 	StopGrace time.Duration
+	// WorkerMemory, if positive, is the most resident memory (bytes) a
+	// worker may use before it is killed.
+	WorkerMemory int64
 	Logger    *slog.Logger
 }
 
@@ -82,6 +88,11 @@ func ConfigFrom(c config.Config, jobManager string) (Config, error) {
 		cfg.Host = v
 	}
 	cfg.ResourceID, _ = c.Get(KeyID)
+	mem, err := c.Bytes(KeyWorkerMemory, 0)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.WorkerMemory = mem
 	cfg.WorkDir, _ = c.Get(KeyDir)
 	return cfg, nil
 }

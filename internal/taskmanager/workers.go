@@ -98,6 +98,10 @@ func (tm *TaskManager) start(ctx context.Context, tmID, restAddr string, d *rpcp
 	for k, v := range d.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	if tm.cfg.WorkerMemory > 0 {
+		// The collector works harder as the worker nears its limit.
+		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMEMLIMIT=%d", tm.cfg.WorkerMemory*9/10))
+	}
 	setDeathSignal(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -120,6 +124,16 @@ func (tm *TaskManager) start(ctx context.Context, tmID, restAddr string, d *rpcp
 	w.cmd = cmd
 	tm.mu.Unlock()
 	tag := fmt.Sprintf("[job %s %s]", shortID(d.JobId), d.WorkerId)
+	watchDone := make(chan struct{})
+	var overLimit string
+	if tm.cfg.WorkerMemory > 0 {
+		go func() {
+			defer close(watchDone)
+			overLimit = tm.watchMemory(cmd, w.exited)
+		}()
+	} else {
+		close(watchDone)
+	}
 	var pipes sync.WaitGroup
 	pipes.Add(2)
 	go func() { defer pipes.Done(); tm.pump(stdout, tag, nil) }()
@@ -130,9 +144,13 @@ func (tm *TaskManager) start(ctx context.Context, tmID, restAddr string, d *rpcp
 	expected := w.expected
 	tm.mu.Unlock()
 	close(w.exited)
+	<-watchDone
 	code := cmd.ProcessState.ExitCode()
 	if !expected {
 		reason := describeExit(cmd.ProcessState, err)
+		if overLimit != "" {
+			reason = overLimit
+		}
 		if t := w.tail.String(); t != "" {
 			reason += "; its last output:\n" + t
 		}
@@ -317,4 +335,40 @@ func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.Join(t.lines, "\n")
+}
+
+// watchMemory kills the worker if its resident memory exceeds the limit,
+// and returns why it did, or "" once the worker exited by itself.
+func (tm *TaskManager) watchMemory(cmd *exec.Cmd, exited <-chan struct{}) string {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-exited:
+			return ""
+		case <-tick.C:
+			rss := residentBytes(cmd.Process.Pid)
+			if rss > tm.cfg.WorkerMemory {
+				cmd.Process.Kill()
+				return fmt.Sprintf("killed: its resident memory reached %d MiB, over the limit of %d MiB (%s)",
+					rss>>20, tm.cfg.WorkerMemory>>20, KeyWorkerMemory)
+			}
+		}
+	}
+}
+
+// residentBytes returns a process's resident memory, 0 if unknown.
+func residentBytes(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }

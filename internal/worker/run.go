@@ -105,7 +105,7 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 			r.set(t, v1.TaskFinished, "")
 		case ctx.Err() != nil:
 			r.set(t, v1.TaskCanceled, "")
-		case errors.Is(err, context.Canceled) || runCtx.Err() != nil && !isSubtaskError(err):
+		case errors.Is(err, exec.ErrJobStopping) || errors.Is(err, context.Canceled) || runCtx.Err() != nil && !isSubtaskError(err):
 			r.set(t, v1.TaskCanceled, "")
 		default:
 			r.set(t, v1.TaskFailed, describe(err))
