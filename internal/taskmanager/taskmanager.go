@@ -71,7 +71,7 @@ type Config struct {
 	// WorkerMemory, if positive, is the most resident memory (bytes) a
 	// worker may use before it is killed.
 	WorkerMemory int64
-	Logger    *slog.Logger
+	Logger       *slog.Logger
 }
 
 // ConfigFrom reads a TaskManager's configuration from c.
