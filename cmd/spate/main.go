@@ -7,6 +7,7 @@
 //	spate session list | stop ID
 //	spate list [--all] [--output json]
 //	spate cancel JOBID
+//	spate logs [--session ID] JOBID
 //	spate info [-format json|dot] ./prog [args...]
 //	spate nexmark --query q5 --events 10000000 --parallelism 2
 //
@@ -38,6 +39,8 @@ func main() {
 		err = list(os.Args[2:])
 	case "cancel":
 		err = cancel(os.Args[2:])
+	case "logs":
+		err = logs(os.Args[2:])
 	case "session":
 		err = session(os.Args[2:])
 	case "jobmanager":
@@ -74,6 +77,7 @@ commands:
   session list [--output json] | session stop ID   list or remove session clusters
   list [--all] [--output text|json]                list a cluster's jobs
   cancel JOBID                                     cancel a job
+  logs [--session ID] JOBID                        print a job's output kept by the TaskManagers
   info [-format json|dot] ./prog [args...]         print the plan of a program's jobs
   nexmark --query q0..q8|all --events N            run the Nexmark benchmark locally
 

@@ -87,6 +87,15 @@ func TestSessionLifecycle(t *testing.T) {
 		}
 	}
 
+	// spate logs shows a job's output from the session's TaskManagers.
+	logsOut, err := spateEnv(t, home, "logs", "--session", s.ID, ids[0])
+	if err != nil {
+		t.Fatalf("spate logs: %v\n%s", err, logsOut)
+	}
+	if got := untagged(logsOut); !slices.Equal(got, want) {
+		t.Errorf("spate logs printed %d of the job's %d lines:\n%s", len(got), len(want), logsOut)
+	}
+
 	if out, err := spateEnv(t, home, "session", "stop", s.ID); err != nil {
 		t.Fatalf("session stop: %v\n%s", err, out)
 	}
