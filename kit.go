@@ -125,39 +125,22 @@ func batchCodec[T any]() (*exec.Codec[T], error) {
 	if pc, ok := c.(codec.PtrCodec[T]); ok {
 		return ptrBatchCodec(pc), nil
 	}
-	return &exec.Codec[T]{
-		Encode: func(dst []byte, batch []exec.Rec[T]) []byte {
-			dst = binary.AppendUvarint(dst, uint64(len(batch)))
-			for i := range batch {
-				dst = binary.AppendVarint(dst, batch[i].Ts)
-				dst = c.Append(dst, batch[i].V)
-			}
-			return dst
-		},
-		Decode: func(src []byte, into []exec.Rec[T]) ([]exec.Rec[T], error) {
-			n, k := binary.Uvarint(src)
-			if k <= 0 || n > uint64(len(src)) {
-				return into, fmt.Errorf("decode batch length: malformed")
-			}
-			src = src[k:]
-			for i := uint64(0); i < n; i++ {
-				ts, k := binary.Varint(src)
-				if k <= 0 {
-					return into, fmt.Errorf("decode timestamp of record %d: malformed", i)
-				}
-				v, rest, err := c.Decode(src[k:])
-				if err != nil {
-					return into, fmt.Errorf("decode record %d: %w", i, err)
-				}
-				src = rest
-				into = append(into, exec.Rec[T]{V: v, Ts: ts})
-			}
-			if len(src) != 0 {
-				return into, fmt.Errorf("decode batch: %d bytes left over", len(src))
-			}
-			return into, nil
-		},
-	}, nil
+	return ptrBatchCodec[T](byValue[T]{c}), nil
+}
+
+// byValue adapts a codec without pointer methods (a registered one, a
+// primitive's) to codec.PtrCodec.
+type byValue[T any] struct{ c codec.Codec[T] }
+
+func (b byValue[T]) AppendPtr(dst []byte, v *T) []byte { return b.c.Append(dst, *v) }
+
+func (b byValue[T]) DecodeInto(src []byte, v *T) ([]byte, error) {
+	x, rest, err := b.c.Decode(src)
+	if err != nil {
+		return src, err
+	}
+	*v = x
+	return rest, nil
 }
 
 // ptrBatchCodec is batchCodec for codecs that encode from and decode into
