@@ -14,6 +14,7 @@ import (
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/worker"
 )
 
@@ -83,42 +84,57 @@ func (e *Env) runWorker(ctx context.Context, dep *worker.Deployment, p *plan) er
 // submit sends the job to a JobManager with this program's binary, then
 // follows it to its end unless detached.
 func (e *Env) submit(ctx context.Context, p *plan) error {
+	c, id, err := e.submitOnly(ctx, p)
+	if err != nil {
+		return err
+	}
+	if b, _ := strconv.ParseBool(os.Getenv(DetachedEnv)); b {
+		return nil
+	}
+	return follow(ctx, c, id, p.name)
+}
+
+// submitOnly uploads the binary and submits the job.
+func (e *Env) submitOnly(ctx context.Context, p *plan) (*client.Client, string, error) {
 	addr := os.Getenv(JobManagerEnv)
 	if addr == "" {
-		return fmt.Errorf("job %q: %s=remote needs %s=host:port, the JobManager's REST address", p.name, TargetEnv, JobManagerEnv)
+		return nil, "", fmt.Errorf("job %q: %s=remote needs %s=host:port, the JobManager's REST address", p.name, TargetEnv, JobManagerEnv)
 	}
 	c, err := client.New(addr)
 	if err != nil {
-		return fmt.Errorf("job %q: %w", p.name, err)
+		return nil, "", fmt.Errorf("job %q: %w", p.name, err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("job %q: find this program's binary to upload: %w", p.name, err)
+		return nil, "", fmt.Errorf("job %q: find this program's binary to upload: %w", p.name, err)
 	}
 	up, err := c.UploadArtifact(ctx, exe)
 	if err != nil {
-		return fmt.Errorf("job %q: upload %s: %w", p.name, exe, err)
+		return nil, "", fmt.Errorf("job %q: upload %s: %w", p.name, exe, err)
 	}
 	graph, err := p.graph.Marshal()
 	if err != nil {
-		return fmt.Errorf("job %q: %w", p.name, err)
+		return nil, "", fmt.Errorf("job %q: %w", p.name, err)
 	}
 	id, err := c.SubmitJob(ctx, v1.JobSubmitRequest{
 		JobGraph: graph, Artifact: up.ID, Args: os.Args[1:],
 		Env: map[string]string{config.PropertiesEnv: e.workerProperties()},
 	})
 	if err != nil {
-		return fmt.Errorf("job %q: submit: %w", p.name, err)
+		return nil, "", fmt.Errorf("job %q: submit: %w", p.name, err)
 	}
 	fmt.Printf("Job has been submitted with JobID %s\n", id)
-	if b, _ := strconv.ParseBool(os.Getenv(DetachedEnv)); b {
-		return nil
-	}
+	return c, id, nil
+}
+
+// follow waits for a submitted job's end, printing its status changes, and
+// returns its failure.
+func follow(ctx context.Context, c *client.Client, id, name string) error {
 	d, err := c.WaitJob(ctx, id, 100*time.Millisecond, func(status string) {
-		fmt.Printf("Job %s (%s) is %s\n", id, p.name, status)
+		fmt.Printf("Job %s (%s) is %s\n", id, name, status)
 	})
 	if err != nil {
-		return fmt.Errorf("job %q (%s): %w", p.name, id, err)
+		return fmt.Errorf("job %q (%s): %w", name, id, err)
 	}
 	switch d.State {
 	case v1.JobFinished:
@@ -128,9 +144,9 @@ func (e *Env) submit(ctx context.Context, p *plan) error {
 		if ex, err := c.JobExceptions(ctx, id); err == nil && ex.RootException != "" {
 			cause = ex.RootException
 		}
-		return fmt.Errorf("job %q (%s) failed: %s", p.name, id, cause)
+		return fmt.Errorf("job %q (%s) failed: %s", name, id, cause)
 	default:
-		return fmt.Errorf("job %q (%s) ended %s", p.name, id, d.State)
+		return fmt.Errorf("job %q (%s) ended %s", name, id, d.State)
 	}
 }
 
@@ -153,4 +169,67 @@ func (e *Env) workerProperties() string {
 		b.WriteString(k + "=" + entries[k])
 	}
 	return b.String()
+}
+
+// JobClient is a job started by ExecuteAsync.
+type JobClient struct {
+	done chan struct{}
+	err  error
+}
+
+// Wait blocks until the job has ended and returns its failure.
+func (j *JobClient) Wait() error {
+	<-j.done
+	return j.err
+}
+
+// ExecuteAsync starts the job declared since the previous Execute and
+// returns at once; Wait on the result for its end. Several jobs may run at
+// once this way, locally or on a cluster.
+func (e *Env) ExecuteAsync(name string) (*JobClient, error) {
+	return e.ExecuteAsyncContext(context.Background(), name)
+}
+
+// ExecuteAsyncContext is ExecuteAsync with a context that stops the job
+// (locally) or stops following it (on a cluster).
+func (e *Env) ExecuteAsyncContext(ctx context.Context, name string) (*JobClient, error) {
+	nodes := e.nodes
+	e.nodes = nil
+	p, err := e.plan(name, nodes)
+	if err != nil {
+		return nil, err
+	}
+	j := &JobClient{done: make(chan struct{})}
+	finish := func(err error) { j.err = err; close(j.done) }
+	if os.Getenv(InfoEnv) != "" || os.Getenv(worker.EnvDeployment) != "" {
+		// Printing plans, and workers, handle jobs one at a time.
+		finish(e.run(ctx, p))
+		return j, nil
+	}
+	if os.Getenv(TargetEnv) == "remote" {
+		c, id, err := e.submitOnly(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		go func() {
+			if b, _ := strconv.ParseBool(os.Getenv(DetachedEnv)); b {
+				finish(nil)
+				return
+			}
+			finish(follow(ctx, c, id, p.name))
+		}()
+		return j, nil
+	}
+	tasks, err := p.tasks(e)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := exec.Run(ctx, tasks); err != nil {
+			finish(fmt.Errorf("job %q: %w", name, err))
+			return
+		}
+		finish(nil)
+	}()
+	return j, nil
 }

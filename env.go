@@ -123,6 +123,12 @@ func (e *Env) ExecuteContext(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	return e.run(ctx, p)
+}
+
+// run runs a planned job where the environment says.
+func (e *Env) run(ctx context.Context, p *plan) error {
+	name := p.name
 	if mode := os.Getenv(InfoEnv); mode != "" {
 		return e.printInfo(mode, p)
 	}

@@ -218,3 +218,13 @@ type JobSubmitRequest struct {
 type JobSubmitResponse struct {
 	JobID string `json:"jobid"`
 }
+
+// Application is GET /v1/application on a cluster running an application
+// (main run by the cluster): its status (RUNNING, FINISHED, FAILED) and,
+// if it failed, why.
+type Application struct {
+	Status    string `json:"status"`
+	Error     string `json:"error,omitempty"`
+	StartTime int64  `json:"start-time"`
+	EndTime   int64  `json:"end-time"`
+}

@@ -123,44 +123,56 @@ func rssMiB(b *testing.B, pid int) float64 {
 	return 0
 }
 
-// BenchmarkPerJob measures a per-job run of word count at parallelism 1 on
-// the process provider, from the command's start: to the job's first
-// output record on the client's terminal, and to the command's return, by
-// which time the cluster is gone (the client waits for it).
-func BenchmarkPerJob(b *testing.B) {
+// BenchmarkDeploymentModes measures a run of word count at parallelism 1
+// on a cluster of its own, per-job and application mode on the process
+// provider, from the command's start: to the job's first output record on
+// the client's terminal, and to the command's return, by which time the
+// cluster is gone (the client waits for it).
+func BenchmarkDeploymentModes(b *testing.B) {
 	bin := binaries(b)
 	input, err := filepath.Abs("../../examples/wordcount/testdata/input.txt")
 	if err != nil {
 		b.Fatal(err)
 	}
-	var toFirst, toGone time.Duration
-	for i := 0; i < b.N; i++ {
-		start := time.Now()
-		cmd := exec.Command(filepath.Join(bin, "spate"), "run", "--target", "process-per-job", "-p", "1", filepath.Join(bin, "wordcount"), input)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
-		first := false
-		for sc.Scan() {
-			if !first && strings.HasPrefix(sc.Text(), "[job ") {
-				first = true
-				toFirst += time.Since(start)
-			}
-		}
-		if err := cmd.Wait(); err != nil {
-			b.Fatal(err)
-		}
-		toGone += time.Since(start)
-		if !first {
-			b.Fatal("no output record")
-		}
+	modes := []struct {
+		name string
+		args []string
+	}{
+		{name: "per-job", args: []string{"run", "--target", "process-per-job", "-p", "1"}},
+		{name: "application", args: []string{"run-application", "--target", "process-application", "-p", "1"}},
 	}
-	b.ReportMetric(float64(toFirst.Microseconds())/1000/float64(b.N), "ms-to-first-record")
-	b.ReportMetric(float64(toGone.Microseconds())/1000/float64(b.N), "ms-to-cluster-gone")
-	b.ReportMetric(0, "ns/op")
+	for _, m := range modes {
+		b.Run(m.name, func(b *testing.B) {
+			var toFirst, toGone time.Duration
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				cmd := exec.Command(filepath.Join(bin, "spate"), append(m.args, filepath.Join(bin, "wordcount"), input)...)
+				out, err := cmd.StdoutPipe()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				sc := bufio.NewScanner(out)
+				first := false
+				for sc.Scan() {
+					if !first && strings.HasPrefix(sc.Text(), "[job ") {
+						first = true
+						toFirst += time.Since(start)
+					}
+				}
+				if err := cmd.Wait(); err != nil {
+					b.Fatal(err)
+				}
+				toGone += time.Since(start)
+				if !first {
+					b.Fatal("no output record")
+				}
+			}
+			b.ReportMetric(float64(toFirst.Microseconds())/1000/float64(b.N), "ms-to-first-record")
+			b.ReportMetric(float64(toGone.Microseconds())/1000/float64(b.N), "ms-to-cluster-gone")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }

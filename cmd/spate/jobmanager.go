@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -28,13 +30,14 @@ func jobmanagerCmd(args []string) error {
 	clusterDir := fs.String("cluster-dir", "", "the cluster's directory (logs, TaskManagers' files); for --provider")
 	perJob := fs.Bool("per-job", false, "exit once a job has ended and its workers are gone (a per-job cluster)")
 	removeDir := fs.Bool("remove-cluster-dir", false, "remove --cluster-dir, logs included, on exit")
+	application := fs.String("application", "", "run this program's main in the cluster (application mode); its arguments follow the flags; the JobManager exits when it has returned and its jobs are over")
 	minTMs := fs.Int("taskmanagers", 0, "with --provider, TaskManagers to start at once and keep (a session cluster's)")
 	linger := fs.Duration("result-linger", 0, "with --per-job, how long to wait after the job's end for a client to fetch its result")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("jobmanager: unexpected argument %q", fs.Arg(0))
+	if fs.NArg() > 0 && *application == "" {
+		return fmt.Errorf("jobmanager: unexpected argument %q (program arguments go with --application)", fs.Arg(0))
 	}
 	conf, err := cf.load()
 	if err != nil {
@@ -76,6 +79,23 @@ func jobmanagerCmd(args []string) error {
 		cfg.Provider, cfg.ProvidedSlots, cfg.IdleTimeout, cfg.MinTaskManagers = p, slots, idle, *minTMs
 	default:
 		return fmt.Errorf("jobmanager: --provider %q: want process (or none)", *prov)
+	}
+	if *application != "" {
+		prog, cleanup, err := executable(*application)
+		if err != nil {
+			return fmt.Errorf("jobmanager: %w", err)
+		}
+		defer cleanup()
+		out := io.Writer(os.Stdout)
+		if *clusterDir != "" {
+			f, err := os.Create(filepath.Join(*clusterDir, "log", "application.out"))
+			if err != nil {
+				return fmt.Errorf("jobmanager: %w", err)
+			}
+			defer f.Close()
+			out = f
+		}
+		cfg.Application = &jobmanager.Application{Path: prog, Args: fs.Args(), Output: out}
 	}
 	jm, err := jobmanager.New(cfg)
 	if err != nil {

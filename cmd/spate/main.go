@@ -5,6 +5,7 @@
 //	spate run [--target local|remote] [--jobmanager host:restport] [-p N] [--detached] ./prog [args...]
 //	spate session start --target process-session [--taskmanagers N] [--slots S]
 //	spate session list | stop ID
+//	spate run-application --target process-application [-p N] [--detached] ./prog [args...]
 //	spate list [--all] [--output json]
 //	spate cancel JOBID
 //	spate logs [--session ID] JOBID
@@ -39,6 +40,8 @@ func main() {
 		err = list(os.Args[2:])
 	case "cancel":
 		err = cancel(os.Args[2:])
+	case "run-application":
+		err = runApplication(os.Args[2:])
 	case "logs":
 		err = logs(os.Args[2:])
 	case "session":
@@ -75,6 +78,8 @@ commands:
                                                    run a program's jobs here or on a cluster
   session start [--taskmanagers N] [--slots S]     start a session cluster of child processes
   session list [--output json] | session stop ID   list or remove session clusters
+  run-application [-p N] [--detached] ./prog [args...]
+                                                   run a program's main in a cluster of its own
   list [--all] [--output text|json]                list a cluster's jobs
   cancel JOBID                                     cancel a job
   logs [--session ID] JOBID                        print a job's output kept by the TaskManagers

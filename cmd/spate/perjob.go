@@ -79,7 +79,10 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 	stopFollow := make(chan struct{})
 	if !detached {
 		follow.Add(1)
-		go func() { defer follow.Done(); followOutputs(filepath.Join(dir, "log"), os.Stdout, stopFollow) }()
+		go func() {
+			defer follow.Done()
+			followOutputs(filepath.Join(dir, "log"), os.Stdout, stopFollow, "taskmanager-*.out")
+		}()
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -133,10 +136,11 @@ func startClusterJM(self, dir string, conf config.Config, extra []string) (*exec
 	}
 	args := []string{"jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
 		"--provider", "process", "--cluster-dir", dir}
-	args = append(args, extra...)
 	for k, v := range conf.Entries() {
 		args = append(args, "-D", k+"="+v)
 	}
+	// Last: extra may end with "--" and a program's arguments.
+	args = append(args, extra...)
 	stdout, err := os.Create(filepath.Join(logDir, "jobmanager.out"))
 	if err != nil {
 		return nil, nil, "", err
@@ -204,13 +208,17 @@ func hasJob(rest string) bool {
 	return err == nil && len(ov.Jobs) > 0
 }
 
-// followOutputs copies the lines appended to the TaskManagers' output
-// files in dir to w until stop is closed, then copies what is left.
-func followOutputs(dir string, w io.Writer, stop <-chan struct{}) {
+// followOutputs copies the lines appended to the files in dir matching
+// patterns to w until stop is closed, then copies what is left.
+func followOutputs(dir string, w io.Writer, stop <-chan struct{}, patterns ...string) {
 	offsets := map[string]int64{}
 	partial := map[string]string{}
 	drain := func() {
-		paths, _ := filepath.Glob(filepath.Join(dir, "taskmanager-*.out"))
+		var paths []string
+		for _, pat := range patterns {
+			m, _ := filepath.Glob(filepath.Join(dir, pat))
+			paths = append(paths, m...)
+		}
 		sort.Strings(paths)
 		for _, p := range paths {
 			f, err := os.Open(p)

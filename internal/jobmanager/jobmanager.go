@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/provider"
@@ -87,6 +88,9 @@ type Config struct {
 	// status of a finished or cancelled job, the exceptions of a failed
 	// one) before it exits; 0 exits at once.
 	ResultLinger time.Duration
+	// Application, if set, is run by the cluster, which ends when it has
+	// returned and its jobs are over; Run then returns its failure.
+	Application *Application
 }
 
 // ConfigFrom reads a JobManager's configuration from c, with Flink's
@@ -158,6 +162,7 @@ type JobManager struct {
 		// resultServed is closed when a client fetched the ended job's
 		// result.
 		resultServed chan struct{}
+		app          v1.Application
 	}
 	// wake is signalled when a slot-timeout or heartbeat check is due.
 	stop chan struct{}
@@ -265,8 +270,18 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	if jm.cfg.ExitAfterJob {
 		ended = jm.mu.jobEnded
 	}
+	appCtx, cancelApp := context.WithCancel(ctx)
+	defer cancelApp()
+	var appEnded chan error
+	if app := jm.cfg.Application; app != nil {
+		appEnded = make(chan error, 1)
+		jm.wg.Add(1)
+		go jm.runApplication(appCtx, app, appEnded)
+	}
 	var err error
 	select {
+	case err = <-appEnded:
+		jm.log.Info("jobmanager: the application ended; shutting down")
 	case <-ctx.Done():
 	case <-ended:
 		if jm.cfg.ResultLinger > 0 {
@@ -287,6 +302,7 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	}
 	jm.mu.Unlock()
 	close(jm.stop)
+	cancelApp()
 	stopREST()
 	// Sessions end when their TaskManager streams are cancelled; Stop
 	// closes them at once rather than waiting for clients.

@@ -80,6 +80,12 @@ type StdoutBackend interface {
 	TaskManagerStdout(ctx context.Context, id string) (string, error)
 }
 
+// ApplicationBackend is a Backend of a cluster that runs an application's
+// main; it serves GET /v1/application.
+type ApplicationBackend interface {
+	Application(ctx context.Context) (v1.Application, error)
+}
+
 // handler serves the API; see the package documentation for its routes.
 type handler struct {
 	b           Backend
@@ -123,6 +129,16 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	h.handle("PATCH /v1/jobs/{id}", h.patchJob)
 	h.handle("GET /v1/jobs/{id}/exceptions", h.jobExceptions)
 	h.handle("GET /v1/taskmanagers", h.taskManagers)
+	if ab, ok := b.(ApplicationBackend); ok {
+		h.handle("GET /v1/application", func(w http.ResponseWriter, r *http.Request) error {
+			a, err := ab.Application(r.Context())
+			if err != nil {
+				return backendError(err, nil)
+			}
+			writeJSON(w, http.StatusOK, a)
+			return nil
+		})
+	}
 	if lb, ok := b.(StdoutBackend); ok {
 		h.handle("GET /v1/taskmanagers/{id}/stdout", func(w http.ResponseWriter, r *http.Request) error {
 			text, err := lb.TaskManagerStdout(r.Context(), r.PathValue("id"))
