@@ -64,3 +64,50 @@ func TestApplicationMode(t *testing.T) {
 }
 
 func itoa(v int) string { return strconv.Itoa(v) }
+
+// TestStandaloneApplicationCluster runs main in a JobManager started by
+// hand with --application; TaskManagers started by hand join it, and when
+// the application ends the JobManager exits and tells them to exit too.
+func TestStandaloneApplicationCluster(t *testing.T) {
+	bin := binaries(t)
+	jm := start(t, "jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
+		"-D", "heartbeat.interval=200", "-D", "heartbeat.timeout=2000", "-D", "parallelism.default=2",
+		"--application", filepath.Join(bin, "multijob"))
+	var rpc string
+	waitFor(t, 20*time.Second, "the JobManager to listen", func() bool {
+		m := addrLine.FindStringSubmatch(jm.stdout())
+		if m != nil {
+			rpc = m[1]
+		}
+		return m != nil
+	})
+	tms := []*proc{
+		start(t, "taskmanager", "--jobmanager", rpc, "--slots", "1"),
+		start(t, "taskmanager", "--jobmanager", rpc, "--slots", "1"),
+	}
+	for _, p := range append([]*proc{jm}, tms...) {
+		select {
+		case <-p.done:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("a process of the application cluster did not exit after the application")
+		}
+	}
+	if code := jm.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("the JobManager exited with %d", code)
+	}
+	var got []string
+	for _, tm := range tms {
+		got = append(got, untagged(tm.stdout())...)
+	}
+	slices.Sort(got)
+	var want []string
+	for _, job := range []string{"first", "second", "third", "fourth"} {
+		for _, v := range []int{2, 4, 6, 8, 10} {
+			want = append(want, job+" "+strconv.Itoa(v))
+		}
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("output = %q, want %q", got, want)
+	}
+}

@@ -60,10 +60,11 @@ func binaries(t testing.TB) string {
 
 // proc is a child process whose output is kept.
 type proc struct {
-	cmd *exec.Cmd
-	mu  sync.Mutex
-	out bytes.Buffer
-	err bytes.Buffer
+	cmd  *exec.Cmd
+	done chan struct{}
+	mu   sync.Mutex
+	out  bytes.Buffer
+	err  bytes.Buffer
 }
 
 func (p *proc) stdout() string {
@@ -99,6 +100,7 @@ func start(t testing.TB, args ...string) *proc {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
+	p.done = done
 	go func() { p.cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		p.cmd.Process.Signal(syscall.SIGTERM)

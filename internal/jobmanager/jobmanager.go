@@ -282,6 +282,7 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	select {
 	case err = <-appEnded:
 		jm.log.Info("jobmanager: the application ended; shutting down")
+		jm.shutdownTaskManagers("the application ended")
 	case <-ctx.Done():
 	case <-ended:
 		if jm.cfg.ResultLinger > 0 {
@@ -363,3 +364,23 @@ func newJobID() JobID {
 }
 
 var errClosed = errors.New("jobmanager is shutting down")
+
+// shutdownTaskManagers tells every TaskManager that the cluster ends, and
+// waits briefly for the messages to go out.
+func (jm *JobManager) shutdownTaskManagers(reason string) {
+	jm.mu.Lock()
+	tms := make([]*taskManager, 0, len(jm.mu.tms))
+	for _, tm := range jm.mu.tms {
+		tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Shutdown{Shutdown: &rpcpb.Shutdown{Reason: reason}}})
+		tms = append(tms, tm)
+	}
+	jm.mu.Unlock()
+	deadline := time.Now().Add(2 * time.Second)
+	for _, tm := range tms {
+		for len(tm.out) > 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// Taken from the queue is not yet on the wire.
+	time.Sleep(100 * time.Millisecond)
+}

@@ -172,7 +172,7 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 	for {
 		registered, err := tm.session(ctx)
 		tm.stopAll("session with the JobManager ended")
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, errShutdown) {
 			return nil
 		}
 		if tm.cfg.ExitOnJobManagerLoss && registered {
@@ -275,6 +275,9 @@ func (tm *TaskManager) session(ctx context.Context) (registered bool, err error)
 				tm.deploy(sctx, id, rest, k.Deploy)
 			case *rpcpb.JobManagerMessage_Release:
 				tm.release(k.Release.JobId, k.Release.Reason)
+			case *rpcpb.JobManagerMessage_Shutdown:
+				tm.log.Info("taskmanager: the cluster ends", "reason", k.Shutdown.Reason)
+				return true, errShutdown
 			case *rpcpb.JobManagerMessage_StdoutRequest:
 				if err := send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Stdout{Stdout: &rpcpb.StdoutResponse{
 					RequestId: k.StdoutRequest.RequestId, Text: tm.out.recent(),
@@ -285,6 +288,9 @@ func (tm *TaskManager) session(ctx context.Context) (registered bool, err error)
 		}
 	}
 }
+
+// errShutdown ends Run: the JobManager said the cluster ends.
+var errShutdown = errors.New("the cluster ends")
 
 // post queues a message for the JobManager; it is dropped if the
 // TaskManager is shutting down.

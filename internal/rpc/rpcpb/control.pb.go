@@ -581,6 +581,7 @@ type JobManagerMessage struct {
 	//	*JobManagerMessage_Deploy
 	//	*JobManagerMessage_Release
 	//	*JobManagerMessage_StdoutRequest
+	//	*JobManagerMessage_Shutdown
 	Kind          isJobManagerMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -659,6 +660,15 @@ func (x *JobManagerMessage) GetStdoutRequest() *StdoutRequest {
 	return nil
 }
 
+func (x *JobManagerMessage) GetShutdown() *Shutdown {
+	if x != nil {
+		if x, ok := x.Kind.(*JobManagerMessage_Shutdown); ok {
+			return x.Shutdown
+		}
+	}
+	return nil
+}
+
 type isJobManagerMessage_Kind interface {
 	isJobManagerMessage_Kind()
 }
@@ -679,6 +689,10 @@ type JobManagerMessage_StdoutRequest struct {
 	StdoutRequest *StdoutRequest `protobuf:"bytes,4,opt,name=stdout_request,json=stdoutRequest,proto3,oneof"`
 }
 
+type JobManagerMessage_Shutdown struct {
+	Shutdown *Shutdown `protobuf:"bytes,5,opt,name=shutdown,proto3,oneof"`
+}
+
 func (*JobManagerMessage_Heartbeat) isJobManagerMessage_Kind() {}
 
 func (*JobManagerMessage_Deploy) isJobManagerMessage_Kind() {}
@@ -686,6 +700,55 @@ func (*JobManagerMessage_Deploy) isJobManagerMessage_Kind() {}
 func (*JobManagerMessage_Release) isJobManagerMessage_Kind() {}
 
 func (*JobManagerMessage_StdoutRequest) isJobManagerMessage_Kind() {}
+
+func (*JobManagerMessage_Shutdown) isJobManagerMessage_Kind() {}
+
+// Shutdown tells a TaskManager that the cluster ends (a standalone
+// application cluster whose application returned): it stops its workers
+// and exits.
+type Shutdown struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Shutdown) Reset() {
+	*x = Shutdown{}
+	mi := &file_control_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Shutdown) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Shutdown) ProtoMessage() {}
+
+func (x *Shutdown) ProtoReflect() protoreflect.Message {
+	mi := &file_control_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Shutdown.ProtoReflect.Descriptor instead.
+func (*Shutdown) Descriptor() ([]byte, []int) {
+	return file_control_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Shutdown) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 // StdoutRequest asks a TaskManager for its recent output (for the REST
 // API's /v1/taskmanagers/{id}/stdout).
@@ -698,7 +761,7 @@ type StdoutRequest struct {
 
 func (x *StdoutRequest) Reset() {
 	*x = StdoutRequest{}
-	mi := &file_control_proto_msgTypes[9]
+	mi := &file_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +773,7 @@ func (x *StdoutRequest) String() string {
 func (*StdoutRequest) ProtoMessage() {}
 
 func (x *StdoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[9]
+	mi := &file_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +786,7 @@ func (x *StdoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdoutRequest.ProtoReflect.Descriptor instead.
 func (*StdoutRequest) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{9}
+	return file_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StdoutRequest) GetRequestId() uint64 {
@@ -758,7 +821,7 @@ type DeployWorker struct {
 
 func (x *DeployWorker) Reset() {
 	*x = DeployWorker{}
-	mi := &file_control_proto_msgTypes[10]
+	mi := &file_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +833,7 @@ func (x *DeployWorker) String() string {
 func (*DeployWorker) ProtoMessage() {}
 
 func (x *DeployWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[10]
+	mi := &file_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +846,7 @@ func (x *DeployWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployWorker.ProtoReflect.Descriptor instead.
 func (*DeployWorker) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{10}
+	return file_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeployWorker) GetJobId() string {
@@ -867,7 +930,7 @@ type ReleaseJob struct {
 
 func (x *ReleaseJob) Reset() {
 	*x = ReleaseJob{}
-	mi := &file_control_proto_msgTypes[11]
+	mi := &file_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +942,7 @@ func (x *ReleaseJob) String() string {
 func (*ReleaseJob) ProtoMessage() {}
 
 func (x *ReleaseJob) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[11]
+	mi := &file_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +955,7 @@ func (x *ReleaseJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseJob.ProtoReflect.Descriptor instead.
 func (*ReleaseJob) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{11}
+	return file_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReleaseJob) GetJobId() string {
@@ -921,7 +984,7 @@ type WorkerReadyRequest struct {
 
 func (x *WorkerReadyRequest) Reset() {
 	*x = WorkerReadyRequest{}
-	mi := &file_control_proto_msgTypes[12]
+	mi := &file_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +996,7 @@ func (x *WorkerReadyRequest) String() string {
 func (*WorkerReadyRequest) ProtoMessage() {}
 
 func (x *WorkerReadyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[12]
+	mi := &file_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1009,7 @@ func (x *WorkerReadyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerReadyRequest.ProtoReflect.Descriptor instead.
 func (*WorkerReadyRequest) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{12}
+	return file_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WorkerReadyRequest) GetJobId() string {
@@ -987,7 +1050,7 @@ type WorkerReadyResponse struct {
 
 func (x *WorkerReadyResponse) Reset() {
 	*x = WorkerReadyResponse{}
-	mi := &file_control_proto_msgTypes[13]
+	mi := &file_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1062,7 @@ func (x *WorkerReadyResponse) String() string {
 func (*WorkerReadyResponse) ProtoMessage() {}
 
 func (x *WorkerReadyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[13]
+	mi := &file_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1075,7 @@ func (x *WorkerReadyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerReadyResponse.ProtoReflect.Descriptor instead.
 func (*WorkerReadyResponse) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{13}
+	return file_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WorkerReadyResponse) GetDataAddresses() map[string]string {
@@ -1038,7 +1101,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_control_proto_msgTypes[14]
+	mi := &file_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1113,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[14]
+	mi := &file_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1126,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{14}
+	return file_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TaskStatus) GetVertex() int32 {
@@ -1122,7 +1185,7 @@ type ReportTasksRequest struct {
 
 func (x *ReportTasksRequest) Reset() {
 	*x = ReportTasksRequest{}
-	mi := &file_control_proto_msgTypes[15]
+	mi := &file_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1197,7 @@ func (x *ReportTasksRequest) String() string {
 func (*ReportTasksRequest) ProtoMessage() {}
 
 func (x *ReportTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[15]
+	mi := &file_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1210,7 @@ func (x *ReportTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTasksRequest.ProtoReflect.Descriptor instead.
 func (*ReportTasksRequest) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{15}
+	return file_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReportTasksRequest) GetJobId() string {
@@ -1186,7 +1249,7 @@ type ReportTasksResponse struct {
 
 func (x *ReportTasksResponse) Reset() {
 	*x = ReportTasksResponse{}
-	mi := &file_control_proto_msgTypes[16]
+	mi := &file_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1261,7 @@ func (x *ReportTasksResponse) String() string {
 func (*ReportTasksResponse) ProtoMessage() {}
 
 func (x *ReportTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[16]
+	mi := &file_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1274,7 @@ func (x *ReportTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTasksResponse.ProtoReflect.Descriptor instead.
 func (*ReportTasksResponse) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{16}
+	return file_control_proto_rawDescGZIP(), []int{17}
 }
 
 var File_control_proto protoreflect.FileDescriptor
@@ -1254,13 +1317,16 @@ const file_control_proto_rawDesc = "" +
 	"\bexpected\x18\x04 \x01(\bR\bexpected\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\"$\n" +
 	"\vJobReleased\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x96\x02\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xd0\x02\n" +
 	"\x11JobManagerMessage\x12;\n" +
 	"\theartbeat\x18\x01 \x01(\v2\x1b.spate.control.v1.HeartbeatH\x00R\theartbeat\x128\n" +
 	"\x06deploy\x18\x02 \x01(\v2\x1e.spate.control.v1.DeployWorkerH\x00R\x06deploy\x128\n" +
 	"\arelease\x18\x03 \x01(\v2\x1c.spate.control.v1.ReleaseJobH\x00R\arelease\x12H\n" +
-	"\x0estdout_request\x18\x04 \x01(\v2\x1f.spate.control.v1.StdoutRequestH\x00R\rstdoutRequestB\x06\n" +
-	"\x04kind\".\n" +
+	"\x0estdout_request\x18\x04 \x01(\v2\x1f.spate.control.v1.StdoutRequestH\x00R\rstdoutRequest\x128\n" +
+	"\bshutdown\x18\x05 \x01(\v2\x1a.spate.control.v1.ShutdownH\x00R\bshutdownB\x06\n" +
+	"\x04kind\"\"\n" +
+	"\bShutdown\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\".\n" +
 	"\rStdoutRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\"\xf8\x02\n" +
@@ -1328,7 +1394,7 @@ func file_control_proto_rawDescGZIP() []byte {
 	return file_control_proto_rawDescData
 }
 
-var file_control_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_control_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_control_proto_goTypes = []any{
 	(*RegisterTaskManagerRequest)(nil),  // 0: spate.control.v1.RegisterTaskManagerRequest
 	(*RegisterTaskManagerResponse)(nil), // 1: spate.control.v1.RegisterTaskManagerResponse
@@ -1339,16 +1405,17 @@ var file_control_proto_goTypes = []any{
 	(*WorkerExited)(nil),                // 6: spate.control.v1.WorkerExited
 	(*JobReleased)(nil),                 // 7: spate.control.v1.JobReleased
 	(*JobManagerMessage)(nil),           // 8: spate.control.v1.JobManagerMessage
-	(*StdoutRequest)(nil),               // 9: spate.control.v1.StdoutRequest
-	(*DeployWorker)(nil),                // 10: spate.control.v1.DeployWorker
-	(*ReleaseJob)(nil),                  // 11: spate.control.v1.ReleaseJob
-	(*WorkerReadyRequest)(nil),          // 12: spate.control.v1.WorkerReadyRequest
-	(*WorkerReadyResponse)(nil),         // 13: spate.control.v1.WorkerReadyResponse
-	(*TaskStatus)(nil),                  // 14: spate.control.v1.TaskStatus
-	(*ReportTasksRequest)(nil),          // 15: spate.control.v1.ReportTasksRequest
-	(*ReportTasksResponse)(nil),         // 16: spate.control.v1.ReportTasksResponse
-	nil,                                 // 17: spate.control.v1.DeployWorker.EnvEntry
-	nil,                                 // 18: spate.control.v1.WorkerReadyResponse.DataAddressesEntry
+	(*Shutdown)(nil),                    // 9: spate.control.v1.Shutdown
+	(*StdoutRequest)(nil),               // 10: spate.control.v1.StdoutRequest
+	(*DeployWorker)(nil),                // 11: spate.control.v1.DeployWorker
+	(*ReleaseJob)(nil),                  // 12: spate.control.v1.ReleaseJob
+	(*WorkerReadyRequest)(nil),          // 13: spate.control.v1.WorkerReadyRequest
+	(*WorkerReadyResponse)(nil),         // 14: spate.control.v1.WorkerReadyResponse
+	(*TaskStatus)(nil),                  // 15: spate.control.v1.TaskStatus
+	(*ReportTasksRequest)(nil),          // 16: spate.control.v1.ReportTasksRequest
+	(*ReportTasksResponse)(nil),         // 17: spate.control.v1.ReportTasksResponse
+	nil,                                 // 18: spate.control.v1.DeployWorker.EnvEntry
+	nil,                                 // 19: spate.control.v1.WorkerReadyResponse.DataAddressesEntry
 }
 var file_control_proto_depIdxs = []int32{
 	4,  // 0: spate.control.v1.TaskManagerMessage.hello:type_name -> spate.control.v1.Hello
@@ -1357,25 +1424,26 @@ var file_control_proto_depIdxs = []int32{
 	7,  // 3: spate.control.v1.TaskManagerMessage.job_released:type_name -> spate.control.v1.JobReleased
 	3,  // 4: spate.control.v1.TaskManagerMessage.stdout:type_name -> spate.control.v1.StdoutResponse
 	5,  // 5: spate.control.v1.JobManagerMessage.heartbeat:type_name -> spate.control.v1.Heartbeat
-	10, // 6: spate.control.v1.JobManagerMessage.deploy:type_name -> spate.control.v1.DeployWorker
-	11, // 7: spate.control.v1.JobManagerMessage.release:type_name -> spate.control.v1.ReleaseJob
-	9,  // 8: spate.control.v1.JobManagerMessage.stdout_request:type_name -> spate.control.v1.StdoutRequest
-	17, // 9: spate.control.v1.DeployWorker.env:type_name -> spate.control.v1.DeployWorker.EnvEntry
-	18, // 10: spate.control.v1.WorkerReadyResponse.data_addresses:type_name -> spate.control.v1.WorkerReadyResponse.DataAddressesEntry
-	14, // 11: spate.control.v1.ReportTasksRequest.tasks:type_name -> spate.control.v1.TaskStatus
-	0,  // 12: spate.control.v1.JobManager.RegisterTaskManager:input_type -> spate.control.v1.RegisterTaskManagerRequest
-	2,  // 13: spate.control.v1.JobManager.Connect:input_type -> spate.control.v1.TaskManagerMessage
-	12, // 14: spate.control.v1.JobManager.WorkerReady:input_type -> spate.control.v1.WorkerReadyRequest
-	15, // 15: spate.control.v1.JobManager.ReportTasks:input_type -> spate.control.v1.ReportTasksRequest
-	1,  // 16: spate.control.v1.JobManager.RegisterTaskManager:output_type -> spate.control.v1.RegisterTaskManagerResponse
-	8,  // 17: spate.control.v1.JobManager.Connect:output_type -> spate.control.v1.JobManagerMessage
-	13, // 18: spate.control.v1.JobManager.WorkerReady:output_type -> spate.control.v1.WorkerReadyResponse
-	16, // 19: spate.control.v1.JobManager.ReportTasks:output_type -> spate.control.v1.ReportTasksResponse
-	16, // [16:20] is the sub-list for method output_type
-	12, // [12:16] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	11, // 6: spate.control.v1.JobManagerMessage.deploy:type_name -> spate.control.v1.DeployWorker
+	12, // 7: spate.control.v1.JobManagerMessage.release:type_name -> spate.control.v1.ReleaseJob
+	10, // 8: spate.control.v1.JobManagerMessage.stdout_request:type_name -> spate.control.v1.StdoutRequest
+	9,  // 9: spate.control.v1.JobManagerMessage.shutdown:type_name -> spate.control.v1.Shutdown
+	18, // 10: spate.control.v1.DeployWorker.env:type_name -> spate.control.v1.DeployWorker.EnvEntry
+	19, // 11: spate.control.v1.WorkerReadyResponse.data_addresses:type_name -> spate.control.v1.WorkerReadyResponse.DataAddressesEntry
+	15, // 12: spate.control.v1.ReportTasksRequest.tasks:type_name -> spate.control.v1.TaskStatus
+	0,  // 13: spate.control.v1.JobManager.RegisterTaskManager:input_type -> spate.control.v1.RegisterTaskManagerRequest
+	2,  // 14: spate.control.v1.JobManager.Connect:input_type -> spate.control.v1.TaskManagerMessage
+	13, // 15: spate.control.v1.JobManager.WorkerReady:input_type -> spate.control.v1.WorkerReadyRequest
+	16, // 16: spate.control.v1.JobManager.ReportTasks:input_type -> spate.control.v1.ReportTasksRequest
+	1,  // 17: spate.control.v1.JobManager.RegisterTaskManager:output_type -> spate.control.v1.RegisterTaskManagerResponse
+	8,  // 18: spate.control.v1.JobManager.Connect:output_type -> spate.control.v1.JobManagerMessage
+	14, // 19: spate.control.v1.JobManager.WorkerReady:output_type -> spate.control.v1.WorkerReadyResponse
+	17, // 20: spate.control.v1.JobManager.ReportTasks:output_type -> spate.control.v1.ReportTasksResponse
+	17, // [17:21] is the sub-list for method output_type
+	13, // [13:17] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_control_proto_init() }
@@ -1395,6 +1463,7 @@ func file_control_proto_init() {
 		(*JobManagerMessage_Deploy)(nil),
 		(*JobManagerMessage_Release)(nil),
 		(*JobManagerMessage_StdoutRequest)(nil),
+		(*JobManagerMessage_Shutdown)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1402,7 +1471,7 @@ func file_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_control_proto_rawDesc), len(file_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
