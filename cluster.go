@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -100,6 +98,12 @@ func (e *Env) submitOnly(ctx context.Context, p *plan) (*client.Client, string, 
 	if addr == "" {
 		return nil, "", fmt.Errorf("job %q: %s=remote needs %s=host:port, the JobManager's REST address", p.name, TargetEnv, JobManagerEnv)
 	}
+	// The job's own environment variables and configuration reach its
+	// workers only: the TaskManager adds them to those processes alone.
+	env, err := e.conf.WorkerEnv()
+	if err != nil {
+		return nil, "", fmt.Errorf("job %q: %w", p.name, err)
+	}
 	c, err := client.New(addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("job %q: %w", p.name, err)
@@ -116,9 +120,9 @@ func (e *Env) submitOnly(ctx context.Context, p *plan) (*client.Client, string, 
 	if err != nil {
 		return nil, "", fmt.Errorf("job %q: %w", p.name, err)
 	}
+	env[config.PropertiesEnv] = e.workerProperties()
 	id, err := c.SubmitJob(ctx, v1.JobSubmitRequest{
-		JobGraph: graph, Artifact: up.ID, Args: os.Args[1:],
-		Env: map[string]string{config.PropertiesEnv: e.workerProperties()},
+		JobGraph: graph, Artifact: up.ID, Args: os.Args[1:], Env: env,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("job %q: submit: %w", p.name, err)
@@ -156,19 +160,7 @@ func follow(ctx context.Context, c *client.Client, id, name string) error {
 func (e *Env) workerProperties() string {
 	entries := e.conf.Entries()
 	entries[config.ParallelismDefault] = strconv.Itoa(e.Parallelism())
-	keys := make([]string, 0, len(entries))
-	for k := range entries {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(k + "=" + entries[k])
-	}
-	return b.String()
+	return config.EncodeProperties(entries)
 }
 
 // JobClient is a job started by ExecuteAsync.

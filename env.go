@@ -98,6 +98,14 @@ func (e *Env) Parallelism() int {
 	return runtime.NumCPU()
 }
 
+// Config returns the configuration entry key as this job sees it (set by
+// -D at submission, the configuration file, SPATE_PROPERTIES or
+// WithConfig) and whether it is set. On a cluster a job's workers see the
+// entries its client submitted, and no other job's.
+func (e *Env) Config(key string) (string, bool) {
+	return e.conf.Get(key)
+}
+
 // MaxParallelism returns the number of key groups.
 func (e *Env) MaxParallelism() int {
 	if n, ok := e.conf.Int(config.MaxParallelism); ok && n > 0 {

@@ -14,8 +14,9 @@ import (
 // YAML file and -D key=value entries, applied over $SPATE_CONF_DIR and
 // $SPATE_PROPERTIES in that order.
 type confFlags struct {
-	file    string
-	dynamic dynamicFlags
+	file     string
+	dynamic  dynamicFlags
+	envFiles repeated
 }
 
 func (c *confFlags) register(fs *flag.FlagSet) {
@@ -23,7 +24,14 @@ func (c *confFlags) register(fs *flag.FlagSet) {
 	fs.Var(&c.dynamic, "D", "configuration entry key=value (repeatable)")
 }
 
-// load returns the effective configuration.
+// registerEnvFile adds --env-file, for the commands that submit jobs.
+func (c *confFlags) registerEnvFile(fs *flag.FlagSet) {
+	fs.Var(&c.envFiles, "env-file", "file of NAME=value lines: environment variables for this job's workers only (repeatable; -D "+config.TaskManagerEnvPrefix+"NAME=value sets one)")
+}
+
+// load returns the effective configuration; an environment file's
+// variables become containerized.taskmanager.env entries, which -D
+// entries override.
 func (c *confFlags) load() (config.Config, error) {
 	conf, err := config.FromEnvironment()
 	if err != nil {
@@ -37,6 +45,20 @@ func (c *confFlags) load() (config.Config, error) {
 		defer f.Close()
 		if err := conf.ParseYAML(f, c.file); err != nil {
 			return conf, err
+		}
+	}
+	for _, path := range c.envFiles {
+		f, err := os.Open(path)
+		if err != nil {
+			return conf, fmt.Errorf("--env-file: %w", err)
+		}
+		env, err := config.ParseEnvFile(f, path)
+		f.Close()
+		if err != nil {
+			return conf, fmt.Errorf("--env-file: %w", err)
+		}
+		for k, v := range env {
+			conf.Set(config.TaskManagerEnvPrefix+k, v)
 		}
 	}
 	for _, kv := range c.dynamic {
@@ -57,6 +79,12 @@ func (d *dynamicFlags) Set(v string) error {
 	*d = append(*d, v)
 	return nil
 }
+
+// repeated is a flag that may be given several times.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
 // restAddress is the JobManager REST address a client command talks to:
 // the flag if given, else rest.address and rest.port from the

@@ -137,7 +137,11 @@ func startClusterJM(self, dir string, conf config.Config, extra []string) (*exec
 	args := []string{"jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
 		"--provider", "process", "--cluster-dir", dir}
 	for k, v := range conf.Entries() {
-		args = append(args, "-D", k+"="+v)
+		// Jobs' variables travel with their submissions, not on a
+		// command line any user can read.
+		if !strings.HasPrefix(k, config.TaskManagerEnvPrefix) {
+			args = append(args, "-D", k+"="+v)
+		}
 	}
 	// Last: extra may end with "--" and a program's arguments.
 	args = append(args, extra...)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/internal/config"
@@ -19,6 +18,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var cf confFlags
 	cf.register(fs)
+	cf.registerEnvFile(fs)
 	target := fs.String("target", "local", "where jobs run: local (embedded executor), remote (a running JobManager) or process-per-job (a cluster of child processes for the job, removed after it)")
 	var jm string
 	fs.StringVar(&jm, "jobmanager", "", "the JobManager's REST address host:port, for --target remote (default rest.address:rest.port, localhost:8081)")
@@ -29,7 +29,7 @@ func run(args []string) error {
 	sessionID := fs.String("session", "", "submit to this session cluster (spate session list); implies --target remote")
 	keepLogs := fs.Bool("keep-logs", false, "process-per-job: keep the cluster's directory (logs) after the job")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: spate run [--target local|remote|process-per-job] [--jobmanager host:port] [-p N] [--detached] [-D key=value] ./prog [args...]")
+		fmt.Fprintln(fs.Output(), "usage: spate run [--target local|remote|process-per-job] [--jobmanager host:port] [-p N] [--detached] [-D key=value] [--env-file FILE] ./prog [args...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -45,6 +45,10 @@ func run(args []string) error {
 		return fmt.Errorf("run: --target %q: want local, remote or process-per-job", *target)
 	}
 	conf, err := cf.load()
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	workerEnv, err := conf.WorkerEnv()
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -71,6 +75,13 @@ func run(args []string) error {
 	}
 	cmd := exec.Command(prog, fs.Args()[1:]...)
 	cmd.Env = append(os.Environ(), config.PropertiesEnv+"="+properties(conf), spate.TargetEnv+"="+*target)
+	if *target == "local" {
+		// The job runs in the program itself: it gets its workers'
+		// variables.
+		for k, v := range workerEnv {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	if *target == "remote" {
 		cmd.Env = append(cmd.Env, spate.JobManagerEnv+"="+restAddress(jm, conf), spate.DetachedEnv+"="+strconv.FormatBool(*detached))
 	}
@@ -87,11 +98,7 @@ func run(args []string) error {
 
 // properties renders conf as $SPATE_PROPERTIES.
 func properties(conf config.Config) string {
-	var kv []string
-	for k, v := range conf.Entries() {
-		kv = append(kv, k+"="+v)
-	}
-	return strings.Join(kv, ",")
+	return config.EncodeProperties(conf.Entries())
 }
 
 // exitCode is a program's failure already reported on its own output: the

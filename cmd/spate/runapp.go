@@ -23,12 +23,13 @@ func runApplication(args []string) error {
 	fs := flag.NewFlagSet("run-application", flag.ContinueOnError)
 	var cf confFlags
 	cf.register(fs)
+	cf.registerEnvFile(fs)
 	target := fs.String("target", "process-application", "where the application runs: process-application (child processes on this host)")
 	par := fs.Int("p", 0, "default parallelism of the program's jobs (parallelism.default)")
 	detached := fs.Bool("detached", false, "return once the cluster has started; it removes itself when the application ends")
 	keepLogs := fs.Bool("keep-logs", false, "keep the cluster's directory (logs) after the application")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: spate run-application [--target process-application] [-p N] [--detached] [-D key=value] ./prog [args...]")
+		fmt.Fprintln(fs.Output(), "usage: spate run-application [--target process-application] [-p N] [--detached] [-D key=value] [--env-file FILE] ./prog [args...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -43,6 +44,9 @@ func runApplication(args []string) error {
 	}
 	conf, err := cf.load()
 	if err != nil {
+		return fmt.Errorf("run-application: %w", err)
+	}
+	if _, err := conf.WorkerEnv(); err != nil {
 		return fmt.Errorf("run-application: %w", err)
 	}
 	if *par > 0 {

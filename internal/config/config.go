@@ -30,7 +30,8 @@ const (
 // ConfDirEnv names the directory holding config.yaml.
 const ConfDirEnv = "SPATE_CONF_DIR"
 
-// PropertiesEnv holds comma-separated key=value overrides.
+// PropertiesEnv holds configuration overrides: comma-separated key=value
+// entries, or a JSON object as EncodeProperties writes.
 const PropertiesEnv = "SPATE_PROPERTIES"
 
 // Config is a set of configuration entries.
@@ -98,10 +99,8 @@ func FromEnvironment() (Config, error) {
 		}
 	}
 	if props := os.Getenv(PropertiesEnv); props != "" {
-		for _, kv := range strings.Split(props, ",") {
-			if err := c.SetDynamic(kv); err != nil {
-				return c, fmt.Errorf("%s: %w", PropertiesEnv, err)
-			}
+		if err := decodeProperties(&c, props); err != nil {
+			return c, fmt.Errorf("%s: %w", PropertiesEnv, err)
 		}
 	}
 	return c, nil
