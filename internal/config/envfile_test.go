@@ -75,9 +75,9 @@ func TestWorkerEnv(t *testing.T) {
 // hand-written form survive the trip to a child process.
 func TestPropertiesRoundTrip(t *testing.T) {
 	entries := map[string]string{
-		"kafka.bootstrap.servers":           "a:9092,b:9092",
+		"kafka.bootstrap.servers":            "a:9092,b:9092",
 		TaskManagerEnvPrefix + "DB_PASSWORD": "p=a,s\ns",
-		"parallelism.default":               "4",
+		"parallelism.default":                "4",
 	}
 	t.Setenv(ConfDirEnv, "")
 	t.Setenv(PropertiesEnv, EncodeProperties(entries))
