@@ -12,20 +12,22 @@ import (
 )
 
 // probeLine is a line envprobe's operators print.
-var probeLine = regexp.MustCompile(`probe (\d) SECRET=("[^"]*") TOKEN=("[^"]*") greeting=("[^"]*")$`)
+var probeLine = regexp.MustCompile(`probe (\d) SECRET=("[^"]*") TOKEN=("[^"]*") greeting=("[^"]*") GOMEMLIMIT=("[^"]*")$`)
 
 // probes returns the probe lines of out, keyed by their values after the
-// record number: the set of environments the job's operators saw.
-func probes(t *testing.T, out string) (n int, seen map[string]bool) {
+// record number: the set of environments the job's operators saw, and the
+// set of GOMEMLIMIT values their processes had.
+func probes(t *testing.T, out string) (n int, seen, memLimits map[string]bool) {
 	t.Helper()
-	seen = map[string]bool{}
+	seen, memLimits = map[string]bool{}, map[string]bool{}
 	for _, line := range strings.Split(out, "\n") {
 		if m := probeLine.FindStringSubmatch(line); m != nil {
 			n++
 			seen["SECRET="+m[2]+" TOKEN="+m[3]+" greeting="+m[4]] = true
+			memLimits[m[5]] = true
 		}
 	}
-	return n, seen
+	return n, seen, memLimits
 }
 
 // TestSessionJobEnvironment submits two jobs at once to one session
@@ -38,7 +40,9 @@ func probes(t *testing.T, out string) (n int, seen map[string]bool) {
 func TestSessionJobEnvironment(t *testing.T) {
 	bin := binaries(t)
 	home := t.TempDir()
-	out, err := spateEnv(t, home, "session", "start", "--taskmanagers", "1", "--slots", "4")
+	// The session's configuration reaches the TaskManagers it starts: their
+	// workers get a memory limit.
+	out, err := spateEnv(t, home, "session", "start", "--taskmanagers", "1", "--slots", "4", "-D", "taskmanager.worker.memory-limit=300m")
 	if err != nil {
 		t.Fatalf("session start: %v\n%s", err, out)
 	}
@@ -91,9 +95,13 @@ func TestSessionJobEnvironment(t *testing.T) {
 		if err != nil {
 			t.Fatalf("spate logs %s: %v\n%s", id, err, out)
 		}
-		n, seen := probes(t, out)
+		n, seen, mem := probes(t, out)
 		if n != 4 || len(seen) != 1 || !seen[want[name]] {
 			t.Errorf("job %s's operators saw %d records with environments %v, want 4 with %s:\n%s", name, n, seen, want[name], out)
+		}
+		// 90% of 300 MiB, set by the TaskManager from the session's -D.
+		if len(mem) != 1 || !mem[`"283115520"`] {
+			t.Errorf("job %s's workers ran with GOMEMLIMIT %v, want 283115520 from the session's taskmanager.worker.memory-limit", name, mem)
 		}
 	}
 
@@ -129,13 +137,13 @@ func TestSessionJobEnvironment(t *testing.T) {
 
 	// A per-job cluster's workers see the file too.
 	out, err = spateEnv(t, home, "run", "--target", "process-per-job", "-p", "2", "--env-file", envFile, "-D", "app.greeting=hi", probe)
-	if n, seen := probes(t, out); err != nil || n != 4 || len(seen) != 1 || !seen[`SECRET="a-secret, with a comma" TOKEN="" greeting="hi"`] {
+	if n, seen, _ := probes(t, out); err != nil || n != 4 || len(seen) != 1 || !seen[`SECRET="a-secret, with a comma" TOKEN="" greeting="hi"`] {
 		t.Errorf("run --target process-per-job --env-file: %v, environments %v:\n%s", err, seen, out)
 	}
 
 	// Run plainly, the program is the job's only worker: it sees the file.
 	out, err = spateEnv(t, home, "run", "-p", "1", "--env-file", envFile, "-D", "app.greeting=hi", probe)
-	if n, seen := probes(t, out); err != nil || n != 4 || !seen[`SECRET="a-secret, with a comma" TOKEN="" greeting="hi"`] {
+	if n, seen, _ := probes(t, out); err != nil || n != 4 || !seen[`SECRET="a-secret, with a comma" TOKEN="" greeting="hi"`] {
 		t.Errorf("run --target local --env-file: %v, environments %v:\n%s", err, seen, out)
 	}
 }

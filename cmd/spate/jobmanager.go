@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -72,7 +75,7 @@ func jobmanagerCmd(args []string) error {
 		if err != nil {
 			return fmt.Errorf("jobmanager: %w", err)
 		}
-		p, err := process.New(process.Config{Dir: *clusterDir})
+		p, err := process.New(process.Config{Dir: *clusterDir, Args: taskManagerArgs(conf)})
 		if err != nil {
 			return err
 		}
@@ -121,4 +124,21 @@ func positiveInt(conf config.Config, key string, def int) (int, error) {
 		return 0, fmt.Errorf("configuration %s = %q: want a positive number", key, v)
 	}
 	return n, nil
+}
+
+// taskManagerArgs passes the cluster's configuration on to the
+// TaskManagers its provider starts (taskmanager.*, heartbeat.*, ...): all
+// entries but the JobManager's own and the jobs' environment variables.
+func taskManagerArgs(conf config.Config) []string {
+	entries := conf.Entries()
+	var args []string
+	for _, k := range slices.Sorted(maps.Keys(entries)) {
+		switch {
+		case strings.HasPrefix(k, "jobmanager."), strings.HasPrefix(k, "rest."), strings.HasPrefix(k, "blob."),
+			strings.HasPrefix(k, config.TaskManagerEnvPrefix):
+			continue
+		}
+		args = append(args, "-D", k+"="+entries[k])
+	}
+	return args
 }

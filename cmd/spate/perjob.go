@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +20,8 @@ import (
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/provider"
+	"github.com/spate-dev/spate/internal/provider/process"
 )
 
 // runPerJob runs a program's jobs on a per-job cluster of child processes:
@@ -38,26 +39,21 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 		return fmt.Errorf("run: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "Per-job cluster in %s\n", dir)
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("run: find the spate binary: %w", err)
-	}
-	jmArgs := []string{"--per-job"}
-	if detached && !keepLogs {
-		jmArgs = append(jmArgs, "--remove-cluster-dir")
-	}
+	spec := provider.ClusterSpec{Mode: provider.PerJob, Dir: dir, Config: clusterConfig(conf),
+		RemoveWhenDone: detached && !keepLogs}
 	if !detached {
 		// The attached client fetches the job's result before the
 		// cluster goes.
-		jmArgs = append(jmArgs, "--result-linger", "30s")
+		spec.ResultLinger = 30 * time.Second
 	}
-	jm, jmDone, rest, err := startClusterJM(self, dir, conf, jmArgs)
+	cl, err := process.Deployer{}.Deploy(context.Background(), spec)
 	if err != nil {
 		os.RemoveAll(dir)
 		return fmt.Errorf("run: %w", err)
 	}
+	rest := cl.REST()
 	cleanup := func() {
-		<-jmDone
+		<-cl.Done()
 		if !keepLogs {
 			os.RemoveAll(dir)
 		}
@@ -68,7 +64,7 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 		spate.JobManagerEnv+"="+rest, spate.DetachedEnv+"="+strconv.FormatBool(detached))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
-		jm.Process.Signal(syscall.SIGTERM)
+		stopCluster(cl)
 		cleanup()
 		return fmt.Errorf("run %s: %w", prog, err)
 	}
@@ -106,12 +102,12 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 	if !hasJob(rest) {
 		// The program ended without submitting: nothing will end the
 		// cluster but us.
-		jm.Process.Signal(syscall.SIGTERM)
+		stopCluster(cl)
 	}
 	select {
-	case <-jmDone:
+	case <-cl.Done():
 	case <-time.After(30 * time.Second):
-		jm.Process.Kill()
+		stopCluster(cl)
 	}
 	close(stopFollow)
 	follow.Wait()
@@ -123,64 +119,24 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 	return progErr
 }
 
-var restLine = regexp.MustCompile(`REST at http://(\S+)`)
+// clusterConfig is the configuration a cluster's daemons get: the
+// client's, without the jobs' environment variables, which travel with
+// each job's submission and not on a command line any user can read.
+func clusterConfig(conf config.Config) map[string]string {
+	entries := conf.Entries()
+	for k := range entries {
+		if strings.HasPrefix(k, config.TaskManagerEnvPrefix) {
+			delete(entries, k)
+		}
+	}
+	return entries
+}
 
-// startClusterJM starts a JobManager with the process provider for a
-// cluster living in dir, in its own session so that it outlives the
-// client, with its output in dir/log, and returns it with its REST
-// address.
-func startClusterJM(self, dir string, conf config.Config, extra []string) (*exec.Cmd, <-chan struct{}, string, error) {
-	logDir := filepath.Join(dir, "log")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return nil, nil, "", err
-	}
-	args := []string{"jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
-		"--provider", "process", "--cluster-dir", dir}
-	for k, v := range conf.Entries() {
-		// Jobs' variables travel with their submissions, not on a
-		// command line any user can read.
-		if !strings.HasPrefix(k, config.TaskManagerEnvPrefix) {
-			args = append(args, "-D", k+"="+v)
-		}
-	}
-	// Last: extra may end with "--" and a program's arguments.
-	args = append(args, extra...)
-	stdout, err := os.Create(filepath.Join(logDir, "jobmanager.out"))
-	if err != nil {
-		return nil, nil, "", err
-	}
-	defer stdout.Close()
-	logf, err := os.Create(filepath.Join(logDir, "jobmanager.log"))
-	if err != nil {
-		return nil, nil, "", err
-	}
-	defer logf.Close()
-	jm := exec.Command(self, args...)
-	jm.Stdout, jm.Stderr = stdout, logf
-	jm.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := jm.Start(); err != nil {
-		return nil, nil, "", fmt.Errorf("start the JobManager: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { jm.Wait(); close(exited) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, _ := os.ReadFile(stdout.Name())
-		if m := restLine.FindSubmatch(b); m != nil {
-			return jm, exited, string(m[1]), nil
-		}
-		select {
-		case <-exited:
-			return nil, nil, "", fmt.Errorf("the JobManager exited at start; see %s", logf.Name())
-		default:
-		}
-		if time.Now().After(deadline) {
-			jm.Process.Kill()
-			<-exited
-			return nil, nil, "", fmt.Errorf("the JobManager did not start within 30s; see %s", logf.Name())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+// stopCluster tears a cluster down, killing it if it takes more than 30 s.
+func stopCluster(cl provider.Cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl.Stop(ctx)
 }
 
 func cancelAll(rest string) {

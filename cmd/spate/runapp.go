@@ -1,10 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/provider"
+	"github.com/spate-dev/spate/internal/provider/process"
 )
 
 // runApplication runs a program in application mode on the process
@@ -62,31 +64,19 @@ func runApplication(args []string) error {
 		return fmt.Errorf("run-application: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "Application cluster in %s\n", dir)
-	// The cluster keeps its own copy: a detached client's temporary build
-	// is gone when it returns.
-	bin := filepath.Join(dir, "application")
-	if err := copyFile(prog, bin); err != nil {
-		os.RemoveAll(dir)
-		return fmt.Errorf("run-application: %w", err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	jmArgs := []string{"--application", bin}
-	if *detached && !*keepLogs {
-		jmArgs = append(jmArgs, "--remove-cluster-dir")
-	}
-	// The program's own configuration travels in its environment.
-	os.Setenv(config.PropertiesEnv, properties(conf))
-	jmArgs = append(append(jmArgs, "--"), fs.Args()[1:]...)
-	jm, jmDone, _, err := startClusterJM(self, dir, conf, jmArgs)
+	cl, err := process.Deployer{}.Deploy(context.Background(), provider.ClusterSpec{
+		Mode: provider.Application, Dir: dir, Config: clusterConfig(conf),
+		Artifact: prog, Args: fs.Args()[1:], RemoveWhenDone: *detached && !*keepLogs,
+		// The program's own configuration, its jobs' variables included,
+		// travels in its environment.
+		Env: map[string]string{config.PropertiesEnv: properties(conf)},
+	})
 	if err != nil {
 		os.RemoveAll(dir)
 		return fmt.Errorf("run-application: %w", err)
 	}
 	if *detached {
-		fmt.Printf("Application cluster started (JobManager pid %d); it ends with the application.\n", jm.Process.Pid)
+		fmt.Printf("Application cluster started (JobManager pid %s); it ends with the application.\n", cl.ID())
 		return nil
 	}
 	stop := make(chan struct{})
@@ -100,36 +90,18 @@ func runApplication(args []string) error {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	select {
-	case <-jmDone:
+	case <-cl.Done():
 	case <-sigs:
 		fmt.Fprintln(os.Stderr, "Interrupted: stopping the application's cluster")
-		jm.Process.Signal(syscall.SIGTERM)
-		<-jmDone
+		stopCluster(cl)
 	}
 	close(stop)
 	follow.Wait()
 	if !*keepLogs {
 		os.RemoveAll(dir)
 	}
-	if code := jm.ProcessState.ExitCode(); code != 0 {
-		return fmt.Errorf("run-application: the application failed (exit status %d)", code)
+	if err := cl.Err(); err != nil {
+		return fmt.Errorf("run-application: the application failed (%v)", err)
 	}
 	return nil
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/spate-dev/spate/client"
+	"github.com/spate-dev/spate/internal/provider"
+	"github.com/spate-dev/spate/internal/provider/process"
 )
 
 // Sessions live under $SPATE_HOME/sessions (default ~/.spate), one
@@ -95,19 +97,20 @@ func sessionStart(args []string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("session start: %w", err)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	jm, _, rest, err := startClusterJM(self, dir, conf, []string{"--taskmanagers", strconv.Itoa(*tms)})
+	cl, err := process.Deployer{}.Deploy(context.Background(), provider.ClusterSpec{
+		Mode: provider.Session, Dir: dir, Config: clusterConfig(conf), TaskManagers: *tms,
+	})
 	if err != nil {
 		os.RemoveAll(dir)
 		return fmt.Errorf("session start: %w", err)
 	}
-	info := sessionInfo{ID: id, REST: rest, PID: jm.Process.Pid, Dir: dir, Started: time.Now()}
+	rest := cl.REST()
+	pid, _ := strconv.Atoi(cl.ID())
+	info := sessionInfo{ID: id, REST: rest, PID: pid, Dir: dir, Started: time.Now()}
 	b2, _ := json.MarshalIndent(info, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, "session.json"), b2, 0o644); err != nil {
-		jm.Process.Kill()
+		stopCluster(cl)
+		os.RemoveAll(dir)
 		return fmt.Errorf("session start: %w", err)
 	}
 	// Wait for the TaskManagers, so that the session takes jobs at once.
@@ -219,13 +222,10 @@ func sessionStop(args []string) error {
 	if err != nil {
 		return err
 	}
-	syscall.Kill(info.PID, syscall.SIGTERM)
-	deadline := time.Now().Add(30 * time.Second)
-	for syscall.Kill(info.PID, 0) == nil {
-		if time.Now().After(deadline) {
-			syscall.Kill(info.PID, syscall.SIGKILL)
-		}
-		time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := (process.Deployer{}).Kill(ctx, strconv.Itoa(info.PID)); err != nil {
+		return fmt.Errorf("session stop: %w", err)
 	}
 	if !*keepLogs {
 		os.RemoveAll(info.Dir)

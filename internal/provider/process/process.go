@@ -13,13 +13,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spate-dev/spate/internal/provider"
 )
+
+// propertiesEnv is config.PropertiesEnv.
+const propertiesEnv = "SPATE_PROPERTIES"
 
 // Config configures the process provider.
 type Config struct {
@@ -93,11 +98,18 @@ func (p *Provider) StartTaskManager(ctx context.Context, spec provider.TaskManag
 		out.Close()
 		return fmt.Errorf("start taskmanager %s: %w", spec.ID, err)
 	}
-	args := append([]string{"taskmanager", "--jobmanager", spec.JobManager, "--slots", strconv.Itoa(spec.Slots),
-		"--exit-on-jobmanager-loss", "-D", "taskmanager.resource-id=" + spec.ID,
-		"-D", "taskmanager.tmp.dirs=" + filepath.Join(p.cfg.Dir, spec.ID)}, p.cfg.Args...)
+	// The provider's own entries come last, so that they win.
+	args := append(append([]string{"taskmanager"}, p.cfg.Args...),
+		"--jobmanager", spec.JobManager, "--slots", strconv.Itoa(spec.Slots), "--exit-on-jobmanager-loss",
+		"-D", "taskmanager.resource-id="+spec.ID, "-D", "taskmanager.tmp.dirs="+filepath.Join(p.cfg.Dir, spec.ID))
 	cmd := exec.Command(p.cfg.Binary, args...)
 	cmd.Stdout, cmd.Stderr = out, logf
+	// The configuration travels in args; the JobManager's
+	// $SPATE_PROPERTIES (an application's, with its jobs' variables) stays
+	// with it.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, propertiesEnv+"=")
+	})
 	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		out.Close()

@@ -17,7 +17,7 @@ func main() {
 	greeting, _ := env.Config("app.greeting")
 	src := spate.FromSlice(env, []int{1, 2, 3, 4})
 	probe := spate.Map(src, func(v int) string {
-		return fmt.Sprintf("probe %d SECRET=%q TOKEN=%q greeting=%q", v, os.Getenv("PROBE_SECRET"), os.Getenv("PROBE_TOKEN"), greeting)
+		return fmt.Sprintf("probe %d SECRET=%q TOKEN=%q greeting=%q GOMEMLIMIT=%q", v, os.Getenv("PROBE_SECRET"), os.Getenv("PROBE_TOKEN"), greeting, os.Getenv("GOMEMLIMIT"))
 	})
 	spate.SinkTo(probe, spate.Print[string]())
 	if err := env.Execute("envprobe"); err != nil {
