@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	v1 "github.com/spate-dev/spate/api/v1"
+	"github.com/spate-dev/spate/internal/config"
 )
 
 var appDirLine = regexp.MustCompile(`Application cluster in (\S+)`)
@@ -109,5 +114,65 @@ func TestStandaloneApplicationCluster(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("output = %q, want %q", got, want)
+	}
+}
+
+// TestApplicationFailureThroughREST runs a main that fails after its jobs
+// on a standalone application cluster told to stay after its application
+// (execution.shutdown-on-application-finish: false): GET /v1/application
+// reports FAILED with main's own error, the jobs stay listed, and the
+// JobManager, once stopped, exits with a failure and takes its
+// TaskManager along.
+func TestApplicationFailureThroughREST(t *testing.T) {
+	bin := binaries(t)
+	// What run-application hands the JobManager for main alone.
+	t.Setenv(applicationPropertiesEnv, config.EncodeProperties(map[string]string{
+		config.TaskManagerEnvPrefix + "APP_SECRET": "app-s3cret", "parallelism.default": "1"}))
+	jm := start(t, "jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
+		"-D", "heartbeat.interval=200", "-D", "heartbeat.timeout=2000", "-D", "parallelism.default=1",
+		"-D", "execution.shutdown-on-application-finish=false",
+		"--application", filepath.Join(bin, "multijob"), "--", "-fail")
+	var m []string
+	waitFor(t, 20*time.Second, "the JobManager to listen", func() bool {
+		m = addrLine.FindStringSubmatch(jm.stdout())
+		return m != nil
+	})
+	c := &cluster{rest: m[2]}
+	tm := start(t, "taskmanager", "--jobmanager", m[1], "--slots", "2")
+
+	var app v1.Application
+	waitFor(t, 60*time.Second, "the application to end", func() bool {
+		return c.get(t, "/v1/application", &app) == nil && app.Status != v1.JobRunning
+	})
+	if app.Status != v1.JobFailed || !strings.Contains(app.Error, "main fails after its jobs, as asked") || app.EndTime < app.StartTime {
+		t.Errorf("GET /v1/application = %+v, want FAILED with main's error", app)
+	}
+	out, err := spateEnv(t, t.TempDir(), "list", "--all", "--jobmanager", m[2])
+	if err != nil || strings.Count(out, "FINISHED") != 4 {
+		t.Errorf("spate list after the application: %v, want its 4 jobs FINISHED:\n%s", err, out)
+	}
+	// main's secret is not the JobManager's configuration.
+	var conf map[string]any
+	if err := c.get(t, "/v1/config", &conf); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(conf); strings.Contains(string(b), "app-s3cret") {
+		t.Errorf("GET /v1/config shows the application's secret: %s", b)
+	}
+	select {
+	case <-jm.done:
+		t.Fatal("the JobManager exited although told to stay after its application")
+	case <-time.After(200 * time.Millisecond):
+	}
+	jm.cmd.Process.Signal(syscall.SIGTERM)
+	for _, p := range []*proc{jm, tm} {
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("a process of the application cluster did not exit after the JobManager was stopped")
+		}
+	}
+	if code := jm.cmd.ProcessState.ExitCode(); code == 0 {
+		t.Errorf("the JobManager of a failed application exited with 0:\n%s", jm.stderr())
 	}
 }

@@ -141,6 +141,12 @@ func TestSessionJobEnvironment(t *testing.T) {
 		t.Errorf("run --target process-per-job --env-file: %v, environments %v:\n%s", err, seen, out)
 	}
 
+	// So do an application cluster's.
+	out, err = spateEnv(t, home, "run-application", "-p", "2", "--env-file", envFile, "-D", "app.greeting=hi", probe)
+	if n, seen, _ := probes(t, out); err != nil || n != 4 || len(seen) != 1 || !seen[`SECRET="a-secret, with a comma" TOKEN="" greeting="hi"`] {
+		t.Errorf("run-application --env-file: %v, environments %v:\n%s", err, seen, out)
+	}
+
 	// Run plainly, the program is the job's only worker: it sees the file.
 	out, err = spateEnv(t, home, "run", "-p", "1", "--env-file", envFile, "-D", "app.greeting=hi", probe)
 	if n, seen, _ := probes(t, out); err != nil || n != 4 || !seen[`SECRET="a-secret, with a comma" TOKEN="" greeting="hi"`] {

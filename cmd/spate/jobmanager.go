@@ -99,6 +99,13 @@ func jobmanagerCmd(args []string) error {
 			out = f
 		}
 		cfg.Application = &jobmanager.Application{Path: prog, Args: fs.Args(), Output: out}
+		// The application's own configuration, its jobs' variables
+		// included, is for its main only: not the JobManager's (GET
+		// /v1/config), nor in its TaskManagers' environment.
+		if props, ok := os.LookupEnv(applicationPropertiesEnv); ok {
+			os.Unsetenv(applicationPropertiesEnv)
+			cfg.Application.Env = []string{config.PropertiesEnv + "=" + props}
+		}
 	}
 	jm, err := jobmanager.New(cfg)
 	if err != nil {
@@ -125,6 +132,10 @@ func positiveInt(conf config.Config, key string, def int) (int, error) {
 	}
 	return n, nil
 }
+
+// applicationPropertiesEnv carries, from the run-application client to the
+// JobManager, the $SPATE_PROPERTIES of the application's main.
+const applicationPropertiesEnv = "SPATE_APPLICATION_PROPERTIES"
 
 // taskManagerArgs passes the cluster's configuration on to the
 // TaskManagers its provider starts (taskmanager.*, heartbeat.*, ...): all

@@ -68,8 +68,8 @@ func runApplication(args []string) error {
 		Mode: provider.Application, Dir: dir, Config: clusterConfig(conf),
 		Artifact: prog, Args: fs.Args()[1:], RemoveWhenDone: *detached && !*keepLogs,
 		// The program's own configuration, its jobs' variables included,
-		// travels in its environment.
-		Env: map[string]string{config.PropertiesEnv: properties(conf)},
+		// is handed to main alone.
+		Env: map[string]string{applicationPropertiesEnv: properties(conf)},
 	})
 	if err != nil {
 		os.RemoveAll(dir)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/spate-dev/spate/api/v1"
@@ -23,6 +25,9 @@ type Application struct {
 	Args []string
 	// Output receives the program's standard output and error.
 	Output io.Writer
+	// Env holds NAME=value environment entries for the program only, on
+	// top of the JobManager's own.
+	Env []string
 }
 
 // Environment variables of the client role (package spate reads them);
@@ -38,8 +43,10 @@ const (
 func (jm *JobManager) runApplication(ctx context.Context, app *Application, appEnded chan<- error) {
 	defer jm.wg.Done()
 	cmd := exec.CommandContext(ctx, app.Path, app.Args...)
-	cmd.Env = append(os.Environ(), envTarget+"=remote", envJobManager+"="+jm.RESTAddr(), envDetached+"=false")
-	cmd.Stdout, cmd.Stderr = app.Output, app.Output
+	cmd.Env = append(append(os.Environ(), app.Env...), envTarget+"=remote", envJobManager+"="+jm.RESTAddr(), envDetached+"=false")
+	// Its last error line says why it failed, if it does.
+	errTail := &tailWriter{max: 4 << 10}
+	cmd.Stdout, cmd.Stderr = app.Output, io.MultiWriter(app.Output, errTail)
 	jm.mu.Lock()
 	jm.mu.app = v1.Application{Status: v1.JobRunning, StartTime: time.Now().UnixMilli(), EndTime: -1}
 	jm.mu.Unlock()
@@ -48,7 +55,10 @@ func (jm *JobManager) runApplication(ctx context.Context, app *Application, appE
 	jm.mu.app.EndTime = time.Now().UnixMilli()
 	if err != nil {
 		jm.mu.app.Status = v1.JobFailed
-		jm.mu.app.Error = fmt.Sprintf("the application's main failed: %v", err)
+		jm.mu.app.Error = fmt.Sprintf("the application's main failed (%v)", err)
+		if line := errTail.lastLine(); line != "" {
+			jm.mu.app.Error += ": " + line
+		}
 		err = fmt.Errorf("application %s: %w", app.Path, err)
 	} else {
 		jm.mu.app.Status = v1.JobFinished
@@ -76,6 +86,31 @@ func (jm *JobManager) runApplication(ctx context.Context, app *Application, appE
 			return
 		}
 	}
+}
+
+// tailWriter keeps the last max bytes written to it.
+type tailWriter struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if over := len(w.buf) - w.max; over > 0 {
+		w.buf = append(w.buf[:0], w.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+// lastLine is the last non-empty line written.
+func (w *tailWriter) lastLine() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(w.buf)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 var _ rest.ApplicationBackend = (*JobManager)(nil)

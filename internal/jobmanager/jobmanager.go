@@ -22,6 +22,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +49,10 @@ const (
 	KeySlotRequestTimeout = "slot.request.timeout"
 	KeyBlobDir            = "blob.storage.directory"
 	KeyBlobMaxSize        = "blob.max-size"
+	// KeyShutdownOnApplicationFinish, true by default, ends an
+	// application cluster with its application; false keeps it, so that
+	// its result stays readable through the REST API until it is stopped.
+	KeyShutdownOnApplicationFinish = "execution.shutdown-on-application-finish"
 )
 
 // Config configures a JobManager.
@@ -91,6 +97,9 @@ type Config struct {
 	// Application, if set, is run by the cluster, which ends when it has
 	// returned and its jobs are over; Run then returns its failure.
 	Application *Application
+	// KeepAfterApplication keeps the cluster running after its
+	// application has ended, until Run's context ends.
+	KeepAfterApplication bool
 }
 
 // ConfigFrom reads a JobManager's configuration from c, with Flink's
@@ -113,6 +122,13 @@ func ConfigFrom(c config.Config) (Config, error) {
 	}
 	if cfg.HeartbeatTimeout <= cfg.HeartbeatInterval {
 		return cfg, fmt.Errorf("%s (%v) must be longer than %s (%v)", KeyHeartbeatTimeout, cfg.HeartbeatTimeout, KeyHeartbeatInterval, cfg.HeartbeatInterval)
+	}
+	if v, ok := c.Get(KeyShutdownOnApplicationFinish); ok {
+		shut, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return cfg, fmt.Errorf("%s: %q is not true or false", KeyShutdownOnApplicationFinish, v)
+		}
+		cfg.KeepAfterApplication = !shut
 	}
 	cfg.BlobDir, _ = c.Get(KeyBlobDir)
 	if n, err := c.Bytes(KeyBlobMaxSize, 512<<20); err != nil {
@@ -281,7 +297,16 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	var err error
 	select {
 	case err = <-appEnded:
-		jm.log.Info("jobmanager: the application ended; shutting down")
+		if jm.cfg.KeepAfterApplication {
+			jm.log.Info("jobmanager: the application ended; the cluster stays until stopped ("+KeyShutdownOnApplicationFinish+" is false)", "err", err)
+			select {
+			case <-ctx.Done():
+			case serr := <-errc:
+				err = errors.Join(err, fmt.Errorf("jobmanager: server stopped: %w", serr))
+			}
+		} else {
+			jm.log.Info("jobmanager: the application ended; shutting down")
+		}
 		jm.shutdownTaskManagers("the application ended")
 	case <-ctx.Done():
 	case <-ended:

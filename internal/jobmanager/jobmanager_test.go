@@ -240,4 +240,15 @@ func TestConfigFrom(t *testing.T) {
 	if err != nil || cfg.RPCAddress != "localhost:7000" || cfg.RESTAddress != "localhost:8081" || cfg.HeartbeatTimeout != 30*time.Second {
 		t.Fatalf("ConfigFrom = %+v, %v", cfg, err)
 	}
+	if cfg.KeepAfterApplication {
+		t.Error("an application cluster stays after its application by default; Flink's shuts down")
+	}
+	c.Set(KeyShutdownOnApplicationFinish, "false")
+	if cfg, err := ConfigFrom(c); err != nil || !cfg.KeepAfterApplication {
+		t.Errorf("%s=false: KeepAfterApplication = %v, %v", KeyShutdownOnApplicationFinish, cfg.KeepAfterApplication, err)
+	}
+	c.Set(KeyShutdownOnApplicationFinish, "later")
+	if _, err := ConfigFrom(c); err == nil || !strings.Contains(err.Error(), KeyShutdownOnApplicationFinish) {
+		t.Errorf("malformed %s: %v", KeyShutdownOnApplicationFinish, err)
+	}
 }
