@@ -127,7 +127,8 @@ func rssMiB(b *testing.B, pid int) float64 {
 // on a cluster of its own, per-job and application mode on the process
 // provider, from the command's start: to the job's first output record on
 // the client's terminal, and to the command's return, by which time the
-// cluster is gone (the client waits for it).
+// cluster is gone (the client waits for it). For comparison it submits the
+// same job to a warm session cluster.
 func BenchmarkDeploymentModes(b *testing.B) {
 	bin := binaries(b)
 	input, err := filepath.Abs("../../examples/wordcount/testdata/input.txt")
@@ -175,4 +176,51 @@ func BenchmarkDeploymentModes(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+
+	// The same job submitted to a warm session cluster: from the
+	// command's start to the job RUNNING and to its end (the client has
+	// followed it); its output goes to the session's logs.
+	b.Run("session", func(b *testing.B) {
+		home := b.TempDir()
+		if out, err := spateEnv(b, home, "session", "start", "--taskmanagers", "1"); err != nil {
+			b.Fatalf("session start: %v\n%s", err, out)
+		}
+		ss := listSessions(b, home)
+		if len(ss) != 1 {
+			b.Fatalf("sessions = %+v", ss)
+		}
+		defer spateEnv(b, home, "session", "stop", ss[0].ID)
+		var toRunning, toEnd time.Duration
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			start := time.Now()
+			cmd := exec.Command(filepath.Join(bin, "spate"), "run", "--session", ss[0].ID, "-p", "1", filepath.Join(bin, "wordcount"), input)
+			cmd.Env = append(os.Environ(), "SPATE_HOME="+home)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			sc := bufio.NewScanner(out)
+			running := false
+			for sc.Scan() {
+				if !running && strings.HasSuffix(sc.Text(), " is RUNNING") {
+					running = true
+					toRunning += time.Since(start)
+				}
+			}
+			if err := cmd.Wait(); err != nil {
+				b.Fatal(err)
+			}
+			toEnd += time.Since(start)
+			if !running {
+				b.Fatal("the job was never reported RUNNING")
+			}
+		}
+		b.ReportMetric(float64(toRunning.Microseconds())/1000/float64(b.N), "ms-to-RUNNING")
+		b.ReportMetric(float64(toEnd.Microseconds())/1000/float64(b.N), "ms-to-job-end")
+		b.ReportMetric(0, "ns/op")
+	})
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // spateEnv runs the spate CLI with SPATE_HOME set.
-func spateEnv(t *testing.T, home string, args ...string) (string, error) {
+func spateEnv(t testing.TB, home string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binaries(t), "spate"), args...)
 	cmd.Env = append(os.Environ(), "SPATE_HOME="+home)
@@ -23,7 +23,7 @@ func spateEnv(t *testing.T, home string, args ...string) (string, error) {
 	return string(out), err
 }
 
-func listSessions(t *testing.T, home string) []sessionInfo {
+func listSessions(t testing.TB, home string) []sessionInfo {
 	t.Helper()
 	out, err := spateEnv(t, home, "session", "list", "--output", "json")
 	if err != nil {

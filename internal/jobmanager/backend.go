@@ -313,9 +313,11 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v
 	return v1.JobSubmitResponse{JobID: string(j.id)}, nil
 }
 
-// servedLocked notes that a client has the result of an ended job.
+// servedLocked notes that a client has the result of an ended job. The
+// client may have it before the job's workers are gone (jobEnded), and
+// ask no more.
 func (jm *JobManager) servedLocked() {
-	if closed(jm.mu.jobEnded) && !closed(jm.mu.resultServed) {
+	if !closed(jm.mu.resultServed) {
 		close(jm.mu.resultServed)
 	}
 }

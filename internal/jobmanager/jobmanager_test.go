@@ -114,59 +114,11 @@ func TestJobLifecycleWithoutWorkers(t *testing.T) {
 		t.Fatalf("job without slots is %s, want CREATED", d.State)
 	}
 
-	conn, err := grpc.NewClient(jm.RPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	rpc := rpcpb.NewJobManagerClient(conn)
-	if _, err := rpc.RegisterTaskManager(ctx, &rpcpb.RegisterTaskManagerRequest{ResourceId: "fake", Slots: 0}); err == nil || !strings.Contains(err.Error(), "numberOfTaskSlots") {
+	if _, err := jm.RegisterTaskManager(ctx, &rpcpb.RegisterTaskManagerRequest{ResourceId: "fake", Slots: 0}); err == nil || !strings.Contains(err.Error(), "numberOfTaskSlots") {
 		t.Fatalf("register with 0 slots: %v", err)
 	}
-	reg, err := rpc.RegisterTaskManager(ctx, &rpcpb.RegisterTaskManagerRequest{ResourceId: "fake", Slots: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	stream, err := rpc.Connect(sctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Hello{Hello: &rpcpb.Hello{TaskmanagerId: reg.TaskmanagerId}}}); err != nil {
-		t.Fatal(err)
-	}
-	// Heartbeats keep the session; deployments come in.
-	msgs := make(chan *rpcpb.JobManagerMessage, 16)
-	go func() {
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				close(msgs)
-				return
-			}
-			msgs <- m
-		}
-	}()
-	next := func(kind string) *rpcpb.JobManagerMessage {
-		t.Helper()
-		timeout := time.After(5 * time.Second)
-		for {
-			select {
-			case m, ok := <-msgs:
-				if !ok {
-					t.Fatal("session ended")
-				}
-				stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Heartbeat{Heartbeat: &rpcpb.Heartbeat{}}})
-				switch {
-				case kind == "deploy" && m.GetDeploy() != nil, kind == "release" && m.GetRelease() != nil:
-					return m
-				}
-			case <-timeout:
-				t.Fatalf("no %s message", kind)
-			}
-		}
-	}
+	tm := connectFakeTM(t, jm, 2)
+	rpc, stream, next := tm.rpc, tm.stream, tm.next
 	dep := next("deploy").GetDeploy()
 	if dep.JobId != id || dep.Slots != 2 || len(dep.SlotWorkers) != 2 {
 		t.Fatalf("deploy = %+v", dep)
@@ -183,15 +135,7 @@ func TestJobLifecycleWithoutWorkers(t *testing.T) {
 	if err != nil || ready.DataAddresses[dep.WorkerId] != "127.0.0.1:1" {
 		t.Fatalf("WorkerReady = %v, %v", ready, err)
 	}
-	var tasks []*rpcpb.TaskStatus
-	for v := range 2 {
-		for s := range 2 {
-			tasks = append(tasks, &rpcpb.TaskStatus{Vertex: int32(v), Subtask: int32(s), State: v1.TaskFinished, RecordsIn: 5})
-		}
-	}
-	if _, err := rpc.ReportTasks(ctx, &rpcpb.ReportTasksRequest{JobId: id, WorkerId: dep.WorkerId, Tasks: tasks}); err != nil {
-		t.Fatal(err)
-	}
+	tm.finish(dep, 2, 2)
 	if d, _ := c.Job(ctx, id); d.State != v1.JobFinished || d.Vertices[1].Metrics.ReadRecords != 10 {
 		t.Fatalf("job = %s, vertices %+v", d.State, d.Vertices)
 	}
@@ -224,6 +168,141 @@ func TestJobLifecycleWithoutWorkers(t *testing.T) {
 	// Unknown workers are refused.
 	if _, err := rpc.ReportTasks(ctx, &rpcpb.ReportTasksRequest{JobId: id, WorkerId: "w9"}); err == nil {
 		t.Fatal("report from an unknown worker accepted")
+	}
+}
+
+// fakeTM is a TaskManager played by a test over the real RPC surface.
+type fakeTM struct {
+	rpc    rpcpb.JobManagerClient
+	stream rpcpb.JobManager_ConnectClient
+	msgs   chan *rpcpb.JobManagerMessage
+	t      *testing.T
+}
+
+// connectFakeTM registers a TaskManager with slots slots and opens its
+// session.
+func connectFakeTM(t *testing.T, jm *JobManager, slots int32) *fakeTM {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := grpc.NewClient(jm.RPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	rpc := rpcpb.NewJobManagerClient(conn)
+	reg, err := rpc.RegisterTaskManager(ctx, &rpcpb.RegisterTaskManagerRequest{ResourceId: "fake", Slots: slots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	stream, err := rpc.Connect(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Hello{Hello: &rpcpb.Hello{TaskmanagerId: reg.TaskmanagerId}}}); err != nil {
+		t.Fatal(err)
+	}
+	tm := &fakeTM{rpc: rpc, stream: stream, msgs: make(chan *rpcpb.JobManagerMessage, 16), t: t}
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				close(tm.msgs)
+				return
+			}
+			tm.msgs <- m
+		}
+	}()
+	return tm
+}
+
+// next returns the next message of kind ("deploy" or "release"),
+// answering every message with a heartbeat to keep the session.
+func (tm *fakeTM) next(kind string) *rpcpb.JobManagerMessage {
+	tm.t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m, ok := <-tm.msgs:
+			if !ok {
+				tm.t.Fatal("session ended")
+			}
+			tm.stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Heartbeat{Heartbeat: &rpcpb.Heartbeat{}}})
+			switch {
+			case kind == "deploy" && m.GetDeploy() != nil, kind == "release" && m.GetRelease() != nil:
+				return m
+			}
+		case <-timeout:
+			tm.t.Fatalf("no %s message", kind)
+		}
+	}
+}
+
+// finish reports every subtask of a deployed job FINISHED.
+func (tm *fakeTM) finish(dep *rpcpb.DeployWorker, vertices, parallelism int) {
+	tm.t.Helper()
+	var tasks []*rpcpb.TaskStatus
+	for v := range vertices {
+		for s := range parallelism {
+			tasks = append(tasks, &rpcpb.TaskStatus{Vertex: int32(v), Subtask: int32(s), State: v1.TaskFinished, RecordsIn: 5})
+		}
+	}
+	if _, err := tm.rpc.ReportTasks(context.Background(), &rpcpb.ReportTasksRequest{JobId: dep.JobId, WorkerId: dep.WorkerId, Tasks: tasks}); err != nil {
+		tm.t.Fatal(err)
+	}
+}
+
+// TestPerJobResultLinger: a per-job JobManager waits after its job's end
+// for a client to fetch the result, and no longer once one has, even if
+// the client fetched it before the job's workers were gone.
+func TestPerJobResultLinger(t *testing.T) {
+	jm, err := New(Config{RPCAddress: "127.0.0.1:0", RESTAddress: "127.0.0.1:0", HeartbeatInterval: 50 * time.Millisecond,
+		HeartbeatTimeout: time.Second, SlotRequestTimeout: time.Minute, MaxArtifactBytes: 1 << 20,
+		ExitAfterJob: true, ResultLinger: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- jm.Run(ctx) }()
+	c, err := client.New(jm.RESTAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.UploadArtifactReader(ctx, strings.NewReader("binary"), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.SubmitJob(ctx, v1.JobSubmitRequest{JobGraph: graphJSON(t, 1), Artifact: up.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := connectFakeTM(t, jm, 1)
+	dep := tm.next("deploy").GetDeploy()
+	if _, err := tm.rpc.WorkerReady(ctx, &rpcpb.WorkerReadyRequest{JobId: id, WorkerId: dep.WorkerId, DataAddress: "127.0.0.1:1", Fingerprint: dep.Fingerprint}); err != nil {
+		t.Fatal(err)
+	}
+	tm.finish(dep, 2, 1)
+	// The client has the result while the worker is still being released.
+	if d, err := c.Job(ctx, id); err != nil || d.State != v1.JobFinished {
+		t.Fatalf("job = %+v, %v", d, err)
+	}
+	tm.next("release")
+	select {
+	case err := <-done:
+		t.Fatalf("the JobManager exited before its job's worker was released: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	tm.stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_JobReleased{JobReleased: &rpcpb.JobReleased{JobId: id}}})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the per-job JobManager still lingers although its client fetched the result")
 	}
 }
 
