@@ -17,6 +17,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -490,6 +492,39 @@ func (c *Client) UploadArtifact(ctx context.Context, path string) (v1.ArtifactUp
 	return c.UploadArtifactReader(ctx, f, st.Size())
 }
 
+// EnsureArtifact makes the program binary at path available to the
+// JobManager and returns its id, as UploadArtifact, but sends it only if
+// the JobManager does not hold it yet: artifacts are content-addressed, so
+// a program submitted again, or with several jobs, is uploaded once.
+func (c *Client) EnsureArtifact(ctx context.Context, path string) (v1.ArtifactUploadResponse, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return v1.ArtifactUploadResponse{}, fmt.Errorf("upload artifact: %w", err)
+	}
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		return v1.ArtifactUploadResponse{}, fmt.Errorf("upload artifact: read %s: %w", path, err)
+	}
+	id := hex.EncodeToString(h.Sum(nil))
+	resp, done, err := c.send(ctx, request{method: "HEAD", path: "/v1/artifacts/" + id})
+	if err == nil {
+		resp.Body.Close()
+		done()
+		return v1.ArtifactUploadResponse{ID: id, Size: size, Status: "exists"}, nil
+	}
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
+		return v1.ArtifactUploadResponse{}, err
+	}
+	up, err := c.UploadArtifact(ctx, path)
+	if err == nil && up.ID != id {
+		err = fmt.Errorf("upload artifact: %s changed while it was sent (sha256 %s, then %s)", path, id, up.ID)
+	}
+	return up, err
+}
+
 // UploadArtifactReader uploads a program binary read from r (POST
 // /v1/artifacts), streaming it. size is its length in bytes, or -1 if
 // unknown. r is not closed.
@@ -539,9 +574,11 @@ func (c *Client) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (string
 	return o.JobID, nil
 }
 
-// WaitJob polls GET /v1/jobs/{id} every poll (1s if not positive) until the
-// job's state is terminal (v1.TerminalJobStatus) and returns its last
-// details. It calls onChange, if not nil, with every new state, the first
+// WaitJob polls GET /v1/jobs/{id} until the job's state is terminal
+// (v1.TerminalJobStatus) and returns its last details. It polls often at
+// first (every tenth of the time waited so far, at least 5 ms), so that a
+// job's start and a short job's end are seen within a few milliseconds,
+// then every poll (1s if not positive). It calls onChange, if not nil, with every new state, the first
 // included. It returns early with the error of a failed poll, or when ctx
 // ends with an error wrapping ctx.Err() and the last details seen.
 func (c *Client) WaitJob(ctx context.Context, id string, poll time.Duration, onChange func(status string)) (v1.JobDetails, error) {
@@ -549,6 +586,7 @@ func (c *Client) WaitJob(ctx context.Context, id string, poll time.Duration, onC
 		poll = time.Second
 	}
 	var last v1.JobDetails
+	start := time.Now()
 	for {
 		d, err := c.Job(ctx, id)
 		if err != nil {
@@ -561,7 +599,7 @@ func (c *Client) WaitJob(ctx context.Context, id string, poll time.Duration, onC
 		if v1.TerminalJobStatus(d.State) {
 			return d, nil
 		}
-		t := time.NewTimer(poll)
+		t := time.NewTimer(min(max(time.Since(start)/10, 5*time.Millisecond), poll))
 		select {
 		case <-ctx.Done():
 			t.Stop()

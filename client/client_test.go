@@ -471,3 +471,43 @@ func TestWithHTTPClientAndPrefix(t *testing.T) {
 		t.Fatalf("the given HTTP client sent %d requests", ct.n.Load())
 	}
 }
+
+// TestEnsureArtifact: a binary the JobManager holds already is not sent
+// again; a new one is uploaded once.
+func TestEnsureArtifact(t *testing.T) {
+	f := resttest.New()
+	var posts atomic.Int32
+	h := rest.NewHandler(f, rest.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/artifacts" {
+			posts.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("another binary "), 100_000)
+	path := filepath.Join(t.TempDir(), "prog")
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, wantStatus := range []string{"success", "exists", "exists"} {
+		up, err := c.EnsureArtifact(ctx, path)
+		if err != nil || up.ID != sha256hex(data) || up.Size != int64(len(data)) || up.Status != wantStatus {
+			t.Fatalf("EnsureArtifact #%d = %+v, %v; want status %s", i+1, up, err, wantStatus)
+		}
+	}
+	if n := posts.Load(); n != 1 {
+		t.Errorf("%d uploads for three EnsureArtifact calls of one binary, want 1", n)
+	}
+	if got, ok := f.Artifact(sha256hex(data)); !ok || !bytes.Equal(got, data) {
+		t.Error("the backend does not hold the binary")
+	}
+	if _, err := c.EnsureArtifact(ctx, filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("EnsureArtifact(missing) = %v", err)
+	}
+}
