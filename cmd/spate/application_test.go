@@ -53,19 +53,19 @@ func TestApplicationMode(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no cluster directory named:\n%s", out)
 	}
-	clusterGone(t, m[1])
+	clusterGone(t, m[1], restOf(t, out))
 
 	out, err = run(filepath.Join(bin, "multijob"), "-fail")
 	if err == nil || !strings.Contains(out, "the application failed") || !strings.Contains(out, "main fails after its jobs") {
 		t.Fatalf("a failing main: %v\n%s", err, out)
 	}
-	clusterGone(t, appDirLine.FindStringSubmatch(out)[1])
+	clusterGone(t, appDirLine.FindStringSubmatch(out)[1], restOf(t, out))
 
 	out, err = run("--detached", filepath.Join(bin, "multijob"))
 	if err != nil || !strings.Contains(out, "ends with the application") {
 		t.Fatalf("detached: %v\n%s", err, out)
 	}
-	clusterGone(t, appDirLine.FindStringSubmatch(out)[1])
+	clusterGone(t, appDirLine.FindStringSubmatch(out)[1], restOf(t, out))
 }
 
 func itoa(v int) string { return strconv.Itoa(v) }

@@ -52,6 +52,7 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 		return fmt.Errorf("run: %w", err)
 	}
 	rest := cl.REST()
+	fmt.Fprintf(os.Stderr, "Per-job cluster's REST API at http://%s\n", rest)
 	cleanup := func() {
 		<-cl.Done()
 		if !keepLogs {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,16 +19,35 @@ import (
 
 var clusterDirLine = regexp.MustCompile(`Per-job cluster in (\S+)`)
 
-// clusterGone waits until nothing of the per-job cluster in dir is left:
-// no process whose command line names the directory, and no directory.
-func clusterGone(t *testing.T, dir string) {
+// clusterGone waits until nothing of the cluster in dir whose REST API was
+// at rest (if not empty) is left: no directory, no process naming it, and
+// nothing accepting connections on its REST port.
+func clusterGone(t *testing.T, dir, rest string) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "the per-job cluster in "+dir+" to be gone", func() bool {
+	waitFor(t, 30*time.Second, "the cluster in "+dir+" to be gone", func() bool {
 		if _, err := os.Stat(dir); err == nil {
 			return false
 		}
+		if rest != "" {
+			if c, err := net.DialTimeout("tcp", rest, time.Second); err == nil {
+				c.Close()
+				return false
+			}
+		}
 		return len(processesNaming(dir)) == 0
 	})
+}
+
+var restAPILine = regexp.MustCompile(`REST API at http://(\S+)`)
+
+// restOf returns the REST address a run's output names.
+func restOf(t *testing.T, out string) string {
+	t.Helper()
+	m := restAPILine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the output does not name the cluster's REST API:\n%s", out)
+	}
+	return m[1]
 }
 
 // processesNaming lists the processes whose command line contains s.
@@ -87,6 +107,10 @@ func TestPerJobAttached(t *testing.T) {
 	if ps := processesNaming(dir); len(ps) > 0 {
 		t.Errorf("processes left behind: %q", ps)
 	}
+	if c, err := net.DialTimeout("tcp", restOf(t, string(out)), time.Second); err == nil {
+		c.Close()
+		t.Error("the cluster's REST port still accepts connections")
+	}
 }
 
 // TestPerJobInterrupted interrupts an attached client while its unbounded
@@ -122,7 +146,7 @@ func TestPerJobInterrupted(t *testing.T) {
 	if !strings.Contains(text(), "is CANCELED") {
 		t.Errorf("the job was not cancelled:\n%s", text())
 	}
-	clusterGone(t, m[1])
+	clusterGone(t, m[1], restOf(t, text()))
 }
 
 // TestPerJobDetached submits to a per-job cluster and returns at once; the
@@ -140,5 +164,5 @@ func TestPerJobDetached(t *testing.T) {
 	if m == nil || !bytes.Contains(out, []byte("submitted with JobID")) {
 		t.Fatalf("unexpected output:\n%s", out)
 	}
-	clusterGone(t, string(m[1]))
+	clusterGone(t, string(m[1]), restOf(t, string(out)))
 }

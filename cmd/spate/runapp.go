@@ -75,6 +75,7 @@ func runApplication(args []string) error {
 		os.RemoveAll(dir)
 		return fmt.Errorf("run-application: %w", err)
 	}
+	fmt.Fprintf(os.Stderr, "Application cluster's REST API at http://%s\n", cl.REST())
 	if *detached {
 		fmt.Printf("Application cluster started (JobManager pid %s); it ends with the application.\n", cl.ID())
 		return nil

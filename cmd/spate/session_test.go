@@ -99,7 +99,7 @@ func TestSessionLifecycle(t *testing.T) {
 	if out, err := spateEnv(t, home, "session", "stop", s.ID); err != nil {
 		t.Fatalf("session stop: %v\n%s", err, out)
 	}
-	clusterGone(t, s.Dir)
+	clusterGone(t, s.Dir, s.REST)
 	if ss := listSessions(t, home); len(ss) != 0 {
 		t.Errorf("session list after stop = %+v", ss)
 	}
