@@ -146,30 +146,10 @@ func BenchmarkDeploymentModes(b *testing.B) {
 		b.Run(m.name, func(b *testing.B) {
 			var toFirst, toGone time.Duration
 			for i := 0; i < b.N; i++ {
-				start := time.Now()
-				cmd := exec.Command(filepath.Join(bin, "spate"), append(m.args, filepath.Join(bin, "wordcount"), input)...)
-				out, err := cmd.StdoutPipe()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := cmd.Start(); err != nil {
-					b.Fatal(err)
-				}
-				sc := bufio.NewScanner(out)
-				first := false
-				for sc.Scan() {
-					if !first && strings.HasPrefix(sc.Text(), "[job ") {
-						first = true
-						toFirst += time.Since(start)
-					}
-				}
-				if err := cmd.Wait(); err != nil {
-					b.Fatal(err)
-				}
-				toGone += time.Since(start)
-				if !first {
-					b.Fatal("no output record")
-				}
+				first, total := timeCommand(b, nil, func(line string) bool { return strings.HasPrefix(line, "[job ") },
+					append(m.args, filepath.Join(bin, "wordcount"), input)...)
+				toFirst += first
+				toGone += total
 			}
 			b.ReportMetric(float64(toFirst.Microseconds())/1000/float64(b.N), "ms-to-first-record")
 			b.ReportMetric(float64(toGone.Microseconds())/1000/float64(b.N), "ms-to-cluster-gone")
@@ -193,34 +173,43 @@ func BenchmarkDeploymentModes(b *testing.B) {
 		var toRunning, toEnd time.Duration
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			start := time.Now()
-			cmd := exec.Command(filepath.Join(bin, "spate"), "run", "--session", ss[0].ID, "-p", "1", filepath.Join(bin, "wordcount"), input)
-			cmd.Env = append(os.Environ(), "SPATE_HOME="+home)
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			sc := bufio.NewScanner(out)
-			running := false
-			for sc.Scan() {
-				if !running && strings.HasSuffix(sc.Text(), " is RUNNING") {
-					running = true
-					toRunning += time.Since(start)
-				}
-			}
-			if err := cmd.Wait(); err != nil {
-				b.Fatal(err)
-			}
-			toEnd += time.Since(start)
-			if !running {
-				b.Fatal("the job was never reported RUNNING")
-			}
+			running, total := timeCommand(b, []string{"SPATE_HOME=" + home}, func(line string) bool { return strings.HasSuffix(line, " is RUNNING") },
+				"run", "--session", ss[0].ID, "-p", "1", filepath.Join(bin, "wordcount"), input)
+			toRunning += running
+			toEnd += total
 		}
 		b.ReportMetric(float64(toRunning.Microseconds())/1000/float64(b.N), "ms-to-RUNNING")
 		b.ReportMetric(float64(toEnd.Microseconds())/1000/float64(b.N), "ms-to-job-end")
 		b.ReportMetric(0, "ns/op")
 	})
+}
+
+// timeCommand runs the spate CLI with args (and env added to its
+// environment) and returns the time from its start to the first line of
+// its output that mark accepts, and to its return.
+func timeCommand(b *testing.B, env []string, mark func(line string) bool, args ...string) (toMark, toEnd time.Duration) {
+	b.Helper()
+	start := time.Now()
+	cmd := exec.Command(filepath.Join(binDir, "spate"), args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if toMark == 0 && mark(sc.Text()) {
+			toMark = time.Since(start)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	if toMark == 0 {
+		b.Fatalf("spate %s: no line marked the event measured", strings.Join(args, " "))
+	}
+	return toMark, time.Since(start)
 }
