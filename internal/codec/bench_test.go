@@ -15,6 +15,18 @@ func BenchmarkCodec(b *testing.B) {
 	b.Run("struct-zoned", func(b *testing.B) {
 		benchCodec(b, Small{Key: "user-1234567", Value: 42, Ts: ts.In(time.FixedZone("CET", 3600))})
 	})
+	// Numbers of one to four bytes, as keyed records often are.
+	b.Run("numbers", func(b *testing.B) {
+		benchCodec(b, Numbers{Key: 4321, Value: 1234567, Count: 3, Ratio: 0.5})
+	})
+}
+
+// Numbers is a record of fixed-size fields.
+type Numbers struct {
+	Key   int64
+	Value int64
+	Count uint32
+	Ratio float64
 }
 
 func benchCodec[T any](b *testing.B, v T) {
@@ -41,5 +53,47 @@ func benchCodec[T any](b *testing.B, v T) {
 			}
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	})
+	pc, ok := c.(codec.PtrCodec[T])
+	if !ok {
+		return
+	}
+	// As the batch codec uses it: a batch of records in place.
+	const batch = 512
+	vs := make([]T, batch)
+	for i := range vs {
+		vs[i] = v
+	}
+	var encBatch []byte
+	for i := range vs {
+		encBatch = pc.AppendPtr(encBatch, &vs[i])
+	}
+	b.Run("encode-batch", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(encBatch)))
+		buf := make([]byte, 0, len(encBatch))
+		for b.Loop() {
+			buf = buf[:0]
+			for i := range vs {
+				buf = pc.AppendPtr(buf, &vs[i])
+			}
+		}
+		b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+	})
+	b.Run("decode-batch", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(encBatch)))
+		into := make([]T, batch)
+		for b.Loop() {
+			src := encBatch
+			clear(into)
+			for i := range into {
+				var err error
+				if src, err = pc.DecodeInto(src, &into[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
 	})
 }

@@ -48,6 +48,7 @@ type coder struct {
 	dec  decFn
 
 	fields []field // kindStruct
+	steps  []step  // kindStruct, by finalize
 	elem   *coder  // kindArray, kindSlice, kindPtr; map values
 	key    *coder  // kindMap
 
@@ -69,8 +70,6 @@ type field struct {
 	name string
 	off  uintptr
 	c    *coder
-	enc  encFn // c.enc, copied by finalize
-	dec  decFn // c.dec, copied by finalize
 }
 
 var (
@@ -255,24 +254,8 @@ func (s *session) buildStruct(c *coder, path string) error {
 		}
 		c.fields = append(c.fields, field{name: f.Name, off: f.Offset, c: fc})
 	}
-	fields := c.fields
-	c.enc = func(dst []byte, p unsafe.Pointer, depth int) []byte {
-		for i := range fields {
-			f := &fields[i]
-			dst = f.enc(dst, unsafe.Add(p, f.off), depth)
-		}
-		return dst
-	}
-	c.dec = func(src []byte, p unsafe.Pointer, depth int) ([]byte, error) {
-		var err error
-		for i := range fields {
-			f := &fields[i]
-			if src, err = f.dec(src, unsafe.Add(p, f.off), depth); err != nil {
-				return nil, withPath(err, "."+f.name)
-			}
-		}
-		return src, nil
-	}
+	// enc and dec come with finalize, once the fields' coders are
+	// complete (see buildProgram).
 	return nil
 }
 
@@ -600,9 +583,9 @@ func buildMarshaler(c *coder) {
 	}
 }
 
-// finalize computes min, empty and pinned, which depend on the coders of
-// the inline parts (struct fields, array elements): these cannot form
-// cycles, so the recursion ends.
+// finalize computes min, empty and pinned, and a struct's program (its enc
+// and dec), which depend on the coders of the inline parts (struct fields,
+// array elements): these cannot form cycles, so the recursion ends.
 func (c *coder) finalize() {
 	if c.finalized {
 		return
@@ -631,11 +614,11 @@ func (c *coder) finalize() {
 		for i := range c.fields {
 			f := &c.fields[i]
 			f.c.finalize()
-			f.enc, f.dec = f.c.enc, f.c.dec
 			c.min = addSat(c.min, f.c.min)
 			c.empty = c.empty && f.c.empty
 			c.pinned = c.pinned || f.c.pinned
 		}
+		c.buildProgram()
 	case kindArray:
 		n := c.typ.Len()
 		if c.elem == nil { // [0]T

@@ -28,8 +28,12 @@ func appendUvarint(dst []byte, v uint64) []byte {
 }
 
 func appendVarint(dst []byte, v int64) []byte {
-	return appendUvarint(dst, uint64(v<<1)^uint64(v>>63))
+	return appendUvarint(dst, zigzag(v))
 }
+
+// zigzag maps signed integers to unsigned ones, small magnitudes to small
+// values, for signed varints; unzigzag undoes it.
+func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
 
 // uvarint decodes a varint from the front of src and returns it with the
 // number of bytes it took: 0 if src is too short, negative on overflow.
@@ -40,9 +44,11 @@ func uvarint(src []byte) (uint64, int) {
 	return binary.Uvarint(src)
 }
 
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
 func varint(src []byte) (int64, int) {
 	u, n := uvarint(src)
-	return int64(u>>1) ^ -int64(u&1), n
+	return int64(u>>1) ^ -int64(u&1), n // unzigzag, within the inlining budget
 }
 
 // varintError is the error for uvarint's n <= 0.
