@@ -210,11 +210,20 @@ type PtrCodec[T any] interface {
 var _ PtrCodec[int] = (*compiledCodec[int])(nil)
 
 func (c *compiledCodec[T]) AppendPtr(dst []byte, v *T) []byte {
+	if c.c.kind == kindStruct { // the common case, without c.c.enc's call
+		return encodeSteps(dst, c.c.steps, unsafe.Pointer(v), 0)
+	}
 	return c.c.enc(dst, unsafe.Pointer(v), 0)
 }
 
 func (c *compiledCodec[T]) DecodeInto(src []byte, v *T) ([]byte, error) {
-	rest, err := c.c.dec(src, unsafe.Pointer(v), 0)
+	var rest []byte
+	var err error
+	if c.c.kind == kindStruct { // the common case, without c.c.dec's call
+		rest, err = decodeSteps(src, c.c.steps, unsafe.Pointer(v), 0)
+	} else {
+		rest, err = c.c.dec(src, unsafe.Pointer(v), 0)
+	}
 	if err != nil {
 		var zero T
 		*v = zero

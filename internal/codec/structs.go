@@ -25,9 +25,8 @@ import (
 type stepKind uint8
 
 const (
-	stepCall stepKind = iota // the field's coder
-	stepBool
-	stepInt8
+	// The integers first: one comparison tells them apart.
+	stepInt8 stepKind = iota
 	stepInt16
 	stepInt32
 	stepInt64
@@ -35,9 +34,11 @@ const (
 	stepUint16
 	stepUint32
 	stepUint64
+	stepBool
 	stepFloat32
 	stepFloat64 // and complex64: 8 bytes
 	stepString
+	stepCall // the field's coder
 )
 
 // step is one field of a struct's program.
@@ -184,34 +185,7 @@ func decodeSteps(src []byte, steps []step, p unsafe.Pointer, depth int) ([]byte,
 	for i := range steps {
 		s := &steps[i]
 		q := unsafe.Add(p, s.off)
-		switch s.kind {
-		case stepBool:
-			if len(src) > 0 && src[0] <= 1 {
-				*(*bool)(q) = src[0] == 1
-				src = src[1:]
-				continue
-			}
-		case stepFloat32:
-			if len(src) >= 4 {
-				*(*uint32)(q) = binary.LittleEndian.Uint32(src)
-				src = src[4:]
-				continue
-			}
-		case stepFloat64:
-			if len(src) >= 8 {
-				*(*uint64)(q) = binary.LittleEndian.Uint64(src)
-				src = src[8:]
-				continue
-			}
-		case stepString:
-			if len(src) > 0 && src[0] < 0x80 && int(src[0]) < len(src) {
-				n := 1 + int(src[0])
-				*(*string)(q) = string(src[1:n])
-				src = src[n:]
-				continue
-			}
-		case stepCall:
-		default:
+		if s.kind <= stepUint64 {
 			// An integer: a varint of one byte, or of up to eight when
 			// eight bytes are left (as uvarint8, inlined).
 			var u uint64
@@ -228,53 +202,73 @@ func decodeSteps(src []byte, steps []step, p unsafe.Pointer, depth int) ([]byte,
 					n = (last + 1) / 8
 				}
 			}
-			if n == 0 {
-				break
-			}
-			switch s.kind {
-			case stepInt64:
-				*(*int64)(q) = unzigzag(u)
-			case stepUint64:
-				*(*uint64)(q) = u
-			case stepInt32:
-				x := unzigzag(u)
-				if int64(int32(x)) != x {
-					n = 0
-				}
-				*(*int32)(q) = int32(x)
-			case stepUint32:
-				if u > 0xffffffff {
-					n = 0
-				}
-				*(*uint32)(q) = uint32(u)
-			case stepInt16:
-				x := unzigzag(u)
-				if int64(int16(x)) != x {
-					n = 0
-				}
-				*(*int16)(q) = int16(x)
-			case stepUint16:
-				if u > 0xffff {
-					n = 0
-				}
-				*(*uint16)(q) = uint16(u)
-			case stepInt8:
-				x := unzigzag(u)
-				if int64(int8(x)) != x {
-					n = 0
-				}
-				*(*int8)(q) = int8(x)
-			case stepUint8:
-				if u > 0xff {
-					n = 0
-				}
-				*(*uint8)(q) = uint8(u)
-			}
 			if n > 0 {
-				src = src[n:]
-				continue
+				// Stored even if out of range: then the field's coder
+				// reports the error, and the value is dropped.
+				ok := true
+				switch s.kind {
+				case stepInt64:
+					*(*int64)(q) = unzigzag(u)
+				case stepUint64:
+					*(*uint64)(q) = u
+				case stepInt32:
+					x := unzigzag(u)
+					*(*int32)(q) = int32(x)
+					ok = int64(int32(x)) == x
+				case stepUint32:
+					*(*uint32)(q) = uint32(u)
+					ok = u <= 0xffffffff
+				case stepInt16:
+					x := unzigzag(u)
+					*(*int16)(q) = int16(x)
+					ok = int64(int16(x)) == x
+				case stepUint16:
+					*(*uint16)(q) = uint16(u)
+					ok = u <= 0xffff
+				case stepInt8:
+					x := unzigzag(u)
+					*(*int8)(q) = int8(x)
+					ok = int64(int8(x)) == x
+				case stepUint8:
+					*(*uint8)(q) = uint8(u)
+					ok = u <= 0xff
+				}
+				if ok {
+					src = src[n:]
+					continue
+				}
+			}
+		} else {
+			switch s.kind {
+			case stepBool:
+				if len(src) > 0 && src[0] <= 1 {
+					*(*bool)(q) = src[0] == 1
+					src = src[1:]
+					continue
+				}
+			case stepFloat32:
+				if len(src) >= 4 {
+					*(*uint32)(q) = binary.LittleEndian.Uint32(src)
+					src = src[4:]
+					continue
+				}
+			case stepFloat64:
+				if len(src) >= 8 {
+					*(*uint64)(q) = binary.LittleEndian.Uint64(src)
+					src = src[8:]
+					continue
+				}
+			case stepString:
+				if len(src) > 0 && src[0] < 0x80 && int(src[0]) < len(src) {
+					n := 1 + int(src[0])
+					*(*string)(q) = string(src[1:n])
+					src = src[n:]
+					continue
+				}
 			}
 		}
+		// The field's coder: for other kinds, and for what the fast
+		// paths above leave, including every error.
 		var err error
 		if src, err = s.dec(src, q, depth); err != nil {
 			return nil, s.wrap(err)
