@@ -2,6 +2,7 @@ package network
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,9 @@ type outq struct {
 	sendsLeft, recvsLeft int
 	closed               bool          // half-closed: later pushes are dropped
 	wake                 chan struct{} // cap 1
+	// unsignaled tells that grantLater queued credits the writer was not
+	// woken for; only the connection reader uses it.
+	unsignaled bool
 }
 
 func newOutq(p *peer) *outq {
@@ -61,7 +65,9 @@ func (q *outq) signal() {
 	}
 }
 
-// push queues f for s; last tells that it is the stream's last frame.
+// push queues f for s; last tells that it is the stream's last frame. It
+// does not wake the writer: the forwarder signals when it is about to
+// block.
 func (q *outq) push(s *sendStream, f frame, last bool) {
 	q.mu.Lock()
 	if !q.closed {
@@ -72,7 +78,6 @@ func (q *outq) push(s *sendStream, f frame, last bool) {
 		q.sendsLeft--
 	}
 	q.mu.Unlock()
-	q.signal()
 }
 
 // grant queues n credits for stream.
@@ -91,6 +96,21 @@ func (q *outq) grant(stream uint32, n uint32) {
 }
 
 func (q *outq) credit(stream uint32) { q.grant(stream, 1) }
+
+// grantLater queues n credits for stream without waking the writer: the
+// connection reader calls it and signals once it has no more buffered
+// input (see serve).
+func (q *outq) grantLater(stream uint32, n uint32) {
+	q.mu.Lock()
+	if !q.closed {
+		if _, ok := q.credits[stream]; !ok {
+			q.corder = append(q.corder, stream)
+		}
+		q.credits[stream] += n
+	}
+	q.mu.Unlock()
+	q.unsignaled = true
+}
 
 // recvDone tells that a receive stream has received its last END.
 func (q *outq) recvDone() {
@@ -371,6 +391,14 @@ func (r *run) serve(p *peer, c net.Conn, br *bufio.Reader) {
 		if err == nil {
 			err = r.dispatch(p, f)
 		}
+		if p.q.unsignaled && !frameBuffered(br) {
+			// Wake the writer for the grants of direct deliveries only
+			// now, before the reader may block: it is then the goroutine
+			// readied last, which runs first, before the consumers the
+			// deliveries readied.
+			p.q.unsignaled = false
+			p.q.signal()
+		}
 		if err != nil {
 			if r.ctx.Err() == nil {
 				r.fail(connErr(p, err))
@@ -378,6 +406,16 @@ func (r *run) serve(p *peer, c net.Conn, br *bufio.Reader) {
 			return
 		}
 	}
+}
+
+// frameBuffered reports whether br holds a whole frame, which the reader
+// can then read without blocking.
+func frameBuffered(br *bufio.Reader) bool {
+	if br.Buffered() < prefixLen {
+		return false
+	}
+	hdr, _ := br.Peek(prefixLen)
+	return uint64(br.Buffered()) >= prefixLen+uint64(binary.BigEndian.Uint32(hdr))
 }
 
 // unfinished describes the streams on p's connection that have not ended.
@@ -433,6 +471,18 @@ func (r *run) dispatch(p *peer, f frame) error {
 		m.Kind = exec.MsgEnd
 		if s.endsSeen++; s.endsSeen == s.ends {
 			p.q.recvDone()
+		}
+	}
+	if m.Kind != exec.MsgEnd && s.held.Load() == 0 {
+		// Nothing of the stream waits for its deliverer: hand m over
+		// at once if dst has room, saving the deliverer's wake-up.
+		// ENDs always go through the deliverer, which counts them.
+		select {
+		case s.dst <- m:
+			s.avail.Add(1)
+			p.q.grantLater(s.id, 1)
+			return nil
+		default:
 		}
 	}
 	s.held.Add(1)

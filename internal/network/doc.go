@@ -52,13 +52,22 @@
 // fills and blocks the producer: that is how backpressure crosses processes.
 // A sender exceeding its credit is a protocol error.
 //
-// The connection reader therefore never blocks: it hands each message to the
-// stream's queue, which can never hold more than Credits messages, and a
-// per-stream goroutine delivers from that queue into the destination
-// channel. A slow consumer stalls only its own stream, and the memory a
-// receiver holds per stream is bounded by Credits messages. Every DATA frame
-// is read into a freshly allocated buffer, so the []byte batch delivered in
-// exec.Msg.Batch belongs to the receiver.
+// The connection reader therefore never blocks: it puts a message straight
+// into the destination channel if that has room and nothing of the stream
+// waits before it, else it hands the message to the stream's queue, which
+// can never hold more than Credits messages, and a per-stream goroutine
+// delivers from that queue into the destination channel. A slow consumer
+// stalls only its own stream, and the memory a receiver holds per stream is
+// bounded by Credits messages. Every DATA frame is read into a freshly
+// allocated buffer, so the []byte batch delivered in exec.Msg.Batch belongs
+// to the receiver.
+//
+// The forwarders and the reader wake the connection's writer for the
+// frames and grants they queued only when they are about to block. The Go
+// scheduler runs the goroutine woken last first: woken earlier, the writer
+// would wait behind the producer or consumer they wake next, which can run
+// for a long time when the cores are busy, and credits would come back
+// late.
 //
 // # Ending
 //

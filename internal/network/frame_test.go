@@ -165,3 +165,28 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestFrameBuffered(t *testing.T) {
+	two := append(appendFrame(nil, &frame{typ: frameEnd, stream: 1}), appendFrame(nil, &frame{typ: frameIdle, stream: 2})...)
+	tests := []struct {
+		name string
+		in   []byte
+		want bool
+	}{
+		{"nothing", nil, false},
+		{"part of a prefix", two[:3], false},
+		{"prefix only", two[:prefixLen], false},
+		{"frame but one byte", two[:prefixLen+streamBodyLen-1], false},
+		{"one frame", two[:prefixLen+streamBodyLen], true},
+		{"one and a half", two[:len(two)-2], true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			br := bufio.NewReaderSize(bytes.NewReader(tt.in), 64)
+			br.Peek(len(tt.in)) // fill the buffer
+			if got := frameBuffered(br); got != tt.want {
+				t.Errorf("frameBuffered with %d bytes buffered = %v, want %v", br.Buffered(), got, tt.want)
+			}
+		})
+	}
+}

@@ -40,6 +40,17 @@ func (s *sendStream) grant(n uint32) error {
 	return nil
 }
 
+// tryAcquire takes one credit if there is one.
+func (s *sendStream) tryAcquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.credit > 0 {
+		s.credit--
+		return true
+	}
+	return false
+}
+
 // acquire takes one credit, waiting for it; false when ctx ends first.
 func (s *sendStream) acquire(ctx context.Context) bool {
 	for {
@@ -63,21 +74,34 @@ func (r *run) forward(p *peer, s *sendStream) {
 	defer r.wg.Done()
 	maxBatch := r.e.cfg.MaxFrame - streamBodyLen
 	left := s.ends
+	// The forwarder wakes the connection's writer for the frames it
+	// queued only before it blocks (and when it ends): the writer is then
+	// the goroutine readied last, which runs first, before the producer
+	// that taking from src may have readied.
+	defer p.q.signal()
 	for left > 0 {
 		// Credit first, then the message: without credit the forwarder
 		// stops reading src, which fills and blocks the producer.
-		if !s.acquire(r.ctx) {
-			return
-		}
-		var m exec.Msg
-		select {
-		case mm, ok := <-s.src:
-			if !ok {
-				r.fail(fmt.Errorf("network: send stream %d to worker %q: source channel closed after %d of %d ends", s.id, p.id, s.ends-left, s.ends))
+		if !s.tryAcquire() {
+			p.q.signal()
+			if !s.acquire(r.ctx) {
 				return
 			}
-			m = mm
-		case <-r.ctx.Done():
+		}
+		var m exec.Msg
+		var ok bool
+		select {
+		case m, ok = <-s.src:
+		default:
+			p.q.signal()
+			select {
+			case m, ok = <-s.src:
+			case <-r.ctx.Done():
+				return
+			}
+		}
+		if !ok {
+			r.fail(fmt.Errorf("network: send stream %d to worker %q: source channel closed after %d of %d ends", s.id, p.id, s.ends-left, s.ends))
 			return
 		}
 		f := frame{stream: s.id, channel: m.Channel}
