@@ -81,6 +81,19 @@ func FuzzDecodeInt64(f *testing.F) {
 	f.Fuzz(fuzzDecode[int64])
 }
 
+// FuzzDecodeFixed decodes structs of integers of every width, floats,
+// bools and strings, the fields a struct's program decodes in its loop.
+func FuzzDecodeFixed(f *testing.F) {
+	c := must(codec.For[fixedFields]())
+	f.Add(c.Append(nil, fixedFields{}))
+	v := fixedFields{I8: -1, U8: 200, I32: math.MinInt32, U32: math.MaxUint32, Arr: [2]int16{1, -1}, F32: 1.5, B: true, S: "s"}
+	v.In = fixedInner{I16: -300, U16: 300, I64: math.MinInt64, F64: math.Inf(1)}
+	v.In.Deep.I, v.In.Deep.U64 = 1<<40, 1<<63
+	f.Add(c.Append(nil, v))
+	f.Add(append(c.Append(nil, v), make([]byte, 16)...))
+	f.Fuzz(fuzzDecode[fixedFields])
+}
+
 func FuzzDecodeTree(f *testing.F) {
 	c := must(codec.For[Tree]())
 	f.Add(c.Append(nil, Tree{Name: "r", Kids: []Tree{{Name: "k"}}, ByName: map[string]*Tree{"x": {Name: "x"}, "n": nil}}))
