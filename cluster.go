@@ -112,7 +112,7 @@ func (e *Env) submitOnly(ctx context.Context, p *plan) (*client.Client, string, 
 	if err != nil {
 		return nil, "", fmt.Errorf("job %q: find this program's binary to upload: %w", p.name, err)
 	}
-	up, err := c.UploadArtifact(ctx, exe)
+	up, err := c.EnsureArtifact(ctx, exe)
 	if err != nil {
 		return nil, "", fmt.Errorf("job %q: upload %s: %w", p.name, exe, err)
 	}
