@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // probeLine is a line envprobe's operators print.
@@ -151,5 +153,51 @@ func TestSessionJobEnvironment(t *testing.T) {
 	out, err = spateEnv(t, home, "run", "-p", "1", "--env-file", envFile, "-D", "app.greeting=hi", probe)
 	if n, seen, _ := probes(t, out); err != nil || n != 4 || !seen[`SECRET="a-secret, with a comma" TOKEN="" greeting="hi"`] {
 		t.Errorf("run --target local --env-file: %v, environments %v:\n%s", err, seen, out)
+	}
+}
+
+// TestApplicationSecretsStayWithMain runs an unbounded application,
+// detached, with an environment file: while its job runs, the cluster's
+// TaskManager holds none of the file's variables in its environment and the
+// JobManager's configuration does not show them; cancelling the job ends
+// main, and the cluster removes itself.
+func TestApplicationSecretsStayWithMain(t *testing.T) {
+	bin := binaries(t)
+	envFile := filepath.Join(t.TempDir(), "app.env")
+	if err := os.WriteFile(envFile, []byte("PROBE_SECRET=app-s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := spateEnv(t, t.TempDir(), "run-application", "--detached", "-p", "1", "--env-file", envFile,
+		filepath.Join(bin, "topn"), "-events", "1000000000000")
+	if err != nil {
+		t.Fatalf("run-application --detached: %v\n%s", err, out)
+	}
+	dir, rest := appDirLine.FindStringSubmatch(out)[1], restOf(t, out)
+	c := &cluster{rest: rest}
+	t.Cleanup(func() { cancelAll(rest); clusterGone(t, dir, rest) })
+
+	var tm string
+	waitFor(t, 30*time.Second, "the application's TaskManager", func() bool {
+		for _, p := range processesNaming(dir) {
+			if pid, cmdline, _ := strings.Cut(p, ": "); strings.Contains(cmdline, " taskmanager ") {
+				tm = pid
+				return true
+			}
+		}
+		return false
+	})
+	environ, err := os.ReadFile(filepath.Join("/proc", tm, "environ"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(environ, []byte("app-s3cret")) {
+		t.Error("the application cluster's TaskManager holds main's secret in its environment")
+	}
+	var conf map[string]any
+	if err := c.get(t, "/v1/config", &conf); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(conf); bytes.Contains(b, []byte("app-s3cret")) {
+		t.Errorf("GET /v1/config shows main's secret: %s", b)
 	}
 }
