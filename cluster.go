@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/network"
 	"github.com/spate-dev/spate/internal/worker"
 )
 
@@ -66,7 +68,12 @@ func (e *Env) runWorker(ctx context.Context, dep *worker.Deployment, p *plan) er
 		if berr != nil {
 			err = worker.Fail(ctx, dep, berr)
 		} else {
-			err = worker.Run(ctx, dep, p.graph, tasks)
+			credits, cerr := e.networkCredits()
+			if cerr != nil {
+				err = worker.Fail(ctx, dep, cerr)
+			} else {
+				err = worker.Run(ctx, dep, p.graph, tasks, worker.Options{Credits: credits})
+			}
 		}
 	} else {
 		err = worker.Mismatch(ctx, dep, p.graph.Fingerprint)
@@ -102,6 +109,9 @@ func (e *Env) submitOnly(ctx context.Context, p *plan) (*client.Client, string, 
 	// workers only: the TaskManager adds them to those processes alone.
 	env, err := e.conf.WorkerEnv()
 	if err != nil {
+		return nil, "", fmt.Errorf("job %q: %w", p.name, err)
+	}
+	if _, err := e.networkCredits(); err != nil {
 		return nil, "", fmt.Errorf("job %q: %w", p.name, err)
 	}
 	c, err := client.New(addr)
@@ -152,6 +162,20 @@ func follow(ctx context.Context, c *client.Client, id, name string) error {
 	default:
 		return fmt.Errorf("job %q (%s) ended %s", name, id, d.State)
 	}
+}
+
+// networkCredits is the configured credit per data-plane channel, 0 for
+// the data plane's default.
+func (e *Env) networkCredits() (int, error) {
+	v, ok := e.conf.Get(config.NetworkCredits)
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s: %q is not a positive number of batches (default %d)", config.NetworkCredits, v, network.DefaultCredits)
+	}
+	return n, nil
 }
 
 // workerProperties is the configuration workers must see to rebuild the

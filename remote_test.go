@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/network"
 	"github.com/spate-dev/spate/internal/worker"
@@ -28,11 +29,15 @@ func runPlaced(ctx context.Context, e *Env, name string, workers []string, place
 	if err != nil {
 		return err
 	}
+	credits, err := e.networkCredits()
+	if err != nil {
+		return err
+	}
 	eps := map[string]*network.Endpoint{}
 	addrs := map[string]string{}
 	resolve := func(id string) (string, error) { return addrs[id], nil }
 	for _, w := range workers {
-		ep, err := network.Listen("127.0.0.1:0", network.Config{ID: w, Resolve: resolve})
+		ep, err := network.Listen("127.0.0.1:0", network.Config{ID: w, Resolve: resolve, Credits: credits})
 		if err != nil {
 			return err
 		}
@@ -122,17 +127,50 @@ func TestPlacedAcrossTCP(t *testing.T) {
 			if err := runPlaced(context.Background(), e, "placed", workers[name], place); err != nil {
 				t.Fatal(err)
 			}
-			cmp := func(a, b keyed) int {
-				if a.Key != b.Key {
-					return int(a.Key - b.Key)
-				}
-				return int(a.Value - b.Value)
-			}
-			g, w := slices.SortedFunc(slices.Values(got.Values()), cmp), slices.SortedFunc(slices.Values(want.Values()), cmp)
-			if !slices.Equal(g, w) {
-				t.Fatalf("got %d results, want %d; first %v vs %v", len(g), len(w), g[:min(3, len(g))], w[:min(3, len(w))])
-			}
+			sameResults(t, got.Values(), want.Values())
 		})
+	}
+}
+
+// sameResults fails t unless got and want hold the same records.
+func sameResults(t *testing.T, got, want []keyed) {
+	t.Helper()
+	cmp := func(a, b keyed) int {
+		if a.Key != b.Key {
+			return int(a.Key - b.Key)
+		}
+		return int(a.Value - b.Value)
+	}
+	g, w := slices.SortedFunc(slices.Values(got), cmp), slices.SortedFunc(slices.Values(want), cmp)
+	if !slices.Equal(g, w) {
+		t.Fatalf("got %d results, want %d; first %v vs %v", len(g), len(w), g[:min(3, len(g))], w[:min(3, len(w))])
+	}
+}
+
+// TestNetworkCredits runs the job across TCP with a single credit per
+// channel, the tightest flow control, and refuses a malformed credit
+// setting naming the key.
+func TestNetworkCredits(t *testing.T) {
+	const n = 50_000
+	local := NewEnv(WithParallelism(2))
+	want := reduceJob(local, n)
+	if err := local.Execute("local"); err != nil {
+		t.Fatal(err)
+	}
+	apart := func(v, s int) string { return map[bool]string{true: "a", false: "b"}[v == 0] }
+	e := NewEnv(WithParallelism(2), WithConfig(map[string]string{config.NetworkCredits: "1"}))
+	got := reduceJob(e, n)
+	if err := runPlaced(context.Background(), e, "one credit", []string{"a", "b"}, apart); err != nil {
+		t.Fatal(err)
+	}
+	sameResults(t, got.Values(), want.Values())
+	for _, bad := range []string{"0", "-2", "many"} {
+		e := NewEnv(WithParallelism(2), WithConfig(map[string]string{config.NetworkCredits: bad}))
+		reduceJob(e, 10)
+		err := runPlaced(context.Background(), e, "bad credits", []string{"a", "b"}, apart)
+		if err == nil || !strings.Contains(err.Error(), config.NetworkCredits) {
+			t.Errorf("%s=%q: %v, want an error naming the key", config.NetworkCredits, bad, err)
+		}
 	}
 }
 

@@ -25,6 +25,10 @@ const (
 	// QueueBatches is the capacity of a subtask's inbox in batches per
 	// input channel.
 	QueueBatches = "execution.queue.batches"
+	// NetworkCredits is how many batches a receiving worker lets each
+	// channel from another worker have in flight (the credit of
+	// credit-based flow control), Flink's buffers per channel.
+	NetworkCredits = "taskmanager.network.memory.buffers-per-channel"
 )
 
 // ConfDirEnv names the directory holding config.yaml.

@@ -25,13 +25,20 @@ const readyTimeout = 5 * time.Minute
 // reportInterval is how often record counts reach the JobManager.
 const reportInterval = time.Second
 
+// Options tune a worker from its job's configuration.
+type Options struct {
+	// Credits is how many batches each incoming data-plane channel may
+	// have in flight; 0 for network.DefaultCredits.
+	Credits int
+}
+
 // Run runs this worker's subtasks of the job g: tasks[v][s] is subtask s of
 // vertex v, built so that edges to subtasks of other workers encode their
 // batches; the inboxes of those other subtasks are where records for them
 // queue for the data plane. Run reports states to the JobManager, and
 // returns when ctx ends (the TaskManager stops the worker) with nil, or
 // with an error if the worker could not take part in the job at all.
-func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*exec.Task) error {
+func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*exec.Task, opts Options) error {
 	log := slog.Default().With("job", d.JobID, "worker", d.WorkerID)
 	conn, err := grpc.NewClient(d.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -49,7 +56,7 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 		}
 		return "", fmt.Errorf("job %s has no worker %q", d.JobID, id)
 	}
-	ep, err := network.Listen(net.JoinHostPort(d.DataHost, "0"), network.Config{ID: d.WorkerID, Logger: log, Resolve: resolve})
+	ep, err := network.Listen(net.JoinHostPort(d.DataHost, "0"), network.Config{ID: d.WorkerID, Logger: log, Resolve: resolve, Credits: opts.Credits})
 	if err != nil {
 		return report(ctx, jm, d, nil, fmt.Errorf("open data plane: %w", err))
 	}
