@@ -61,7 +61,7 @@ func (c *confFlags) load() (config.Config, error) {
 			conf.Set(config.TaskManagerEnvPrefix+k, v)
 		}
 	}
-	for _, kv := range c.dynamic {
+	for _, kv := range c.dynamic.repeated {
 		if err := conf.SetDynamic(kv); err != nil {
 			return conf, fmt.Errorf("-D: %w", err)
 		}
@@ -69,15 +69,14 @@ func (c *confFlags) load() (config.Config, error) {
 	return conf, nil
 }
 
-type dynamicFlags []string
+// dynamicFlags is -D: repeated key=value entries.
+type dynamicFlags struct{ repeated }
 
-func (d *dynamicFlags) String() string { return strings.Join(*d, ",") }
 func (d *dynamicFlags) Set(v string) error {
 	if !strings.Contains(v, "=") {
 		return fmt.Errorf("want key=value, got %q", v)
 	}
-	*d = append(*d, v)
-	return nil
+	return d.repeated.Set(v)
 }
 
 // repeated is a flag that may be given several times.

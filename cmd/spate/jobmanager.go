@@ -141,12 +141,10 @@ const applicationPropertiesEnv = "SPATE_APPLICATION_PROPERTIES"
 // TaskManagers its provider starts (taskmanager.*, heartbeat.*, ...): all
 // entries but the JobManager's own and the jobs' environment variables.
 func taskManagerArgs(conf config.Config) []string {
-	entries := conf.Entries()
+	entries := conf.ClusterEntries()
 	var args []string
 	for _, k := range slices.Sorted(maps.Keys(entries)) {
-		switch {
-		case strings.HasPrefix(k, "jobmanager."), strings.HasPrefix(k, "rest."), strings.HasPrefix(k, "blob."),
-			strings.HasPrefix(k, config.TaskManagerEnvPrefix):
+		if strings.HasPrefix(k, "jobmanager.") || strings.HasPrefix(k, "rest.") || strings.HasPrefix(k, "blob.") {
 			continue
 		}
 		args = append(args, "-D", k+"="+entries[k])

@@ -39,7 +39,7 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 		return fmt.Errorf("run: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "Per-job cluster in %s\n", dir)
-	spec := provider.ClusterSpec{Mode: provider.PerJob, Dir: dir, Config: clusterConfig(conf),
+	spec := provider.ClusterSpec{Mode: provider.PerJob, Dir: dir, Config: conf.ClusterEntries(),
 		RemoveWhenDone: detached && !keepLogs}
 	if !detached {
 		// The attached client fetches the job's result before the
@@ -118,19 +118,6 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 		return exitCode(ee.ExitCode())
 	}
 	return progErr
-}
-
-// clusterConfig is the configuration a cluster's daemons get: the
-// client's, without the jobs' environment variables, which travel with
-// each job's submission and not on a command line any user can read.
-func clusterConfig(conf config.Config) map[string]string {
-	entries := conf.Entries()
-	for k := range entries {
-		if strings.HasPrefix(k, config.TaskManagerEnvPrefix) {
-			delete(entries, k)
-		}
-	}
-	return entries
 }
 
 // stopCluster tears a cluster down, killing it if it takes more than 30 s.

@@ -65,7 +65,7 @@ func runApplication(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "Application cluster in %s\n", dir)
 	cl, err := process.Deployer{}.Deploy(context.Background(), provider.ClusterSpec{
-		Mode: provider.Application, Dir: dir, Config: clusterConfig(conf),
+		Mode: provider.Application, Dir: dir, Config: conf.ClusterEntries(),
 		Artifact: prog, Args: fs.Args()[1:], RemoveWhenDone: *detached && !*keepLogs,
 		// The program's own configuration, its jobs' variables included,
 		// is handed to main alone.

@@ -98,7 +98,7 @@ func sessionStart(args []string) error {
 		return fmt.Errorf("session start: %w", err)
 	}
 	cl, err := process.Deployer{}.Deploy(context.Background(), provider.ClusterSpec{
-		Mode: provider.Session, Dir: dir, Config: clusterConfig(conf), TaskManagers: *tms,
+		Mode: provider.Session, Dir: dir, Config: conf.ClusterEntries(), TaskManagers: *tms,
 	})
 	if err != nil {
 		os.RemoveAll(dir)

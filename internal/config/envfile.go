@@ -35,6 +35,20 @@ func (c Config) WorkerEnv() (map[string]string, error) {
 	return env, nil
 }
 
+// ClusterEntries returns a copy of c's entries without the jobs' worker
+// environment (TaskManagerEnvPrefix): the configuration a cluster's
+// daemons get, since those variables travel with each job's submission
+// and not on any daemon's command line.
+func (c Config) ClusterEntries() map[string]string {
+	entries := c.Entries()
+	for k := range entries {
+		if strings.HasPrefix(k, TaskManagerEnvPrefix) {
+			delete(entries, k)
+		}
+	}
+	return entries
+}
+
 // checkEnvName accepts a portable environment variable name that Spate
 // does not reserve.
 func checkEnvName(name string) error {

@@ -65,6 +65,9 @@ func TestWorkerEnv(t *testing.T) {
 	if want := map[string]string{"DB_PASSWORD": "s3cret", "REGION": "eu"}; !maps.Equal(got, want) {
 		t.Errorf("WorkerEnv = %v, want %v", got, want)
 	}
+	if got := c.ClusterEntries(); !maps.Equal(got, map[string]string{"parallelism.default": "2"}) {
+		t.Errorf("ClusterEntries = %v, want the entries without the workers' variables", got)
+	}
 	c.Set(TaskManagerEnvPrefix+"SPATE_WORKER_DEPLOYMENT", "x")
 	if _, err := c.WorkerEnv(); err == nil || !strings.Contains(err.Error(), TaskManagerEnvPrefix+"SPATE_WORKER_DEPLOYMENT") {
 		t.Errorf("reserved name: %v, want an error naming the entry", err)

@@ -114,11 +114,11 @@ func TestJobLifecycleWithoutWorkers(t *testing.T) {
 		t.Fatalf("job without slots is %s, want CREATED", d.State)
 	}
 
-	if _, err := jm.RegisterTaskManager(ctx, &rpcpb.RegisterTaskManagerRequest{ResourceId: "fake", Slots: 0}); err == nil || !strings.Contains(err.Error(), "numberOfTaskSlots") {
-		t.Fatalf("register with 0 slots: %v", err)
-	}
 	tm := connectFakeTM(t, jm, 2)
 	rpc, stream, next := tm.rpc, tm.stream, tm.next
+	if _, err := rpc.RegisterTaskManager(ctx, &rpcpb.RegisterTaskManagerRequest{ResourceId: "fake", Slots: 0}); err == nil || !strings.Contains(err.Error(), "numberOfTaskSlots") {
+		t.Fatalf("register with 0 slots: %v", err)
+	}
 	dep := next("deploy").GetDeploy()
 	if dep.JobId != id || dep.Slots != 2 || len(dep.SlotWorkers) != 2 {
 		t.Fatalf("deploy = %+v", dep)

@@ -20,11 +20,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/provider"
 )
-
-// propertiesEnv is config.PropertiesEnv.
-const propertiesEnv = "SPATE_PROPERTIES"
 
 // Config configures the process provider.
 type Config struct {
@@ -108,7 +106,7 @@ func (p *Provider) StartTaskManager(ctx context.Context, spec provider.TaskManag
 	// $SPATE_PROPERTIES (an application's, with its jobs' variables) stays
 	// with it.
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, propertiesEnv+"=")
+		return strings.HasPrefix(kv, config.PropertiesEnv+"=")
 	})
 	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
