@@ -17,8 +17,8 @@ type discard[T any] struct{}
 func (discard[T]) Open(context.Context, spate.SinkInfo) (spate.SinkWriter[T], error) {
 	return discard[T]{}, nil
 }
-func (discard[T]) Write(T) error { return nil }
-func (discard[T]) Close() error  { return nil }
+func (discard[T]) Write(T) error     { return nil }
+func (discard[T]) Close(error) error { return nil }
 
 // reportPerCore reports records/s over the whole run and per core the run
 // could use (GOMAXPROCS, or fewer if the job has fewer subtasks).

@@ -111,8 +111,8 @@ type countSink[T any] struct{ n *atomic.Int64 }
 func (s countSink[T]) Open(context.Context, spate.SinkInfo) (spate.SinkWriter[T], error) {
 	return s, nil
 }
-func (s countSink[T]) Write(T) error { s.n.Add(1); return nil }
-func (s countSink[T]) Close() error  { return nil }
+func (s countSink[T]) Write(T) error     { s.n.Add(1); return nil }
+func (s countSink[T]) Close(error) error { return nil }
 
 // waitGoroutines waits until at most n goroutines run, and returns how
 // many do.
@@ -332,7 +332,7 @@ func (s slowSink) Write(v int64) error {
 	return nil
 }
 
-func (s slowSink) Close() error { return nil }
+func (s slowSink) Close(error) error { return nil }
 
 func TestBackpressureLosesNothing(t *testing.T) {
 	const total = 200_000

@@ -48,7 +48,7 @@ func (c *cancelOnWrite) Write(r winResult) error {
 	c.cancel()
 	return nil
 }
-func (c *cancelOnWrite) Close() error { return nil }
+func (c *cancelOnWrite) Close(error) error { return nil }
 
 // TestIdleSourceDoesNotHoldBackWatermark unions a source that has data
 // with one that never has any: only because the silent one is marked idle

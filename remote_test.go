@@ -206,8 +206,8 @@ type discardSink[T any] struct{}
 func (discardSink[T]) Open(context.Context, SinkInfo) (SinkWriter[T], error) {
 	return discardSink[T]{}, nil
 }
-func (discardSink[T]) Write(T) error { return nil }
-func (discardSink[T]) Close() error  { return nil }
+func (discardSink[T]) Write(T) error     { return nil }
+func (discardSink[T]) Close(error) error { return nil }
 
 // counting is a bounded source of n records over keys keys, split by
 // stride; the datagen connector cannot be imported here.
@@ -278,7 +278,7 @@ func (s slowSink) Write(padded) error {
 	}
 	return nil
 }
-func (s slowSink) Close() error { return nil }
+func (s slowSink) Close(error) error { return nil }
 
 // TestBackpressureAcrossTCP feeds 400k records of about 270 bytes (about
 // 100 MiB) from a fast source in one worker to a slow sink in another. The

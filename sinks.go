@@ -48,7 +48,8 @@ func (w *printWriter[T]) Write(v T) error {
 	return nil
 }
 
-func (w *printWriter[T]) Close() error { return nil }
+// Close implements SinkWriter; printed lines are out whatever the outcome.
+func (w *printWriter[T]) Close(error) error { return nil }
 
 // Collected gathers the records of a stream in memory, for tests and
 // examples; read them with Values after Execute returns.
@@ -97,7 +98,10 @@ func (w *collectWriter[T]) flush() {
 	w.buf = w.buf[:0]
 }
 
-func (w *collectWriter[T]) Close() error {
+// Close implements SinkWriter. The records of a failed job gathered
+// before the failure stay readable, as those of a local run always were:
+// Execute's error tells that they are not the whole result.
+func (w *collectWriter[T]) Close(error) error {
 	w.flush()
 	return nil
 }

@@ -122,10 +122,30 @@ type SinkInfo struct {
 }
 
 // SinkWriter writes the records of one sink subtask.
+//
+// Close tells the writer how the job ended, so that a sink never publishes
+// the partial output of a failed or cancelled job as its result: it is
+// called once, after the last Write, with nil only if the job ended
+// successfully as far as this process can tell (every subtask in the
+// process exhausted its bounded input, and no subtask failed and nothing
+// stopped the job), and otherwise with the reason. On nil the writer
+// publishes what it wrote (flush, sync, rename its files to their final
+// names, commit its transaction) and reports a failure to do so as its
+// error, which fails the job. On an error it releases its resources
+// without publishing anything: it discards, aborts or leaves aside its
+// uncommitted output, and returns nil unless releasing failed.
+//
+// Until checkpoints bring two-phase commit, "as far as this process can
+// tell" is the limit of the guarantee: on a cluster, each worker process
+// closes its own subtasks' writers when all of them have ended, so a job
+// whose subtasks run in several workers may publish one worker's output
+// and then fail in another. A job whose subtasks share one process (a
+// local run, or a job of one TaskManager's slots) publishes all or
+// nothing, up to the writers' own publishing steps.
 type SinkWriter[T any] interface {
 	// Write consumes one record.
 	Write(v T) error
-	// Close flushes and releases the writer. It is called once, after the
-	// last Write of a job that ended normally or failed.
-	Close() error
+	// Close publishes the output if err is nil and releases the writer;
+	// see the type's documentation.
+	Close(err error) error
 }

@@ -86,7 +86,11 @@ func (o *filterOp[T]) Finish()            { o.out.Finish() }
 func SinkTo[T any](s Stream[T], sink Sink[T]) Stream[struct{}] {
 	n := s.env.addNode("sink", "Sink", kitOf[struct{}]{}, func(bc *buildCtx) (*opSpec, error) {
 		op := &sinkOp[T]{task: bc.task, name: bc.name, sink: sink, info: SinkInfo{Subtask: bc.subtask, Parallelism: bc.parallelism, JobName: bc.jobName}}
-		return &opSpec{inputs: []any{exec.Output[T](op)}, open: op.open, close: op.close}, nil
+		// The writer is closed once the job's outcome in this process is
+		// known, so that it publishes only the output of a job that
+		// succeeded.
+		bc.task.Ends = append(bc.task.Ends, op.end)
+		return &opSpec{inputs: []any{exec.Output[T](op)}, open: op.open}, nil
 	})
 	connect(s, n, 0, nil)
 	return newStream[struct{}](s.env, n)
@@ -107,8 +111,21 @@ func (o *sinkOp[T]) open() error {
 		return err
 	}
 	o.w = w
+	if f, ok := w.(flusher); ok {
+		o.task.Flushes = append(o.task.Flushes, func() {
+			o.task.Current = o.name
+			if err := f.flush(); err != nil {
+				o.task.Fail(err)
+			}
+		})
+	}
 	return nil
 }
+
+// flusher is a SinkWriter of this package that batches records towards
+// another process and sends its batch when the task has nothing else to
+// do (the collect sink on a cluster).
+type flusher interface{ flush() error }
 
 func (o *sinkOp[T]) Collect(v T, _ int64) {
 	o.task.Current = o.name
@@ -119,11 +136,13 @@ func (o *sinkOp[T]) Collect(v T, _ int64) {
 func (o *sinkOp[T]) Watermark(int64) {}
 func (o *sinkOp[T]) Finish()         {}
 
-func (o *sinkOp[T]) close() error {
+// end closes the writer with the job's outcome in this process.
+func (o *sinkOp[T]) end(err error) error {
 	if o.w == nil {
 		return nil
 	}
 	w := o.w
 	o.w = nil
-	return w.Close()
+	o.task.Current = o.name
+	return w.Close(err)
 }

@@ -86,7 +86,7 @@ func BenchmarkSink(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if err := w.Close(); err != nil {
+	if err := w.Close(nil); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -23,10 +23,13 @@
 // cannot be opened or read) are returned as ordinary errors naming the file.
 //
 // Sink writes records as lines of text into part files, following the
-// conventions of Flink's FileSink: each parallel subtask writes a hidden
-// in-progress file ".part-<subtask>-<counter>.inprogress" and renames it to
-// "part-<subtask>-<counter>" once it is complete, either when it has grown
-// beyond the roll size or when the writer is closed. Because in-progress
-// files are hidden, a Lines, CSV or JSONLines source pointed at a sink's
-// directory reads only completed part files.
+// conventions of Flink's FileSink: each parallel subtask writes hidden
+// in-progress files ".part-<subtask>-<counter>.inprogress" (a new one when
+// the current has grown beyond the roll size) and renames them to
+// "part-<subtask>-<counter>" only when the job has ended successfully. A
+// failed or cancelled job leaves its in-progress files aside, hidden and
+// never renamed, so that its partial output is never taken for a result.
+// Because in-progress files are hidden, a Lines, CSV or JSONLines source
+// pointed at a sink's directory reads only published part files. See Sink
+// for what "ended successfully" means on a cluster.
 package file

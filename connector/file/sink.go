@@ -55,12 +55,27 @@ func RollSize(size int64) SinkOption {
 // fmt.Sprint; JSON and Format choose other encodings. A record whose text
 // contains newlines spans several lines.
 //
-// Each subtask writes ".part-<subtask>-<counter>.inprogress", buffered, and
-// when the file is complete (it exceeded the RollSize, or the writer is
-// closed) flushes it, syncs it to disk and renames it to
-// "part-<subtask>-<counter>". Counters start after the highest one already
-// present in dir for the subtask, so existing part files are never
-// overwritten. A subtask that receives no records writes no file.
+// Each subtask writes ".part-<subtask>-<counter>.inprogress", buffered.
+// When the file is complete (it exceeded the RollSize) it is flushed,
+// synced and closed, and waits under that name, hidden, for the job's end.
+// Only when the job ends successfully (spate.SinkWriter's Close with nil)
+// are the subtask's files renamed, in order, to their final names
+// "part-<subtask>-<counter>": a reader that takes the part-* files of dir
+// as the result never takes a failed or cancelled job's partial output for
+// the whole. A failed or cancelled job leaves its files aside, as Flink's
+// file sink does: they keep their hidden in-progress names, with what was
+// written up to the failure, for inspection; nothing ever renames them, and
+// they may be deleted once no job writes to dir. Counters start after the
+// highest one already present in dir for the subtask (finished or in
+// progress), so existing files are never overwritten. A subtask that
+// receives no records writes no file.
+//
+// The guarantee is the one SinkWriter documents: a job whose subtasks run
+// in one process publishes all of its part files or none (up to a rename
+// that fails midway); on a cluster each worker publishes its subtasks'
+// files once they all have ended, so a job split over several workers may
+// publish one worker's files and then fail in another. Two-phase commit
+// on checkpoints will close that gap.
 func Sink[T any](dir string, opts ...SinkOption) spate.Sink[T] {
 	var cfg sinkConfig
 	for _, o := range opts {
@@ -150,10 +165,16 @@ type sinkWriter[T any] struct {
 	f       *os.File
 	bw      *bufio.Writer
 	size    int64 // bytes written to the current part file
+	// pending holds the complete part files (synced and closed, still
+	// under their in-progress names) that the job's success publishes.
+	pending []pendingPart
 	line    []byte
 	err     error // sticky failure
 	closed  bool
 }
+
+// pendingPart is a complete part file waiting for the job's end.
+type pendingPart struct{ path, final string }
 
 // Write implements spate.SinkWriter.
 func (w *sinkWriter[T]) Write(v T) error {
@@ -180,7 +201,7 @@ func (w *sinkWriter[T]) Write(v T) error {
 		return w.err
 	}
 	if w.roll > 0 && w.size > w.roll {
-		if err := w.finishPart(); err != nil {
+		if err := w.completePart(); err != nil {
 			w.err = err
 			return err
 		}
@@ -244,9 +265,9 @@ func (w *sinkWriter[T]) openPart() error {
 	return nil
 }
 
-// finishPart flushes, syncs and closes the current part file and renames it
-// to its final name.
-func (w *sinkWriter[T]) finishPart() error {
+// completePart flushes, syncs and closes the current part file, which
+// becomes pending: it keeps its in-progress name until the job's success.
+func (w *sinkWriter[T]) completePart() error {
 	f, path := w.f, w.path
 	w.f, w.path = nil, ""
 	final := w.partName(false)
@@ -262,9 +283,22 @@ func (w *sinkWriter[T]) finishPart() error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("%s: %w", w.name, err)
 	}
-	if err := os.Rename(path, final); err != nil {
-		return fmt.Errorf("%s: finishing part file: %w", w.name, err)
+	w.pending = append(w.pending, pendingPart{path: path, final: final})
+	return nil
+}
+
+// publish renames the pending part files to their final names, in order.
+func (w *sinkWriter[T]) publish() error {
+	if len(w.pending) == 0 {
+		return nil
 	}
+	for i, p := range w.pending {
+		if err := os.Rename(p.path, p.final); err != nil {
+			w.pending = w.pending[i:]
+			return fmt.Errorf("%s: publishing part file %s: %w", w.name, p.final, err)
+		}
+	}
+	w.pending = nil
 	syncDir(w.dir)
 	return nil
 }
@@ -277,22 +311,35 @@ func syncDir(dir string) {
 	}
 }
 
-// Close implements spate.SinkWriter: it finishes the current part file. If
-// writing had failed, the in-progress file is closed and left in place.
-func (w *sinkWriter[T]) Close() error {
+// Close implements spate.SinkWriter. On the job's success (err nil) it
+// completes the current part file and publishes every pending one under
+// its final name. Otherwise it flushes and closes the current file and
+// leaves all of them under their in-progress names: a failed or cancelled
+// job publishes nothing.
+func (w *sinkWriter[T]) Close(err error) error {
 	if w.closed {
 		return nil
 	}
 	w.closed = true
-	if w.err != nil {
+	if err != nil || w.err != nil {
+		// Leave the files aside, with what was written, for inspection.
+		var ferr error
 		if f := w.f; f != nil {
 			w.f = nil
-			return errors.Join(w.err, f.Close())
+			ferr = errors.Join(w.bw.Flush(), f.Close())
+			if ferr != nil {
+				ferr = fmt.Errorf("%s: closing %s: %w", w.name, w.path, ferr)
+			}
 		}
-		return w.err
+		if err == nil {
+			return errors.Join(w.err, ferr) // cannot happen: a failed Write fails the job
+		}
+		return ferr
 	}
-	if w.f == nil {
-		return nil
+	if w.f != nil {
+		if err := w.completePart(); err != nil {
+			return err
+		}
 	}
-	return w.finishPart()
+	return w.publish()
 }

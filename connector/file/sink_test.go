@@ -54,7 +54,7 @@ func writeAll[T any](t testing.TB, sink spate.Sink[T], p int, recs []T) {
 				}
 			}
 		}
-		if err := w.Close(); err != nil {
+		if err := w.Close(nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -125,7 +125,7 @@ func TestSinkJSONError(t *testing.T) {
 	if err := w.Write(2); err != nil { // the writer stays usable
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
+	if err := w.Close(nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, filepath.Join(dir, "part-0-0")); got != "1\n2\n" {
@@ -213,13 +213,14 @@ func TestSinkInProgress(t *testing.T) {
 	if err := w.Write("cdefg"); err != nil { // 9 bytes > 5: rolls
 		t.Fatal(err)
 	}
-	if got, want := listDir(t, dir), []string{"part-3-0"}; !slices.Equal(got, want) {
+	// The complete file waits, hidden, for the job's end.
+	if got, want := listDir(t, dir), []string{".part-3-0.inprogress"}; !slices.Equal(got, want) {
 		t.Errorf("files after rolling %v, want %v", got, want)
 	}
 	if err := w.Write("h"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
+	if err := w.Close(nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := listDir(t, dir), []string{"part-3-0", "part-3-1"}; !slices.Equal(got, want) {
@@ -231,7 +232,7 @@ func TestSinkInProgress(t *testing.T) {
 	if got := readFile(t, filepath.Join(dir, "part-3-1")); got != "h\n" {
 		t.Errorf("part-3-1 = %q", got)
 	}
-	if err := w.Close(); err != nil {
+	if err := w.Close(nil); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
 	if err := w.Write("x"); err == nil {
@@ -281,7 +282,7 @@ func TestSinkErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), ".part-0-1.inprogress") {
 		t.Errorf("Write: %v, want an error naming the part file", err)
 	}
-	if err2 := w.Close(); err2 == nil {
+	if err2 := w.Close(nil); err2 == nil {
 		t.Error("Close after a failed Write returned nil")
 	}
 }

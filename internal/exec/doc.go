@@ -11,9 +11,14 @@
 //
 // Lifecycle of a subtask:
 //
-//	open operators ─► process input (records, watermarks, idleness) ─► finish ─► close
+//	open operators ─► process input (records, watermarks, idleness) ─► finish ─► close ─► (all tasks ended) ─► ends(outcome)
 //	        │                       │
 //	        └─────── error/panic ───┴──► job context cancelled, every subtask unwinds
+//
+// A task's Ends run only once every task of the Run has ended, with the
+// Run's outcome: nil if all finished their input, else the failure or stop.
+// Sinks publish there, so that a failure anywhere in the process keeps
+// every sink's output unpublished.
 //
 // Cancellation unwinds a subtask blocked on a full queue by panicking with an
 // internal sentinel that the subtask's runner recovers; a record never needs

@@ -49,6 +49,17 @@ type Task struct {
 	// afterwards, also after a failure.
 	Opens  []func() error
 	Closes []func() error
+	// Ends run once every task of the Run has ended (after their Closes),
+	// with nil if every task finished its input and the Run was not
+	// stopped, else with the reason: this task's own failure, or the
+	// failure or stop that ended the Run. Sinks publish their output
+	// there and only on nil, so that no failure in this process leaves
+	// output published. An End's error fails the task.
+	Ends []func(err error) error
+	// Flushes run whenever the task sends its buffered records on (see
+	// FlushOutputs): an operator that batches towards the outside (a
+	// sink) sends its batch then, so a quiet stream is not held back.
+	Flushes []func()
 	// Clock is the processing-time clock; WallClock if nil.
 	Clock Clock
 
@@ -94,6 +105,9 @@ func (t *Task) SetIdle(idle bool) {
 func (t *Task) FlushOutputs() {
 	for _, w := range t.writers {
 		w.Flush()
+	}
+	for _, f := range t.Flushes {
+		f()
 	}
 }
 
@@ -367,7 +381,8 @@ func Run(ctx context.Context, tasks []*Task) error {
 
 // RunObserved is Run that also calls ended, if not nil, when each task
 // ends, with the task's error (nil when it finished). ended may be called
-// from several goroutines at once.
+// from several goroutines at once. A task with Ends counts as ended once
+// they have run, after every task of the Run.
 func RunObserved(ctx context.Context, tasks []*Task, ended func(t *Task, err error)) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -376,12 +391,14 @@ func RunObserved(ctx context.Context, tasks []*Task, ended func(t *Task, err err
 		mu       sync.Mutex
 		firstErr error
 	)
-	for _, t := range tasks {
+	errs := make([]error, len(tasks))
+	for i, t := range tasks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			err := t.run(ctx)
-			if ended != nil {
+			errs[i] = err
+			if ended != nil && len(t.Ends) == 0 {
 				ended(t, err)
 			}
 			if err != nil {
@@ -395,16 +412,61 @@ func RunObserved(ctx context.Context, tasks []*Task, ended func(t *Task, err err
 		}()
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	if err := ctx.Err(); err != nil {
-		if c := context.Cause(ctx); c != nil && !errors.Is(c, ErrJobStopping) {
-			return c
+	runErr := firstErr
+	if runErr == nil {
+		if err := ctx.Err(); err != nil {
+			runErr = err
+			if c := context.Cause(ctx); c != nil && !errors.Is(c, ErrJobStopping) {
+				runErr = c
+			}
 		}
-		return err
 	}
-	return nil
+	// Only now is it known whether every task of this Run finished.
+	for i, t := range tasks {
+		if len(t.Ends) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outcome := errs[i]
+			if outcome == nil {
+				outcome = runErr
+			}
+			err := t.end(outcome)
+			if errs[i] == nil && err != nil {
+				mu.Lock()
+				if runErr == nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+			if errs[i] != nil {
+				err = errs[i]
+			}
+			if ended != nil {
+				ended(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if runErr != nil {
+		return runErr
+	}
+	return firstErr
+}
+
+// end runs the task's Ends in reverse order with outcome and returns the
+// first error, as a failure of the task.
+func (t *Task) end(outcome error) error {
+	var first error
+	for i := len(t.Ends) - 1; i >= 0; i-- {
+		f := t.Ends[i]
+		if err := t.closeOne(func() error { return f(outcome) }); err != nil && first == nil {
+			first = t.wrap(err, "")
+		}
+	}
+	return first
 }
 
 type procTimer struct {

@@ -73,7 +73,8 @@ type discardWriter[T any] struct {
 
 func (w *discardWriter[T]) Write(T) error { w.n++; return nil }
 
-func (w *discardWriter[T]) Close() error {
+// Close counts the records whatever the outcome: a benchmark's count.
+func (w *discardWriter[T]) Close(error) error {
 	w.d.n.Add(w.n)
 	w.n = 0
 	return nil
@@ -92,5 +93,5 @@ func (a anySink[T]) Open(ctx context.Context, info spate.SinkInfo) (spate.SinkWr
 
 type anyWriter[T any] struct{ w spate.SinkWriter[any] }
 
-func (a anyWriter[T]) Write(v T) error { return a.w.Write(v) }
-func (a anyWriter[T]) Close() error    { return a.w.Close() }
+func (a anyWriter[T]) Write(v T) error       { return a.w.Write(v) }
+func (a anyWriter[T]) Close(err error) error { return a.w.Close(err) }
