@@ -62,6 +62,7 @@ func (e *Env) runWorker(ctx context.Context, dep *worker.Deployment, p *plan) er
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	ctx = withCollectPusher(ctx, dep)
 	var err error
 	if p.graph.Fingerprint == dep.Fingerprint {
 		tasks, berr := p.build(e, dep.Local)
@@ -96,7 +97,7 @@ func (e *Env) submit(ctx context.Context, p *plan) error {
 	if b, _ := strconv.ParseBool(os.Getenv(DetachedEnv)); b {
 		return nil
 	}
-	return follow(ctx, c, id, p.name)
+	return followCollect(ctx, c, id, p)
 }
 
 // submitOnly uploads the binary and submits the job.
@@ -104,6 +105,10 @@ func (e *Env) submitOnly(ctx context.Context, p *plan) (*client.Client, string, 
 	addr := os.Getenv(JobManagerEnv)
 	if addr == "" {
 		return nil, "", fmt.Errorf("job %q: %s=remote needs %s=host:port, the JobManager's REST address", p.name, TargetEnv, JobManagerEnv)
+	}
+	detached, _ := strconv.ParseBool(os.Getenv(DetachedEnv))
+	if err := p.checkRemoteCollect(detached); err != nil {
+		return nil, "", err
 	}
 	// The job's own environment variables and configuration reach its
 	// workers only: the TaskManager adds them to those processes alone.
@@ -232,7 +237,7 @@ func (e *Env) ExecuteAsyncContext(ctx context.Context, name string) (*JobClient,
 				finish(nil)
 				return
 			}
-			finish(follow(ctx, c, id, p.name))
+			finish(followCollect(ctx, c, id, p))
 		}()
 		return j, nil
 	}

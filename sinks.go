@@ -51,17 +51,28 @@ func (w *printWriter[T]) Write(v T) error {
 // Close implements SinkWriter; printed lines are out whatever the outcome.
 func (w *printWriter[T]) Close(error) error { return nil }
 
-// Collected gathers the records of a stream in memory, for tests and
-// examples; read them with Values after Execute returns.
+// Collected gathers the records of a stream in the program that runs the
+// job, for tests, examples and small results; read them with Values after
+// Execute returns.
 type Collected[T any] struct {
 	mu   sync.Mutex
 	vals []T
+	sink int // the Collect sink's operator id
 }
 
 // Collect adds a sink to s that gathers its records, and returns it.
+//
+// Run locally, the records are gathered in this process. On a cluster the
+// sink's subtasks send them, in T's codec, through the JobManager to the
+// program that submitted the job, which fills the Collected as the job
+// runs (as Flink's executeAndCollect); Execute returns once all of them
+// are in. T then needs a codec, and the submission must not be detached:
+// either is refused before the job is submitted.
 func Collect[T any](s Stream[T]) *Collected[T] {
 	c := &Collected[T]{}
-	SinkTo(s, Sink[T](c)).Name("Collect")
+	n := SinkTo(s, Sink[T](c)).Name("Collect").node("Collect")
+	n.collect = c
+	c.sink = n.id
 	return c
 }
 
@@ -74,7 +85,10 @@ func (c *Collected[T]) Values() []T {
 }
 
 // Open implements Sink.
-func (c *Collected[T]) Open(context.Context, SinkInfo) (SinkWriter[T], error) {
+func (c *Collected[T]) Open(ctx context.Context, info SinkInfo) (SinkWriter[T], error) {
+	if p := collectPusherFrom(ctx); p != nil {
+		return newRemoteCollectWriter(ctx, c, p, info)
+	}
 	return &collectWriter[T]{c: c}, nil
 }
 

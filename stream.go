@@ -48,6 +48,9 @@ type node struct {
 	// keyKits holds the key types of keyed inputs; keys cross partitions.
 	keyKits []kit
 	build   func(bc *buildCtx) (*opSpec, error)
+	// collect is set on a Collect sink, whose records a cluster sends
+	// back to the client.
+	collect collectTarget
 }
 
 // side is a side output of a node.

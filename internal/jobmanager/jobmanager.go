@@ -180,6 +180,9 @@ type JobManager struct {
 		resultServed chan struct{}
 		app          v1.Application
 	}
+	// collect relays the records of jobs' Collect sinks to their clients
+	// (collect.go).
+	collect collectRelay
 	// wake is signalled when a slot-timeout or heartbeat check is due.
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -262,6 +265,7 @@ func (jm *JobManager) Run(ctx context.Context) error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
 	)
 	rpcpb.RegisterJobManagerServer(srv, jm)
+	rpcpb.RegisterCollectRelayServer(srv, collectServer{jm: jm})
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(jm.rpcLn) }()
 	restCtx, stopREST := context.WithCancel(context.Background())

@@ -13,6 +13,7 @@
 //	GET   /v1/jobs/{id}             one job with its vertices      v1.JobDetails
 //	PATCH /v1/jobs/{id}?mode=cancel cancel a job                   202 {}
 //	GET   /v1/jobs/{id}/exceptions  a job's failures               v1.JobExceptions
+//	POST  /v1/jobs/{id}/collect     fetch Collect sinks' records   v1.CollectRequest -> v1.CollectResponse
 //	GET   /v1/taskmanagers          registered TaskManagers        v1.TaskManagers
 //	POST  /v1/artifacts             upload a program binary        v1.ArtifactUploadResponse
 //	GET   /v1/artifacts/{id}        download a program binary      application/octet-stream

@@ -151,6 +151,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 			return nil
 		})
 	}
+	h.handleCollect(b)
 	h.handle("POST /v1/artifacts", h.putArtifact)
 	h.handle("GET /v1/artifacts/{id}", h.getArtifact)
 	return h

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	v1 "github.com/spate-dev/spate/api/v1"
+)
+
+var (
+	sinkjobOnce sync.Once
+	sinkjobErr  error
+)
+
+// sinkjob builds testdata/sinkjob next to the other test binaries and
+// returns its path.
+func sinkjob(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(binaries(t), "sinkjob")
+	sinkjobOnce.Do(func() {
+		out, err := exec.Command("go", "build", "-o", bin, "./testdata/sinkjob").CombinedOutput()
+		if err != nil {
+			sinkjobErr = fmt.Errorf("build testdata/sinkjob: %v\n%s", err, out)
+		}
+	})
+	if sinkjobErr != nil {
+		t.Fatal(sinkjobErr)
+	}
+	return bin
+}
+
+// partFiles returns the published part files of dir and their number of
+// lines, and the other files.
+func partFiles(t *testing.T, dir string) (parts []string, lines int, others []string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "part-") {
+			others = append(others, e.Name())
+			continue
+		}
+		parts = append(parts, e.Name())
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines += strings.Count(string(b), "\n")
+	}
+	return parts, lines, others
+}
+
+// TestClusterFailedJobPublishesNoParts runs a job of 5,000 records whose
+// operator fails on record 3,999 on a real cluster: the job is FAILED and
+// its file sink published no part-* file (its in-progress files stay
+// aside, hidden). The same job without the failure publishes all 5,000.
+func TestClusterFailedJobPublishesNoParts(t *testing.T) {
+	bin := sinkjob(t)
+	c := startCluster(t, 2)
+
+	failedDir := t.TempDir()
+	out, id, err := c.run(t, nil, filepath.Base(bin), "file", failedDir, "3999")
+	if err == nil || id == "" {
+		t.Fatalf("spate run of the failing job: err %v, job %q\n%s", err, id, out)
+	}
+	if d := c.waitStatus(t, id, v1.JobFailed, v1.JobFinished, v1.JobCanceled); d.State != v1.JobFailed {
+		t.Fatalf("job %s is %s, want FAILED", id, d.State)
+	}
+	if !strings.Contains(out, "poisoned") {
+		t.Errorf("the failure does not name its cause:\n%s", out)
+	}
+	parts, lines, others := partFiles(t, failedDir)
+	if len(parts) != 0 {
+		t.Errorf("the failed job published %v (%d records)", parts, lines)
+	}
+	for _, n := range others {
+		if !strings.HasPrefix(n, ".part-") || !strings.HasSuffix(n, ".inprogress") {
+			t.Errorf("unexpected file %s next to the failed job's in-progress files", n)
+		}
+	}
+
+	okDir := t.TempDir()
+	out, id, err = c.run(t, nil, filepath.Base(bin), "file", okDir, "-1")
+	if err != nil {
+		t.Fatalf("spate run of the good job: %v\n%s", err, out)
+	}
+	if d := c.job(t, id); d.State != v1.JobFinished {
+		t.Fatalf("job %s is %s, want FINISHED", id, d.State)
+	}
+	parts, lines, others = partFiles(t, okDir)
+	if lines != 5000 || len(others) != 0 {
+		t.Errorf("the finished job published %d records in %v, left %v; want 5000 and nothing else", lines, parts, others)
+	}
+}
+
+// collectLines returns the program's result lines: its output without the
+// client's status lines.
+func collectLines(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasPrefix(l, "Job ") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// TestSessionCollect runs a program that uses Collect at parallelism 4 on
+// a session of two TaskManagers with two slots each (`spate run
+// --session`): the client gets exactly the records a local run gets. A
+// detached submission of it is refused with an error that says why.
+func TestSessionCollect(t *testing.T) {
+	bin := sinkjob(t)
+	localOut, err := exec.Command(bin, "collect").Output()
+	if err != nil {
+		t.Fatalf("local run: %v", err)
+	}
+	want := collectLines(string(localOut))
+	if len(want) != 5001 || want[0] != "collected 5000" {
+		t.Fatalf("local run printed %d lines, starting %q", len(want), want[:min(len(want), 1)])
+	}
+
+	home := t.TempDir()
+	out, err := spateEnv(t, home, "session", "start", "--target", "process-session", "--taskmanagers", "2", "--slots", "2")
+	if err != nil {
+		t.Fatalf("session start: %v\n%s", err, out)
+	}
+	ss := listSessions(t, home)
+	if len(ss) != 1 {
+		t.Fatalf("sessions = %+v", ss)
+	}
+	s := ss[0]
+	t.Cleanup(func() {
+		if out, err := spateEnv(t, home, "session", "stop", s.ID); err != nil {
+			t.Logf("session stop: %v\n%s", err, out)
+			syscall.Kill(s.PID, syscall.SIGKILL)
+		}
+	})
+
+	out, err = spateEnv(t, home, "run", "--session", s.ID, bin, "collect")
+	if err != nil {
+		t.Fatalf("run --session: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "is FINISHED") {
+		t.Errorf("the client did not follow the job to its end:\n%.2000s", out)
+	}
+	got := collectLines(out)
+	if !slices.Equal(got, want) {
+		t.Errorf("Collect on the session gave %d lines, want the local run's %d; first lines %q", len(got), len(want), got[:min(len(got), 3)])
+	}
+	c := &cluster{rest: s.REST}
+	var tms v1.TaskManagers
+	if err := c.get(t, "/v1/taskmanagers", &tms); err != nil || len(tms.TaskManagers) != 2 {
+		t.Errorf("taskmanagers = %+v, %v: the job's 4 subtasks must have spanned the session's two", tms, err)
+	}
+
+	out, err = spateEnv(t, home, "run", "--session", s.ID, "--detached", bin, "collect")
+	if err == nil {
+		t.Fatalf("a detached run of a Collect job succeeded:\n%s", out)
+	}
+	if !strings.Contains(out, "Collect") || !strings.Contains(out, "detached") {
+		t.Errorf("the refusal does not say why:\n%s", out)
+	}
+	if strings.Contains(out, "submitted with JobID") {
+		t.Errorf("the detached Collect job was submitted:\n%s", out)
+	}
+}
