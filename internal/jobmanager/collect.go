@@ -1,6 +1,7 @@
 package jobmanager
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -48,9 +49,13 @@ var (
 	_ rpcpb.CollectRelayServer = collectServer{}
 )
 
-// collectRelay holds the Collect buffers of the jobs that have one.
+// collectRelay holds the Collect buffers of the jobs that have one. Its
+// zero value uses collectBufferBytes and collectFetchBytes.
 type collectRelay struct {
-	mu struct {
+	// bufferBytes and fetchBytes, if set, replace collectBufferBytes and
+	// collectFetchBytes (for tests).
+	bufferBytes, fetchBytes int
+	mu                      struct {
 		sync.Mutex
 		jobs map[JobID]*collectBuffer
 	}
@@ -90,7 +95,7 @@ func (r *collectRelay) push(ctx context.Context, id JobID, batch v1.CollectBatch
 	for {
 		r.mu.Lock()
 		b := r.bufferLocked(id)
-		if len(b.batches) == 0 || b.bytes+int64(len(batch.Records)) <= collectBufferBytes {
+		if len(b.batches) == 0 || b.bytes+int64(len(batch.Records)) <= int64(cmp.Or(r.bufferBytes, collectBufferBytes)) {
 			b.batches = append(b.batches, batch)
 			b.bytes += int64(len(batch.Records))
 			b.signalLocked()
@@ -128,9 +133,9 @@ func (r *collectRelay) take(id JobID, offset int64) (batches []v1.CollectBatch, 
 		b.base = offset
 		b.signalLocked()
 	}
-	size := 0
+	size, limit := 0, cmp.Or(r.fetchBytes, collectFetchBytes)
 	for _, bt := range b.batches {
-		if len(batches) > 0 && size+len(bt.Records) > collectFetchBytes {
+		if len(batches) > 0 && size+len(bt.Records) > limit {
 			break
 		}
 		size += len(bt.Records)
