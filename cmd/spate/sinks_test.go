@@ -60,12 +60,14 @@ func partFiles(t *testing.T, dir string) (parts []string, lines int, others []st
 }
 
 // TestClusterFailedJobPublishesNoParts runs a job of 5,000 records whose
-// operator fails on record 3,999 on a real cluster: the job is FAILED and
-// its file sink published no part-* file (its in-progress files stay
-// aside, hidden). The same job without the failure publishes all 5,000.
+// operator fails on record 3,999 on a real cluster of two TaskManagers with
+// one slot each, so that the file sink's two subtasks run in two workers:
+// the job is FAILED and neither published a part-* file (their in-progress
+// files stay aside, hidden). The same job without the failure publishes
+// all 5,000.
 func TestClusterFailedJobPublishesNoParts(t *testing.T) {
 	bin := sinkjob(t)
-	c := startCluster(t, 2)
+	c := startCluster(t, 1, 1)
 
 	failedDir := t.TempDir()
 	out, id, err := c.run(t, nil, filepath.Base(bin), "file", failedDir, "3999")

@@ -74,8 +74,10 @@ func RollSize(size int64) SinkOption {
 // in one process publishes all of its part files or none (up to a rename
 // that fails midway); on a cluster each worker publishes its subtasks'
 // files once they all have ended, so a job split over several workers may
-// publish one worker's files and then fail in another. Two-phase commit
-// on checkpoints will close that gap.
+// publish one worker's files and then fail in another. An unbounded job
+// never ends successfully, so it publishes nothing. Two-phase commit on
+// checkpoints will close both gaps, as Flink's file sink finalises files
+// on checkpoints in streaming mode.
 func Sink[T any](dir string, opts ...SinkOption) spate.Sink[T] {
 	var cfg sinkConfig
 	for _, o := range opts {
