@@ -119,7 +119,8 @@ func collectLines(out string) []string {
 // TestSessionCollect runs a program that uses Collect at parallelism 4 on
 // a session of two TaskManagers with two slots each (`spate run
 // --session`): the client gets exactly the records a local run gets. A
-// detached submission of it is refused with an error that says why.
+// failing one ends with its failure; a detached submission of it is
+// refused with an error that says why.
 func TestSessionCollect(t *testing.T) {
 	bin := sinkjob(t)
 	localOut, err := exec.Command(bin, "collect").Output()
@@ -163,6 +164,12 @@ func TestSessionCollect(t *testing.T) {
 	var tms v1.TaskManagers
 	if err := c.get(t, "/v1/taskmanagers", &tms); err != nil || len(tms.TaskManagers) != 2 {
 		t.Errorf("taskmanagers = %+v, %v: the job's 4 subtasks must have spanned the session's two", tms, err)
+	}
+
+	// A failing Collect job ends the client with the job's failure.
+	out, err = spateEnv(t, home, "run", "--session", s.ID, bin, "collect", "3999")
+	if err == nil || !strings.Contains(out, "poisoned") || strings.Contains(out, "collected") {
+		t.Errorf("run --session of a failing Collect job: %v\n%.2000s", err, out)
 	}
 
 	out, err = spateEnv(t, home, "run", "--session", s.ID, "--detached", bin, "collect")

@@ -2,8 +2,9 @@
 //
 //	sinkjob file DIR POISON   5,000 records through a map that panics on
 //	                          record POISON (-1: none) into file.Sink(DIR)
-//	sinkjob collect           5,000 records at parallelism 4 into Collect;
-//	                          prints the count and the sorted records
+//	sinkjob collect [POISON]  5,000 records at parallelism 4 into Collect;
+//	                          prints the count and the sorted records; the
+//	                          map panics on record POISON if given
 package main
 
 import (
@@ -62,8 +63,18 @@ func run(args []string) error {
 		spate.SinkTo(mapped, file.Sink[string](args[1], file.RollSize(4096))).Parallelism(2)
 		return env.Execute("file-sink")
 	case "collect":
+		poison := -1
+		if len(args) > 1 {
+			var err error
+			if poison, err = strconv.Atoi(args[1]); err != nil {
+				return err
+			}
+		}
 		env := spate.NewEnv(spate.WithParallelism(4))
 		recs := spate.Map(spate.FromSlice(env, seq(5000)).Rebalance(), func(v int) record {
+			if v == poison {
+				panic(fmt.Sprintf("record %d is poisoned", v))
+			}
 			return record{ID: v, Square: int64(v) * int64(v), Text: "r" + strconv.Itoa(v)}
 		}).Name("to-record")
 		got := spate.Collect(recs)
