@@ -91,6 +91,10 @@ func (w *remoteCollectWriter[T]) send(last bool) error {
 	batch := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(w.buf)), uint64(w.n))
 	batch = append(batch, w.buf...)
 	if err := w.push.Push(w.ctx, w.sink, w.subtask, batch, last); err != nil {
+		if w.ctx.Err() != nil {
+			// The job stops: that, not the interrupted call, is why.
+			return context.Cause(w.ctx)
+		}
 		return err
 	}
 	w.buf, w.n = w.buf[:0], 0
