@@ -183,3 +183,31 @@ func TestSessionCollect(t *testing.T) {
 		t.Errorf("the detached Collect job was submitted:\n%s", out)
 	}
 }
+
+// TestPerJobCollect runs the Collect program on a per-job cluster, which
+// ends with its job: the client still gets every record (it fetches them
+// all before it asks for the job's final status), and the cluster is gone
+// when the client returns.
+func TestPerJobCollect(t *testing.T) {
+	bin := sinkjob(t)
+	localOut, err := exec.Command(bin, "collect").Output()
+	if err != nil {
+		t.Fatalf("local run: %v", err)
+	}
+	want := collectLines(string(localOut))
+	cmd := exec.Command(filepath.Join(binaries(t), "spate"), "run", "--target", "process-per-job", bin, "collect")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("spate run --target process-per-job: %v\n%s\n%s", err, out, stderr.String())
+	}
+	if got := collectLines(string(out)); !slices.Equal(got, want) {
+		t.Errorf("Collect on a per-job cluster gave %d lines, want the local run's %d; first lines %q", len(got), len(want), got[:min(len(got), 3)])
+	}
+	m := clusterDirLine.FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("the run does not name its cluster's directory:\n%s", stderr.String())
+	}
+	clusterGone(t, m[1], "")
+}
