@@ -328,13 +328,16 @@ func (w *sinkWriter[T]) Close(err error) error {
 		var ferr error
 		if f := w.f; f != nil {
 			w.f = nil
-			ferr = errors.Join(w.bw.Flush(), f.Close())
+			if w.err == nil { // after a failed write the buffer is unusable
+				ferr = w.bw.Flush()
+			}
+			ferr = errors.Join(ferr, f.Close())
 			if ferr != nil {
 				ferr = fmt.Errorf("%s: closing %s: %w", w.name, w.path, ferr)
 			}
 		}
 		if err == nil {
-			return errors.Join(w.err, ferr) // cannot happen: a failed Write fails the job
+			return errors.Join(w.err, ferr) // in a job, a failed Write fails it first
 		}
 		return ferr
 	}
