@@ -69,6 +69,8 @@ func WithClock(now func() int64) Option {
 // the defaults, the file config.yaml in $SPATE_CONF_DIR (if set), the
 // environment variable SPATE_PROPERTIES ("key=value,key=value") and opts.
 // It panics if the configuration file is unreadable, since no job could run.
+// A malformed value of a known key (parallelism.default=abc) fails every
+// Execute with an error naming the key, the value and the expected form.
 func NewEnv(opts ...Option) *Env {
 	e, err := newEnv(opts...)
 	if err != nil {
@@ -92,7 +94,8 @@ func newEnv(opts ...Option) (*Env, error) {
 // Parallelism returns the default parallelism of operators: the configured
 // parallelism.default, or the number of CPUs.
 func (e *Env) Parallelism() int {
-	if n, ok := e.conf.Int(config.ParallelismDefault); ok && n > 0 {
+	// A malformed entry fails the job when it is planned.
+	if n, err := e.conf.Int(config.ParallelismDefault, 0); err == nil && n > 0 {
 		return n
 	}
 	return runtime.NumCPU()
@@ -108,7 +111,8 @@ func (e *Env) Config(key string) (string, bool) {
 
 // MaxParallelism returns the number of key groups.
 func (e *Env) MaxParallelism() int {
-	if n, ok := e.conf.Int(config.MaxParallelism); ok && n > 0 {
+	// A malformed entry fails the job when it is planned.
+	if n, err := e.conf.Int(config.MaxParallelism, 0); err == nil && n > 0 {
 		return n
 	}
 	return keygroup.DefaultMaxParallelism

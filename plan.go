@@ -26,6 +26,9 @@ func (e *Env) plan(name string, nodes []*node) (*plan, error) {
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("job %q has no operators: declare a source and a sink before Execute", name)
 	}
+	if err := e.conf.Validate(); err != nil {
+		return nil, fmt.Errorf("job %q: %w", name, err)
+	}
 	p := &plan{name: name, nodes: nodes, byID: map[int]*node{}, par: map[int]int{}, maxPar: e.MaxParallelism()}
 	def := e.Parallelism()
 	var sns []jobgraph.StreamNode
@@ -161,11 +164,17 @@ func (p *plan) tasks(e *Env) ([]*exec.Task, error) {
 // for them queue before the data plane takes them.
 func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Task, error) {
 	g := p.graph
-	encode := e.conf.Bool(config.EncodeExchanges)
-	batch, _ := e.conf.Int(config.BufferRecords)
-	queue, ok := e.conf.Int(config.QueueBatches)
-	if !ok || queue <= 0 {
-		queue = 4
+	encode, err := e.conf.Bool(config.EncodeExchanges, false)
+	if err != nil {
+		return nil, err
+	}
+	batch, err := e.conf.Int(config.BufferRecords, 0)
+	if err != nil {
+		return nil, err
+	}
+	queue, err := e.conf.Int(config.QueueBatches, 4)
+	if err != nil {
+		return nil, err
 	}
 	vertexOf := map[int]int{}
 	for vi, v := range g.Vertices {

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -20,7 +21,7 @@ type confFlags struct {
 }
 
 func (c *confFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.file, "config", "", "configuration file (flat YAML, Flink's key names)")
+	fs.StringVar(&c.file, "config", "", "configuration file (YAML as Flink's config.yaml, flat or nested keys)")
 	fs.Var(&c.dynamic, "D", "configuration entry key=value (repeatable)")
 }
 
@@ -31,7 +32,10 @@ func (c *confFlags) registerEnvFile(fs *flag.FlagSet) {
 
 // load returns the effective configuration; an environment file's
 // variables become containerized.taskmanager.env entries, which -D
-// entries override.
+// entries override. A malformed value of a known key is an error naming
+// the key, the value and the expected form, so that a daemon fails at its
+// start and a job at its submission; a -D key that is close to a known
+// one is warned about as a likely typo.
 func (c *confFlags) load() (config.Config, error) {
 	conf, err := config.FromEnvironment()
 	if err != nil {
@@ -65,6 +69,14 @@ func (c *confFlags) load() (config.Config, error) {
 		if err := conf.SetDynamic(kv); err != nil {
 			return conf, fmt.Errorf("-D: %w", err)
 		}
+		k, _, _ := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		if s, ok := config.Suggest(k); ok && !config.Known(k) {
+			slog.Warn(fmt.Sprintf("-D %s: configuration key %q is not one Spate knows (did you mean %s?)", kv, k, s), "key", k, "suggestion", s)
+		}
+	}
+	if err := conf.Validate(); err != nil {
+		return conf, err
 	}
 	return conf, nil
 }

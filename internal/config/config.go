@@ -1,11 +1,18 @@
 // Package config holds Spate's configuration: string entries under keys
 // named as Flink names them where the concept is the same
-// (parallelism.default, pipeline.max-parallelism, ...), read from a flat YAML
-// file, the environment and -D style overrides.
+// (parallelism.default, pipeline.max-parallelism, ...), read from a YAML
+// file (Flink's flat or nested config.yaml), the environment and -D style
+// overrides.
+//
+// Every key Spate reads is registered in keys.go with the form of its
+// value; Validate checks a whole Config against the registry, so that a
+// malformed value fails where the configuration is loaded (a daemon's
+// start, a job's submission), naming the key, the value and the expected
+// form. The typed getters (Int, Bool, Duration, Bytes) return the same
+// errors and never replace a malformed value by a default.
 package config
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,25 +64,50 @@ func (c Config) Get(key string) (string, bool) {
 	return v, ok
 }
 
-// Int returns the integer value of key; ok is false if it is unset or not a
-// number.
-func (c Config) Int(key string) (int, bool) {
+// Int returns the integer under key, def if it is unset or empty. A value
+// that is not an integer, or is outside a registered key's range, is an
+// error naming the key, the value and the expected form.
+func (c Config) Int(key string, def int) (int, error) {
 	v, ok := c.m[key]
-	if !ok {
-		return 0, false
+	if !ok || strings.TrimSpace(v) == "" {
+		return def, nil
+	}
+	k, registered := registry[key]
+	if !registered {
+		k = Key{Name: key, Kind: KindInt, Min: -maxInt - 1, Max: maxInt}
+	}
+	if k.Kind == KindInt {
+		if err := k.Check(v); err != nil {
+			return 0, err
+		}
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(v))
-	return n, err == nil
+	if err != nil {
+		return 0, &ValueError{Key: key, Value: v, Expected: "an integer"}
+	}
+	return n, nil
 }
 
-// Bool returns the boolean value of key, false if unset or malformed.
-func (c Config) Bool(key string) bool {
+// Bool returns the boolean under key, def if it is unset or empty. A value
+// other than true or false (in any case) is an error naming the key.
+func (c Config) Bool(key string, def bool) (bool, error) {
 	v, ok := c.m[key]
-	if !ok {
-		return false
+	if !ok || strings.TrimSpace(v) == "" {
+		return def, nil
 	}
-	b, _ := strconv.ParseBool(strings.TrimSpace(v))
-	return b
+	b, ok := parseBool(strings.TrimSpace(v))
+	if !ok {
+		return false, &ValueError{Key: key, Value: v, Expected: "true or false"}
+	}
+	return b, nil
+}
+
+// String returns the text under key, def if it is unset or empty.
+func (c Config) String(key, def string) string {
+	if v, ok := c.m[key]; ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
 }
 
 // Entries returns a copy of all entries.
@@ -121,31 +153,6 @@ func (c *Config) SetDynamic(kv string) error {
 	return nil
 }
 
-// ParseYAML reads flat "key: value" lines (Flink's configuration file
-// format); comments start with #. name is used in errors.
-func (c *Config) ParseYAML(f *os.File, name string) error {
-	sc := bufio.NewScanner(f)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(text, ":")
-		if !ok || strings.TrimSpace(k) == "" {
-			return fmt.Errorf("%s:%d: want \"key: value\", got %q", name, line, text)
-		}
-		v = strings.TrimSpace(v)
-		v = strings.Trim(v, `"'`)
-		c.Set(strings.TrimSpace(k), v)
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
-	}
-	return nil
-}
-
 // Duration returns the duration under key, def if unset. A bare number is
 // milliseconds (as Flink's older keys); otherwise a number and a unit, as
 // Flink writes them ("10 s", "5 min", "100ms") or as Go does ("1m30s").
@@ -155,8 +162,13 @@ func (c Config) Duration(key string, def time.Duration) (time.Duration, error) {
 		return def, nil
 	}
 	d, err := ParseDuration(v)
+	if k, ok := registry[key]; ok && k.Kind == KindDuration {
+		if cerr := k.Check(v); cerr != nil {
+			return 0, cerr
+		}
+	}
 	if err != nil {
-		return 0, fmt.Errorf("configuration %s: %w", key, err)
+		return 0, &ValueError{Key: key, Value: v, Expected: Key{Kind: KindDuration}.Expected()}
 	}
 	return d, nil
 }
@@ -196,8 +208,13 @@ func (c Config) Bytes(key string, def int64) (int64, error) {
 		return def, nil
 	}
 	n, err := ParseBytes(v)
+	if k, ok := registry[key]; ok && k.Kind == KindMemory {
+		if cerr := k.Check(v); cerr != nil {
+			return 0, cerr
+		}
+	}
 	if err != nil {
-		return 0, fmt.Errorf("configuration %s: %w", key, err)
+		return 0, &ValueError{Key: key, Value: v, Expected: Key{Kind: KindMemory}.Expected()}
 	}
 	return n, nil
 }

@@ -19,14 +19,14 @@ func TestFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := c.Int(ParallelismDefault); n != 5 {
-		t.Errorf("parallelism.default = %d, want 5 (SPATE_PROPERTIES overrides the file)", n)
+	if n, err := c.Int(ParallelismDefault, 0); n != 5 || err != nil {
+		t.Errorf("parallelism.default = %d, %v; want 5 (SPATE_PROPERTIES overrides the file)", n, err)
 	}
-	if n, _ := c.Int(MaxParallelism); n != 256 {
-		t.Errorf("pipeline.max-parallelism = %d, want 256", n)
+	if n, err := c.Int(MaxParallelism, 0); n != 256 || err != nil {
+		t.Errorf("pipeline.max-parallelism = %d, %v; want 256", n, err)
 	}
-	if !c.Bool(EncodeExchanges) {
-		t.Error("execution.exchange.encode not read")
+	if b, err := c.Bool(EncodeExchanges, false); !b || err != nil {
+		t.Errorf("execution.exchange.encode = %v, %v; want true", b, err)
 	}
 }
 

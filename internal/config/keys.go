@@ -1,0 +1,287 @@
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Kind is the form of a configuration key's value.
+type Kind int
+
+// The kinds of values.
+const (
+	// KindString is any text.
+	KindString Kind = iota
+	// KindBool is true or false (any case), as Flink's boolean options.
+	KindBool
+	// KindInt is a decimal integer within Key.Min and Key.Max.
+	KindInt
+	// KindDuration is a duration as ParseDuration reads it.
+	KindDuration
+	// KindMemory is a size in bytes as ParseBytes reads it (Flink's
+	// MemorySize: "512m", "1g", "64 kb").
+	KindMemory
+	// KindEnum is one of Key.Values (any case).
+	KindEnum
+)
+
+// Key describes a configuration key Spate knows: the form of its value,
+// its default and what it does.
+type Key struct {
+	// Name is the key, Flink's name where the concept is the same.
+	Name string
+	// Kind is the form of the value.
+	Kind Kind
+	// Min and Max bound a KindInt value (inclusive).
+	Min, Max int
+	// NonZero refuses a zero KindDuration or KindMemory value.
+	NonZero bool
+	// Values are a KindEnum key's values.
+	Values []string
+	// Default is the value used when the key is unset, as text; empty
+	// when the default is computed (e.g. the number of CPUs) or none.
+	Default string
+	// Doc is one line on what the key does.
+	Doc string
+}
+
+// maxInt is the largest int an int key takes.
+const maxInt = int(^uint(0) >> 1)
+
+// Expected describes the form the key's value must take, for errors.
+func (k Key) Expected() string {
+	switch k.Kind {
+	case KindBool:
+		return "true or false"
+	case KindInt:
+		switch {
+		case k.Min == 1 && k.Max == maxInt:
+			return "a positive integer"
+		case k.Min == 0 && k.Max == maxInt:
+			return "an integer, 0 or more"
+		case k.Max == maxInt:
+			return fmt.Sprintf("an integer, %d or more", k.Min)
+		}
+		return fmt.Sprintf("an integer from %d to %d", k.Min, k.Max)
+	case KindDuration:
+		s := "a duration: milliseconds, or a number and a unit such as \"10 s\", \"5 min\" or \"1m30s\""
+		if k.NonZero {
+			s = "a duration above zero: milliseconds, or a number and a unit such as \"10 s\", \"5 min\" or \"1m30s\""
+		}
+		return s
+	case KindMemory:
+		s := "a memory size: bytes, or a number and a unit such as \"512m\", \"64 kb\" or \"1g\""
+		if k.NonZero {
+			s = "a memory size above zero: bytes, or a number and a unit such as \"512m\", \"64 kb\" or \"1g\""
+		}
+		return s
+	case KindEnum:
+		return "one of " + strings.Join(k.Values, ", ")
+	}
+	return "text"
+}
+
+// Check returns an error naming the key, the value and the expected form
+// if value is not of the key's form. An empty value means unset and is
+// accepted.
+func (k Key) Check(value string) error {
+	v := strings.TrimSpace(value)
+	if v == "" {
+		return nil
+	}
+	ok := true
+	switch k.Kind {
+	case KindBool:
+		_, ok = parseBool(v)
+	case KindInt:
+		n, err := strconv.Atoi(v)
+		ok = err == nil && n >= k.Min && n <= k.Max
+	case KindDuration:
+		d, err := ParseDuration(v)
+		ok = err == nil && (!k.NonZero || d > 0)
+	case KindMemory:
+		n, err := ParseBytes(v)
+		ok = err == nil && (!k.NonZero || n > 0)
+	case KindEnum:
+		ok = slices.ContainsFunc(k.Values, func(s string) bool { return strings.EqualFold(s, v) })
+	}
+	if !ok {
+		return &ValueError{Key: k.Name, Value: value, Expected: k.Expected()}
+	}
+	return nil
+}
+
+// ValueError is a malformed configuration value.
+type ValueError struct {
+	Key, Value, Expected string
+}
+
+func (e *ValueError) Error() string {
+	return fmt.Sprintf("configuration %s = %q: want %s", e.Key, e.Value, e.Expected)
+}
+
+// parseBool reads true or false in any case, as Flink does (not 1, t or
+// yes).
+func parseBool(v string) (bool, bool) {
+	switch {
+	case strings.EqualFold(v, "true"):
+		return true, true
+	case strings.EqualFold(v, "false"):
+		return false, true
+	}
+	return false, false
+}
+
+// freeFormPrefixes start keys whose rest is chosen by the user: they are
+// known whatever follows.
+var freeFormPrefixes = []string{TaskManagerEnvPrefix}
+
+// registry holds every key Spate reads. The keys of other packages are
+// spelled out here rather than imported (config is at the bottom of the
+// layers); those packages define their own constants.
+var registry = func() map[string]Key {
+	keys := []Key{
+		// A job's plan (the root package).
+		{Name: ParallelismDefault, Kind: KindInt, Min: 1, Max: 1 << 15, Doc: "default parallelism of a job's operators; the number of CPUs if unset"},
+		{Name: MaxParallelism, Kind: KindInt, Min: 1, Max: 1 << 15, Default: "128", Doc: "number of key groups, the upper bound of a keyed operator's parallelism"},
+		{Name: EncodeExchanges, Kind: KindBool, Default: "false", Doc: "force local exchanges through the records' codecs, as between processes"},
+		{Name: BufferRecords, Kind: KindInt, Min: 1, Max: 1 << 20, Default: "512", Doc: "records per exchanged batch"},
+		{Name: QueueBatches, Kind: KindInt, Min: 1, Max: 1 << 20, Default: "4", Doc: "capacity of a subtask's inbox, in batches per input channel"},
+		{Name: NetworkCredits, Kind: KindInt, Min: 1, Max: 1 << 16, Default: "8", Doc: "batches a channel from another worker may have in flight (credit-based flow control)"},
+
+		// The JobManager (internal/jobmanager).
+		{Name: "jobmanager.rpc.address", Kind: KindString, Default: "localhost", Doc: "the JobManager's RPC host"},
+		{Name: "jobmanager.rpc.port", Kind: KindInt, Min: 0, Max: 65535, Default: "6123", Doc: "the JobManager's RPC port; 0 picks a free one"},
+		{Name: "rest.address", Kind: KindString, Doc: "the REST API's host; jobmanager.rpc.address if unset"},
+		{Name: "rest.port", Kind: KindInt, Min: 0, Max: 65535, Default: "8081", Doc: "the REST API's port; 0 picks a free one"},
+		{Name: "heartbeat.interval", Kind: KindDuration, NonZero: true, Default: "10 s", Doc: "how often TaskManagers and the JobManager exchange heartbeats"},
+		{Name: "heartbeat.timeout", Kind: KindDuration, NonZero: true, Default: "50 s", Doc: "how long without a heartbeat before a peer is taken as lost"},
+		{Name: "slot.request.timeout", Kind: KindDuration, NonZero: true, Default: "5 min", Doc: "how long a job waits for its slots before it fails"},
+		{Name: "blob.storage.directory", Kind: KindString, Doc: "directory of the JobManager's uploaded binaries; a temporary one if unset"},
+		{Name: "blob.max-size", Kind: KindMemory, NonZero: true, Default: "512m", Doc: "largest binary the JobManager accepts"},
+		{Name: "execution.shutdown-on-application-finish", Kind: KindBool, Default: "true", Doc: "end an application cluster with its application"},
+		{Name: "resourcemanager.taskmanager-timeout", Kind: KindDuration, NonZero: true, Default: "30 s", Doc: "how long a provider's idle TaskManager is kept"},
+
+		// The TaskManager (internal/taskmanager).
+		{Name: "taskmanager.numberOfTaskSlots", Kind: KindInt, Min: 1, Max: 1 << 12, Default: "1", Doc: "task slots a TaskManager offers"},
+		{Name: "taskmanager.host", Kind: KindString, Default: "127.0.0.1", Doc: "address the workers' data-plane listeners bind and peers dial"},
+		{Name: "taskmanager.resource-id", Kind: KindString, Doc: "the TaskManager's name; host:pid if unset"},
+		{Name: "taskmanager.tmp.dirs", Kind: KindString, Doc: "the TaskManager's work directory; a temporary one if unset"},
+		{Name: "taskmanager.worker.memory-limit", Kind: KindMemory, Default: "0", Doc: "resident memory above which a job's worker is killed; 0 for no limit"},
+
+		// Keys other helpers of issue 10 are adding; their packages will
+		// define the constants. Provisional kinds and defaults, to be
+		// reconciled with theirs.
+		{Name: "jobstore.max-capacity", Kind: KindInt, Min: 0, Max: maxInt, Default: "1000", Doc: "finished jobs a JobManager keeps (issue 10, provisional)"},
+		{Name: "jobstore.expiration-time", Kind: KindDuration, NonZero: true, Default: "1 h", Doc: "how long a finished job is kept (issue 10, provisional)"},
+		{Name: "slotmanager.number-of-slots.max", Kind: KindInt, Min: 1, Max: maxInt, Default: "64", Doc: "ceiling on the slots of a session's TaskManagers (issue 10, provisional)"},
+		{Name: "pipeline.auto-watermark-interval", Kind: KindDuration, Default: "200 ms", Doc: "processing-time interval of periodic watermarks; 0 disables them (issue 10, provisional)"},
+		{Name: "taskmanager.worker.ready-timeout", Kind: KindDuration, NonZero: true, Default: "1 min", Doc: "how long a worker may take to report ready before its job fails (issue 10, provisional name)"},
+		{Name: "blob.service.cleanup.interval", Kind: KindDuration, NonZero: true, Default: "1 h", Doc: "grace period before an unreferenced artifact is deleted (issue 10, provisional)"},
+		{Name: "taskmanager.memory.process.size", Kind: KindMemory, Doc: "a TaskManager's total memory; workers' default memory limit derives from it (issue 10, provisional)"},
+	}
+	m := make(map[string]Key, len(keys))
+	for _, k := range keys {
+		if _, dup := m[k.Name]; dup {
+			panic("config: key " + k.Name + " registered twice")
+		}
+		m[k.Name] = k
+	}
+	return m
+}()
+
+// Lookup returns the registered key named name.
+func Lookup(name string) (Key, bool) {
+	k, ok := registry[name]
+	return k, ok
+}
+
+// Keys returns every registered key, sorted by name.
+func Keys() []Key {
+	return slices.SortedFunc(maps.Values(registry), func(a, b Key) int { return cmp.Compare(a.Name, b.Name) })
+}
+
+// Known tells whether name is a registered key or lies under a prefix
+// whose keys are free-form (containerized.taskmanager.env.NAME).
+func Known(name string) bool {
+	if _, ok := registry[name]; ok {
+		return true
+	}
+	for _, p := range freeFormPrefixes {
+		if strings.HasPrefix(name, p) && len(name) > len(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Suggest returns the registered key closest to an unknown name, if one is
+// close enough to be a likely typo: the same but for case, or a few edits
+// away.
+func Suggest(name string) (string, bool) {
+	lower := strings.ToLower(name)
+	best, bestDist := "", -1
+	for _, k := range Keys() {
+		d := editDistance(lower, strings.ToLower(k.Name))
+		if bestDist < 0 || d < bestDist {
+			best, bestDist = k.Name, d
+		}
+	}
+	if bestDist < 0 || bestDist > max(2, len(name)/8) || best == name {
+		return "", false
+	}
+	return best, true
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// Validate checks every entry of c under a registered key and returns all
+// malformed ones, each naming the key, the value and the expected form.
+// Entries under keys Spate does not know (a job's own keys) are not
+// checked.
+func (c Config) Validate() error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(c.m)) {
+		if k, ok := registry[name]; ok {
+			if err := k.Check(c.m[name]); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Unknown returns c's keys that Spate does not know, sorted.
+func (c Config) Unknown() []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(c.m)) {
+		if !Known(name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
