@@ -105,13 +105,29 @@ func (f closingFn) Close() error {
 	return nil
 }
 
-// countSink counts the records written to it.
-type countSink[T any] struct{ n *atomic.Int64 }
+// countSink counts the records written to it. If reached is set, it is
+// closed once at records have been written; if stopped is set, late
+// counts the records written after it is.
+type countSink[T any] struct {
+	n       *atomic.Int64
+	at      int64
+	reached chan struct{}
+	stopped *atomic.Bool
+	late    *atomic.Int64
+}
 
 func (s countSink[T]) Open(context.Context, spate.SinkInfo) (spate.SinkWriter[T], error) {
 	return s, nil
 }
-func (s countSink[T]) Write(T) error     { s.n.Add(1); return nil }
+func (s countSink[T]) Write(T) error {
+	if s.stopped != nil && s.stopped.Load() {
+		s.late.Add(1)
+	}
+	if s.n.Add(1) == s.at && s.reached != nil {
+		close(s.reached)
+	}
+	return nil
+}
 func (s countSink[T]) Close(error) error { return nil }
 
 // waitGoroutines waits until at most n goroutines run, and returns how
@@ -133,26 +149,28 @@ func TestCancelStopsUnboundedJob(t *testing.T) {
 	src := spate.FromSource(env, "gen", datagen.New(func(i int64) int64 { return i }), spate.NoWatermarks[int64]())
 	keyed := spate.KeyBy(spate.Map(src, func(v int64) int64 { return v * 2 }), func(v int64) int64 { return v % 100 })
 	sum := spate.Reduce(keyed, func(a, b int64) int64 { return a + b })
-	var n atomic.Int64
-	spate.SinkTo(sum, spate.Sink[int64](countSink[int64]{&n})).Parallelism(1)
+	var n, late atomic.Int64
+	var stopped atomic.Bool
+	reached := make(chan struct{})
+	spate.SinkTo(sum, spate.Sink[int64](countSink[int64]{n: &n, at: 10_000, reached: reached, stopped: &stopped, late: &late})).Parallelism(1)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- env.ExecuteContext(ctx, t.Name()) }()
-	// Let records flow, then cancel.
-	for deadline := time.Now().Add(20 * time.Second); n.Load() < 10_000; {
-		select {
-		case err := <-done:
-			t.Fatalf("unbounded job ended by itself after %d records: %v", n.Load(), err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			<-done
-			t.Fatalf("only %d records reached the sink in 20s", n.Load())
-		}
-		time.Sleep(time.Millisecond)
+	go func() {
+		err := env.ExecuteContext(ctx, t.Name())
+		stopped.Store(true)
+		done <- err
+	}()
+	// Cancel once records flow.
+	select {
+	case <-reached:
+	case err := <-done:
+		t.Fatalf("unbounded job ended by itself after %d records: %v", n.Load(), err)
+	case <-time.After(20 * time.Second):
+		cancel()
+		<-done
+		t.Fatalf("only %d records reached the sink in 20s", n.Load())
 	}
 	cancel()
 	start := time.Now()
@@ -167,15 +185,15 @@ func TestCancelStopsUnboundedJob(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the job did not stop within 10s of cancelling its context")
 	}
-	stopped := n.Load()
-	time.Sleep(20 * time.Millisecond)
-	if n.Load() != stopped {
-		t.Errorf("records still arrive after ExecuteContext returned: %d, then %d", stopped, n.Load())
-	}
 	if g := waitGoroutines(before, 5*time.Second); g > before {
 		buf := make([]byte, 1<<16)
 		buf = buf[:runtime.Stack(buf, true)]
 		t.Errorf("%d goroutines before the job, %d after it stopped:\n%s", before, g, buf)
+	}
+	// Every goroutine of the job has ended: any record written after
+	// ExecuteContext returned has been counted.
+	if l := late.Load(); l > 0 {
+		t.Errorf("%d records reached the sink after ExecuteContext returned", l)
 	}
 }
 

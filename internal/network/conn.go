@@ -190,6 +190,7 @@ func (r *run) dialPeer(p *peer) {
 		if r.ctx.Err() != nil {
 			return
 		}
+		e.dialRetries.Add(1)
 		if time.Now().Add(backoff).After(deadline) {
 			r.fail(fmt.Errorf("network: worker %q: connect to worker %q (%s) within %v: %w", e.cfg.ID, p.id, p.addr, e.cfg.DialTimeout, err))
 			return

@@ -70,6 +70,8 @@ type Endpoint struct {
 
 	// Established connections, for tests.
 	accepted, dialed atomic.Int32
+	// Failed dials that are retried, for tests.
+	dialRetries atomic.Int32
 }
 
 // peer is what the endpoint exchanges with one other endpoint.

@@ -179,15 +179,9 @@ func TestBackpressure(t *testing.T) {
 	if err := <-otherDone; err != nil {
 		t.Fatal(err)
 	}
-	for range 10 {
-		time.Sleep(10 * time.Millisecond)
-		if n := total - len(stalled.src); n != credits {
-			t.Fatalf("sender took %d messages from src, want %d (the credits)", n, credits)
-		}
-		if n := b.buffered("w1", 1); n > credits {
-			t.Fatalf("receiver holds %d messages, more than %d credits", n, credits)
-		}
-	}
+	holds(t, 100*time.Millisecond, fmt.Sprintf("the sender holding to its %d credits", credits), func() bool {
+		return total-len(stalled.src) == credits && b.buffered("w1", 1) <= credits
+	})
 	if n := b.buffered("w1", 1); n != credits {
 		t.Errorf("receiver holds %d messages, want %d", n, credits)
 	}
@@ -306,26 +300,28 @@ func TestCancel(t *testing.T) {
 		// setup registers streams and returns the endpoints to run and a
 		// function started in the background, if any.
 		setup func(t *testing.T, a, b *Endpoint) (run []*Endpoint, bg func(ctx context.Context))
+		// stuck tells when the runs are in the state to cancel.
+		stuck func(a, b *Endpoint) bool
 	}{
 		{"peer never runs (dialer waits for HELLO)", func(t *testing.T, a, b *Endpoint) ([]*Endpoint, func(context.Context)) {
 			a.Send("w2", b.Addr(), 1, make(chan exec.Msg), 1)
 			return []*Endpoint{a}, nil
-		}},
+		}, func(a, b *Endpoint) bool { return a.openConns() == 1 }},
 		{"peer never dials (acceptor waits)", func(t *testing.T, a, b *Endpoint) ([]*Endpoint, func(context.Context)) {
 			b.Receive("w1", 1, make(chan exec.Msg), 1)
 			return []*Endpoint{b}, nil
-		}},
+		}, func(a, b *Endpoint) bool { return b.isRunning() }},
 		{"peer not listening (dialer retries)", func(t *testing.T, a, b *Endpoint) ([]*Endpoint, func(context.Context)) {
 			addr := b.Addr()
 			b.Close()
 			a.Send("w2", addr, 1, make(chan exec.Msg), 1)
 			return []*Endpoint{a}, nil
-		}},
+		}, func(a, b *Endpoint) bool { return a.dialRetries.Load() >= 2 }},
 		{"empty source", func(t *testing.T, a, b *Endpoint) ([]*Endpoint, func(context.Context)) {
 			a.Send("w2", b.Addr(), 1, make(chan exec.Msg), 1)
 			b.Receive("w1", 1, make(chan exec.Msg), 1)
 			return []*Endpoint{a, b}, nil
-		}},
+		}, func(a, b *Endpoint) bool { return a.dialed.Load() == 1 && b.accepted.Load() == 1 }},
 		{"full destination and no credit", func(t *testing.T, a, b *Endpoint) ([]*Endpoint, func(context.Context)) {
 			src := make(chan exec.Msg)
 			a.Send("w2", b.Addr(), 1, src, 1)
@@ -337,7 +333,7 @@ func TestCancel(t *testing.T) {
 				go endless(ctx, src2)
 				endless(ctx, src)
 			}
-		}},
+		}, func(a, b *Endpoint) bool { return b.buffered("w1", 1) == 2 && a.buffered("w2", 1) == 2 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -358,7 +354,7 @@ func TestCancel(t *testing.T) {
 					bg(ctx)
 				}()
 			}
-			time.Sleep(100 * time.Millisecond) // let them get stuck
+			waitFor(t, 10*time.Second, "the runs to get stuck", func() bool { return tt.stuck(a, b) })
 			t0 := time.Now()
 			cancel(errStop)
 			for i, r := range runs {

@@ -75,6 +75,36 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// holds checks that cond stays true for d, polling it: the absence of an
+// event (a sender taking more than its credits) can only be observed over
+// a window.
+func holds(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		if !cond() {
+			t.Fatalf("%s stopped holding", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !cond() {
+		t.Fatalf("%s stopped holding", what)
+	}
+}
+
+// isRunning tells whether e's Run has started.
+func (e *Endpoint) isRunning() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.running
+}
+
+// openConns is the number of connections e has open.
+func (e *Endpoint) openConns() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.conns)
+}
+
 // streamGen produces the deterministic message sequence of a test stream:
 // n messages over two channels, data with varying payloads and some
 // watermarks and idle marks, then an END per channel.

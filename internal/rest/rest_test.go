@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -440,7 +441,8 @@ func TestServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	h := rest.NewHandler(f, rest.Options{MaxArtifactBytes: 1 << 20, Logger: quietLogger()})
+	held := &heldConfig{Fake: f, entered: make(chan struct{}), release: make(chan struct{})}
+	h := rest.NewHandler(held, rest.Options{MaxArtifactBytes: 1 << 20, Logger: quietLogger()})
 	go func() { done <- rest.Serve(ctx, ln, h) }()
 	base := "http://" + ln.Addr().String()
 
@@ -477,8 +479,9 @@ func TestServe(t *testing.T) {
 	} // else the server closed the connection before the client saw the answer: no hang either.
 	pr.Close()
 
-	// Shutdown lets a request in flight finish.
-	f.SetDelay(300 * time.Millisecond)
+	// Shutdown lets a request in flight finish: the request waits in the
+	// Backend until the server has stopped listening.
+	held.hold.Store(true)
 	got := make(chan error, 1)
 	go func() {
 		hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -494,13 +497,24 @@ func TestServe(t *testing.T) {
 		}
 		got <- err
 	}()
-	// Cancel once the request is in the Backend.
-	for deadline := time.Now().Add(10 * time.Second); f.Calls("Config") == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the request did not reach the Backend")
-		}
+	// Cancel once the request is in the Backend, and let it finish once
+	// the shutdown has closed the listener.
+	select {
+	case <-held.entered:
+	case err := <-got:
+		t.Fatalf("the request did not reach the Backend: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request did not reach the Backend")
 	}
 	cancel()
+	pollUntil(t, 10*time.Second, "the shutdown to close the listener", func() bool {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	close(held.release)
 	if err := <-got; err != nil {
 		t.Fatalf("request in flight during shutdown: %v", err)
 	}
@@ -514,5 +528,37 @@ func TestServe(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/v1/overview"); err == nil {
 		t.Fatal("server still answers after shutdown")
+	}
+}
+
+// heldConfig is a Backend whose Config, once hold is set, signals entered
+// and waits for release: a request that stays in flight as long as the
+// test needs.
+type heldConfig struct {
+	*resttest.Fake
+	hold    atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *heldConfig) Config(ctx context.Context) (v1.Config, error) {
+	if h.hold.Load() {
+		h.entered <- struct{}{}
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return v1.Config{}, ctx.Err()
+		}
+	}
+	return h.Fake.Config(ctx)
+}
+
+// pollUntil polls cond until it holds or d passes.
+func pollUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/provider"
 )
@@ -80,18 +81,15 @@ func TestDeploySession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		ov, err := c.Overview(ctx)
-		if err == nil && ov.TaskManagers == 2 {
-			if ov.SlotsTotal != 6 {
-				t.Errorf("overview = %+v, want 2 TaskManagers with 3 slots each", ov)
-			}
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the session's TaskManagers did not register: %+v, %v", ov, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var ov v1.Overview
+	if !waitFor(ctx, func() bool {
+		ov, err = c.Overview(ctx)
+		return err == nil && ov.TaskManagers == 2
+	}) {
+		t.Fatalf("the session's TaskManagers did not register: %+v, %v", ov, err)
+	}
+	if ov.SlotsTotal != 6 {
+		t.Errorf("overview = %+v, want 2 TaskManagers with 3 slots each", ov)
 	}
 	procs := processesIn(dir)
 	if len(procs) != 3 {
@@ -119,16 +117,29 @@ func TestDeploySession(t *testing.T) {
 	if err := cl.Err(); err != nil {
 		t.Errorf("Err after a clean stop = %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(processesIn(dir)) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("processes left after Kill: %q", processesIn(dir))
-		}
-		time.Sleep(10 * time.Millisecond)
+	killCtx, cancelKill := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelKill()
+	if !waitFor(killCtx, func() bool { return len(processesIn(dir)) == 0 }) {
+		t.Fatalf("processes left after Kill: %q", processesIn(dir))
 	}
 	if err := (Deployer{}).Kill(ctx, cl.ID()); err != nil {
 		t.Errorf("Kill of a cluster already gone = %v, want nil", err)
 	}
+}
+
+// waitFor polls cond until it holds and returns true, or returns false
+// when ctx ends first.
+func waitFor(ctx context.Context, cond func() bool) bool {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return cond()
+		case <-tick.C:
+		}
+	}
+	return true
 }
 
 func TestDeployErrors(t *testing.T) {
