@@ -132,6 +132,12 @@ taskmanager:
 		t.Errorf("flat and nested files differ in effect:\n%q\n%q", probes["flat.yaml"], probes["nested.yaml"])
 	}
 
+	// A misspelt -D key is warned about too; the job still runs.
+	out, err := exec.Command(filepath.Join(bin, "spate"), "run", "-D", "paralelism.default=2", filepath.Join(bin, "envprobe")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `-D paralelism.default=2: configuration key "paralelism.default" is not one Spate knows (did you mean parallelism.default?)`) || !strings.Contains(string(out), "probe 4") {
+		t.Errorf("spate run -D paralelism.default=2: %v, want a warning and the job's output:\n%s", err, out)
+	}
+
 	// $SPATE_CONF_DIR/config.yaml in the nested form sets a program's
 	// default parallelism (read by the program itself).
 	confDir := filepath.Join(dir, "conf")
@@ -141,7 +147,7 @@ taskmanager:
 	}
 	cmd := exec.Command(filepath.Join(bin, "spate"), "info", filepath.Join(bin, "wordcount"), wordcountInput(t))
 	cmd.Env = append(os.Environ(), "SPATE_CONF_DIR="+confDir)
-	out, err := cmd.Output()
+	out, err = cmd.Output()
 	if err != nil {
 		t.Fatalf("spate info: %v", err)
 	}
