@@ -72,11 +72,7 @@ func (c Config) Int(key string, def int) (int, error) {
 	if !ok || strings.TrimSpace(v) == "" {
 		return def, nil
 	}
-	k, registered := registry[key]
-	if !registered {
-		k = Key{Name: key, Kind: KindInt, Min: -maxInt - 1, Max: maxInt}
-	}
-	if k.Kind == KindInt {
+	if k, ok := registry[key]; ok && k.Kind == KindInt {
 		if err := k.Check(v); err != nil {
 			return 0, err
 		}
