@@ -34,8 +34,8 @@ func (c *confFlags) registerEnvFile(fs *flag.FlagSet) {
 // variables become containerized.taskmanager.env entries, which -D
 // entries override. A malformed value of a known key is an error naming
 // the key, the value and the expected form, so that a daemon fails at its
-// start and a job at its submission; a -D key that is close to a known
-// one is warned about as a likely typo.
+// start and a job at its submission; an unknown -D key (a typo, or a
+// Flink option Spate lacks) is warned about.
 func (c *confFlags) load() (config.Config, error) {
 	conf, err := config.FromEnvironment()
 	if err != nil {
@@ -71,8 +71,10 @@ func (c *confFlags) load() (config.Config, error) {
 		}
 		k, _, _ := strings.Cut(kv, "=")
 		k = strings.TrimSpace(k)
-		if s, ok := config.Suggest(k); ok && !config.Known(k) {
+		if s, unknown := config.Unknown(k); unknown && s != "" {
 			slog.Warn(fmt.Sprintf("-D %s: configuration key %q is not one Spate knows (did you mean %s?)", kv, k, s), "key", k, "suggestion", s)
+		} else if unknown {
+			slog.Warn(fmt.Sprintf("-D %s: configuration key %q is not one Spate knows; it has no effect unless a job reads it", kv, k), "key", k)
 		}
 	}
 	if err := conf.Validate(); err != nil {

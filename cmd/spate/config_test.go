@@ -127,6 +127,9 @@ taskmanager:
 		if !strings.Contains(stderr.String(), "WARN") || !strings.Contains(stderr.String(), warn) || !strings.Contains(stderr.String(), path) {
 			t.Errorf("%s: no warning naming the misspelt key and the file on stderr:\n%s", name, stderr.String())
 		}
+		if strings.Contains(stderr.String(), "app.greeting") {
+			t.Errorf("%s: the job's own key app.greeting was warned about:\n%s", name, stderr.String())
+		}
 	}
 	if !slices.Equal(probes["flat.yaml"], probes["nested.yaml"]) {
 		t.Errorf("flat and nested files differ in effect:\n%q\n%q", probes["flat.yaml"], probes["nested.yaml"])

@@ -220,6 +220,43 @@ func Known(name string) bool {
 	return false
 }
 
+// namespaces are the first parts of the keys of Spate and of Flink: a key
+// under one of them that is not registered is a typo or a Flink option
+// Spate lacks, never a job's own key.
+var namespaces = func() map[string]bool {
+	m := map[string]bool{}
+	for _, ns := range []string{
+		// Flink's, beyond those of the registered keys.
+		"akka", "pekko", "checkpointing", "classloader", "client", "cluster", "env", "fs",
+		"high-availability", "historyserver", "io", "kubernetes", "metrics", "process",
+		"python", "queryable-state", "restart-strategy", "s3", "security", "sql-client",
+		"state", "table", "web", "yarn",
+	} {
+		m[ns] = true
+	}
+	for name := range registry {
+		ns, _, _ := strings.Cut(name, ".")
+		m[ns] = true
+	}
+	return m
+}()
+
+// Unknown tells whether name is a key to warn about: not a key Spate
+// knows, and either under one of Spate's or Flink's namespaces
+// (taskmanager., state., ...) or close to a known key, a likely typo
+// (suggestion is then that key). A key outside them, such as app.region,
+// is a job's own and not unknown.
+func Unknown(name string) (suggestion string, unknown bool) {
+	if Known(name) {
+		return "", false
+	}
+	if s, ok := Suggest(name); ok {
+		return s, true
+	}
+	ns, _, _ := strings.Cut(name, ".")
+	return "", namespaces[ns]
+}
+
 // Suggest returns the registered key closest to an unknown name, if one is
 // close enough to be a likely typo: the same but for case, or a few edits
 // away.
@@ -275,11 +312,11 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Unknown returns c's keys that Spate does not know, sorted.
-func (c Config) Unknown() []string {
+// UnknownKeys returns c's keys that Unknown warns about, sorted.
+func (c Config) UnknownKeys() []string {
 	var out []string
 	for _, name := range slices.Sorted(maps.Keys(c.m)) {
-		if !Known(name) {
+		if _, unknown := Unknown(name); unknown {
 			out = append(out, name)
 		}
 	}

@@ -164,6 +164,26 @@ func TestKnownAndSuggest(t *testing.T) {
 			t.Errorf("Known(%q) = true", k)
 		}
 	}
+	unknown := []struct {
+		name           string
+		wantUnknown    bool
+		wantSuggestion string
+	}{
+		{"app.region", false, ""},
+		{"myjob.threshold", false, ""},
+		{ParallelismDefault, false, ""},
+		{TaskManagerEnvPrefix + "TOKEN", false, ""},
+		{"paralelism.default", true, ParallelismDefault},
+		{"taskmanager.slots", true, ""},
+		{"state.backend.type", true, ""},
+		{"kubernetes.cluster-id", true, ""},
+	}
+	for _, tt := range unknown {
+		s, u := Unknown(tt.name)
+		if u != tt.wantUnknown || s != tt.wantSuggestion {
+			t.Errorf("Unknown(%q) = %q, %v; want %q, %v", tt.name, s, u, tt.wantSuggestion, tt.wantUnknown)
+		}
+	}
 	tests := []struct{ in, want string }{
 		{"paralelism.default", ParallelismDefault},
 		{"taskmanager.numberoftaskslots", "taskmanager.numberOfTaskSlots"},

@@ -29,9 +29,10 @@ type yamlEntry struct {
 // "  numberOfTaskSlots: 2") or a mix of both, flattened to dotted keys. A
 // list is kept as YAML's flow form ("[a, b]"), as Flink renders list
 // values; a null value leaves its key unset. name is used in errors, which
-// give the line. A key Spate does not know is logged as a warning (with
-// slog's default logger), naming the key and the file and suggesting a
-// known key when one is close.
+// give the line. A key Unknown warns about (a typo, or a Flink option Spate
+// lacks) is logged as a warning with slog's default logger, naming the key
+// and the file and suggesting a known key when one is close; a job's own
+// keys (app.region) are not warned about.
 func (c *Config) ParseYAML(r io.Reader, name string) error {
 	return c.parseYAML(r, name, slog.Default())
 }
@@ -47,12 +48,13 @@ func (c *Config) parseYAML(r io.Reader, name string, log *slog.Logger) error {
 	}
 	for _, e := range entries {
 		c.Set(e.key, e.value)
-		if Known(e.key) {
+		s, unknown := Unknown(e.key)
+		if !unknown {
 			continue
 		}
-		msg := fmt.Sprintf("%s:%d: configuration key %q is not one Spate knows; it is kept for the job", name, e.line, e.key)
+		msg := fmt.Sprintf("%s:%d: configuration key %q is not one Spate knows; it has no effect unless a job reads it", name, e.line, e.key)
 		attrs := []any{"key", e.key, "file", name, "line", e.line}
-		if s, ok := Suggest(e.key); ok {
+		if s != "" {
 			msg = fmt.Sprintf("%s:%d: configuration key %q is not one Spate knows (did you mean %s?)", name, e.line, e.key, s)
 			attrs = append(attrs, "suggestion", s)
 		}
