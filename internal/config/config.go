@@ -196,8 +196,8 @@ func ParseDuration(v string) (time.Duration, error) {
 }
 
 // Bytes returns the size in bytes under key, def if unset: a bare number is
-// bytes; units are k, m, g (or kb, mb, gb, kib, mib, gib), powers of 1024
-// as in Flink's MemorySize.
+// bytes; units are k, m, g, t (or kb, mb, gb, tb, kib, ..., kibibytes, ...),
+// powers of 1024 as in Flink's MemorySize.
 func (c Config) Bytes(key string, def int64) (int64, error) {
 	v, ok := c.m[key]
 	if !ok || strings.TrimSpace(v) == "" {
@@ -220,9 +220,10 @@ func ParseBytes(v string) (int64, error) {
 	num, unit := splitUnit(strings.TrimSpace(v))
 	mult, ok := map[string]int64{
 		"": 1, "b": 1, "bytes": 1,
-		"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
-		"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
-		"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+		"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "kibibytes": 1 << 10,
+		"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20, "mebibytes": 1 << 20,
+		"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "gibibytes": 1 << 30,
+		"t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40, "tebibytes": 1 << 40,
 	}[strings.ToLower(unit)]
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || !ok || n < 0 || n > (1<<62)/mult {

@@ -78,6 +78,8 @@ func TestParseDurationAndBytes(t *testing.T) {
 		{in: "512 mb", want: 512 << 20},
 		{in: "1g", want: 1 << 30},
 		{in: "64KiB", want: 64 << 10},
+		{in: "2t", want: 2 << 40},
+		{in: "3 mebibytes", want: 3 << 20},
 		{in: "lots", wantErr: true},
 		{in: "-1", wantErr: true},
 		{in: "99999999999g", wantErr: true},
