@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kind is the form of a configuration key's value.
@@ -298,11 +299,17 @@ func editDistance(a, b string) int {
 
 // Validate checks every entry of c under a registered key and returns all
 // malformed ones, each naming the key, the value and the expected form.
-// Entries under keys Spate does not know (a job's own keys) are not
-// checked.
+// Entries under keys Spate does not know (a job's own keys) are only
+// checked to be text (valid UTF-8).
 func (c Config) Validate() error {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(c.m)) {
+		if !utf8.ValidString(name) || !utf8.ValidString(c.m[name]) {
+			// Entries travel as JSON text to a job's workers, which
+			// would replace the invalid bytes.
+			errs = append(errs, fmt.Errorf("configuration entry %q: not valid UTF-8 text; configuration keys and values are text", name))
+			continue
+		}
 		if k, ok := registry[name]; ok {
 			if err := k.Check(c.m[name]); err != nil {
 				errs = append(errs, err)

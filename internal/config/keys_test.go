@@ -104,6 +104,11 @@ func TestValidate(t *testing.T) {
 	if strings.Contains(err.Error(), "app.threshold") || strings.Contains(err.Error(), "rest.port") {
 		t.Errorf("Validate = %q, complains about a valid or free-form entry", err)
 	}
+	var binary Config
+	binary.Set("app.secret", "\xfc\x00")
+	if err := binary.Validate(); err == nil || !strings.Contains(err.Error(), `"app.secret": not valid UTF-8`) {
+		t.Errorf("Validate of a value that is not text = %v", err)
+	}
 	var ok Config
 	ok.Set(ParallelismDefault, "4")
 	ok.Set("app.threshold", "whatever")

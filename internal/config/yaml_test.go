@@ -229,7 +229,9 @@ func FuzzProperties(f *testing.F) {
 		if err := decodeProperties(&c, props); err != nil {
 			return
 		}
-		_ = c.Validate()
+		if err := c.Validate(); err != nil && strings.Contains(err.Error(), "UTF-8") {
+			return // refused before it is encoded for a job's workers
+		}
 		var back Config
 		if err := decodeProperties(&back, EncodeProperties(c.Entries())); err != nil {
 			t.Fatalf("EncodeProperties(%v) does not decode: %v", c.Entries(), err)
