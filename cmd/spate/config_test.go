@@ -33,6 +33,8 @@ func TestMalformedConfigFails(t *testing.T) {
 			[]string{`configuration pipeline.max-parallelism = "0"`}},
 		{"session start", []string{"session", "start", "--taskmanagers", "1", "-D", "heartbeat.timeout=soon"},
 			[]string{`configuration heartbeat.timeout = "soon": want a duration above zero`}},
+		{"session start heartbeats", []string{"session", "start", "--taskmanagers", "1", "-D", "heartbeat.interval=60 s"},
+			[]string{`configuration heartbeat.timeout = "50 s" must be longer than heartbeat.interval = "60 s"`}},
 		{"jobmanager", []string{"jobmanager", "--rpc-port", "0", "-D", "rest.port=99999"},
 			[]string{`configuration rest.port = "99999": want an integer from 0 to 65535`}},
 		{"taskmanager", []string{"taskmanager", "--jobmanager", "127.0.0.1:1", "-D", "heartbeat.interval=often"},

@@ -316,7 +316,36 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	if len(errs) == 0 {
+		for _, check := range constraints {
+			if err := check(c); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// constraints relate keys to each other; they run once every entry is
+// well-formed.
+var constraints = []func(c Config) error{
+	func(c Config) error {
+		interval, timeout := c.orDefault("heartbeat.interval"), c.orDefault("heartbeat.timeout")
+		iv, err1 := ParseDuration(interval)
+		to, err2 := ParseDuration(timeout)
+		if err1 == nil && err2 == nil && to <= iv {
+			return fmt.Errorf("configuration heartbeat.timeout = %q must be longer than heartbeat.interval = %q: a peer would be taken as lost between two heartbeats", timeout, interval)
+		}
+		return nil
+	},
+}
+
+// orDefault returns the value of a registered key, its default if unset.
+func (c Config) orDefault(key string) string {
+	if v, ok := c.m[key]; ok && strings.TrimSpace(v) != "" {
+		return v
+	}
+	return registry[key].Default
 }
 
 // UnknownKeys returns c's keys that Unknown warns about, sorted.

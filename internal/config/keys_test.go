@@ -104,6 +104,24 @@ func TestValidate(t *testing.T) {
 	if strings.Contains(err.Error(), "app.threshold") || strings.Contains(err.Error(), "rest.port") {
 		t.Errorf("Validate = %q, complains about a valid or free-form entry", err)
 	}
+	for _, tt := range []struct {
+		interval, timeout string
+		wantErr           bool
+	}{
+		{"60 s", "", true},    // above the default timeout, 50 s
+		{"", "5 s", true},     // below the default interval, 10 s
+		{"2 s", "2000", true}, // equal
+		{"2 s", "3 s", false},
+		{"", "", false},
+	} {
+		var c Config
+		c.Set("heartbeat.interval", tt.interval)
+		c.Set("heartbeat.timeout", tt.timeout)
+		err := c.Validate()
+		if (err != nil) != tt.wantErr || err != nil && !strings.Contains(err.Error(), "heartbeat.timeout") {
+			t.Errorf("heartbeat.interval %q, heartbeat.timeout %q: Validate = %v, want error %v", tt.interval, tt.timeout, err, tt.wantErr)
+		}
+	}
 	var binary Config
 	binary.Set("app.secret", "\xfc\x00")
 	if err := binary.Validate(); err == nil || !strings.Contains(err.Error(), `"app.secret": not valid UTF-8`) {
