@@ -150,15 +150,17 @@ func (c *Config) SetDynamic(kv string) error {
 }
 
 // Duration returns the duration under key, def if unset. A bare number is
-// milliseconds (as Flink's older keys); otherwise a number and a unit, as
-// Flink writes them ("10 s", "5 min", "100ms") or as Go does ("1m30s").
+// milliseconds (as Flink's older keys), or seconds for the keys registered
+// so (jobstore.expiration-time); otherwise a number and a unit, as Flink
+// writes them ("10 s", "5 min", "100ms") or as Go does ("1m30s").
 func (c Config) Duration(key string, def time.Duration) (time.Duration, error) {
 	v, ok := c.m[key]
 	if !ok || strings.TrimSpace(v) == "" {
 		return def, nil
 	}
-	d, err := ParseDuration(v)
-	if k, ok := registry[key]; ok && k.Kind == KindDuration {
+	k, registered := registry[key]
+	d, err := k.parseDuration(v)
+	if registered && k.Kind == KindDuration {
 		if cerr := k.Check(v); cerr != nil {
 			return 0, cerr
 		}

@@ -41,10 +41,14 @@ func form(k Key) string {
 		}
 		return fmt.Sprintf("integer %d–%d", k.Min, k.Max)
 	case KindDuration:
+		s := "duration"
 		if k.NonZero {
-			return "duration > 0"
+			s = "duration > 0"
 		}
-		return "duration"
+		if k.Seconds {
+			s += " (a bare number is seconds)"
+		}
+		return s
 	case KindMemory:
 		if k.NonZero {
 			return "memory size > 0"

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -42,6 +44,9 @@ type Key struct {
 	Min, Max int
 	// NonZero refuses a zero KindDuration or KindMemory value.
 	NonZero bool
+	// Seconds makes a bare number of a KindDuration key seconds, as
+	// Flink's form for the key, rather than milliseconds.
+	Seconds bool
 	// Values are a KindEnum key's values.
 	Values []string
 	// Default is the value used when the key is unset, as text; empty
@@ -70,11 +75,14 @@ func (k Key) Expected() string {
 		}
 		return fmt.Sprintf("an integer from %d to %d", k.Min, k.Max)
 	case KindDuration:
-		s := "a duration: milliseconds, or a number and a unit such as \"10 s\", \"5 min\" or \"1m30s\""
+		s, bare := "a duration", "milliseconds"
 		if k.NonZero {
-			s = "a duration above zero: milliseconds, or a number and a unit such as \"10 s\", \"5 min\" or \"1m30s\""
+			s = "a duration above zero"
 		}
-		return s
+		if k.Seconds {
+			bare = "seconds"
+		}
+		return s + ": " + bare + ", or a number and a unit such as \"10 s\", \"5 min\" or \"1m30s\""
 	case KindMemory:
 		s := "a memory size: bytes, or a number and a unit such as \"512m\", \"64 kb\" or \"1g\""
 		if k.NonZero {
@@ -103,7 +111,7 @@ func (k Key) Check(value string) error {
 		n, err := strconv.Atoi(v)
 		ok = err == nil && n >= k.Min && n <= k.Max
 	case KindDuration:
-		d, err := ParseDuration(v)
+		d, err := k.parseDuration(v)
 		ok = err == nil && (!k.NonZero || d > 0)
 	case KindMemory:
 		n, err := ParseBytes(v)
@@ -115,6 +123,20 @@ func (k Key) Check(value string) error {
 		return &ValueError{Key: k.Name, Value: value, Expected: k.Expected()}
 	}
 	return nil
+}
+
+// parseDuration parses a duration as ParseDuration does, but a bare
+// number is seconds for a Seconds key.
+func (k Key) parseDuration(v string) (time.Duration, error) {
+	if k.Seconds {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			if n < 0 || n > math.MaxInt64/int64(time.Second) {
+				return 0, fmt.Errorf("duration %q is out of range", v)
+			}
+			return time.Duration(n) * time.Second, nil
+		}
+	}
+	return ParseDuration(v)
 }
 
 // ValueError is a malformed configuration value.
@@ -175,16 +197,16 @@ var registry = func() map[string]Key {
 		{Name: "taskmanager.tmp.dirs", Kind: KindString, Doc: "the TaskManager's work directory; a temporary one if unset"},
 		{Name: "taskmanager.worker.memory-limit", Kind: KindMemory, Default: "0", Doc: "resident memory above which a job's worker is killed; 0 for no limit"},
 
-		// Keys other helpers of issue 10 are adding; their packages will
-		// define the constants. Provisional kinds and defaults, to be
-		// reconciled with theirs.
-		{Name: "jobstore.max-capacity", Kind: KindInt, Min: 0, Max: maxInt, Default: "1000", Doc: "finished jobs a JobManager keeps (issue 10, provisional)"},
-		{Name: "jobstore.expiration-time", Kind: KindDuration, NonZero: true, Default: "1 h", Doc: "how long a finished job is kept (issue 10, provisional)"},
-		{Name: "slotmanager.number-of-slots.max", Kind: KindInt, Min: 1, Max: maxInt, Default: "64", Doc: "ceiling on the slots of a session's TaskManagers (issue 10, provisional)"},
-		{Name: "pipeline.auto-watermark-interval", Kind: KindDuration, Default: "200 ms", Doc: "processing-time interval of periodic watermarks; 0 disables them (issue 10, provisional)"},
-		{Name: "taskmanager.worker.ready-timeout", Kind: KindDuration, NonZero: true, Default: "1 min", Doc: "how long a worker may take to report ready before its job fails (issue 10, provisional name)"},
-		{Name: "blob.service.cleanup.interval", Kind: KindDuration, NonZero: true, Default: "1 h", Doc: "grace period before an unreferenced artifact is deleted (issue 10, provisional)"},
-		{Name: "taskmanager.memory.process.size", Kind: KindMemory, Doc: "a TaskManager's total memory; workers' default memory limit derives from it (issue 10, provisional)"},
+		// Keys other helpers of issue 10 are adding, as their branches
+		// define them (the packages named hold the constants); to be
+		// reconciled when they land.
+		{Name: "jobstore.max-capacity", Kind: KindInt, Min: 1, Max: maxInt, Default: "100", Doc: "ended jobs a JobManager keeps for the REST API; the oldest is forgotten beyond it (jobmanager, issue 10)"},
+		{Name: "jobstore.expiration-time", Kind: KindDuration, NonZero: true, Seconds: true, Default: "3600", Doc: "how long an ended job is kept (jobmanager, issue 10)"},
+		{Name: "slotmanager.number-of-slots.max", Kind: KindInt, Min: 1, Max: maxInt, Default: "32", Doc: "most slots the cluster allocates; a job needing more is refused (jobmanager, issue 10)"},
+		{Name: "jobmanager.worker.deployment-timeout", Kind: KindDuration, NonZero: true, Default: "2 min", Doc: "how long a job's workers have to report ready before the job fails (jobmanager, issue 10)"},
+		{Name: "pipeline.auto-watermark-interval", Kind: KindDuration, Default: "200 ms", Doc: "processing-time interval of periodic watermarks; 0 disables them (root package, issue 10)"},
+		{Name: "blob.service.cleanup.interval", Kind: KindDuration, NonZero: true, Seconds: true, Default: "3600", Doc: "how long an artifact no job references is kept before it is deleted (blob, issue 10)"},
+		{Name: "taskmanager.memory.process.size", Kind: KindMemory, NonZero: true, Default: "1728m", Doc: "a TaskManager's memory, shared by its workers in proportion to their slots (taskmanager, issue 10)"},
 	}
 	m := make(map[string]Key, len(keys))
 	for _, k := range keys {

@@ -160,6 +160,15 @@ func TestGettersRefuseMalformed(t *testing.T) {
 	if d, err := c.Duration("heartbeat.timeout", time.Second); err == nil || !strings.Contains(err.Error(), `"soon"`) {
 		t.Errorf("Duration(soon) = %v, %v; want an error", d, err)
 	}
+	// A bare number is seconds for a key whose Flink form is seconds.
+	c.Set("jobstore.expiration-time", "90")
+	if d, err := c.Duration("jobstore.expiration-time", time.Hour); d != 90*time.Second || err != nil {
+		t.Errorf("Duration(jobstore.expiration-time=90) = %v, %v; want 90s", d, err)
+	}
+	c.Set("heartbeat.interval", "90")
+	if d, err := c.Duration("heartbeat.interval", time.Hour); d != 90*time.Millisecond || err != nil {
+		t.Errorf("Duration(heartbeat.interval=90) = %v, %v; want 90ms", d, err)
+	}
 	if n, err := c.Bytes("blob.max-size", 1); err == nil || !strings.Contains(err.Error(), "blob.max-size") {
 		t.Errorf("Bytes(big) = %v, %v; want an error", n, err)
 	}
