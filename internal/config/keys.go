@@ -191,7 +191,7 @@ var registry = func() map[string]Key {
 		{Name: "resourcemanager.taskmanager-timeout", Kind: KindDuration, NonZero: true, Default: "30 s", Doc: "how long a provider's idle TaskManager is kept"},
 
 		// The TaskManager (internal/taskmanager).
-		{Name: "taskmanager.numberOfTaskSlots", Kind: KindInt, Min: 1, Max: 1 << 12, Default: "1", Doc: "task slots a TaskManager offers"},
+		{Name: "taskmanager.numberOfTaskSlots", Kind: KindInt, Min: 1, Max: maxInt, Default: "1", Doc: "task slots a TaskManager offers"},
 		{Name: "taskmanager.host", Kind: KindString, Default: "127.0.0.1", Doc: "address the workers' data-plane listeners bind and peers dial"},
 		{Name: "taskmanager.resource-id", Kind: KindString, Doc: "the TaskManager's name; host:pid if unset"},
 		{Name: "taskmanager.tmp.dirs", Kind: KindString, Doc: "the TaskManager's work directory; a temporary one if unset"},
