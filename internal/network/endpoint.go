@@ -274,6 +274,7 @@ func (e *Endpoint) buffered(peerID string, stream uint32) int {
 // run is the state of one Run.
 type run struct {
 	e      *Endpoint
+	parent context.Context // Run's ctx
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
@@ -310,7 +311,7 @@ func (e *Endpoint) Run(ctx context.Context) error {
 		return regErr
 	}
 
-	r := &run{e: e}
+	r := &run{e: e, parent: ctx}
 	r.ctx, r.cancel = context.WithCancelCause(ctx)
 	defer r.cancel(nil)
 
@@ -376,8 +377,15 @@ func (e *Endpoint) Run(ctx context.Context) error {
 	return nil
 }
 
-// fail ends the run with err unless it has already ended.
+// fail ends the run with err unless it has already ended. Once Run's ctx
+// has ended, a failure is a consequence of the stop (a peer sharing that
+// ctx closing its connections first) and the stop's cause stays the
+// run's: ctx is marked done before the cancellation reaches the run's
+// own context, so checking it first leaves no window.
 func (r *run) fail(err error) {
+	if r.parent.Err() != nil {
+		return
+	}
 	r.cancel(err)
 }
 
