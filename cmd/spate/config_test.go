@@ -31,6 +31,8 @@ func TestMalformedConfigFails(t *testing.T) {
 			[]string{`configuration pipeline.max-parallelism = "0": want an integer from 1 to 32768`}},
 		{"run remote", []string{"run", "--target", "remote", "-m", "127.0.0.1:1", "-D", "pipeline.max-parallelism=0", filepath.Join(bin, "wordcount"), input},
 			[]string{`configuration pipeline.max-parallelism = "0"`}},
+		{"run-application", []string{"run-application", "-D", "pipeline.max-parallelism=0", filepath.Join(bin, "wordcount"), input},
+			[]string{`configuration pipeline.max-parallelism = "0": want an integer from 1 to 32768`}},
 		{"session start", []string{"session", "start", "--taskmanagers", "1", "-D", "heartbeat.timeout=soon"},
 			[]string{`configuration heartbeat.timeout = "soon": want a duration above zero`}},
 		{"session start heartbeats", []string{"session", "start", "--taskmanagers", "1", "-D", "heartbeat.interval=60 s"},
