@@ -116,7 +116,8 @@ func (c Config) Entries() map[string]string {
 }
 
 // FromEnvironment reads $SPATE_CONF_DIR/config.yaml, if the variable is set,
-// then applies $SPATE_PROPERTIES.
+// then applies $SPATE_PROPERTIES. It does not check the values: the caller
+// calls Validate once every source is applied.
 func FromEnvironment() (Config, error) {
 	var c Config
 	if dir := os.Getenv(ConfDirEnv); dir != "" {

@@ -96,7 +96,7 @@ func parseYAML(data []byte, name string) ([]yamlEntry, error) {
 		return nil, fmt.Errorf("%s:%d: want \"key: value\" entries, got %s", name, root.Line, describe(root))
 	}
 	f := flattener{name: name, first: map[string]int{}}
-	if err := f.mapping(root, ""); err != nil {
+	if err := f.mapping(root, "", false); err != nil {
 		return nil, err
 	}
 	return f.out, nil
@@ -118,8 +118,11 @@ func (f *flattener) count() error {
 	return nil
 }
 
-// mapping adds the entries of m, its keys under prefix.
-func (f *flattener) mapping(m *yaml.Node, prefix string) error {
+// mapping adds the entries of m, its keys under prefix. The mappings
+// merged in with "<<" come last and add only the keys not set otherwise,
+// as YAML's merge keys do; merged is set while adding them.
+func (f *flattener) mapping(m *yaml.Node, prefix string, merged bool) error {
+	var merges []*yaml.Node
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], resolve(m.Content[i+1])
 		if err := f.count(); err != nil {
@@ -128,12 +131,16 @@ func (f *flattener) mapping(m *yaml.Node, prefix string) error {
 		if k.Kind != yaml.ScalarNode {
 			return fmt.Errorf("%s:%d: a key must be text, got %s", f.name, k.Line, describe(k))
 		}
-		if k.Tag == "!!merge" { // <<: *anchor merges a mapping in
-			if v.Kind != yaml.MappingNode {
-				return fmt.Errorf("%s:%d: << merges a mapping, got %s", f.name, k.Line, describe(v))
+		if k.Tag == "!!merge" { // <<: *anchor, or <<: [*a, *b]
+			list := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				list = v.Content
 			}
-			if err := f.mapping(v, prefix); err != nil {
-				return err
+			for _, mm := range list {
+				if mm = resolve(mm); mm.Kind != yaml.MappingNode {
+					return fmt.Errorf("%s:%d: << merges mappings, got %s", f.name, k.Line, describe(mm))
+				}
+				merges = append(merges, mm)
 			}
 			continue
 		}
@@ -144,14 +151,14 @@ func (f *flattener) mapping(m *yaml.Node, prefix string) error {
 		key := prefix + name
 		switch v.Kind {
 		case yaml.MappingNode:
-			if err := f.mapping(v, key+"."); err != nil {
+			if err := f.mapping(v, key+".", merged); err != nil {
 				return err
 			}
 		case yaml.ScalarNode:
 			if v.Tag == "!!null" {
 				continue // "key:" with no value leaves key unset
 			}
-			if err := f.add(key, v.Value, k.Line); err != nil {
+			if err := f.add(key, v.Value, k.Line, merged); err != nil {
 				return err
 			}
 		case yaml.SequenceNode:
@@ -159,18 +166,28 @@ func (f *flattener) mapping(m *yaml.Node, prefix string) error {
 			if err != nil {
 				return err
 			}
-			if err := f.add(key, s, k.Line); err != nil {
+			if err := f.add(key, s, k.Line, merged); err != nil {
 				return err
 			}
 		default:
 			return fmt.Errorf("%s:%d: value of %s: unexpected %s", f.name, v.Line, key, describe(v))
 		}
 	}
+	for _, mm := range merges {
+		if err := f.mapping(mm, prefix, true); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-func (f *flattener) add(key, value string, line int) error {
+// add adds an entry; a key set twice is an error, unless merged, when the
+// key set first stays.
+func (f *flattener) add(key, value string, line int, merged bool) error {
 	if prev, dup := f.first[key]; dup {
+		if merged {
+			return nil
+		}
 		return fmt.Errorf("%s:%d: key %s is set twice (also at line %d)", f.name, line, key, prev)
 	}
 	f.first[key] = line
