@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -137,7 +138,7 @@ func (e *Env) submitOnly(ctx context.Context, p *plan) (*client.Client, string, 
 	}
 	env[config.PropertiesEnv] = e.workerProperties()
 	id, err := c.SubmitJob(ctx, v1.JobSubmitRequest{
-		JobGraph: graph, Artifact: up.ID, Args: os.Args[1:], Env: env,
+		JobGraph: graph, Artifact: up.ID, Args: os.Args[1:], Env: env, Program: filepath.Base(exe),
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("job %q: submit: %w", p.name, err)
@@ -155,6 +156,9 @@ func follow(ctx context.Context, c *client.Client, id, name string) error {
 	if err != nil {
 		return fmt.Errorf("job %q (%s): %w", name, id, err)
 	}
+	// Read what the result needs, then say so: a per-job cluster waits
+	// for it before it goes.
+	defer c.AcknowledgeResult(ctx, id)
 	switch d.State {
 	case v1.JobFinished:
 		return nil

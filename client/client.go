@@ -456,6 +456,17 @@ func (c *Client) CancelJob(ctx context.Context, id string) error {
 	return c.call(ctx, request{method: "PATCH", path: p, query: url.Values{"mode": {"cancel"}}}, nil)
 }
 
+// AcknowledgeResult is POST /v1/jobs/{id}/acknowledge-result: it tells
+// the cluster that this client has the ended job's result, so that a
+// per-job cluster waiting for it may go.
+func (c *Client) AcknowledgeResult(ctx context.Context, id string) error {
+	p, err := jobPath(id)
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, request{method: "POST", path: p + "/acknowledge-result"}, nil)
+}
+
 // JobExceptions is GET /v1/jobs/{id}/exceptions: a job's failures.
 func (c *Client) JobExceptions(ctx context.Context, id string) (v1.JobExceptions, error) {
 	var o v1.JobExceptions

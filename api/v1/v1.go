@@ -212,6 +212,9 @@ type JobSubmitRequest struct {
 	// Env holds environment variables for this job's workers only
 	// (configuration and secrets given at submission).
 	Env map[string]string `json:"env,omitempty"`
+	// Program is the file name of the program's binary, for messages
+	// about the job (a worker that never starts names it); optional.
+	Program string `json:"program,omitempty"`
 }
 
 // JobSubmitResponse is the answer to POST /v1/jobs.

@@ -2,6 +2,7 @@ package jobmanager
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ const Version = "0.1.0"
 var (
 	_ rest.Backend       = (*JobManager)(nil)
 	_ rest.StdoutBackend = (*JobManager)(nil)
+	_ rest.ResultBackend = (*JobManager)(nil)
 )
 
 // stdoutTimeout bounds the wait for a TaskManager's output.
@@ -95,7 +97,7 @@ func (jm *JobManager) JobsOverview(ctx context.Context) (v1.JobsOverview, error)
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
 	out := v1.JobsOverview{Jobs: []v1.JobOverview{}}
-	now := time.Now().UnixMilli()
+	now := jm.clock.Now().UnixMilli()
 	for _, j := range jm.sortedJobsLocked() {
 		var all []task
 		for _, ts := range j.tasks {
@@ -144,21 +146,25 @@ func (jm *JobManager) Job(ctx context.Context, id string) (v1.JobDetails, error)
 	if err != nil {
 		return v1.JobDetails{}, err
 	}
-	now := time.Now().UnixMilli()
+	now := jm.clock.Now().UnixMilli()
 	start, end := j.timestamps[statusCreated], endTime(j)
+	plan := json.RawMessage(j.graphJSON)
+	if plan == nil {
+		plan = j.plan
+	}
 	d := v1.JobDetails{
 		JID: string(j.id), Name: j.name, State: j.status, StartTime: start, EndTime: end,
-		Duration: duration(start, end, now), Now: now, Timestamps: map[string]int64{}, Plan: j.graphJSON,
+		Duration: duration(start, end, now), Now: now, Timestamps: map[string]int64{}, Plan: plan,
 		Vertices: []v1.JobVertex{},
 	}
 	for k, v := range j.timestamps {
 		d.Timestamps[k] = v
 	}
 	var all []task
-	for vi, v := range j.graph.Vertices {
+	for vi, v := range j.vertices {
 		ts := j.tasks[vi]
 		all = append(all, ts...)
-		vx := v1.JobVertex{ID: v.ID, Name: v.Name, Parallelism: v.Parallelism, Status: vertexStatus(ts), Tasks: counts(ts), StartTime: -1, EndTime: -1}
+		vx := v1.JobVertex{ID: v.id, Name: v.name, Parallelism: v.parallelism, Status: vertexStatus(ts), Tasks: counts(ts), StartTime: -1, EndTime: -1}
 		done := true
 		for _, t := range ts {
 			vx.Metrics.ReadRecords += t.in
@@ -183,9 +189,6 @@ func (jm *JobManager) Job(ctx context.Context, id string) (v1.JobDetails, error)
 		d.Vertices = append(d.Vertices, vx)
 	}
 	d.StatusCounts = counts(all)
-	if j.status == statusFinished || j.status == statusCanceled {
-		jm.servedLocked()
-	}
 	return d, nil
 }
 
@@ -200,7 +203,25 @@ func (jm *JobManager) CancelJob(ctx context.Context, id string) error {
 	if v1.TerminalJobStatus(j.status) {
 		return fmt.Errorf("job %s already ended (%s): %w", id, j.status, rest.ErrConflict)
 	}
-	jm.cancelLocked(j)
+	jm.cancelLocked(j, jm.clock.Now())
+	return nil
+}
+
+// AcknowledgeResult records that a client has the result of job id, which
+// has ended: a per-job cluster waiting for it (ResultLinger) may go.
+func (jm *JobManager) AcknowledgeResult(ctx context.Context, id string) error {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	j, err := jm.jobLocked(id)
+	if err != nil {
+		return err
+	}
+	if !v1.TerminalJobStatus(j.status) {
+		return fmt.Errorf("job %s is %s: acknowledge its result once it has ended: %w", id, j.status, rest.ErrConflict)
+	}
+	if !closed(jm.mu.resultServed) {
+		close(jm.mu.resultServed)
+	}
 	return nil
 }
 
@@ -212,17 +233,10 @@ func (jm *JobManager) JobExceptions(ctx context.Context, id string) (v1.JobExcep
 	if err != nil {
 		return v1.JobExceptions{}, err
 	}
-	if j.status == statusFailed {
-		jm.servedLocked()
-	}
-	e := v1.JobExceptions{History: v1.ExceptionHistory{Entries: append([]v1.ExceptionEntry{}, j.exceptions...)}}
-	for i, x := range j.exceptions {
-		if i == 0 || x.ExceptionName == exceptionTMLost {
-			e.RootException, e.Timestamp = x.Stacktrace, x.Timestamp
-		}
-		if x.ExceptionName == exceptionTMLost {
-			break
-		}
+	e := v1.JobExceptions{History: v1.ExceptionHistory{Entries: append([]v1.ExceptionEntry{}, j.exceptions...), Truncated: j.truncated}}
+	if j.root >= 0 && j.root < len(j.exceptions) {
+		x := j.exceptions[j.root]
+		e.RootException, e.Timestamp = x.Stacktrace, x.Timestamp
 	}
 	return e, nil
 }
@@ -232,7 +246,7 @@ func (jm *JobManager) TaskManagers(ctx context.Context) (v1.TaskManagers, error)
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
 	out := v1.TaskManagers{TaskManagers: []v1.TaskManagerInfo{}}
-	now := time.Now()
+	now := jm.clock.Now()
 	for _, id := range jm.mu.tmOrder {
 		tm := jm.mu.tms[id]
 		out.TaskManagers = append(out.TaskManagers, v1.TaskManagerInfo{
@@ -268,7 +282,11 @@ func (jm *JobManager) OpenArtifact(ctx context.Context, id string) (io.ReadClose
 	return r, n, err
 }
 
-// SubmitJob accepts a JobGraph and schedules it.
+// SubmitJob accepts a JobGraph and schedules it. Every vertex's
+// parallelism must be within its max parallelism (pipeline.max-parallelism)
+// and the slots the job needs within the cluster's ceiling
+// (slotmanager.number-of-slots.max), as the CLI checks: a job that can
+// never run is refused at once.
 func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v1.JobSubmitResponse, error) {
 	g, err := jobgraph.Unmarshal(req.JobGraph)
 	if err != nil {
@@ -277,27 +295,35 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v
 	if len(g.Vertices) == 0 {
 		return v1.JobSubmitResponse{}, fmt.Errorf("jobGraph has no vertices: %w", rest.ErrInvalid)
 	}
-	need := 0
+	need, widest := 0, ""
 	for _, v := range g.Vertices {
-		if v.Parallelism <= 0 || v.Parallelism > 1<<15 {
-			return v1.JobSubmitResponse{}, fmt.Errorf("jobGraph vertex %q has parallelism %d: %w", v.Name, v.Parallelism, rest.ErrInvalid)
+		if err := checkParallelism(v); err != nil {
+			return v1.JobSubmitResponse{}, fmt.Errorf("jobGraph: %w: %w", err, rest.ErrInvalid)
 		}
-		need = max(need, v.Parallelism)
+		if v.Parallelism > need {
+			need, widest = v.Parallelism, v.Name
+		}
+	}
+	if ceiling := jm.slotCeiling(); need > ceiling {
+		return v1.JobSubmitResponse{}, fmt.Errorf("jobGraph vertex %q has parallelism %d, so the job needs %d slots, more than this cluster allocates (%s = %d): lower the job's parallelism or raise %s: %w",
+			widest, need, need, KeySlotsMax, jm.cfg.SlotsMax, KeySlotsMax, rest.ErrInvalid)
 	}
 	if !jm.blobs.Has(req.Artifact) {
 		return v1.JobSubmitResponse{}, fmt.Errorf("artifact %q is not in the blob store: upload the program first (POST /v1/artifacts): %w", req.Artifact, rest.ErrInvalid)
 	}
-	now := time.Now()
+	now := jm.clock.Now()
 	j := &job{
 		id: newJobID(), name: g.Name, graph: g, graphJSON: req.JobGraph, artifact: req.Artifact,
-		args: req.Args, env: req.Env, timestamps: map[string]int64{}, submitted: now,
-		slotsNeeded: need, ready: make(chan struct{}),
+		program: req.Program, args: req.Args, env: req.Env, fingerprint: g.Fingerprint,
+		timestamps: map[string]int64{}, submitted: now, slotsNeeded: need, ready: make(chan struct{}), root: -1,
 	}
 	j.tasks = make([][]task, len(g.Vertices))
+	j.vertices = make([]vertexInfo, len(g.Vertices))
 	for vi, v := range g.Vertices {
+		j.vertices[vi] = vertexInfo{id: v.ID, name: v.Name, parallelism: v.Parallelism}
 		j.tasks[vi] = make([]task, v.Parallelism)
 		for s := range j.tasks[vi] {
-			j.tasks[vi][s].state = "CREATED"
+			j.tasks[vi][s].state = v1.TaskCreated
 		}
 	}
 	jm.mu.Lock()
@@ -307,17 +333,29 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v
 	}
 	j.setStatusLocked(statusCreated, now)
 	jm.mu.jobs[j.id] = j
-	jm.mu.order = append(jm.mu.order, j.id)
+	jm.mu.active[j.id] = j
+	jm.mu.waiting = append(jm.mu.waiting, j)
 	jm.log.Info("job submitted", "job", j.id, "name", j.name, "slots", need)
-	jm.scheduleLocked()
+	jm.scheduleLocked(now)
 	return v1.JobSubmitResponse{JobID: string(j.id)}, nil
 }
 
-// servedLocked notes that a client has the result of an ended job. The
-// client may have it before the job's workers are gone (jobEnded), and
-// ask no more.
-func (jm *JobManager) servedLocked() {
-	if !closed(jm.mu.resultServed) {
-		close(jm.mu.resultServed)
+// checkParallelism checks a vertex's parallelism against its max
+// parallelism and its operators'.
+func checkParallelism(v jobgraph.Vertex) error {
+	if v.Parallelism <= 0 {
+		return fmt.Errorf("vertex %q has parallelism %d: it must be at least 1", v.Name, v.Parallelism)
 	}
+	if v.MaxParallelism <= 0 || v.MaxParallelism > maxParallelism {
+		return fmt.Errorf("vertex %q has max parallelism %d: set pipeline.max-parallelism between 1 and %d", v.Name, v.MaxParallelism, maxParallelism)
+	}
+	if v.Parallelism > v.MaxParallelism {
+		return fmt.Errorf("vertex %q has parallelism %d above its max parallelism %d (pipeline.max-parallelism): lower the parallelism or raise pipeline.max-parallelism", v.Name, v.Parallelism, v.MaxParallelism)
+	}
+	for _, op := range v.Operators {
+		if op.MaxParallelism > 0 && op.Parallelism > op.MaxParallelism {
+			return fmt.Errorf("operator %q of vertex %q has parallelism %d above its max parallelism %d (pipeline.max-parallelism): lower the parallelism or raise pipeline.max-parallelism", op.Name, v.Name, op.Parallelism, op.MaxParallelism)
+		}
+	}
+	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,37 @@ const (
 	// application cluster with its application; false keeps it, so that
 	// its result stays readable through the REST API until it is stopped.
 	KeyShutdownOnApplicationFinish = "execution.shutdown-on-application-finish"
+	// KeySlotsMax (Flink's) is the most slots the cluster allocates: a
+	// provider starts no TaskManager beyond it, and a job that needs more
+	// slots is refused at submission. Default DefaultSlotsMax.
+	KeySlotsMax = "slotmanager.number-of-slots.max"
+	// KeyDeploymentTimeout is how long a job's workers have, from their
+	// deployment, to report ready (artifact fetched, process started,
+	// graph rebuilt): a worker that has not fails its job and frees its
+	// slots. Default DefaultDeploymentTimeout.
+	KeyDeploymentTimeout = "jobmanager.worker.deployment-timeout"
+	// KeyJobStoreCapacity (Flink's) is how many ended jobs the JobManager
+	// keeps for the REST API; the oldest is forgotten beyond it. Default
+	// DefaultJobStoreCapacity.
+	KeyJobStoreCapacity = "jobstore.max-capacity"
+	// KeyJobStoreExpiration (Flink's) is how long an ended job is kept; a
+	// bare number is seconds, as Flink's. Default DefaultJobStoreExpiration.
+	KeyJobStoreExpiration = "jobstore.expiration-time"
+)
+
+// Defaults of the keys above that Flink leaves unbounded.
+const (
+	DefaultSlotsMax           = 64
+	DefaultDeploymentTimeout  = 2 * time.Minute
+	DefaultJobStoreCapacity   = 100
+	DefaultJobStoreExpiration = time.Hour
+	// DefaultRootCauseWindow is how long a job whose first failure is a
+	// consequence (a lost connection to a peer worker) waits for the cause
+	// (that worker's exit, its TaskManager's loss) before failing with
+	// what it has.
+	DefaultRootCauseWindow = 2 * time.Second
+	// maxParallelism is the most key groups a job may have, as Flink's.
+	maxParallelism = 1 << 15
 )
 
 // Config configures a JobManager.
@@ -68,6 +100,22 @@ type Config struct {
 	// SlotRequestTimeout is how long a job waits for enough free slots
 	// before it fails.
 	SlotRequestTimeout time.Duration
+	// SlotsMax is the most slots the cluster allocates (KeySlotsMax);
+	// DefaultSlotsMax if zero.
+	SlotsMax int
+	// DeploymentTimeout is how long workers have to report ready
+	// (KeyDeploymentTimeout); DefaultDeploymentTimeout if zero.
+	DeploymentTimeout time.Duration
+	// JobStoreCapacity and JobStoreExpiration bound the ended jobs kept
+	// (KeyJobStoreCapacity, KeyJobStoreExpiration); the defaults if zero.
+	JobStoreCapacity   int
+	JobStoreExpiration time.Duration
+	// RootCauseWindow is how long a secondary failure waits for its cause;
+	// DefaultRootCauseWindow if zero.
+	RootCauseWindow time.Duration
+	// Clock tells the time to the JobManager's decisions; the wall clock
+	// if nil.
+	Clock Clock
 	// BlobDir holds uploaded artifacts; a temporary directory, removed at
 	// the end of Run, if empty.
 	BlobDir string
@@ -90,9 +138,9 @@ type Config struct {
 	// are gone: the JobManager of a per-job cluster.
 	ExitAfterJob bool
 	// ResultLinger is how long, with ExitAfterJob, the JobManager waits
-	// after the job's end for a client to fetch its result (the terminal
-	// status of a finished or cancelled job, the exceptions of a failed
-	// one) before it exits; 0 exits at once.
+	// after the job's end for a client to acknowledge its result
+	// (POST /v1/jobs/{id}/acknowledge-result, after reading the terminal
+	// status or the exceptions) before it exits; 0 exits at once.
 	ResultLinger time.Duration
 	// Application, if set, is run by the cluster, which ends when it has
 	// returned and its jobs are over; Run then returns its failure.
@@ -130,6 +178,27 @@ func ConfigFrom(c config.Config) (Config, error) {
 		}
 		cfg.KeepAfterApplication = !shut
 	}
+	if cfg.SlotsMax, err = positiveInt(c, KeySlotsMax, DefaultSlotsMax, "a number of slots"); err != nil {
+		return cfg, err
+	}
+	if cfg.DeploymentTimeout, err = positiveDuration(c, KeyDeploymentTimeout, DefaultDeploymentTimeout); err != nil {
+		return cfg, err
+	}
+	if cfg.JobStoreCapacity, err = positiveInt(c, KeyJobStoreCapacity, DefaultJobStoreCapacity, "a number of jobs"); err != nil {
+		return cfg, err
+	}
+	if v, ok := c.Get(KeyJobStoreExpiration); ok && strings.TrimSpace(v) != "" {
+		// Flink's value is a number of seconds; a unit is welcome too.
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n > 0 {
+			cfg.JobStoreExpiration = time.Duration(n) * time.Second
+		} else if d, err := config.ParseDuration(v); err == nil && d > 0 {
+			cfg.JobStoreExpiration = d
+		} else {
+			return cfg, fmt.Errorf("configuration %s = %q: want a positive number of seconds or a duration with a unit (1 h)", KeyJobStoreExpiration, v)
+		}
+	} else {
+		cfg.JobStoreExpiration = DefaultJobStoreExpiration
+	}
 	cfg.BlobDir, _ = c.Get(KeyBlobDir)
 	if n, err := c.Bytes(KeyBlobMaxSize, 512<<20); err != nil {
 		return cfg, err
@@ -137,6 +206,31 @@ func ConfigFrom(c config.Config) (Config, error) {
 		cfg.MaxArtifactBytes = n
 	}
 	return cfg, nil
+}
+
+// positiveInt reads key as a positive integer, def if unset.
+func positiveInt(c config.Config, key string, def int, what string) (int, error) {
+	v, ok := c.Get(key)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("configuration %s = %q: want a positive integer (%s; default %d)", key, v, what, def)
+	}
+	return n, nil
+}
+
+// positiveDuration reads key as a positive duration, def if unset.
+func positiveDuration(c config.Config, key string, def time.Duration) (time.Duration, error) {
+	d, err := c.Duration(key, def)
+	if err != nil {
+		return 0, err
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("configuration %s: want a positive duration such as 2 min (default %v)", key, def)
+	}
+	return d, nil
 }
 
 func get(c config.Config, key, def string) string {
@@ -150,19 +244,35 @@ func get(c config.Config, key, def string) string {
 type JobManager struct {
 	cfg     Config
 	log     *slog.Logger
+	clock   Clock
 	rpcLn   net.Listener
 	restLn  net.Listener
 	blobs   *blob.Store
 	blobDir string
 	ownBlob bool
 	started time.Time
+	// runCtx ends when Run begins to shut down; provider calls take it.
+	runCtx context.Context
 
 	mu struct {
 		sync.Mutex
 		tms     map[string]*taskManager
 		tmOrder []string
-		jobs    map[JobID]*job
-		order   []JobID // submission order
+		// jobs holds every job the JobManager knows: active ones and the
+		// ended ones the job store keeps (jobstore.*).
+		jobs map[JobID]*job
+		// active holds the jobs not yet ended with their workers gone;
+		// waiting those in CREATED, in submission order; deploying those
+		// whose workers have not all reported ready; suspects those whose
+		// first failure is secondary and that wait for its cause. The
+		// periodic check walks these and the TaskManagers, never the
+		// history.
+		active    map[JobID]*job
+		waiting   []*job
+		deploying map[JobID]*job
+		suspects  map[JobID]*job
+		// archive holds the ended jobs, oldest first.
+		archive []*job
 		nextTM  int
 		closed  bool
 		// stdout holds the pending requests for TaskManagers' output.
@@ -172,18 +282,20 @@ type JobManager struct {
 		// that have not registered yet, by resource id.
 		pending      map[string]int
 		nextProvided int
+		// lastBeat is when heartbeats were last sent.
+		lastBeat time.Time
 		// jobEnded is closed when a job has ended with all its workers
 		// gone (for ExitAfterJob).
 		jobEnded chan struct{}
-		// resultServed is closed when a client fetched the ended job's
-		// result.
+		// resultServed is closed when a client acknowledged the result of
+		// an ended job.
 		resultServed chan struct{}
 		app          v1.Application
 	}
 	// collect relays the records of jobs' Collect sinks to their clients
 	// (collect.go).
 	collect collectRelay
-	// wake is signalled when a slot-timeout or heartbeat check is due.
+	// stop is closed when Run shuts down.
 	stop chan struct{}
 	wg   sync.WaitGroup
 
@@ -204,23 +316,51 @@ func New(cfg Config) (*JobManager, error) {
 	if cfg.MaxArtifactBytes <= 0 {
 		cfg.MaxArtifactBytes = 512 << 20
 	}
-	jm := &JobManager{cfg: cfg, log: cfg.Logger, started: time.Now(), stop: make(chan struct{})}
+	if cfg.SlotsMax <= 0 {
+		cfg.SlotsMax = DefaultSlotsMax
+	}
+	if cfg.DeploymentTimeout <= 0 {
+		cfg.DeploymentTimeout = DefaultDeploymentTimeout
+	}
+	if cfg.JobStoreCapacity <= 0 {
+		cfg.JobStoreCapacity = DefaultJobStoreCapacity
+	}
+	if cfg.JobStoreExpiration <= 0 {
+		cfg.JobStoreExpiration = DefaultJobStoreExpiration
+	}
+	if cfg.RootCauseWindow <= 0 {
+		cfg.RootCauseWindow = DefaultRootCauseWindow
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.ProvidedSlots <= 0 {
+		cfg.ProvidedSlots = 1
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 30 * time.Second
+	}
+	if cfg.Provider != nil {
+		if cfg.ProvidedSlots > cfg.SlotsMax {
+			return nil, fmt.Errorf("jobmanager: a TaskManager's %d slots (taskmanager.numberOfTaskSlots) exceed %s (%d): raise %s or give TaskManagers fewer slots", cfg.ProvidedSlots, KeySlotsMax, cfg.SlotsMax, KeySlotsMax)
+		}
+		if n := cfg.MinTaskManagers * cfg.ProvidedSlots; n > cfg.SlotsMax {
+			return nil, fmt.Errorf("jobmanager: %d TaskManagers of %d slots (%d slots) exceed %s (%d): raise %s or start fewer TaskManagers", cfg.MinTaskManagers, cfg.ProvidedSlots, n, KeySlotsMax, cfg.SlotsMax, KeySlotsMax)
+		}
+	}
+	jm := &JobManager{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, started: cfg.Clock.Now(), stop: make(chan struct{}), runCtx: context.Background()}
 	if jm.log == nil {
 		jm.log = slog.Default()
 	}
 	jm.mu.tms = map[string]*taskManager{}
 	jm.mu.jobs = map[JobID]*job{}
+	jm.mu.active = map[JobID]*job{}
+	jm.mu.deploying = map[JobID]*job{}
+	jm.mu.suspects = map[JobID]*job{}
 	jm.mu.stdout = map[uint64]chan string{}
 	jm.mu.pending = map[string]int{}
 	jm.mu.jobEnded = make(chan struct{})
 	jm.mu.resultServed = make(chan struct{})
-	if cfg.ProvidedSlots <= 0 {
-		cfg.ProvidedSlots = 1
-		jm.cfg.ProvidedSlots = 1
-	}
-	if cfg.IdleTimeout <= 0 {
-		jm.cfg.IdleTimeout = 30 * time.Second
-	}
 	jm.blobDir = cfg.BlobDir
 	if jm.blobDir == "" {
 		d, err := os.MkdirTemp("", "spate-blobs-")
@@ -258,19 +398,32 @@ func (jm *JobManager) cleanup() {
 }
 
 // Run serves RPC and REST until ctx ends, then cancels running jobs' workers
-// (TaskManagers see their sessions end) and returns.
+// (TaskManagers see their sessions end) and returns once both servers and
+// every goroutine it started have stopped.
 func (jm *JobManager) Run(ctx context.Context) error {
 	defer jm.cleanup()
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	jm.runCtx = runCtx
 	srv := grpc.NewServer(
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
 	)
 	rpcpb.RegisterJobManagerServer(srv, jm)
 	rpcpb.RegisterCollectRelayServer(srv, collectServer{jm: jm})
+	// Both servers report here once, whether they failed or were stopped.
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(jm.rpcLn) }()
-	restCtx, stopREST := context.WithCancel(context.Background())
+	var servers sync.WaitGroup
+	servers.Add(2)
+	go func() {
+		defer servers.Done()
+		errc <- srv.Serve(jm.rpcLn)
+	}()
+	// The REST server shuts down when told, not when ctx ends: requests in
+	// flight are answered first.
+	restCtx, stopREST := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopREST()
 	go func() {
+		defer servers.Done()
 		errc <- rest.Serve(restCtx, jm.restLn, rest.NewHandler(jm, rest.Options{MaxArtifactBytes: jm.cfg.MaxArtifactBytes, Logger: jm.log}))
 	}()
 	jm.wg.Add(1)
@@ -298,6 +451,7 @@ func (jm *JobManager) Run(ctx context.Context) error {
 		jm.wg.Add(1)
 		go jm.runApplication(appCtx, app, appEnded)
 	}
+	served := 0 // results of errc already taken
 	var err error
 	select {
 	case err = <-appEnded:
@@ -306,24 +460,28 @@ func (jm *JobManager) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 			case serr := <-errc:
+				served++
 				err = errors.Join(err, fmt.Errorf("jobmanager: server stopped: %w", serr))
 			}
 		} else {
 			jm.log.Info("jobmanager: the application ended; shutting down")
 		}
-		jm.shutdownTaskManagers("the application ended")
+		jm.shutdownTaskManagers(ctx, "the application ended")
 	case <-ctx.Done():
 	case <-ended:
 		if jm.cfg.ResultLinger > 0 {
+			linger := time.NewTimer(jm.cfg.ResultLinger)
 			select {
 			case <-jm.mu.resultServed:
-			case <-time.After(jm.cfg.ResultLinger):
+			case <-linger.C:
 			case <-ctx.Done():
 			}
+			linger.Stop()
 		}
 		jm.log.Info("jobmanager: the cluster's job ended; shutting down")
-	case err = <-errc:
-		err = fmt.Errorf("jobmanager: server stopped: %w", err)
+	case serr := <-errc:
+		served++
+		err = fmt.Errorf("jobmanager: server stopped: %w", serr)
 	}
 	jm.mu.Lock()
 	jm.mu.closed = true
@@ -333,10 +491,17 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	jm.mu.Unlock()
 	close(jm.stop)
 	cancelApp()
+	cancelRun()
 	stopREST()
 	// Sessions end when their TaskManager streams are cancelled; Stop
 	// closes them at once rather than waiting for clients.
 	srv.Stop()
+	servers.Wait()
+	for ; served < 2; served++ {
+		if serr := <-errc; serr != nil && !errors.Is(serr, grpc.ErrServerStopped) && err == nil {
+			err = fmt.Errorf("jobmanager: server stopped: %w", serr)
+		}
+	}
 	if p := jm.cfg.Provider; p != nil {
 		p.Close()
 	}
@@ -344,41 +509,86 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	return err
 }
 
-// checkLoop fails jobs that waited too long for slots and TaskManagers
-// whose heartbeats stopped.
+// checkInterval is how often checkLoop runs: often enough for the
+// heartbeats and for the timeouts' precision.
+func (jm *JobManager) checkInterval() time.Duration {
+	return min(jm.cfg.HeartbeatInterval, 100*time.Millisecond)
+}
+
+// checkLoop runs tickLocked periodically until Run shuts down.
 func (jm *JobManager) checkLoop() {
 	defer jm.wg.Done()
-	tick := time.NewTicker(min(jm.cfg.HeartbeatInterval, 100*time.Millisecond))
+	tick := time.NewTicker(jm.checkInterval())
 	defer tick.Stop()
-	lastBeat := time.Now()
 	for {
 		select {
 		case <-jm.stop:
 			return
-		case now := <-tick.C:
+		case <-tick.C:
 			jm.mu.Lock()
-			if now.Sub(lastBeat) >= jm.cfg.HeartbeatInterval {
-				lastBeat = now
-				for _, tm := range jm.mu.tms {
-					tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Heartbeat{Heartbeat: &rpcpb.Heartbeat{SentUnixMs: now.UnixMilli()}}})
-				}
-			}
-			for _, tm := range jm.mu.tms {
-				if since := now.Sub(tm.lastHeartbeat); since > jm.cfg.HeartbeatTimeout {
-					jm.loseTMLocked(tm, fmt.Sprintf("no heartbeat for %v (heartbeat.timeout is %v)", since.Round(time.Millisecond), jm.cfg.HeartbeatTimeout))
-				}
-			}
-			jm.releaseIdleLocked(now)
-			for _, id := range jm.mu.order {
-				j := jm.mu.jobs[id]
-				if j.status == statusCreated && now.Sub(j.submitted) > jm.cfg.SlotRequestTimeout {
-					jm.failLocked(j, fmt.Errorf("could not get %d slots within %v (slot.request.timeout): the cluster has %d free of %d; start more TaskManagers, give them more slots (taskmanager.numberOfTaskSlots) or lower the job's parallelism",
-						j.slotsNeeded, jm.cfg.SlotRequestTimeout, jm.freeSlotsLocked(), jm.totalSlotsLocked()), "")
-				}
-			}
+			jm.tickLocked(jm.clock.Now())
 			jm.mu.Unlock()
 		}
 	}
+}
+
+// tickLocked does what is due at now: heartbeats out, TaskManagers whose
+// heartbeats stopped, idle TaskManagers, jobs that waited too long for
+// slots or for their workers, secondary failures whose window passed, and
+// ended jobs past jobstore.expiration-time. It walks the TaskManagers and
+// the jobs in those states only, not the history.
+func (jm *JobManager) tickLocked(now time.Time) {
+	if now.Sub(jm.mu.lastBeat) >= jm.cfg.HeartbeatInterval {
+		jm.mu.lastBeat = now
+		for _, tm := range jm.mu.tms {
+			tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Heartbeat{Heartbeat: &rpcpb.Heartbeat{SentUnixMs: now.UnixMilli()}}})
+		}
+	}
+	for _, tm := range jm.tmsLocked() {
+		if since := now.Sub(tm.lastHeartbeat); since > jm.cfg.HeartbeatTimeout {
+			jm.loseTMLocked(tm, fmt.Sprintf("no heartbeat for %v (heartbeat.timeout is %v)", since.Round(time.Millisecond), jm.cfg.HeartbeatTimeout), now)
+		}
+	}
+	jm.releaseIdleLocked(now)
+	for _, j := range slices.Clone(jm.mu.waiting) {
+		if j.status == statusCreated && now.Sub(j.submitted) > jm.cfg.SlotRequestTimeout {
+			jm.failLocked(j, fmt.Errorf("could not get %d slots within %v (slot.request.timeout): the cluster has %d free of %d; start more TaskManagers, give them more slots (taskmanager.numberOfTaskSlots) or lower the job's parallelism",
+				j.slotsNeeded, jm.cfg.SlotRequestTimeout, jm.freeSlotsLocked(), jm.totalSlotsLocked()), "", now)
+		}
+	}
+	for _, j := range jobsOf(jm.mu.deploying) {
+		if now.Sub(j.deployedAt) > jm.cfg.DeploymentTimeout {
+			jm.deploymentTimedOutLocked(j, now)
+		}
+	}
+	for _, j := range jobsOf(jm.mu.suspects) {
+		if p := j.suspect; p != nil && !now.Before(p.deadline) {
+			jm.log.Info("no cause of a secondary failure came within the window; failing with it", "job", j.id, "window", jm.cfg.RootCauseWindow)
+			jm.failNowLocked(j, p.index, p.f, now)
+		}
+	}
+	jm.expireLocked(now)
+}
+
+// tmsLocked lists the registered TaskManagers, for loops that may remove
+// some.
+func (jm *JobManager) tmsLocked() []*taskManager {
+	out := make([]*taskManager, 0, len(jm.mu.tms))
+	for _, id := range jm.mu.tmOrder {
+		out = append(out, jm.mu.tms[id])
+	}
+	return out
+}
+
+// jobsOf lists a set's jobs in submission order, for loops that may
+// change the set.
+func jobsOf(set map[JobID]*job) []*job {
+	out := make([]*job, 0, len(set))
+	for _, j := range set {
+		out = append(out, j)
+	}
+	slices.SortFunc(out, func(a, b *job) int { return a.submitted.Compare(b.submitted) })
+	return out
 }
 
 // JobID identifies a job: 32 lowercase hex digits, as Flink's.
@@ -394,22 +604,32 @@ func newJobID() JobID {
 
 var errClosed = errors.New("jobmanager is shutting down")
 
+// shutdownAckTimeout bounds the wait for TaskManagers to acknowledge the
+// cluster's end: long enough for them to stop their workers (5 s each at
+// most, then killed).
+const shutdownAckTimeout = 15 * time.Second
+
 // shutdownTaskManagers tells every TaskManager that the cluster ends, and
-// waits briefly for the messages to go out.
-func (jm *JobManager) shutdownTaskManagers(reason string) {
+// waits until each has acknowledged (its workers are stopped) or its
+// session has ended, for shutdownAckTimeout at most.
+func (jm *JobManager) shutdownTaskManagers(ctx context.Context, reason string) {
 	jm.mu.Lock()
-	tms := make([]*taskManager, 0, len(jm.mu.tms))
-	for _, tm := range jm.mu.tms {
+	tms := jm.tmsLocked()
+	for _, tm := range tms {
 		tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Shutdown{Shutdown: &rpcpb.Shutdown{Reason: reason}}})
-		tms = append(tms, tm)
 	}
 	jm.mu.Unlock()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.NewTimer(shutdownAckTimeout)
+	defer deadline.Stop()
 	for _, tm := range tms {
-		for len(tm.out) > 0 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
+		select {
+		case <-tm.acked:
+		case <-tm.done:
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			jm.log.Warn("jobmanager: a TaskManager did not acknowledge the cluster's end in time", "taskmanager", tm.id, "resource", tm.resourceID, "timeout", shutdownAckTimeout)
+			return
 		}
 	}
-	// Taken from the queue is not yet on the wire.
-	time.Sleep(100 * time.Millisecond)
 }

@@ -154,17 +154,11 @@ func TestJobLifecycleWithoutWorkers(t *testing.T) {
 		t.Fatalf("slots freed before the release was confirmed: %+v", o)
 	}
 	stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_JobReleased{JobReleased: &rpcpb.JobReleased{JobId: id}}})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		o, _ := c.Overview(ctx)
-		if o.SlotsAvailable == 2 && o.JobsFinished == 1 && o.JobsCancelled == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("overview = %+v", o)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var o v1.Overview
+	waitFor(t, 5*time.Second, "the slots freed and both jobs ended", func() bool {
+		o, _ = c.Overview(ctx)
+		return o.SlotsAvailable == 2 && o.JobsFinished == 1 && o.JobsCancelled == 1
+	})
 	// Unknown workers are refused.
 	if _, err := rpc.ReportTasks(ctx, &rpcpb.ReportTasksRequest{JobId: id, WorkerId: "w9"}); err == nil {
 		t.Fatal("report from an unknown worker accepted")
@@ -290,19 +284,53 @@ func TestPerJobResultLinger(t *testing.T) {
 		t.Fatalf("job = %+v, %v", d, err)
 	}
 	tm.next("release")
+	tm.stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_JobReleased{JobReleased: &rpcpb.JobReleased{JobId: id}}})
+	waitFor(t, 5*time.Second, "the job's worker to be released", func() bool {
+		jm.mu.Lock()
+		defer jm.mu.Unlock()
+		return closed(jm.mu.jobEnded)
+	})
+	// GET requests have no side effects: reading the result, again, does
+	// not end the linger; only the client's acknowledgement does.
+	if _, err := c.Job(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.JobExceptions(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	jm.mu.Lock()
+	servedByGET := closed(jm.mu.resultServed)
+	jm.mu.Unlock()
+	if servedByGET {
+		t.Fatal("GET /v1/jobs/{id} ended the per-job cluster's wait for its client: a GET had a side effect")
+	}
 	select {
 	case err := <-done:
-		t.Fatalf("the JobManager exited before its job's worker was released: %v", err)
-	case <-time.After(100 * time.Millisecond):
+		t.Fatalf("the JobManager exited before its client acknowledged the result: %v", err)
+	default:
 	}
-	tm.stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_JobReleased{JobReleased: &rpcpb.JobReleased{JobId: id}}})
+	if err := c.AcknowledgeResult(ctx, id); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("the per-job JobManager still lingers although its client fetched the result")
+		t.Fatal("the per-job JobManager still lingers although its client acknowledged the result")
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -1,8 +1,10 @@
 package jobmanager
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	v1 "github.com/spate-dev/spate/api/v1"
@@ -31,21 +33,41 @@ const (
 
 // job is the job master's state of one job.
 type job struct {
-	id          JobID
-	name        string
+	id   JobID
+	name string
+	// graph, graphJSON, args and env are the submission's; they are
+	// dropped when the job ends (its secrets with env), leaving vertices,
+	// fingerprint and plan (a compact summary of the graph) for the REST
+	// API.
 	graph       *jobgraph.JobGraph
 	graphJSON   []byte
-	artifact    string
 	args        []string
 	env         map[string]string
+	plan        json.RawMessage
+	vertices    []vertexInfo
+	fingerprint string
+	artifact    string
+	// program names the program's binary, for messages; may be empty.
+	program     string
 	status      string
 	timestamps  map[string]int64
 	submitted   time.Time
+	deployedAt  time.Time
+	endedAt     time.Time
 	slotsNeeded int
 	workers     []*worker
 	// tasks[v][s] is subtask s of vertex v.
-	tasks      [][]task
-	exceptions []v1.ExceptionEntry
+	tasks [][]task
+	// exceptions is the job's exception history, in arrival order; root
+	// indexes the root exception in it (-1 while none), rootSecondary
+	// tells that the root is a secondary failure (no cause came within the
+	// window), which a process death arriving later replaces.
+	exceptions    []v1.ExceptionEntry
+	root          int
+	rootSecondary bool
+	truncated     bool
+	// suspect is the secondary failure the job waits to explain.
+	suspect *suspectFailure
 	// ready is closed when every worker reported ready, or the job ended
 	// before; readyErr tells which.
 	ready    chan struct{}
@@ -53,6 +75,12 @@ type job struct {
 	// releasing holds the workers whose TaskManagers have not yet confirmed
 	// they are gone.
 	releasing map[string]*worker
+}
+
+// vertexInfo is what the REST API shows of a vertex.
+type vertexInfo struct {
+	id, name    string
+	parallelism int
 }
 
 type worker struct {
@@ -81,11 +109,14 @@ type taskManager struct {
 	// idleSince is when its last slot was freed (or it registered).
 	idleSince time.Time
 	// out queues messages to the TaskManager; the goroutine serving its
-	// session drains it. done is closed when the session must end.
-	out    chan *rpcpb.JobManagerMessage
-	done   chan struct{}
-	cause  string
-	closed bool
+	// session drains it. done is closed when the session must end; acked
+	// when the TaskManager acknowledged the cluster's end.
+	out      chan *rpcpb.JobManagerMessage
+	done     chan struct{}
+	acked    chan struct{}
+	cause    string
+	closed   bool
+	ackedSet bool
 }
 
 // sendLocked queues m for the TaskManager; a TaskManager whose queue is
@@ -130,96 +161,230 @@ func (jm *JobManager) totalSlotsLocked() int {
 	return n
 }
 
-// scheduleLocked deploys waiting jobs, in submission order, for which
-// enough slots are free. A job takes the free slots of the TaskManagers in
-// registration order, one worker per TaskManager; subtask s of every vertex
-// runs in the job's slot s (slot sharing, as Flink's default).
-func (jm *JobManager) scheduleLocked() {
-	for _, id := range jm.mu.order {
-		j := jm.mu.jobs[id]
+// slotCeiling is the most slots a job may need: slotmanager.number-of-slots.max,
+// rounded down to whole TaskManagers when a provider starts them.
+func (jm *JobManager) slotCeiling() int {
+	if jm.cfg.Provider != nil {
+		return jm.cfg.SlotsMax / jm.cfg.ProvidedSlots * jm.cfg.ProvidedSlots
+	}
+	return jm.cfg.SlotsMax
+}
+
+// scheduleLocked deploys every waiting job, in submission order, for which
+// enough slots are free; a job that does not fit waits without holding up
+// the jobs behind it (as Flink's jobs each ask for their own slots), until
+// slots are freed or slot.request.timeout. A job takes the free slots of
+// the TaskManagers in registration order, one worker per TaskManager;
+// subtask s of every vertex runs in the job's slot s (slot sharing, as
+// Flink's default). Then it asks the provider for what the jobs still
+// waiting lack.
+func (jm *JobManager) scheduleLocked(now time.Time) {
+	kept := jm.mu.waiting[:0]
+	for _, j := range jm.mu.waiting {
 		if j.status != statusCreated {
 			continue
 		}
 		if jm.freeSlotsLocked() < j.slotsNeeded {
-			// First come, first served: a big job is not overtaken.
-			jm.requestLocked(j.slotsNeeded)
-			return
+			kept = append(kept, j)
+			continue
 		}
-		need := j.slotsNeeded
-		var slotWorkers []string
-		for _, tmID := range jm.mu.tmOrder {
-			tm := jm.mu.tms[tmID]
-			free := tm.slots - tm.used
-			if free == 0 || need == 0 {
-				continue
-			}
-			take := min(free, need)
-			w := &worker{id: fmt.Sprintf("w%d", len(j.workers)), tm: tm, slots: take}
-			j.workers = append(j.workers, w)
-			tm.used += take
-			need -= take
-			for range take {
-				slotWorkers = append(slotWorkers, w.id)
-			}
-		}
-		now := time.Now()
-		j.setStatusLocked(statusRunning, now)
-		for vi := range j.tasks {
-			for s := range j.tasks[vi] {
-				j.tasks[vi][s].state = v1.TaskDeploying
-			}
-		}
-		for _, w := range j.workers {
-			w.tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Deploy{Deploy: &rpcpb.DeployWorker{
-				JobId: string(j.id), JobName: j.name, WorkerId: w.id, Artifact: j.artifact,
-				Args: j.args, Env: j.env, Fingerprint: j.graph.Fingerprint,
-				SlotWorkers: slotWorkers, Slots: int32(w.slots), JobGraph: j.graphJSON,
-			}}})
-		}
-		jm.log.Info("job deployed", "job", j.id, "name", j.name, "slots", j.slotsNeeded, "workers", len(j.workers))
+		jm.deployLocked(j, now)
 	}
+	clear(jm.mu.waiting[len(kept):])
+	jm.mu.waiting = kept
+	jm.requestLocked()
 }
 
-// failLocked fails j with cause, raised at location (a TaskManager or
-// worker, or empty). Workers still running are released; the job is FAILED
-// once they are gone.
-func (jm *JobManager) failLocked(j *job, cause error, location string) {
-	jm.failWithLocked(j, exceptionFailure, cause, location)
+// deployLocked gives j its slots and sends its workers' deployments.
+func (jm *JobManager) deployLocked(j *job, now time.Time) {
+	need := j.slotsNeeded
+	var slotWorkers []string
+	for _, tmID := range jm.mu.tmOrder {
+		tm := jm.mu.tms[tmID]
+		free := tm.slots - tm.used
+		if free == 0 || need == 0 {
+			continue
+		}
+		take := min(free, need)
+		w := &worker{id: fmt.Sprintf("w%d", len(j.workers)), tm: tm, slots: take}
+		j.workers = append(j.workers, w)
+		tm.used += take
+		need -= take
+		for range take {
+			slotWorkers = append(slotWorkers, w.id)
+		}
+	}
+	j.setStatusLocked(statusRunning, now)
+	j.deployedAt = now
+	jm.mu.deploying[j.id] = j
+	for vi := range j.tasks {
+		for s := range j.tasks[vi] {
+			j.tasks[vi][s].state = v1.TaskDeploying
+		}
+	}
+	for _, w := range j.workers {
+		w.tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Deploy{Deploy: &rpcpb.DeployWorker{
+			JobId: string(j.id), JobName: j.name, WorkerId: w.id, Artifact: j.artifact,
+			Args: j.args, Env: j.env, Fingerprint: j.fingerprint,
+			SlotWorkers: slotWorkers, Slots: int32(w.slots), JobGraph: j.graphJSON,
+		}}})
+	}
+	jm.log.Info("job deployed", "job", j.id, "name", j.name, "slots", j.slotsNeeded, "workers", len(j.workers))
+}
+
+// deploymentTimedOutLocked fails j, whose workers have not all reported
+// ready within the deployment timeout, naming the program and the workers.
+func (jm *JobManager) deploymentTimedOutLocked(j *job, now time.Time) {
+	var late []string
+	location := ""
+	for _, w := range j.workers {
+		if w.addr == "" {
+			late = append(late, fmt.Sprintf("%s on TaskManager %s (%s)", w.id, w.tm.id, w.tm.resourceID))
+			if location == "" {
+				location = w.tm.id
+			}
+		}
+	}
+	what := "worker " + strings.Join(late, ", worker ")
+	err := fmt.Errorf("%s did not report ready within %v of its deployment (%s): %s did not start job %q. "+
+		"A worker runs the program's main again, which must reach the job's Execute without blocking; check that the program is a Spate program (its main calls Execute or spate.Main) and see the worker's output with spate logs %s; if it needs longer to start, raise %s",
+		what, jm.cfg.DeploymentTimeout, KeyDeploymentTimeout, j.programName(), j.name, j.id, KeyDeploymentTimeout)
+	jm.reportLocked(j, failure{name: exceptionDeployTimeout, err: err, location: location}, now)
+}
+
+// programName names j's program for messages: its binary's name and the
+// artifact's id.
+func (j *job) programName() string {
+	id := j.artifact
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	if j.program != "" {
+		return fmt.Sprintf("program %q (artifact %s)", j.program, id)
+	}
+	return "the program of artifact " + id
 }
 
 // Exception names in a job's history.
 const (
 	exceptionFailure = "JobFailure"
-	// exceptionTMLost is a lost TaskManager; it is the root exception
-	// whenever present, since it explains the failures it causes on other
-	// TaskManagers.
+	// exceptionTMLost is a lost TaskManager.
 	exceptionTMLost = "TaskManagerLost"
+	// exceptionWorkerExited is a worker process that ended unexpectedly.
+	exceptionWorkerExited = "WorkerExited"
+	// exceptionPeerLost is a worker's lost data connection to another
+	// worker: secondary, the consequence of another failure.
+	exceptionPeerLost = "PeerConnectionLost"
+	// exceptionDeployTimeout is workers that did not report ready.
+	exceptionDeployTimeout = "DeploymentTimeout"
 )
 
-func (jm *JobManager) failWithLocked(j *job, name string, cause error, location string) {
+// maxExceptionHistory bounds a job's exception history, as Flink's
+// web.exception-history-size (default 16).
+const maxExceptionHistory = 16
+
+// failure is one failure reported for a job.
+type failure struct {
+	name     string
+	err      error
+	location string
+	// secondary marks a consequence of another failure (a lost peer
+	// connection); death a process that died (a worker's exit, a lost
+	// TaskManager), the cause a secondary failure waits for.
+	secondary, death bool
+}
+
+// suspectFailure is a job's first failure when it is secondary: the job
+// fails with it at deadline unless a cause comes first.
+type suspectFailure struct {
+	index    int
+	f        failure
+	deadline time.Time
+}
+
+// failLocked reports a (primary) failure of j with cause, raised at
+// location (a TaskManager or worker, or empty).
+func (jm *JobManager) failLocked(j *job, cause error, location string, now time.Time) {
+	jm.reportLocked(j, failure{name: exceptionFailure, err: cause, location: location}, now)
+}
+
+// reportLocked records a failure of j in its exception history and
+// decides: a primary failure of a job still CREATED or RUNNING fails it at
+// once and is its root exception; a secondary one waits up to the
+// root-cause window for a cause (tickLocked fails the job with it after);
+// a failure of a job already failing is kept as a concurrent exception,
+// and a process death replaces a secondary root. Failures of jobs that
+// finished or are cancelled are not the job's.
+func (jm *JobManager) reportLocked(j *job, f failure, now time.Time) {
+	switch j.status {
+	case statusFinished, statusCanceled, statusCancelling:
+		return
+	}
+	idx := jm.recordLocked(j, f, now)
+	switch j.status {
+	case statusFailing, statusFailed:
+		if idx >= 0 && f.death && j.rootSecondary {
+			j.root, j.rootSecondary = idx, false
+		}
+		return
+	}
+	if f.secondary {
+		if j.suspect == nil {
+			j.suspect = &suspectFailure{index: idx, f: f, deadline: now.Add(jm.cfg.RootCauseWindow)}
+			jm.mu.suspects[j.id] = j
+			jm.log.Info("job: secondary failure; waiting for its cause", "job", j.id, "cause", f.err, "window", jm.cfg.RootCauseWindow)
+		}
+		return
+	}
+	jm.failNowLocked(j, idx, f, now)
+}
+
+// recordLocked appends f to j's exception history, unless the same
+// failure is there already (workers repeat theirs), and returns its
+// index; -1 when the history is full.
+func (jm *JobManager) recordLocked(j *job, f failure, now time.Time) int {
+	msg := f.err.Error()
+	for i, e := range j.exceptions {
+		if e.ExceptionName == f.name && e.Location == f.location && e.Stacktrace == msg {
+			return i
+		}
+	}
+	if len(j.exceptions) >= maxExceptionHistory {
+		j.truncated = true
+		return -1
+	}
+	j.exceptions = append(j.exceptions, v1.ExceptionEntry{
+		ExceptionName: f.name, Stacktrace: msg, Timestamp: now.UnixMilli(), Location: f.location,
+	})
+	return len(j.exceptions) - 1
+}
+
+// failNowLocked fails j with the failure at index idx of its history as
+// the root exception. Workers still running are released; the job is
+// FAILED once they are gone.
+func (jm *JobManager) failNowLocked(j *job, idx int, f failure, now time.Time) {
 	if v1.TerminalJobStatus(j.status) || j.status == statusFailing || j.status == statusCancelling {
 		return
 	}
-	now := time.Now()
-	j.exceptions = append(j.exceptions, v1.ExceptionEntry{
-		ExceptionName: name, Stacktrace: cause.Error(), Timestamp: now.UnixMilli(), Location: location,
-	})
-	jm.log.Warn("job failed", "job", j.id, "name", j.name, "cause", cause)
-	jm.endLocked(j, statusFailing, statusFailed, fmt.Errorf("job %s failed: %w", j.id, cause))
+	j.root, j.rootSecondary = idx, f.secondary
+	jm.log.Warn("job failed", "job", j.id, "name", j.name, "cause", f.err)
+	jm.endLocked(j, statusFailing, statusFailed, fmt.Errorf("job %s failed: %w", j.id, f.err), "job FAILING", now)
 }
 
 // cancelLocked cancels j; its workers are released and the job is CANCELED
 // once they are gone.
-func (jm *JobManager) cancelLocked(j *job) {
+func (jm *JobManager) cancelLocked(j *job, now time.Time) {
 	if v1.TerminalJobStatus(j.status) || j.status == statusFailing || j.status == statusCancelling {
 		return
 	}
 	jm.log.Info("job cancelled", "job", j.id, "name", j.name)
-	jm.endLocked(j, statusCancelling, statusCanceled, fmt.Errorf("job %s was cancelled", j.id))
+	jm.endLocked(j, statusCancelling, statusCanceled, fmt.Errorf("job %s was cancelled", j.id), "job CANCELLING", now)
 }
 
-func (jm *JobManager) endLocked(j *job, transient, final string, readyErr error) {
-	now := time.Now()
+// endLocked ends j: transient (FAILING, CANCELLING, FINISHED) while its
+// workers stop, final once they are gone. The submission's graph and
+// secrets are dropped at once, and the jobs waiting are scheduled again.
+func (jm *JobManager) endLocked(j *job, transient, final string, readyErr error, reason string, now time.Time) {
 	if j.readyErr == nil && !closed(j.ready) {
 		j.readyErr = readyErr
 		close(j.ready)
@@ -235,17 +400,62 @@ func (jm *JobManager) endLocked(j *job, transient, final string, readyErr error)
 			}
 		}
 	}
-	if len(j.workers) == 0 {
-		j.setStatusLocked(final, now)
-		jm.endedLocked(j)
-		return
-	}
+	delete(jm.mu.deploying, j.id)
+	delete(jm.mu.suspects, j.id)
+	j.suspect = nil
+	j.compact()
+	j.endedAt = now
 	j.setStatusLocked(transient, now)
-	jm.releaseLocked(j, "job "+transient)
+	jm.releaseLocked(j, reason)
 	if len(j.releasing) == 0 {
 		j.setStatusLocked(final, now)
-		jm.endedLocked(j)
+		jm.endedLocked(j, now)
 	}
+	jm.scheduleLocked(now)
+}
+
+// compact drops what only a running job needs: the submitted graph, the
+// program's arguments and the job's environment (its secrets). The plan
+// shown by the REST API becomes a summary of the graph.
+func (j *job) compact() {
+	if j.graph == nil {
+		return
+	}
+	j.plan = compactPlan(j.graph)
+	j.graph, j.graphJSON, j.args, j.env = nil, nil, nil, nil
+}
+
+// compactPlan is the summary of g an ended job keeps: its name,
+// fingerprint, vertices and edges without the operators.
+func compactPlan(g *jobgraph.JobGraph) json.RawMessage {
+	type vertex struct {
+		ID             string `json:"id"`
+		Name           string `json:"name"`
+		Parallelism    int    `json:"parallelism"`
+		MaxParallelism int    `json:"maxParallelism"`
+	}
+	type edge struct {
+		Source       string                `json:"source"`
+		Target       string                `json:"target"`
+		Partitioning jobgraph.Partitioning `json:"partitioning"`
+	}
+	p := struct {
+		Name        string   `json:"name"`
+		Fingerprint string   `json:"fingerprint"`
+		Vertices    []vertex `json:"vertices"`
+		Edges       []edge   `json:"edges"`
+	}{Name: g.Name, Fingerprint: g.Fingerprint, Vertices: []vertex{}, Edges: []edge{}}
+	for _, v := range g.Vertices {
+		p.Vertices = append(p.Vertices, vertex{v.ID, v.Name, v.Parallelism, v.MaxParallelism})
+	}
+	for _, e := range g.Edges {
+		p.Edges = append(p.Edges, edge{e.Source, e.Target, e.Partitioning})
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // releaseLocked asks every TaskManager still holding one of j's workers to
@@ -257,7 +467,7 @@ func (jm *JobManager) releaseLocked(j *job, reason string) {
 	j.releasing = map[string]*worker{}
 	for _, w := range j.workers {
 		if w.tm.closed {
-			jm.freeLocked(j, w)
+			jm.freeLocked(w, j.endedAt)
 			continue
 		}
 		j.releasing[w.tm.id] = w
@@ -265,46 +475,55 @@ func (jm *JobManager) releaseLocked(j *job, reason string) {
 	}
 }
 
-// releasedLocked records that a TaskManager stopped j's worker.
-func (jm *JobManager) releasedLocked(j *job, tmID string) {
+// releasedLocked records that a TaskManager stopped j's worker, and
+// schedules the jobs waiting for its slots.
+func (jm *JobManager) releasedLocked(j *job, tmID string, now time.Time) {
 	w, ok := j.releasing[tmID]
 	if !ok {
 		return
 	}
 	delete(j.releasing, tmID)
-	jm.freeLocked(j, w)
+	jm.freeLocked(w, now)
 	if len(j.releasing) == 0 {
-		now := time.Now()
 		switch j.status {
 		case statusFailing:
 			j.setStatusLocked(statusFailed, now)
 		case statusCancelling:
 			j.setStatusLocked(statusCanceled, now)
 		}
-		jm.endedLocked(j)
+		jm.endedLocked(j, now)
 	}
-	jm.scheduleLocked()
+	jm.scheduleLocked(now)
 }
 
-func (jm *JobManager) freeLocked(j *job, w *worker) {
+func (jm *JobManager) freeLocked(w *worker, now time.Time) {
 	if w.slots > 0 {
 		w.tm.used -= w.slots
 		w.slots = 0
 		if w.tm.used == 0 {
-			w.tm.idleSince = time.Now()
+			w.tm.idleSince = now
 		}
 	}
 }
 
-// endedLocked notes that j has ended with its workers gone.
-func (jm *JobManager) endedLocked(j *job) {
-	if v1.TerminalJobStatus(j.status) && len(j.releasing) == 0 && !closed(jm.mu.jobEnded) {
+// endedLocked notes that j has ended with its workers gone: it leaves the
+// active jobs for the job store.
+func (jm *JobManager) endedLocked(j *job, now time.Time) {
+	if !v1.TerminalJobStatus(j.status) || len(j.releasing) != 0 {
+		return
+	}
+	if _, ok := jm.mu.active[j.id]; ok {
+		delete(jm.mu.active, j.id)
+		j.workers = nil
+		jm.archiveLocked(j, now)
+	}
+	if !closed(jm.mu.jobEnded) {
 		close(jm.mu.jobEnded)
 	}
 }
 
 // finishedLocked moves j to FINISHED if every subtask finished.
-func (jm *JobManager) finishedLocked(j *job) {
+func (jm *JobManager) finishedLocked(j *job, now time.Time) {
 	if j.status != statusRunning {
 		return
 	}
@@ -315,14 +534,13 @@ func (jm *JobManager) finishedLocked(j *job) {
 			}
 		}
 	}
-	j.setStatusLocked(statusFinished, time.Now())
 	jm.log.Info("job finished", "job", j.id, "name", j.name)
-	jm.releaseLocked(j, "job finished")
+	jm.endLocked(j, statusFinished, statusFinished, nil, "job finished", now)
 }
 
 // loseTMLocked removes a TaskManager whose session ended or whose
 // heartbeats stopped, failing the jobs that had workers on it.
-func (jm *JobManager) loseTMLocked(tm *taskManager, cause string) {
+func (jm *JobManager) loseTMLocked(tm *taskManager, cause string, now time.Time) {
 	if _, ok := jm.mu.tms[tm.id]; !ok {
 		return
 	}
@@ -336,24 +554,14 @@ func (jm *JobManager) loseTMLocked(tm *taskManager, cause string) {
 	tm.cause = cause
 	tm.closeLocked()
 	jm.log.Warn("taskmanager lost", "taskmanager", tm.id, "resource", tm.resourceID, "cause", cause)
-	for _, id := range jm.mu.order {
-		j := jm.mu.jobs[id]
+	for _, j := range jobsOf(jm.mu.active) {
 		for _, w := range j.workers {
 			if w.tm != tm {
 				continue
 			}
 			err := fmt.Errorf("TaskManager %s (%s) running worker %s was lost: %s", tm.id, tm.resourceID, w.id, cause)
-			if j.status == statusFailing || j.status == statusCancelling {
-				// The job already fails, maybe of what this loss caused
-				// (a worker's broken data connection): record the loss,
-				// which becomes the root exception.
-				j.exceptions = append(j.exceptions, v1.ExceptionEntry{
-					ExceptionName: exceptionTMLost, Stacktrace: err.Error(), Timestamp: time.Now().UnixMilli(), Location: tm.id,
-				})
-			} else {
-				jm.failWithLocked(j, exceptionTMLost, err, tm.id)
-			}
-			jm.releasedLocked(j, tm.id)
+			jm.reportLocked(j, failure{name: exceptionTMLost, err: err, location: tm.id, death: true}, now)
+			jm.releasedLocked(j, tm.id, now)
 		}
 	}
 }
@@ -392,9 +600,9 @@ func vertexStatus(tasks []task) string {
 }
 
 func (jm *JobManager) sortedJobsLocked() []*job {
-	out := make([]*job, 0, len(jm.mu.order))
-	for _, id := range jm.mu.order {
-		out = append(out, jm.mu.jobs[id])
+	out := make([]*job, 0, len(jm.mu.jobs))
+	for _, j := range jm.mu.jobs {
+		out = append(out, j)
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].submitted.After(out[b].submitted) })
 	return out

@@ -1,26 +1,38 @@
 package jobmanager
 
 import (
-	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spate-dev/spate/internal/provider"
 )
 
 // requestLocked asks the provider for enough TaskManagers to give the
-// first waiting job the slots it lacks, counting those already asked for.
-func (jm *JobManager) requestLocked(need int) {
+// waiting jobs the slots they lack, counting those already asked for, and
+// never beyond slotmanager.number-of-slots.max.
+func (jm *JobManager) requestLocked() {
 	p := jm.cfg.Provider
 	if p == nil || jm.mu.closed {
 		return
 	}
-	missing := need - jm.freeSlotsLocked()
-	for _, n := range jm.mu.pending {
-		missing -= n
+	demand := 0
+	for _, j := range jm.mu.waiting {
+		demand += j.slotsNeeded
 	}
-	for missing > 0 {
-		missing -= jm.startProvidedLocked()
+	if demand == 0 {
+		return
+	}
+	asked := 0
+	for _, n := range jm.mu.pending {
+		asked += n
+	}
+	supply := jm.freeSlotsLocked() + asked
+	allocated := jm.totalSlotsLocked() + asked
+	for supply < demand && allocated+jm.cfg.ProvidedSlots <= jm.cfg.SlotsMax {
+		n := jm.startProvidedLocked()
+		supply += n
+		allocated += n
 	}
 }
 
@@ -34,10 +46,11 @@ func (jm *JobManager) startProvidedLocked() int {
 	}
 	jm.mu.pending[spec.ID] = spec.Slots
 	jm.log.Info("requesting a taskmanager", "id", spec.ID, "slots", spec.Slots)
+	ctx := jm.runCtx
 	jm.wg.Add(1)
 	go func() {
 		defer jm.wg.Done()
-		if err := p.StartTaskManager(context.Background(), spec); err != nil {
+		if err := p.StartTaskManager(ctx, spec); err != nil {
 			jm.providerLost(spec.ID, fmt.Sprintf("could not start: %v", err))
 		}
 	}()
@@ -64,19 +77,20 @@ func (jm *JobManager) providerLost(id, reason string) {
 	if jm.mu.closed {
 		return
 	}
+	now := jm.clock.Now()
 	if _, ok := jm.mu.pending[id]; ok {
 		delete(jm.mu.pending, id)
 		jm.log.Warn("taskmanager ended before registering", "id", id, "reason", reason)
-		for _, jid := range jm.mu.order {
-			if j := jm.mu.jobs[jid]; j.status == statusCreated {
-				jm.failLocked(j, fmt.Errorf("TaskManager %s, started for this job, ended before registering: %s (see its log in the cluster's log directory)", id, reason), id)
+		for _, j := range slices.Clone(jm.mu.waiting) {
+			if j.status == statusCreated {
+				jm.failLocked(j, fmt.Errorf("TaskManager %s, started for this job, ended before registering: %s (see its log in the cluster's log directory)", id, reason), id, now)
 			}
 		}
 		return
 	}
 	for _, tm := range jm.mu.tms {
 		if tm.resourceID == id {
-			jm.loseTMLocked(tm, reason)
+			jm.loseTMLocked(tm, reason, now)
 			return
 		}
 	}
@@ -86,13 +100,8 @@ func (jm *JobManager) providerLost(id, reason string) {
 // the idle timeout, when no job waits for slots.
 func (jm *JobManager) releaseIdleLocked(now time.Time) {
 	p := jm.cfg.Provider
-	if p == nil {
+	if p == nil || len(jm.mu.waiting) > 0 {
 		return
-	}
-	for _, id := range jm.mu.order {
-		if jm.mu.jobs[id].status == statusCreated {
-			return
-		}
 	}
 	kept := len(jm.mu.tms)
 	for _, tm := range jm.mu.tms {
@@ -105,10 +114,11 @@ func (jm *JobManager) releaseIdleLocked(now time.Time) {
 		kept--
 		jm.log.Info("releasing idle taskmanager", "taskmanager", tm.id, "resource", tm.resourceID)
 		tm.idleSince = now.Add(time.Hour) // not again while it stops
+		ctx := jm.runCtx
 		jm.wg.Add(1)
 		go func(id string) {
 			defer jm.wg.Done()
-			p.StopTaskManager(id)
+			p.StopTaskManager(ctx, id)
 		}(tm.resourceID)
 	}
 }

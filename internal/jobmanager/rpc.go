@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -24,17 +23,19 @@ func (jm *JobManager) RegisterTaskManager(ctx context.Context, req *rpcpb.Regist
 	if jm.mu.closed {
 		return nil, status.Error(codes.Unavailable, errClosed.Error())
 	}
+	now := jm.clock.Now()
 	jm.mu.nextTM++
 	tm := &taskManager{
 		id: fmt.Sprintf("tm-%d", jm.mu.nextTM), resourceID: req.ResourceId, host: req.Host,
 		slots: int(req.Slots), cpu: int(req.CpuCores), mem: req.PhysicalMemory,
-		lastHeartbeat: time.Now(), idleSince: time.Now(), out: make(chan *rpcpb.JobManagerMessage, 256), done: make(chan struct{}),
+		lastHeartbeat: now, idleSince: now, out: make(chan *rpcpb.JobManagerMessage, 256),
+		done: make(chan struct{}), acked: make(chan struct{}),
 	}
 	delete(jm.mu.pending, req.ResourceId)
 	jm.mu.tms[tm.id] = tm
 	jm.mu.tmOrder = append(jm.mu.tmOrder, tm.id)
 	jm.log.Info("taskmanager registered", "taskmanager", tm.id, "resource", tm.resourceID, "slots", tm.slots)
-	jm.scheduleLocked()
+	jm.scheduleLocked(now)
 	return &rpcpb.RegisterTaskManagerResponse{
 		TaskmanagerId:       tm.id,
 		HeartbeatIntervalMs: jm.cfg.HeartbeatInterval.Milliseconds(),
@@ -97,30 +98,37 @@ func (jm *JobManager) lose(tm *taskManager, cause string) {
 	if jm.mu.closed {
 		return
 	}
-	jm.loseTMLocked(tm, cause)
+	jm.loseTMLocked(tm, cause, jm.clock.Now())
 }
 
 func (jm *JobManager) onTMMessage(tm *taskManager, m *rpcpb.TaskManagerMessage) {
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
-	tm.lastHeartbeat = time.Now()
+	now := jm.clock.Now()
+	tm.lastHeartbeat = now
 	switch k := m.Kind.(type) {
 	case *rpcpb.TaskManagerMessage_Heartbeat:
+	case *rpcpb.TaskManagerMessage_ShutdownAck:
+		if !tm.ackedSet {
+			tm.ackedSet = true
+			close(tm.acked)
+		}
 	case *rpcpb.TaskManagerMessage_WorkerExited:
 		e := k.WorkerExited
-		j, ok := jm.mu.jobs[JobID(e.JobId)]
+		j, ok := jm.mu.active[JobID(e.JobId)]
 		if !ok || e.Expected {
 			return
 		}
-		jm.failLocked(j, fmt.Errorf("worker %s on TaskManager %s (%s) exited: %s", e.WorkerId, tm.id, tm.resourceID, e.Reason), tm.id)
+		jm.reportLocked(j, failure{name: exceptionWorkerExited, death: true, location: tm.id,
+			err: fmt.Errorf("worker %s on TaskManager %s (%s) exited: %s", e.WorkerId, tm.id, tm.resourceID, e.Reason)}, now)
 	case *rpcpb.TaskManagerMessage_Stdout:
 		if ch, ok := jm.mu.stdout[k.Stdout.RequestId]; ok {
 			delete(jm.mu.stdout, k.Stdout.RequestId)
 			ch <- k.Stdout.Text
 		}
 	case *rpcpb.TaskManagerMessage_JobReleased:
-		if j, ok := jm.mu.jobs[JobID(k.JobReleased.JobId)]; ok {
-			jm.releasedLocked(j, tm.id)
+		if j, ok := jm.mu.active[JobID(k.JobReleased.JobId)]; ok {
+			jm.releasedLocked(j, tm.id, now)
 		}
 	}
 }
@@ -134,8 +142,8 @@ func (jm *JobManager) WorkerReady(ctx context.Context, req *rpcpb.WorkerReadyReq
 		jm.mu.Unlock()
 		return nil, err
 	}
-	if req.Fingerprint != j.graph.Fingerprint {
-		jm.failLocked(j, fmt.Errorf("worker %s rebuilt job %q with fingerprint %s, but the submitted JobGraph has %s: the program must build the same dataflow for the same arguments (is main non-deterministic?)", w.id, j.name, req.Fingerprint, j.graph.Fingerprint), w.tm.id)
+	if req.Fingerprint != j.fingerprint {
+		jm.failLocked(j, fmt.Errorf("worker %s rebuilt job %q with fingerprint %s, but the submitted JobGraph has %s: the program must build the same dataflow for the same arguments (is main non-deterministic?)", w.id, j.name, req.Fingerprint, j.fingerprint), w.tm.id, jm.clock.Now())
 		jm.mu.Unlock()
 		return nil, status.Error(codes.FailedPrecondition, "fingerprint mismatch")
 	}
@@ -146,6 +154,7 @@ func (jm *JobManager) WorkerReady(ctx context.Context, req *rpcpb.WorkerReadyReq
 	}
 	if all && !closed(j.ready) {
 		close(j.ready)
+		delete(jm.mu.deploying, j.id)
 	}
 	ready := j.ready
 	jm.mu.Unlock()
@@ -175,7 +184,8 @@ func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksReq
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UnixMilli()
+	at := jm.clock.Now()
+	now := at.UnixMilli()
 	for _, ts := range req.Tasks {
 		if ts.Vertex < 0 || int(ts.Vertex) >= len(j.tasks) || ts.Subtask < 0 || int(ts.Subtask) >= len(j.tasks[ts.Vertex]) {
 			return nil, status.Errorf(codes.InvalidArgument, "job %s has no subtask %d of vertex %d", j.id, ts.Subtask, ts.Vertex)
@@ -197,14 +207,19 @@ func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksReq
 			t.end = now
 		}
 		if ts.State == v1.TaskFailed {
-			name := j.graph.Vertices[ts.Vertex].Name
-			jm.failLocked(j, fmt.Errorf("%s", ts.Error), fmt.Sprintf("%s worker %s subtask %s (%d/%d)", w.tm.id, w.id, name, ts.Subtask+1, len(j.tasks[ts.Vertex])))
+			name := j.vertices[ts.Vertex].name
+			jm.failLocked(j, fmt.Errorf("%s", ts.Error), fmt.Sprintf("%s worker %s subtask %s (%d/%d)", w.tm.id, w.id, name, ts.Subtask+1, len(j.tasks[ts.Vertex])), at)
 		}
 	}
 	if req.Failure != "" {
-		jm.failLocked(j, fmt.Errorf("worker %s on TaskManager %s: %s", w.id, w.tm.id, req.Failure), w.tm.id)
+		f := failure{name: exceptionFailure, location: w.tm.id,
+			err: fmt.Errorf("worker %s on TaskManager %s: %s", w.id, w.tm.id, req.Failure)}
+		if req.PeerLost {
+			f.name, f.secondary = exceptionPeerLost, true
+		}
+		jm.reportLocked(j, f, at)
 	}
-	jm.finishedLocked(j)
+	jm.finishedLocked(j, at)
 	return &rpcpb.ReportTasksResponse{}, nil
 }
 

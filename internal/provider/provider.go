@@ -39,8 +39,9 @@ type Provider interface {
 	// StartTaskManager starts a TaskManager; it registers with the
 	// JobManager by itself once running.
 	StartTaskManager(ctx context.Context, spec TaskManagerSpec) error
-	// StopTaskManager stops the TaskManager id and waits until it is gone.
-	StopTaskManager(id string) error
+	// StopTaskManager stops the TaskManager id and waits until it is gone;
+	// when ctx ends first, it is killed.
+	StopTaskManager(ctx context.Context, id string) error
 	// Exits reports TaskManagers that ended, whether stopped or not.
 	Exits() <-chan Exit
 	// Close stops every TaskManager still running and waits for them.

@@ -14,6 +14,7 @@
 //	PATCH /v1/jobs/{id}?mode=cancel cancel a job                   202 {}
 //	GET   /v1/jobs/{id}/exceptions  a job's failures               v1.JobExceptions
 //	POST  /v1/jobs/{id}/collect     fetch Collect sinks' records   v1.CollectRequest -> v1.CollectResponse
+//	POST  /v1/jobs/{id}/acknowledge-result  the client has the ended job's result  202 {}
 //	GET   /v1/taskmanagers          registered TaskManagers        v1.TaskManagers
 //	POST  /v1/artifacts             upload a program binary        v1.ArtifactUploadResponse
 //	GET   /v1/artifacts/{id}        download a program binary      application/octet-stream
@@ -24,7 +25,10 @@
 // (Content-Type application/octet-stream) or, as Flink's jar upload, as the
 // file field "artifact" of a multipart/form-data body.
 //
-// Every GET route also answers HEAD. Every error, whatever its source
+// Every GET route also answers HEAD, and no GET changes anything: a client
+// that needs the cluster to know it read a result says so with POST
+// /v1/jobs/{id}/acknowledge-result (served if the Backend is a
+// ResultBackend). Every error, whatever its source
 // (malformed input, an unknown route, a wrong method, a Backend error or a
 // panic), is a JSON v1.ErrorResponse {"errors": ["..."]} whose message names
 // the problem and how to fix it. A Backend classifies its errors by wrapping

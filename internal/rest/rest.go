@@ -80,6 +80,14 @@ type StdoutBackend interface {
 	TaskManagerStdout(ctx context.Context, id string) (string, error)
 }
 
+// ResultBackend is a Backend that can be told a client has the result of
+// an ended job (it read the final status or the exceptions); it serves
+// POST /v1/jobs/{id}/acknowledge-result. A per-job cluster waits for it
+// before it goes. GET requests never have such effects.
+type ResultBackend interface {
+	AcknowledgeResult(ctx context.Context, id string) error
+}
+
 // ApplicationBackend is a Backend of a cluster that runs an application's
 // main; it serves GET /v1/application.
 type ApplicationBackend interface {
@@ -129,6 +137,19 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	h.handle("PATCH /v1/jobs/{id}", h.patchJob)
 	h.handle("GET /v1/jobs/{id}/exceptions", h.jobExceptions)
 	h.handle("GET /v1/taskmanagers", h.taskManagers)
+	if rb, ok := b.(ResultBackend); ok {
+		h.handle("POST /v1/jobs/{id}/acknowledge-result", func(w http.ResponseWriter, r *http.Request) error {
+			id, err := jobID(r)
+			if err != nil {
+				return err
+			}
+			if err := rb.AcknowledgeResult(r.Context(), id); err != nil {
+				return jobError(err, id)
+			}
+			writeJSON(w, http.StatusAccepted, struct{}{})
+			return nil
+		})
+	}
 	if ab, ok := b.(ApplicationBackend); ok {
 		h.handle("GET /v1/application", func(w http.ResponseWriter, r *http.Request) error {
 			a, err := ab.Application(r.Context())

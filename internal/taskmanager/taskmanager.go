@@ -277,6 +277,11 @@ func (tm *TaskManager) session(ctx context.Context) (registered bool, err error)
 				tm.release(k.Release.JobId, k.Release.Reason)
 			case *rpcpb.JobManagerMessage_Shutdown:
 				tm.log.Info("taskmanager: the cluster ends", "reason", k.Shutdown.Reason)
+				// Acknowledged once the workers are gone: the JobManager
+				// waits for it (or for this session's end) before it exits.
+				tm.stopAll("the cluster ends")
+				send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_ShutdownAck{ShutdownAck: &rpcpb.ShutdownAck{}}})
+				stream.CloseSend()
 				return true, errShutdown
 			case *rpcpb.JobManagerMessage_StdoutRequest:
 				if err := send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Stdout{Stdout: &rpcpb.StdoutResponse{

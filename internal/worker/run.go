@@ -120,7 +120,7 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 	})
 	select {
 	case err := <-netErr:
-		r.fail(fmt.Sprintf("data plane: %v", err))
+		r.fail(fmt.Sprintf("data plane: %v", err), true)
 	default:
 	}
 	if runErr != nil && ctx.Err() == nil {
@@ -237,6 +237,9 @@ type reporter struct {
 	state   map[*exec.Task]taskState
 	failure string
 	changed chan struct{}
+
+	// peerLost marks failure as a lost data connection to another worker.
+	peerLost bool
 }
 
 func (r *reporter) set(t *exec.Task, state, err string) {
@@ -246,9 +249,11 @@ func (r *reporter) set(t *exec.Task, state, err string) {
 	r.poke()
 }
 
-func (r *reporter) fail(msg string) {
+// fail records a worker-level failure; peerLost marks it as a lost
+// connection to another worker, a consequence of another failure.
+func (r *reporter) fail(msg string, peerLost bool) {
 	r.mu.Lock()
-	r.failure = msg
+	r.failure, r.peerLost = msg, peerLost
 	r.mu.Unlock()
 	r.poke()
 }
@@ -285,7 +290,7 @@ func (r *reporter) send(ctx context.Context) {
 			RecordsIn: lt.Task.In.Load(), RecordsOut: lt.Task.Out.Load(),
 		})
 	}
-	req.Failure = r.failure
+	req.Failure, req.PeerLost = r.failure, r.peerLost
 	r.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

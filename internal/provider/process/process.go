@@ -138,8 +138,9 @@ func (p *Provider) StartTaskManager(ctx context.Context, spec provider.TaskManag
 	return nil
 }
 
-// StopTaskManager stops a TaskManager and waits for it.
-func (p *Provider) StopTaskManager(id string) error {
+// StopTaskManager stops a TaskManager and waits for it; it is killed
+// after the stop grace or when ctx ends.
+func (p *Provider) StopTaskManager(ctx context.Context, id string) error {
 	p.mu.Lock()
 	pr, ok := p.mu.procs[id]
 	p.mu.Unlock()
@@ -150,6 +151,9 @@ func (p *Provider) StopTaskManager(id string) error {
 	select {
 	case <-pr.done:
 	case <-time.After(p.cfg.StopGrace):
+		pr.cmd.Process.Kill()
+		<-pr.done
+	case <-ctx.Done():
 		pr.cmd.Process.Kill()
 		<-pr.done
 	}
@@ -171,7 +175,7 @@ func (p *Provider) Close() error {
 	var wg sync.WaitGroup
 	for _, id := range ids {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.StopTaskManager(id) }()
+		go func() { defer wg.Done(); p.StopTaskManager(context.Background(), id) }()
 	}
 	wg.Wait()
 	p.wg.Wait()

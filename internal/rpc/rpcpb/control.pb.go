@@ -184,6 +184,7 @@ type TaskManagerMessage struct {
 	//	*TaskManagerMessage_WorkerExited
 	//	*TaskManagerMessage_JobReleased
 	//	*TaskManagerMessage_Stdout
+	//	*TaskManagerMessage_ShutdownAck
 	Kind          isTaskManagerMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -271,6 +272,15 @@ func (x *TaskManagerMessage) GetStdout() *StdoutResponse {
 	return nil
 }
 
+func (x *TaskManagerMessage) GetShutdownAck() *ShutdownAck {
+	if x != nil {
+		if x, ok := x.Kind.(*TaskManagerMessage_ShutdownAck); ok {
+			return x.ShutdownAck
+		}
+	}
+	return nil
+}
+
 type isTaskManagerMessage_Kind interface {
 	isTaskManagerMessage_Kind()
 }
@@ -295,6 +305,10 @@ type TaskManagerMessage_Stdout struct {
 	Stdout *StdoutResponse `protobuf:"bytes,5,opt,name=stdout,proto3,oneof"`
 }
 
+type TaskManagerMessage_ShutdownAck struct {
+	ShutdownAck *ShutdownAck `protobuf:"bytes,6,opt,name=shutdown_ack,json=shutdownAck,proto3,oneof"`
+}
+
 func (*TaskManagerMessage_Hello) isTaskManagerMessage_Kind() {}
 
 func (*TaskManagerMessage_Heartbeat) isTaskManagerMessage_Kind() {}
@@ -304,6 +318,46 @@ func (*TaskManagerMessage_WorkerExited) isTaskManagerMessage_Kind() {}
 func (*TaskManagerMessage_JobReleased) isTaskManagerMessage_Kind() {}
 
 func (*TaskManagerMessage_Stdout) isTaskManagerMessage_Kind() {}
+
+func (*TaskManagerMessage_ShutdownAck) isTaskManagerMessage_Kind() {}
+
+// ShutdownAck answers a Shutdown: the TaskManager has stopped its workers
+// and exits; the JobManager waits for it (or for the session's end).
+type ShutdownAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownAck) Reset() {
+	*x = ShutdownAck{}
+	mi := &file_control_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownAck) ProtoMessage() {}
+
+func (x *ShutdownAck) ProtoReflect() protoreflect.Message {
+	mi := &file_control_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownAck.ProtoReflect.Descriptor instead.
+func (*ShutdownAck) Descriptor() ([]byte, []int) {
+	return file_control_proto_rawDescGZIP(), []int{3}
+}
 
 // StdoutResponse answers a StdoutRequest with the TaskManager's recent
 // output: its workers' lines, tagged with job and worker.
@@ -317,7 +371,7 @@ type StdoutResponse struct {
 
 func (x *StdoutResponse) Reset() {
 	*x = StdoutResponse{}
-	mi := &file_control_proto_msgTypes[3]
+	mi := &file_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -329,7 +383,7 @@ func (x *StdoutResponse) String() string {
 func (*StdoutResponse) ProtoMessage() {}
 
 func (x *StdoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[3]
+	mi := &file_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -342,7 +396,7 @@ func (x *StdoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdoutResponse.ProtoReflect.Descriptor instead.
 func (*StdoutResponse) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{3}
+	return file_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StdoutResponse) GetRequestId() uint64 {
@@ -368,7 +422,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_control_proto_msgTypes[4]
+	mi := &file_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +434,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[4]
+	mi := &file_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +447,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{4}
+	return file_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Hello) GetTaskmanagerId() string {
@@ -412,7 +466,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_control_proto_msgTypes[5]
+	mi := &file_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +478,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[5]
+	mi := &file_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +491,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{5}
+	return file_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Heartbeat) GetSentUnixMs() int64 {
@@ -465,7 +519,7 @@ type WorkerExited struct {
 
 func (x *WorkerExited) Reset() {
 	*x = WorkerExited{}
-	mi := &file_control_proto_msgTypes[6]
+	mi := &file_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +531,7 @@ func (x *WorkerExited) String() string {
 func (*WorkerExited) ProtoMessage() {}
 
 func (x *WorkerExited) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[6]
+	mi := &file_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +544,7 @@ func (x *WorkerExited) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerExited.ProtoReflect.Descriptor instead.
 func (*WorkerExited) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{6}
+	return file_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WorkerExited) GetJobId() string {
@@ -538,7 +592,7 @@ type JobReleased struct {
 
 func (x *JobReleased) Reset() {
 	*x = JobReleased{}
-	mi := &file_control_proto_msgTypes[7]
+	mi := &file_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +604,7 @@ func (x *JobReleased) String() string {
 func (*JobReleased) ProtoMessage() {}
 
 func (x *JobReleased) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[7]
+	mi := &file_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +617,7 @@ func (x *JobReleased) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobReleased.ProtoReflect.Descriptor instead.
 func (*JobReleased) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{7}
+	return file_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *JobReleased) GetJobId() string {
@@ -589,7 +643,7 @@ type JobManagerMessage struct {
 
 func (x *JobManagerMessage) Reset() {
 	*x = JobManagerMessage{}
-	mi := &file_control_proto_msgTypes[8]
+	mi := &file_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +655,7 @@ func (x *JobManagerMessage) String() string {
 func (*JobManagerMessage) ProtoMessage() {}
 
 func (x *JobManagerMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[8]
+	mi := &file_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +668,7 @@ func (x *JobManagerMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobManagerMessage.ProtoReflect.Descriptor instead.
 func (*JobManagerMessage) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{8}
+	return file_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *JobManagerMessage) GetKind() isJobManagerMessage_Kind {
@@ -715,7 +769,7 @@ type Shutdown struct {
 
 func (x *Shutdown) Reset() {
 	*x = Shutdown{}
-	mi := &file_control_proto_msgTypes[9]
+	mi := &file_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +781,7 @@ func (x *Shutdown) String() string {
 func (*Shutdown) ProtoMessage() {}
 
 func (x *Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[9]
+	mi := &file_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +794,7 @@ func (x *Shutdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shutdown.ProtoReflect.Descriptor instead.
 func (*Shutdown) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{9}
+	return file_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Shutdown) GetReason() string {
@@ -761,7 +815,7 @@ type StdoutRequest struct {
 
 func (x *StdoutRequest) Reset() {
 	*x = StdoutRequest{}
-	mi := &file_control_proto_msgTypes[10]
+	mi := &file_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +827,7 @@ func (x *StdoutRequest) String() string {
 func (*StdoutRequest) ProtoMessage() {}
 
 func (x *StdoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[10]
+	mi := &file_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +840,7 @@ func (x *StdoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StdoutRequest.ProtoReflect.Descriptor instead.
 func (*StdoutRequest) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{10}
+	return file_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StdoutRequest) GetRequestId() uint64 {
@@ -821,7 +875,7 @@ type DeployWorker struct {
 
 func (x *DeployWorker) Reset() {
 	*x = DeployWorker{}
-	mi := &file_control_proto_msgTypes[11]
+	mi := &file_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +887,7 @@ func (x *DeployWorker) String() string {
 func (*DeployWorker) ProtoMessage() {}
 
 func (x *DeployWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[11]
+	mi := &file_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +900,7 @@ func (x *DeployWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployWorker.ProtoReflect.Descriptor instead.
 func (*DeployWorker) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{11}
+	return file_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeployWorker) GetJobId() string {
@@ -930,7 +984,7 @@ type ReleaseJob struct {
 
 func (x *ReleaseJob) Reset() {
 	*x = ReleaseJob{}
-	mi := &file_control_proto_msgTypes[12]
+	mi := &file_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +996,7 @@ func (x *ReleaseJob) String() string {
 func (*ReleaseJob) ProtoMessage() {}
 
 func (x *ReleaseJob) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[12]
+	mi := &file_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1009,7 @@ func (x *ReleaseJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseJob.ProtoReflect.Descriptor instead.
 func (*ReleaseJob) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{12}
+	return file_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReleaseJob) GetJobId() string {
@@ -984,7 +1038,7 @@ type WorkerReadyRequest struct {
 
 func (x *WorkerReadyRequest) Reset() {
 	*x = WorkerReadyRequest{}
-	mi := &file_control_proto_msgTypes[13]
+	mi := &file_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1050,7 @@ func (x *WorkerReadyRequest) String() string {
 func (*WorkerReadyRequest) ProtoMessage() {}
 
 func (x *WorkerReadyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[13]
+	mi := &file_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1063,7 @@ func (x *WorkerReadyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerReadyRequest.ProtoReflect.Descriptor instead.
 func (*WorkerReadyRequest) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{13}
+	return file_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WorkerReadyRequest) GetJobId() string {
@@ -1050,7 +1104,7 @@ type WorkerReadyResponse struct {
 
 func (x *WorkerReadyResponse) Reset() {
 	*x = WorkerReadyResponse{}
-	mi := &file_control_proto_msgTypes[14]
+	mi := &file_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1116,7 @@ func (x *WorkerReadyResponse) String() string {
 func (*WorkerReadyResponse) ProtoMessage() {}
 
 func (x *WorkerReadyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[14]
+	mi := &file_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1129,7 @@ func (x *WorkerReadyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerReadyResponse.ProtoReflect.Descriptor instead.
 func (*WorkerReadyResponse) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{14}
+	return file_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WorkerReadyResponse) GetDataAddresses() map[string]string {
@@ -1101,7 +1155,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_control_proto_msgTypes[15]
+	mi := &file_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1167,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[15]
+	mi := &file_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1180,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{15}
+	return file_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TaskStatus) GetVertex() int32 {
@@ -1178,14 +1232,18 @@ type ReportTasksRequest struct {
 	Tasks    []*TaskStatus          `protobuf:"bytes,3,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	// failure, if set, is a worker-level failure not tied to one subtask
 	// (a fingerprint mismatch, a lost data connection).
-	Failure       string `protobuf:"bytes,4,opt,name=failure,proto3" json:"failure,omitempty"`
+	Failure string `protobuf:"bytes,4,opt,name=failure,proto3" json:"failure,omitempty"`
+	// peer_lost marks failure as a lost data connection to another worker:
+	// a consequence of another failure (that worker's process died), so the
+	// JobManager prefers a cause that explains it as the job's root.
+	PeerLost      bool `protobuf:"varint,5,opt,name=peer_lost,json=peerLost,proto3" json:"peer_lost,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReportTasksRequest) Reset() {
 	*x = ReportTasksRequest{}
-	mi := &file_control_proto_msgTypes[16]
+	mi := &file_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1255,7 @@ func (x *ReportTasksRequest) String() string {
 func (*ReportTasksRequest) ProtoMessage() {}
 
 func (x *ReportTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[16]
+	mi := &file_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1268,7 @@ func (x *ReportTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTasksRequest.ProtoReflect.Descriptor instead.
 func (*ReportTasksRequest) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{16}
+	return file_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReportTasksRequest) GetJobId() string {
@@ -1241,6 +1299,13 @@ func (x *ReportTasksRequest) GetFailure() string {
 	return ""
 }
 
+func (x *ReportTasksRequest) GetPeerLost() bool {
+	if x != nil {
+		return x.PeerLost
+	}
+	return false
+}
+
 type ReportTasksResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1249,7 +1314,7 @@ type ReportTasksResponse struct {
 
 func (x *ReportTasksResponse) Reset() {
 	*x = ReportTasksResponse{}
-	mi := &file_control_proto_msgTypes[17]
+	mi := &file_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1326,7 @@ func (x *ReportTasksResponse) String() string {
 func (*ReportTasksResponse) ProtoMessage() {}
 
 func (x *ReportTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_control_proto_msgTypes[17]
+	mi := &file_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1339,7 @@ func (x *ReportTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTasksResponse.ProtoReflect.Descriptor instead.
 func (*ReportTasksResponse) Descriptor() ([]byte, []int) {
-	return file_control_proto_rawDescGZIP(), []int{17}
+	return file_control_proto_rawDescGZIP(), []int{18}
 }
 
 var File_control_proto protoreflect.FileDescriptor
@@ -1293,14 +1358,16 @@ const file_control_proto_rawDesc = "" +
 	"\x0etaskmanager_id\x18\x01 \x01(\tR\rtaskmanagerId\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x02 \x01(\x03R\x13heartbeatIntervalMs\x120\n" +
 	"\x14heartbeat_timeout_ms\x18\x03 \x01(\x03R\x12heartbeatTimeoutMs\x12!\n" +
-	"\frest_address\x18\x04 \x01(\tR\vrestAddress\"\xd1\x02\n" +
+	"\frest_address\x18\x04 \x01(\tR\vrestAddress\"\x95\x03\n" +
 	"\x12TaskManagerMessage\x12/\n" +
 	"\x05hello\x18\x01 \x01(\v2\x17.spate.control.v1.HelloH\x00R\x05hello\x12;\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x1b.spate.control.v1.HeartbeatH\x00R\theartbeat\x12E\n" +
 	"\rworker_exited\x18\x03 \x01(\v2\x1e.spate.control.v1.WorkerExitedH\x00R\fworkerExited\x12B\n" +
 	"\fjob_released\x18\x04 \x01(\v2\x1d.spate.control.v1.JobReleasedH\x00R\vjobReleased\x12:\n" +
-	"\x06stdout\x18\x05 \x01(\v2 .spate.control.v1.StdoutResponseH\x00R\x06stdoutB\x06\n" +
-	"\x04kind\"C\n" +
+	"\x06stdout\x18\x05 \x01(\v2 .spate.control.v1.StdoutResponseH\x00R\x06stdout\x12B\n" +
+	"\fshutdown_ack\x18\x06 \x01(\v2\x1d.spate.control.v1.ShutdownAckH\x00R\vshutdownAckB\x06\n" +
+	"\x04kind\"\r\n" +
+	"\vShutdownAck\"C\n" +
 	"\x0eStdoutResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x12\n" +
@@ -1368,12 +1435,13 @@ const file_control_proto_rawDesc = "" +
 	"\n" +
 	"records_in\x18\x05 \x01(\x03R\trecordsIn\x12\x1f\n" +
 	"\vrecords_out\x18\x06 \x01(\x03R\n" +
-	"recordsOut\"\x96\x01\n" +
+	"recordsOut\"\xb3\x01\n" +
 	"\x12ReportTasksRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x122\n" +
 	"\x05tasks\x18\x03 \x03(\v2\x1c.spate.control.v1.TaskStatusR\x05tasks\x12\x18\n" +
-	"\afailure\x18\x04 \x01(\tR\afailure\"\x15\n" +
+	"\afailure\x18\x04 \x01(\tR\afailure\x12\x1b\n" +
+	"\tpeer_lost\x18\x05 \x01(\bR\bpeerLost\"\x15\n" +
 	"\x13ReportTasksResponse2\x92\x03\n" +
 	"\n" +
 	"JobManager\x12r\n" +
@@ -1394,56 +1462,58 @@ func file_control_proto_rawDescGZIP() []byte {
 	return file_control_proto_rawDescData
 }
 
-var file_control_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_control_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_control_proto_goTypes = []any{
 	(*RegisterTaskManagerRequest)(nil),  // 0: spate.control.v1.RegisterTaskManagerRequest
 	(*RegisterTaskManagerResponse)(nil), // 1: spate.control.v1.RegisterTaskManagerResponse
 	(*TaskManagerMessage)(nil),          // 2: spate.control.v1.TaskManagerMessage
-	(*StdoutResponse)(nil),              // 3: spate.control.v1.StdoutResponse
-	(*Hello)(nil),                       // 4: spate.control.v1.Hello
-	(*Heartbeat)(nil),                   // 5: spate.control.v1.Heartbeat
-	(*WorkerExited)(nil),                // 6: spate.control.v1.WorkerExited
-	(*JobReleased)(nil),                 // 7: spate.control.v1.JobReleased
-	(*JobManagerMessage)(nil),           // 8: spate.control.v1.JobManagerMessage
-	(*Shutdown)(nil),                    // 9: spate.control.v1.Shutdown
-	(*StdoutRequest)(nil),               // 10: spate.control.v1.StdoutRequest
-	(*DeployWorker)(nil),                // 11: spate.control.v1.DeployWorker
-	(*ReleaseJob)(nil),                  // 12: spate.control.v1.ReleaseJob
-	(*WorkerReadyRequest)(nil),          // 13: spate.control.v1.WorkerReadyRequest
-	(*WorkerReadyResponse)(nil),         // 14: spate.control.v1.WorkerReadyResponse
-	(*TaskStatus)(nil),                  // 15: spate.control.v1.TaskStatus
-	(*ReportTasksRequest)(nil),          // 16: spate.control.v1.ReportTasksRequest
-	(*ReportTasksResponse)(nil),         // 17: spate.control.v1.ReportTasksResponse
-	nil,                                 // 18: spate.control.v1.DeployWorker.EnvEntry
-	nil,                                 // 19: spate.control.v1.WorkerReadyResponse.DataAddressesEntry
+	(*ShutdownAck)(nil),                 // 3: spate.control.v1.ShutdownAck
+	(*StdoutResponse)(nil),              // 4: spate.control.v1.StdoutResponse
+	(*Hello)(nil),                       // 5: spate.control.v1.Hello
+	(*Heartbeat)(nil),                   // 6: spate.control.v1.Heartbeat
+	(*WorkerExited)(nil),                // 7: spate.control.v1.WorkerExited
+	(*JobReleased)(nil),                 // 8: spate.control.v1.JobReleased
+	(*JobManagerMessage)(nil),           // 9: spate.control.v1.JobManagerMessage
+	(*Shutdown)(nil),                    // 10: spate.control.v1.Shutdown
+	(*StdoutRequest)(nil),               // 11: spate.control.v1.StdoutRequest
+	(*DeployWorker)(nil),                // 12: spate.control.v1.DeployWorker
+	(*ReleaseJob)(nil),                  // 13: spate.control.v1.ReleaseJob
+	(*WorkerReadyRequest)(nil),          // 14: spate.control.v1.WorkerReadyRequest
+	(*WorkerReadyResponse)(nil),         // 15: spate.control.v1.WorkerReadyResponse
+	(*TaskStatus)(nil),                  // 16: spate.control.v1.TaskStatus
+	(*ReportTasksRequest)(nil),          // 17: spate.control.v1.ReportTasksRequest
+	(*ReportTasksResponse)(nil),         // 18: spate.control.v1.ReportTasksResponse
+	nil,                                 // 19: spate.control.v1.DeployWorker.EnvEntry
+	nil,                                 // 20: spate.control.v1.WorkerReadyResponse.DataAddressesEntry
 }
 var file_control_proto_depIdxs = []int32{
-	4,  // 0: spate.control.v1.TaskManagerMessage.hello:type_name -> spate.control.v1.Hello
-	5,  // 1: spate.control.v1.TaskManagerMessage.heartbeat:type_name -> spate.control.v1.Heartbeat
-	6,  // 2: spate.control.v1.TaskManagerMessage.worker_exited:type_name -> spate.control.v1.WorkerExited
-	7,  // 3: spate.control.v1.TaskManagerMessage.job_released:type_name -> spate.control.v1.JobReleased
-	3,  // 4: spate.control.v1.TaskManagerMessage.stdout:type_name -> spate.control.v1.StdoutResponse
-	5,  // 5: spate.control.v1.JobManagerMessage.heartbeat:type_name -> spate.control.v1.Heartbeat
-	11, // 6: spate.control.v1.JobManagerMessage.deploy:type_name -> spate.control.v1.DeployWorker
-	12, // 7: spate.control.v1.JobManagerMessage.release:type_name -> spate.control.v1.ReleaseJob
-	10, // 8: spate.control.v1.JobManagerMessage.stdout_request:type_name -> spate.control.v1.StdoutRequest
-	9,  // 9: spate.control.v1.JobManagerMessage.shutdown:type_name -> spate.control.v1.Shutdown
-	18, // 10: spate.control.v1.DeployWorker.env:type_name -> spate.control.v1.DeployWorker.EnvEntry
-	19, // 11: spate.control.v1.WorkerReadyResponse.data_addresses:type_name -> spate.control.v1.WorkerReadyResponse.DataAddressesEntry
-	15, // 12: spate.control.v1.ReportTasksRequest.tasks:type_name -> spate.control.v1.TaskStatus
-	0,  // 13: spate.control.v1.JobManager.RegisterTaskManager:input_type -> spate.control.v1.RegisterTaskManagerRequest
-	2,  // 14: spate.control.v1.JobManager.Connect:input_type -> spate.control.v1.TaskManagerMessage
-	13, // 15: spate.control.v1.JobManager.WorkerReady:input_type -> spate.control.v1.WorkerReadyRequest
-	16, // 16: spate.control.v1.JobManager.ReportTasks:input_type -> spate.control.v1.ReportTasksRequest
-	1,  // 17: spate.control.v1.JobManager.RegisterTaskManager:output_type -> spate.control.v1.RegisterTaskManagerResponse
-	8,  // 18: spate.control.v1.JobManager.Connect:output_type -> spate.control.v1.JobManagerMessage
-	14, // 19: spate.control.v1.JobManager.WorkerReady:output_type -> spate.control.v1.WorkerReadyResponse
-	17, // 20: spate.control.v1.JobManager.ReportTasks:output_type -> spate.control.v1.ReportTasksResponse
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	5,  // 0: spate.control.v1.TaskManagerMessage.hello:type_name -> spate.control.v1.Hello
+	6,  // 1: spate.control.v1.TaskManagerMessage.heartbeat:type_name -> spate.control.v1.Heartbeat
+	7,  // 2: spate.control.v1.TaskManagerMessage.worker_exited:type_name -> spate.control.v1.WorkerExited
+	8,  // 3: spate.control.v1.TaskManagerMessage.job_released:type_name -> spate.control.v1.JobReleased
+	4,  // 4: spate.control.v1.TaskManagerMessage.stdout:type_name -> spate.control.v1.StdoutResponse
+	3,  // 5: spate.control.v1.TaskManagerMessage.shutdown_ack:type_name -> spate.control.v1.ShutdownAck
+	6,  // 6: spate.control.v1.JobManagerMessage.heartbeat:type_name -> spate.control.v1.Heartbeat
+	12, // 7: spate.control.v1.JobManagerMessage.deploy:type_name -> spate.control.v1.DeployWorker
+	13, // 8: spate.control.v1.JobManagerMessage.release:type_name -> spate.control.v1.ReleaseJob
+	11, // 9: spate.control.v1.JobManagerMessage.stdout_request:type_name -> spate.control.v1.StdoutRequest
+	10, // 10: spate.control.v1.JobManagerMessage.shutdown:type_name -> spate.control.v1.Shutdown
+	19, // 11: spate.control.v1.DeployWorker.env:type_name -> spate.control.v1.DeployWorker.EnvEntry
+	20, // 12: spate.control.v1.WorkerReadyResponse.data_addresses:type_name -> spate.control.v1.WorkerReadyResponse.DataAddressesEntry
+	16, // 13: spate.control.v1.ReportTasksRequest.tasks:type_name -> spate.control.v1.TaskStatus
+	0,  // 14: spate.control.v1.JobManager.RegisterTaskManager:input_type -> spate.control.v1.RegisterTaskManagerRequest
+	2,  // 15: spate.control.v1.JobManager.Connect:input_type -> spate.control.v1.TaskManagerMessage
+	14, // 16: spate.control.v1.JobManager.WorkerReady:input_type -> spate.control.v1.WorkerReadyRequest
+	17, // 17: spate.control.v1.JobManager.ReportTasks:input_type -> spate.control.v1.ReportTasksRequest
+	1,  // 18: spate.control.v1.JobManager.RegisterTaskManager:output_type -> spate.control.v1.RegisterTaskManagerResponse
+	9,  // 19: spate.control.v1.JobManager.Connect:output_type -> spate.control.v1.JobManagerMessage
+	15, // 20: spate.control.v1.JobManager.WorkerReady:output_type -> spate.control.v1.WorkerReadyResponse
+	18, // 21: spate.control.v1.JobManager.ReportTasks:output_type -> spate.control.v1.ReportTasksResponse
+	18, // [18:22] is the sub-list for method output_type
+	14, // [14:18] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_control_proto_init() }
@@ -1457,8 +1527,9 @@ func file_control_proto_init() {
 		(*TaskManagerMessage_WorkerExited)(nil),
 		(*TaskManagerMessage_JobReleased)(nil),
 		(*TaskManagerMessage_Stdout)(nil),
+		(*TaskManagerMessage_ShutdownAck)(nil),
 	}
-	file_control_proto_msgTypes[8].OneofWrappers = []any{
+	file_control_proto_msgTypes[9].OneofWrappers = []any{
 		(*JobManagerMessage_Heartbeat)(nil),
 		(*JobManagerMessage_Deploy)(nil),
 		(*JobManagerMessage_Release)(nil),
@@ -1471,7 +1542,7 @@ func file_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_control_proto_rawDesc), len(file_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
