@@ -74,7 +74,7 @@ const (
 
 // Defaults of the keys above that Flink leaves unbounded.
 const (
-	DefaultSlotsMax           = 64
+	DefaultSlotsMax           = 32
 	DefaultDeploymentTimeout  = 2 * time.Minute
 	DefaultJobStoreCapacity   = 100
 	DefaultJobStoreExpiration = time.Hour

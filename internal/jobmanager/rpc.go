@@ -208,7 +208,12 @@ func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksReq
 		}
 		if ts.State == v1.TaskFailed {
 			name := j.vertices[ts.Vertex].name
-			jm.failLocked(j, fmt.Errorf("%s", ts.Error), fmt.Sprintf("%s worker %s subtask %s (%d/%d)", w.tm.id, w.id, name, ts.Subtask+1, len(j.tasks[ts.Vertex])), at)
+			f := failure{name: exceptionFailure, err: errors.New(ts.Error),
+				location: fmt.Sprintf("%s worker %s subtask %s (%d/%d)", w.tm.id, w.id, name, ts.Subtask+1, len(j.tasks[ts.Vertex]))}
+			if ts.PeerLost {
+				f.name, f.secondary = exceptionPeerLost, true
+			}
+			jm.reportLocked(j, f, at)
 		}
 	}
 	if req.Failure != "" {

@@ -164,12 +164,24 @@ func (q *outq) take(frames []frame, credits []frame) ([]frame, []frame, queueSta
 	return frames, credits, queueEmpty
 }
 
+// ErrPeerLost is wrapped by the error of a data connection that broke
+// (the peer's process ended, the network failed): the consequence of a
+// failure elsewhere rather than a cause, which the JobManager tells apart
+// when it picks a job's root exception.
+var ErrPeerLost = errors.New("data connection lost")
+
+// lostError is a broken connection's error; it matches ErrPeerLost.
+type lostError struct{ error }
+
+func (e lostError) Unwrap() error        { return e.error }
+func (e lostError) Is(target error) bool { return target == ErrPeerLost }
+
 // connErr describes a failure of the connection to p.
 func connErr(p *peer, err error) error {
 	if errors.Is(err, errProtocol) {
 		return fmt.Errorf("data connection to worker %q (%s): %w", p.id, p.remote, err)
 	}
-	return fmt.Errorf("data connection to worker %q (%s) lost: %w", p.id, p.remote, err)
+	return lostError{fmt.Errorf("data connection to worker %q (%s) lost: %w", p.id, p.remote, err)}
 }
 
 // dialPeer connects to p, retrying refused connections until DialTimeout, and

@@ -115,12 +115,12 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 		case errors.Is(err, exec.ErrJobStopping) || errors.Is(err, context.Canceled) || runCtx.Err() != nil && !isSubtaskError(err):
 			r.set(t, v1.TaskCanceled, "")
 		default:
-			r.set(t, v1.TaskFailed, describe(err))
+			r.setFailed(t, describe(err), errors.Is(err, network.ErrPeerLost))
 		}
 	})
 	select {
 	case err := <-netErr:
-		r.fail(fmt.Sprintf("data plane: %v", err), true)
+		r.fail(fmt.Sprintf("data plane: %v", err), errors.Is(err, network.ErrPeerLost))
 	default:
 	}
 	if runErr != nil && ctx.Err() == nil {
@@ -225,6 +225,8 @@ func Wire(me string, place func(vertex, subtask int) string, g *jobgraph.JobGrap
 type taskState struct {
 	state string
 	err   string
+	// peerLost marks err as a lost data connection to another worker.
+	peerLost bool
 }
 
 // reporter sends subtask states at once when they change, and record
@@ -245,6 +247,15 @@ type reporter struct {
 func (r *reporter) set(t *exec.Task, state, err string) {
 	r.mu.Lock()
 	r.state[t] = taskState{state: state, err: err}
+	r.mu.Unlock()
+	r.poke()
+}
+
+// setFailed records a subtask's failure; peerLost marks it as a lost data
+// connection to another worker, a consequence of another failure.
+func (r *reporter) setFailed(t *exec.Task, err string, peerLost bool) {
+	r.mu.Lock()
+	r.state[t] = taskState{state: v1.TaskFailed, err: err, peerLost: peerLost}
 	r.mu.Unlock()
 	r.poke()
 }
@@ -287,7 +298,7 @@ func (r *reporter) send(ctx context.Context) {
 		st := r.state[lt.Task]
 		req.Tasks = append(req.Tasks, &rpcpb.TaskStatus{
 			Vertex: int32(lt.Vertex), Subtask: int32(lt.Subtask), State: st.state, Error: st.err,
-			RecordsIn: lt.Task.In.Load(), RecordsOut: lt.Task.Out.Load(),
+			RecordsIn: lt.Task.In.Load(), RecordsOut: lt.Task.Out.Load(), PeerLost: st.peerLost,
 		})
 	}
 	req.Failure, req.PeerLost = r.failure, r.peerLost

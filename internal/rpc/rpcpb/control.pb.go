@@ -1146,9 +1146,12 @@ type TaskStatus struct {
 	// state is an execution state: RUNNING, FINISHED, FAILED, CANCELED.
 	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
 	// error is the failure of a FAILED subtask.
-	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
-	RecordsIn     int64  `protobuf:"varint,5,opt,name=records_in,json=recordsIn,proto3" json:"records_in,omitempty"`
-	RecordsOut    int64  `protobuf:"varint,6,opt,name=records_out,json=recordsOut,proto3" json:"records_out,omitempty"`
+	Error      string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	RecordsIn  int64  `protobuf:"varint,5,opt,name=records_in,json=recordsIn,proto3" json:"records_in,omitempty"`
+	RecordsOut int64  `protobuf:"varint,6,opt,name=records_out,json=recordsOut,proto3" json:"records_out,omitempty"`
+	// peer_lost marks error as a lost data connection to another worker
+	// (see ReportTasksRequest.peer_lost).
+	PeerLost      bool `protobuf:"varint,7,opt,name=peer_lost,json=peerLost,proto3" json:"peer_lost,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1223,6 +1226,13 @@ func (x *TaskStatus) GetRecordsOut() int64 {
 		return x.RecordsOut
 	}
 	return 0
+}
+
+func (x *TaskStatus) GetPeerLost() bool {
+	if x != nil {
+		return x.PeerLost
+	}
+	return false
 }
 
 type ReportTasksRequest struct {
@@ -1425,7 +1435,7 @@ const file_control_proto_rawDesc = "" +
 	"\x0edata_addresses\x18\x01 \x03(\v28.spate.control.v1.WorkerReadyResponse.DataAddressesEntryR\rdataAddresses\x1a@\n" +
 	"\x12DataAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xaa\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc7\x01\n" +
 	"\n" +
 	"TaskStatus\x12\x16\n" +
 	"\x06vertex\x18\x01 \x01(\x05R\x06vertex\x12\x18\n" +
@@ -1435,7 +1445,8 @@ const file_control_proto_rawDesc = "" +
 	"\n" +
 	"records_in\x18\x05 \x01(\x03R\trecordsIn\x12\x1f\n" +
 	"\vrecords_out\x18\x06 \x01(\x03R\n" +
-	"recordsOut\"\xb3\x01\n" +
+	"recordsOut\x12\x1b\n" +
+	"\tpeer_lost\x18\a \x01(\bR\bpeerLost\"\xb3\x01\n" +
 	"\x12ReportTasksRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x122\n" +
