@@ -228,7 +228,8 @@ func positiveDuration(c config.Config, key string, def time.Duration) (time.Dura
 		return 0, err
 	}
 	if d <= 0 {
-		return 0, fmt.Errorf("configuration %s: want a positive duration such as 2 min (default %v)", key, def)
+		v, _ := c.Get(key)
+		return 0, fmt.Errorf("configuration %s = %q: want a positive duration such as 2 min (default %v)", key, v, def)
 	}
 	return d, nil
 }

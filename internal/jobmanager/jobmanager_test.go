@@ -211,7 +211,7 @@ func connectFakeTM(t *testing.T, jm *JobManager, slots int32) *fakeTM {
 	return tm
 }
 
-// next returns the next message of kind ("deploy" or "release"),
+// next returns the next message of kind ("deploy", "release" or "shutdown"),
 // answering every message with a heartbeat to keep the session.
 func (tm *fakeTM) next(kind string) *rpcpb.JobManagerMessage {
 	tm.t.Helper()
@@ -224,7 +224,8 @@ func (tm *fakeTM) next(kind string) *rpcpb.JobManagerMessage {
 			}
 			tm.stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Heartbeat{Heartbeat: &rpcpb.Heartbeat{}}})
 			switch {
-			case kind == "deploy" && m.GetDeploy() != nil, kind == "release" && m.GetRelease() != nil:
+			case kind == "deploy" && m.GetDeploy() != nil, kind == "release" && m.GetRelease() != nil,
+				kind == "shutdown" && m.GetShutdown() != nil:
 				return m
 			}
 		case <-timeout:

@@ -192,21 +192,10 @@ func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksReq
 		}
 		t := &j.tasks[ts.Vertex][ts.Subtask]
 		t.in, t.out = ts.RecordsIn, ts.RecordsOut
-		if ts.State == "" || ts.State == t.state || v1.TerminalJobStatus(j.status) {
-			continue
-		}
-		switch t.state {
-		case v1.TaskFinished, v1.TaskFailed, v1.TaskCanceled:
-			continue
-		}
-		t.state = ts.State
-		switch ts.State {
-		case v1.TaskRunning:
-			t.start = now
-		case v1.TaskFinished, v1.TaskFailed, v1.TaskCanceled:
-			t.end = now
-		}
+		jm.taskStateLocked(j, t, ts.State, now)
 		if ts.State == v1.TaskFailed {
+			// Also when the job already fails: the history keeps every
+			// failure (reportLocked drops repeats).
 			name := j.vertices[ts.Vertex].name
 			f := failure{name: exceptionFailure, err: errors.New(ts.Error),
 				location: fmt.Sprintf("%s worker %s subtask %s (%d/%d)", w.tm.id, w.id, name, ts.Subtask+1, len(j.tasks[ts.Vertex]))}
@@ -226,6 +215,25 @@ func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksReq
 	}
 	jm.finishedLocked(j, at)
 	return &rpcpb.ReportTasksResponse{}, nil
+}
+
+// taskStateLocked moves subtask t to state, unless the job or the subtask
+// has ended.
+func (jm *JobManager) taskStateLocked(j *job, t *task, state string, now int64) {
+	if state == "" || state == t.state || v1.TerminalJobStatus(j.status) {
+		return
+	}
+	switch t.state {
+	case v1.TaskFinished, v1.TaskFailed, v1.TaskCanceled:
+		return
+	}
+	t.state = state
+	switch state {
+	case v1.TaskRunning:
+		t.start = now
+	case v1.TaskFinished, v1.TaskFailed, v1.TaskCanceled:
+		t.end = now
+	}
 }
 
 func (jm *JobManager) workerLocked(jobID, workerID string) (*job, *worker, error) {
