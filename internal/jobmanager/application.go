@@ -70,10 +70,7 @@ func (jm *JobManager) runApplication(ctx context.Context, app *Application, appE
 	defer tick.Stop()
 	for {
 		jm.mu.Lock()
-		over := true
-		for _, j := range jm.mu.jobs {
-			over = over && v1.TerminalJobStatus(j.status) && len(j.releasing) == 0
-		}
+		over := len(jm.mu.active) == 0
 		jm.mu.Unlock()
 		if over {
 			appEnded <- err

@@ -247,6 +247,24 @@ func (f *Fake) CancelJob(ctx context.Context, id string) error {
 	return nil
 }
 
+// AcknowledgeResult accepts the acknowledgement of an ended job's result.
+func (f *Fake) AcknowledgeResult(ctx context.Context, id string) error {
+	if err := f.enter(ctx, "AcknowledgeResult"); err != nil {
+		return err
+	}
+	defer f.mu.Unlock()
+	j := f.job(id)
+	if j == nil {
+		return fmt.Errorf("job %s: %w", id, rest.ErrNotFound)
+	}
+	if !v1.TerminalJobStatus(j.d.State) {
+		return fmt.Errorf("job %s is %s: %w", id, j.d.State, rest.ErrConflict)
+	}
+	return nil
+}
+
+var _ rest.ResultBackend = (*Fake)(nil)
+
 func (f *Fake) JobExceptions(ctx context.Context, id string) (v1.JobExceptions, error) {
 	if err := f.enter(ctx, "JobExceptions"); err != nil {
 		return v1.JobExceptions{}, err
