@@ -18,9 +18,15 @@ import (
 //	CREATED ──slots──▶ RUNNING ──all subtasks finished──▶ FINISHED
 //	   │                  │
 //	   │ slot timeout     ├──a subtask, worker or TaskManager failed──▶ FAILING ──workers gone──▶ FAILED
-//	   ▼                  │
+//	   ▼                  ├──workers not ready in the deployment timeout──▶ FAILING
 //	 FAILED               └──cancel──▶ CANCELLING ──workers gone──▶ CANCELED
 //	CREATED ──cancel──▶ CANCELED
+//
+// A secondary failure (a worker's lost connection to a peer) keeps the job
+// RUNNING for the root-cause window, waiting for its cause (the peer's
+// exit, its TaskManager's loss), which then is the root exception. A job
+// that has ended with its workers gone leaves the active jobs for the job
+// store (jobstore.go).
 const (
 	statusCreated    = v1.JobCreated
 	statusRunning    = v1.JobRunning
