@@ -3,6 +3,7 @@ package jobmanager
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -451,5 +452,53 @@ func TestConfigFromLimits(t *testing.T) {
 				t.Errorf("ConfigFrom = %+v, %v", cfg, err)
 			}
 		})
+	}
+}
+
+// ctxProvider records the contexts its calls get.
+type ctxProvider struct {
+	fakeProvider
+	mu   sync.Mutex
+	ctxs []context.Context
+}
+
+func (p *ctxProvider) StartTaskManager(ctx context.Context, spec provider.TaskManagerSpec) error {
+	p.mu.Lock()
+	p.ctxs = append(p.ctxs, ctx)
+	p.mu.Unlock()
+	return p.fakeProvider.StartTaskManager(ctx, spec)
+}
+
+// TestRunOwnsServersAndContexts: provider calls get a context that ends
+// with Run (main at 629c30d passed context.Background()), and when Run
+// returns its REST and RPC servers are gone.
+func TestRunOwnsServersAndContexts(t *testing.T) {
+	p := &ctxProvider{fakeProvider: fakeProvider{exits: make(chan provider.Exit)}}
+	jm, err := New(Config{RPCAddress: "127.0.0.1:0", RESTAddress: "127.0.0.1:0", Provider: p, ProvidedSlots: 1, MinTaskManagers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- jm.Run(ctx) }()
+	waitFor(t, 5*time.Second, "the provider to be asked for a TaskManager", func() bool { return p.count() == 1 })
+	p.mu.Lock()
+	started := p.ctxs[0]
+	p.mu.Unlock()
+	if started.Err() != nil {
+		t.Fatal("the provider's context ended while the JobManager runs")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if started.Err() == nil {
+		t.Error("the provider's context did not end with Run")
+	}
+	for _, addr := range []string{jm.RESTAddr(), jm.RPCAddr()} {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after Run returned", addr)
+		}
 	}
 }
