@@ -185,20 +185,40 @@ func (jm *JobManager) slotCeiling() int {
 // Flink's default). Then it asks the provider for what the jobs still
 // waiting lack.
 func (jm *JobManager) scheduleLocked(now time.Time) {
-	kept := jm.mu.waiting[:0]
+	var waiting []*job
+	var needs []int
 	for _, j := range jm.mu.waiting {
-		if j.status != statusCreated {
-			continue
+		if j.status == statusCreated {
+			waiting = append(waiting, j)
+			needs = append(needs, j.slotsNeeded)
 		}
-		if jm.freeSlotsLocked() < j.slotsNeeded {
+	}
+	deploy := fitting(jm.freeSlotsLocked(), needs)
+	kept := jm.mu.waiting[:0]
+	for i, j := range waiting {
+		if deploy[i] {
+			jm.deployLocked(j, now)
+		} else {
 			kept = append(kept, j)
-			continue
 		}
-		jm.deployLocked(j, now)
 	}
 	clear(jm.mu.waiting[len(kept):])
 	jm.mu.waiting = kept
 	jm.requestLocked()
+}
+
+// fitting decides which of the jobs waiting, in submission order, with
+// needs[i] slots each, deploy on free slots: each that fits in what the
+// ones before it left. A job that does not fit holds up no other.
+func fitting(free int, needs []int) []bool {
+	deploy := make([]bool, len(needs))
+	for i, n := range needs {
+		if n <= free {
+			deploy[i] = true
+			free -= n
+		}
+	}
+	return deploy
 }
 
 // deployLocked gives j its slots and sends its workers' deployments.

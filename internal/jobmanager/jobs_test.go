@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -500,5 +501,48 @@ func TestRunOwnsServersAndContexts(t *testing.T) {
 			c.Close()
 			t.Errorf("%s still accepts connections after Run returned", addr)
 		}
+	}
+}
+
+func TestFitting(t *testing.T) {
+	tests := []struct {
+		name  string
+		free  int
+		needs []int
+		want  []bool
+	}{
+		{name: "none waiting", free: 2, needs: nil, want: []bool{}},
+		{name: "big first does not block", free: 2, needs: []int{3, 1, 1}, want: []bool{false, true, true}},
+		{name: "in order while slots last", free: 3, needs: []int{2, 2, 1}, want: []bool{true, false, true}},
+		{name: "no free slot", free: 0, needs: []int{1}, want: []bool{false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fitting(tt.free, tt.needs); !slices.Equal(got, tt.want) {
+				t.Errorf("fitting(%d, %v) = %v, want %v", tt.free, tt.needs, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTaskManagersToStart(t *testing.T) {
+	tests := []struct {
+		name                                      string
+		demand, supply, allocated, perTM, ceiling int
+		want                                      int
+	}{
+		{name: "enough", demand: 2, supply: 2, allocated: 2, perTM: 2, ceiling: 32, want: 0},
+		{name: "scale out", demand: 5, supply: 0, allocated: 0, perTM: 2, ceiling: 32, want: 3},
+		{name: "asked for already", demand: 4, supply: 2, allocated: 2, perTM: 2, ceiling: 32, want: 1},
+		{name: "ceiling", demand: 40, supply: 0, allocated: 0, perTM: 2, ceiling: 32, want: 16},
+		{name: "at the ceiling", demand: 4, supply: 0, allocated: 32, perTM: 2, ceiling: 32, want: 0},
+		{name: "partial TaskManager over the ceiling", demand: 6, supply: 0, allocated: 0, perTM: 4, ceiling: 6, want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := taskManagersToStart(tt.demand, tt.supply, tt.allocated, tt.perTM, tt.ceiling); got != tt.want {
+				t.Errorf("taskManagersToStart = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

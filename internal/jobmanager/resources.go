@@ -27,13 +27,23 @@ func (jm *JobManager) requestLocked() {
 	for _, n := range jm.mu.pending {
 		asked += n
 	}
-	supply := jm.freeSlotsLocked() + asked
-	allocated := jm.totalSlotsLocked() + asked
-	for supply < demand && allocated+jm.cfg.ProvidedSlots <= jm.cfg.SlotsMax {
-		n := jm.startProvidedLocked()
-		supply += n
-		allocated += n
+	for range taskManagersToStart(demand, jm.freeSlotsLocked()+asked, jm.totalSlotsLocked()+asked, jm.cfg.ProvidedSlots, jm.cfg.SlotsMax) {
+		jm.startProvidedLocked()
 	}
+}
+
+// taskManagersToStart is how many TaskManagers of perTM slots to ask for
+// so that supply (free and asked-for slots) meets demand (the waiting
+// jobs' slots), with allocated (registered and asked-for slots) never
+// above ceiling.
+func taskManagersToStart(demand, supply, allocated, perTM, ceiling int) int {
+	n := 0
+	for supply < demand && allocated+perTM <= ceiling {
+		supply += perTM
+		allocated += perTM
+		n++
+	}
+	return n
 }
 
 // startProvidedLocked asks the provider for one TaskManager and returns
