@@ -467,7 +467,7 @@ func (jm *JobManager) Run(ctx context.Context) error {
 		} else {
 			jm.log.Info("jobmanager: the application ended; shutting down")
 		}
-		jm.shutdownTaskManagers(ctx, "the application ended")
+		jm.shutdownTaskManagers("the application ended")
 	case <-ctx.Done():
 	case <-ended:
 		if jm.cfg.ResultLinger > 0 {
@@ -612,8 +612,10 @@ const shutdownAckTimeout = 15 * time.Second
 
 // shutdownTaskManagers tells every TaskManager that the cluster ends, and
 // waits until each has acknowledged (its workers are stopped) or its
-// session has ended, for shutdownAckTimeout at most.
-func (jm *JobManager) shutdownTaskManagers(ctx context.Context, reason string) {
+// session has ended, for shutdownAckTimeout at most. It does not stop
+// waiting when Run's context ends: that may be what ends the cluster, and
+// the TaskManagers must still be told.
+func (jm *JobManager) shutdownTaskManagers(reason string) {
 	jm.mu.Lock()
 	tms := jm.tmsLocked()
 	for _, tm := range tms {
@@ -626,8 +628,6 @@ func (jm *JobManager) shutdownTaskManagers(ctx context.Context, reason string) {
 		select {
 		case <-tm.acked:
 		case <-tm.done:
-		case <-ctx.Done():
-			return
 		case <-deadline.C:
 			jm.log.Warn("jobmanager: a TaskManager did not acknowledge the cluster's end in time", "taskmanager", tm.id, "resource", tm.resourceID, "timeout", shutdownAckTimeout)
 			return

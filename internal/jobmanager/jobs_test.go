@@ -395,7 +395,7 @@ func TestShutdownAcknowledged(t *testing.T) {
 	returned := make(chan struct{})
 	go func() {
 		defer close(returned)
-		jm.shutdownTaskManagers(context.Background(), "test")
+		jm.shutdownTaskManagers("test")
 	}()
 	tm.next("shutdown")
 	select {
