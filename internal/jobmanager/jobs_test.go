@@ -268,7 +268,7 @@ func TestRootCause(t *testing.T) {
 			run: func(t *testing.T, jm *JobManager, clock *fakeClock, tms [2]*fakeTM, deps [2]*rpcpb.DeployWorker) {
 				peerLost(tms[0], deps[0])
 				tick(jm, clock, time.Second)
-				if s := jobState(jm, deps[0].JobId); s != v1.JobRunning {
+				if s := statusOf(jm, deps[0].JobId); s != v1.JobRunning {
 					t.Fatalf("job is %s within the window after a secondary failure", s)
 				}
 				exited(tms[1], deps[1])
@@ -287,7 +287,7 @@ func TestRootCause(t *testing.T) {
 			name: "worker exit first",
 			run: func(t *testing.T, jm *JobManager, clock *fakeClock, tms [2]*fakeTM, deps [2]*rpcpb.DeployWorker) {
 				exited(tms[1], deps[1])
-				waitFor(t, 5*time.Second, "the job to fail", func() bool { return jobState(jm, deps[0].JobId) == v1.JobFailing })
+				waitFor(t, 5*time.Second, "the job to fail", func() bool { return statusOf(jm, deps[0].JobId) == v1.JobFailing })
 				peerLost(tms[0], deps[0])
 			},
 			wantRoot: "killed by signal", wantHistory: 3,
@@ -326,7 +326,7 @@ func TestRootCause(t *testing.T) {
 	}
 }
 
-func jobState(jm *JobManager, id string) string {
+func statusOf(jm *JobManager, id string) string {
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
 	return jm.mu.jobs[JobID(id)].status
