@@ -346,7 +346,11 @@ func (jm *JobManager) reportLocked(j *job, f failure, now time.Time) {
 	case statusFinished, statusCanceled, statusCancelling:
 		return
 	}
-	idx := jm.recordLocked(j, f, now)
+	// A failure that becomes the root is recorded even when the history
+	// is full of concurrent ones.
+	root := (j.status == statusFailing || j.status == statusFailed) && f.death && j.rootSecondary ||
+		(j.status == statusCreated || j.status == statusRunning) && (!f.secondary || j.suspect == nil)
+	idx := jm.recordLocked(j, f, now, root)
 	switch j.status {
 	case statusFailing, statusFailed:
 		if idx >= 0 && f.death && j.rootSecondary {
@@ -367,15 +371,15 @@ func (jm *JobManager) reportLocked(j *job, f failure, now time.Time) {
 
 // recordLocked appends f to j's exception history, unless the same
 // failure is there already (workers repeat theirs), and returns its
-// index; -1 when the history is full.
-func (jm *JobManager) recordLocked(j *job, f failure, now time.Time) int {
+// index; -1 when the history is full, unless must.
+func (jm *JobManager) recordLocked(j *job, f failure, now time.Time, must bool) int {
 	msg := f.err.Error()
 	for i, e := range j.exceptions {
 		if e.ExceptionName == f.name && e.Location == f.location && e.Stacktrace == msg {
 			return i
 		}
 	}
-	if len(j.exceptions) >= maxExceptionHistory {
+	if len(j.exceptions) >= maxExceptionHistory && !must {
 		j.truncated = true
 		return -1
 	}

@@ -3,6 +3,7 @@ package jobmanager
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -291,6 +292,19 @@ func TestRootCause(t *testing.T) {
 				peerLost(tms[0], deps[0])
 			},
 			wantRoot: "killed by signal", wantHistory: 3,
+		},
+		{
+			name: "worker exit after more lost connections than the history holds",
+			run: func(t *testing.T, jm *JobManager, clock *fakeClock, tms [2]*fakeTM, deps [2]*rpcpb.DeployWorker) {
+				for i := range maxExceptionHistory + 4 {
+					if _, err := tms[0].rpc.ReportTasks(context.Background(), &rpcpb.ReportTasksRequest{JobId: deps[0].JobId, WorkerId: deps[0].WorkerId,
+						Failure: fmt.Sprintf("data plane: connection %d reset by peer", i), PeerLost: true}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				exited(tms[1], deps[1])
+			},
+			wantRoot: "killed by signal", wantHistory: maxExceptionHistory + 1,
 		},
 		{
 			name: "TaskManager lost after the window",
