@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/launcher"
 	"github.com/spate-dev/spate/internal/network"
 	"github.com/spate-dev/spate/internal/worker"
 )
@@ -23,8 +25,11 @@ import (
 // CLI sets them when it runs a program; a program run plainly has none and
 // uses the embedded local executor.
 const (
-	// TargetEnv names the execution target: "local" (the default) or
-	// "remote" (submit to the JobManager at JobManagerEnv).
+	// TargetEnv names the execution target: "local" (the default),
+	// "remote" (submit to the JobManager at JobManagerEnv) or "per-job"
+	// (submit each job to a cluster of its own, which the spate CLI that
+	// started the program deploys when asked through its launcher socket,
+	// $SPATE_LAUNCHER).
 	TargetEnv = "SPATE_TARGET"
 	// JobManagerEnv is the REST address (host:port) of the JobManager jobs
 	// are submitted to.
@@ -33,6 +38,41 @@ const (
 	// submitted instead of following it to its end.
 	DetachedEnv = "SPATE_DETACHED"
 )
+
+// Execution targets (TargetEnv).
+const (
+	targetRemote = "remote"
+	targetPerJob = "per-job"
+)
+
+// executeCalls counts this process's Execute/ExecuteAsync calls, of every
+// Env: a call's ordinal among them names its job within the program
+// (v1.JobSubmitRequest.JobOrdinal). A worker runs the program again with
+// the same arguments and runs the call with its job's ordinal, skipping
+// the ones before it, so two jobs of one program run their own closures
+// even when their dataflows are alike. The count is process-wide, not per
+// Env, because a program may make a new Env for each job: every Env's
+// calls then still get distinct ordinals. It requires of main what
+// rebuilding the graphs already does: that, for the same arguments, it
+// makes the same calls in the same order (Execute and ExecuteAsync from
+// one goroutine, or in an order main controls).
+var executeCalls atomic.Int64
+
+// nextOrdinal takes the ordinal of an Execute/ExecuteAsync call.
+func nextOrdinal() int { return int(executeCalls.Add(1) - 1) }
+
+// clusterTarget tells whether TargetEnv sends jobs to a cluster rather
+// than the embedded executor.
+func clusterTarget() (bool, error) {
+	switch t := os.Getenv(TargetEnv); t {
+	case "", "local":
+		return false, nil
+	case targetRemote, targetPerJob:
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s=%q: unknown execution target; use local, remote or per-job (or run the program with `spate run --target ...`)", TargetEnv, t)
+	}
+}
 
 // role tells how Execute runs the job it is given.
 func (e *Env) execute(ctx context.Context, p *plan) (bool, error) {
@@ -43,28 +83,27 @@ func (e *Env) execute(ctx context.Context, p *plan) (bool, error) {
 	if dep != nil {
 		return true, e.runWorker(ctx, dep, p)
 	}
-	switch t := os.Getenv(TargetEnv); t {
-	case "", "local":
-		return false, nil
-	case "remote":
-		return true, e.submit(ctx, p)
-	default:
-		return true, fmt.Errorf("%s=%q: unknown execution target; use local or remote (or run the program with `spate run --target ...`)", TargetEnv, t)
+	remote, err := clusterTarget()
+	if err != nil || !remote {
+		return err != nil, err
 	}
+	return true, e.submit(ctx, p)
 }
 
 // runWorker runs this process's share of the job if p is the job the
 // worker was started for, and then ends the process: a worker never returns
 // to main after its job. Jobs of the program that come before it are
-// skipped.
+// skipped without running; their own workers run them.
 func (e *Env) runWorker(ctx context.Context, dep *worker.Deployment, p *plan) error {
-	if p.graph.Fingerprint != dep.Fingerprint && p.name != dep.JobName {
+	if p.ordinal < dep.JobOrdinal {
 		return nil
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	ctx = withCollectPusher(ctx, dep)
 	var err error
+	// The process ends at its job's call, so a later one is never
+	// reached: this is that call, and it must have built the job.
 	if p.graph.Fingerprint == dep.Fingerprint {
 		tasks, berr := p.build(e, dep.Local)
 		if berr != nil {
@@ -78,7 +117,10 @@ func (e *Env) runWorker(ctx context.Context, dep *worker.Deployment, p *plan) er
 			}
 		}
 	} else {
-		err = worker.Mismatch(ctx, dep, p.graph.Fingerprint)
+		err = worker.Refuse(ctx, dep, &worker.MismatchError{
+			JobName: dep.JobName, JobOrdinal: dep.JobOrdinal,
+			Built: p.graph.Fingerprint, BuiltName: p.name, Submitted: dep.Fingerprint,
+		})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "spate worker:", err)
@@ -101,12 +143,11 @@ func (e *Env) submit(ctx context.Context, p *plan) error {
 	return followCollect(ctx, c, id, p)
 }
 
-// submitOnly uploads the binary and submits the job.
-func (e *Env) submitOnly(ctx context.Context, p *plan) (*client.Client, string, error) {
-	addr := os.Getenv(JobManagerEnv)
-	if addr == "" {
-		return nil, "", fmt.Errorf("job %q: %s=remote needs %s=host:port, the JobManager's REST address", p.name, TargetEnv, JobManagerEnv)
-	}
+// submitOnly uploads the binary and submits the job: to the JobManager at
+// JobManagerEnv, or on the per-job target to a cluster the launching CLI
+// deploys for it. It tells the CLI, if one started the program, what it
+// submitted.
+func (e *Env) submitOnly(ctx context.Context, p *plan) (_ *client.Client, _ string, err error) {
 	detached, _ := strconv.ParseBool(os.Getenv(DetachedEnv))
 	if err := p.checkRemoteCollect(detached); err != nil {
 		return nil, "", err
@@ -119,6 +160,29 @@ func (e *Env) submitOnly(ctx context.Context, p *plan) (*client.Client, string, 
 	}
 	if _, err := e.networkCredits(); err != nil {
 		return nil, "", fmt.Errorf("job %q: %w", p.name, err)
+	}
+	cli := launcher.FromEnvironment()
+	addr, cluster := os.Getenv(JobManagerEnv), ""
+	switch {
+	case os.Getenv(TargetEnv) == targetPerJob:
+		if cli == nil {
+			return nil, "", fmt.Errorf("job %q: %s=%s needs the spate CLI that deploys the job's cluster (%s): run the program with spate run --target process-per-job", p.name, TargetEnv, targetPerJob, launcher.Env)
+		}
+		cl, err := cli.DeployCluster(ctx, launcher.ClusterRequest{JobName: p.name, JobOrdinal: p.ordinal})
+		if err != nil {
+			return nil, "", fmt.Errorf("job %q: %w", p.name, err)
+		}
+		addr, cluster = cl.REST, cl.ID
+		defer func() {
+			if err != nil {
+				// Nothing will run on it: the CLI removes it now.
+				if rerr := cli.ReleaseCluster(context.WithoutCancel(ctx), cluster); rerr != nil {
+					fmt.Fprintf(os.Stderr, "spate: job %q: %v\n", p.name, rerr)
+				}
+			}
+		}()
+	case addr == "":
+		return nil, "", fmt.Errorf("job %q: %s=remote needs %s=host:port, the JobManager's REST address", p.name, TargetEnv, JobManagerEnv)
 	}
 	c, err := client.New(addr)
 	if err != nil {
@@ -138,12 +202,18 @@ func (e *Env) submitOnly(ctx context.Context, p *plan) (*client.Client, string, 
 	}
 	env[config.PropertiesEnv] = e.workerProperties()
 	id, err := c.SubmitJob(ctx, v1.JobSubmitRequest{
-		JobGraph: graph, Artifact: up.ID, Args: os.Args[1:], Env: env, Program: filepath.Base(exe),
+		JobGraph: graph, Artifact: up.ID, Args: os.Args[1:], Env: env, Program: filepath.Base(exe), JobOrdinal: p.ordinal,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("job %q: submit: %w", p.name, err)
 	}
 	fmt.Printf("Job has been submitted with JobID %s\n", id)
+	if cli != nil {
+		// The job runs whatever the CLI hears; it only counts and labels.
+		if err := cli.Submitted(ctx, launcher.Submission{JobID: id, JobName: p.name, JobOrdinal: p.ordinal, REST: addr, Cluster: cluster}); err != nil {
+			fmt.Fprintf(os.Stderr, "spate: job %q (%s): %v\n", p.name, id, err)
+		}
+	}
 	return c, id, nil
 }
 
@@ -218,12 +288,14 @@ func (e *Env) ExecuteAsync(name string) (*JobClient, error) {
 // ExecuteAsyncContext is ExecuteAsync with a context that stops the job
 // (locally) or stops following it (on a cluster).
 func (e *Env) ExecuteAsyncContext(ctx context.Context, name string) (*JobClient, error) {
+	ordinal := nextOrdinal()
 	nodes := e.nodes
 	e.nodes = nil
 	p, err := e.plan(name, nodes)
 	if err != nil {
 		return nil, err
 	}
+	p.ordinal = ordinal
 	j := &JobClient{done: make(chan struct{})}
 	finish := func(err error) { j.err = err; close(j.done) }
 	if os.Getenv(InfoEnv) != "" || os.Getenv(worker.EnvDeployment) != "" {
@@ -231,7 +303,11 @@ func (e *Env) ExecuteAsyncContext(ctx context.Context, name string) (*JobClient,
 		finish(e.run(ctx, p))
 		return j, nil
 	}
-	if os.Getenv(TargetEnv) == "remote" {
+	remote, err := clusterTarget()
+	if err != nil {
+		return nil, err
+	}
+	if remote {
 		c, id, err := e.submitOnly(ctx, p)
 		if err != nil {
 			return nil, err

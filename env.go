@@ -129,12 +129,14 @@ func (e *Env) Execute(name string) error {
 // ExecuteContext is Execute with a context; cancelling it stops the job
 // cleanly and returns the context's error.
 func (e *Env) ExecuteContext(ctx context.Context, name string) error {
+	ordinal := nextOrdinal()
 	nodes := e.nodes
 	e.nodes = nil
 	p, err := e.plan(name, nodes)
 	if err != nil {
 		return err
 	}
+	p.ordinal = ordinal
 	return e.run(ctx, p)
 }
 

@@ -14,12 +14,15 @@ import (
 // plan is a job ready to run: the stream graph with parallelism resolved and
 // the JobGraph it chains into.
 type plan struct {
-	name   string
-	nodes  []*node
-	byID   map[int]*node
-	par    map[int]int
-	maxPar int
-	graph  *jobgraph.JobGraph
+	name string
+	// ordinal is the Execute/ExecuteAsync call that made the plan, among
+	// all of the process's (executeCalls).
+	ordinal int
+	nodes   []*node
+	byID    map[int]*node
+	par     map[int]int
+	maxPar  int
+	graph   *jobgraph.JobGraph
 }
 
 func (e *Env) plan(name string, nodes []*node) (*plan, error) {

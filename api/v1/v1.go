@@ -215,6 +215,12 @@ type JobSubmitRequest struct {
 	// Program is the file name of the program's binary, for messages
 	// about the job (a worker that never starts names it); optional.
 	Program string `json:"program,omitempty"`
+	// JobOrdinal tells which job of its program this is: the ordinal of
+	// the Execute/ExecuteAsync call that made it among all such calls of
+	// the program's process, 0 for the first. Workers run the program
+	// with Args and run exactly that call's dataflow, skipping the calls
+	// before it; the call's graph must have JobGraph's fingerprint.
+	JobOrdinal int `json:"jobOrdinal"`
 }
 
 // JobSubmitResponse is the answer to POST /v1/jobs.

@@ -314,7 +314,7 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v
 	now := jm.clock.Now()
 	j := &job{
 		id: newJobID(), name: g.Name, graph: g, graphJSON: req.JobGraph, artifact: req.Artifact,
-		program: req.Program, args: req.Args, env: req.Env, fingerprint: g.Fingerprint,
+		program: req.Program, args: req.Args, ordinal: req.JobOrdinal, env: req.Env, fingerprint: g.Fingerprint,
 		timestamps: map[string]int64{}, submitted: now, slotsNeeded: need, ready: make(chan struct{}), root: -1,
 	}
 	j.tasks = make([][]task, len(g.Vertices))

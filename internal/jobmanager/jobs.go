@@ -48,6 +48,7 @@ type job struct {
 	graph       *jobgraph.JobGraph
 	graphJSON   []byte
 	args        []string
+	ordinal     int // the program's Execute call that made the job (v1.JobSubmitRequest.JobOrdinal)
 	env         map[string]string
 	plan        json.RawMessage
 	vertices    []vertexInfo
@@ -251,7 +252,7 @@ func (jm *JobManager) deployLocked(j *job, now time.Time) {
 	for _, w := range j.workers {
 		w.tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Deploy{Deploy: &rpcpb.DeployWorker{
 			JobId: string(j.id), JobName: j.name, WorkerId: w.id, Artifact: j.artifact,
-			Args: j.args, Env: j.env, Fingerprint: j.fingerprint,
+			Args: j.args, JobOrdinal: int32(j.ordinal), Env: j.env, Fingerprint: j.fingerprint,
 			SlotWorkers: slotWorkers, Slots: int32(w.slots), JobGraph: j.graphJSON,
 		}}})
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -213,6 +214,10 @@ func checkSubmit(req *v1.JobSubmitRequest) error {
 	if g[0] != '{' {
 		return errorf(http.StatusBadRequest,
 			`"jobGraph" is not a JSON object: submit the JobGraph the program prints (spate info PROGRAM)`)
+	}
+	if req.JobOrdinal < 0 || req.JobOrdinal > math.MaxInt32 {
+		return errorf(http.StatusBadRequest,
+			`invalid "jobOrdinal" %d: it counts the program's Execute/ExecuteAsync calls from 0`, req.JobOrdinal)
 	}
 	if req.Artifact == "" {
 		return errorf(http.StatusBadRequest,

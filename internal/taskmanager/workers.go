@@ -83,7 +83,7 @@ func (tm *TaskManager) start(ctx context.Context, tmID, restAddr string, d *rpcp
 	w.dir = dir
 	tm.mu.Unlock()
 	dep := &worker.Deployment{
-		JobID: d.JobId, JobName: d.JobName, WorkerID: d.WorkerId, Fingerprint: d.Fingerprint,
+		JobID: d.JobId, JobName: d.JobName, JobOrdinal: int(d.JobOrdinal), WorkerID: d.WorkerId, Fingerprint: d.Fingerprint,
 		JobManager: tm.cfg.JobManager, DataHost: tm.cfg.Host, SlotWorkers: d.SlotWorkers,
 		TaskManager: fmt.Sprintf("%s (%s)", tmID, tm.cfg.ResourceID),
 	}

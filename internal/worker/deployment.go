@@ -34,8 +34,13 @@ const (
 // Deployment is what a TaskManager tells a worker process: which job, which
 // share of it, and whom to talk to.
 type Deployment struct {
-	JobID       string `json:"jobId"`
-	JobName     string `json:"jobName"`
+	JobID   string `json:"jobId"`
+	JobName string `json:"jobName"`
+	// JobOrdinal and Fingerprint identify the job within its program: the
+	// worker runs the JobOrdinal-th Execute/ExecuteAsync call of main
+	// (counted from 0 across the process), whose graph must have
+	// Fingerprint.
+	JobOrdinal  int    `json:"jobOrdinal"`
 	WorkerID    string `json:"workerId"`
 	Fingerprint string `json:"fingerprint"`
 	// JobManager is the JobManager's RPC address.

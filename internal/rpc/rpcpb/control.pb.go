@@ -868,7 +868,11 @@ type DeployWorker struct {
 	// slots is how many of this TaskManager's slots the worker occupies.
 	Slots int32 `protobuf:"varint,9,opt,name=slots,proto3" json:"slots,omitempty"`
 	// job_graph is the submitted JobGraph (JSON), for the worker's checks.
-	JobGraph      []byte `protobuf:"bytes,10,opt,name=job_graph,json=jobGraph,proto3" json:"job_graph,omitempty"`
+	JobGraph []byte `protobuf:"bytes,10,opt,name=job_graph,json=jobGraph,proto3" json:"job_graph,omitempty"`
+	// job_ordinal tells which job of its program this is: the worker runs
+	// the job_ordinal-th Execute/ExecuteAsync call of main (0 for the
+	// first), skipping the calls before it.
+	JobOrdinal    int32 `protobuf:"varint,11,opt,name=job_ordinal,json=jobOrdinal,proto3" json:"job_ordinal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -971,6 +975,13 @@ func (x *DeployWorker) GetJobGraph() []byte {
 		return x.JobGraph
 	}
 	return nil
+}
+
+func (x *DeployWorker) GetJobOrdinal() int32 {
+	if x != nil {
+		return x.JobOrdinal
+	}
+	return 0
 }
 
 // ReleaseJob asks a TaskManager to stop a job's worker and remove its files.
@@ -1406,7 +1417,7 @@ const file_control_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\".\n" +
 	"\rStdoutRequest\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\x04R\trequestId\"\xf8\x02\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\"\x99\x03\n" +
 	"\fDeployWorker\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
 	"\bjob_name\x18\x02 \x01(\tR\ajobName\x12\x1b\n" +
@@ -1418,7 +1429,9 @@ const file_control_proto_rawDesc = "" +
 	"\fslot_workers\x18\b \x03(\tR\vslotWorkers\x12\x14\n" +
 	"\x05slots\x18\t \x01(\x05R\x05slots\x12\x1b\n" +
 	"\tjob_graph\x18\n" +
-	" \x01(\fR\bjobGraph\x1a6\n" +
+	" \x01(\fR\bjobGraph\x12\x1f\n" +
+	"\vjob_ordinal\x18\v \x01(\x05R\n" +
+	"jobOrdinal\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
