@@ -59,5 +59,11 @@ func executable(prog string) (string, func(), error) {
 		cleanup()
 		return "", nil, fmt.Errorf("build %s: %w", prog, err)
 	}
+	// go build -o writes a package archive for a package that is not
+	// main: there is no program to run.
+	if st, err := os.Stat(bin); err != nil || st.Mode()&0o111 == 0 {
+		cleanup()
+		return "", nil, fmt.Errorf("%s is not a main package: spate runs a program, a package main whose main calls Env.Execute (or an executable built from one)", prog)
+	}
 	return bin, cleanup, nil
 }

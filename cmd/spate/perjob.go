@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,104 +21,375 @@ import (
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/launcher"
 	"github.com/spate-dev/spate/internal/provider"
 	"github.com/spate-dev/spate/internal/provider/process"
 )
 
-// runPerJob runs a program's jobs on a per-job cluster of child processes:
-// a JobManager that starts the TaskManagers the job needs and exits when
-// the job has ended, taking them with it. Attached, the client streams the
-// job's output, cancels the job on Ctrl-C, and removes the cluster's
-// directory at the end; detached, it returns once the job is submitted and
-// the cluster removes itself when the job ends.
+// runPerJob runs a program's jobs on per-job clusters of child processes,
+// one cluster per Execute/ExecuteAsync call, as Flink's job-cluster
+// executor deploys one per execute(). The CLI owns every cluster: at each
+// call the program asks it, through the launcher socket, for a fresh
+// cluster and submits its job there. A cluster is a JobManager that starts
+// the TaskManagers its job needs and exits when the job has ended, taking
+// them with it.
+//
+// Attached, the client streams each job's output, each line labelled with
+// its job, cancels every job on Ctrl-C, and removes each cluster's
+// directory when its job has ended. Detached, it returns once the program
+// has submitted its jobs, and each cluster removes itself when its job
+// ends. Either way a cluster the program never submitted to is removed
+// when the program ends.
+//
+//	program's Execute ──ask──▶ CLI deploys cluster ──▶ program submits
+//	  ──▶ job ends ──▶ JobManager exits (TaskManagers with it)
+//	  ──▶ CLI removes the cluster's directory
 func runPerJob(prog string, args []string, conf config.Config, detached, keepLogs bool) error {
-	dir, err := os.MkdirTemp("", "spate-perjob-")
+	srv, err := launcher.Listen()
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "log"), 0o755); err != nil {
-		return fmt.Errorf("run: %w", err)
-	}
-	fmt.Fprintf(os.Stderr, "Per-job cluster in %s\n", dir)
-	spec := provider.ClusterSpec{Mode: provider.PerJob, Dir: dir, Config: conf.ClusterEntries(),
-		RemoveWhenDone: detached && !keepLogs}
-	if !detached {
-		// The attached client fetches the job's result before the
-		// cluster goes.
-		spec.ResultLinger = 30 * time.Second
-	}
-	cl, err := process.Deployer{}.Deploy(context.Background(), spec)
-	if err != nil {
-		os.RemoveAll(dir)
-		return fmt.Errorf("run: %w", err)
-	}
-	rest := cl.REST()
-	fmt.Fprintf(os.Stderr, "Per-job cluster's REST API at http://%s\n", rest)
-	cleanup := func() {
-		<-cl.Done()
-		if !keepLogs {
-			os.RemoveAll(dir)
-		}
-	}
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &perJobRun{conf: conf, detached: detached, keepLogs: keepLogs,
+		out: &lineWriter{w: os.Stdout}, detach: make(chan struct{})}
+	served := make(chan struct{})
+	go func() { defer close(served); srv.Serve(ctx, r) }()
+	stopServing := func() { cancel(); <-served }
+	defer stopServing()
 
 	cmd := exec.Command(prog, args...)
-	cmd.Env = append(os.Environ(), config.PropertiesEnv+"="+properties(conf), spate.TargetEnv+"=remote",
-		spate.JobManagerEnv+"="+rest, spate.DetachedEnv+"="+strconv.FormatBool(detached))
+	cmd.Env = append(os.Environ(), config.PropertiesEnv+"="+properties(conf), spate.TargetEnv+"=per-job",
+		launcher.Env+"="+srv.Path(), spate.DetachedEnv+"="+strconv.FormatBool(detached))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
-		stopCluster(cl)
-		cleanup()
 		return fmt.Errorf("run %s: %w", prog, err)
 	}
 	progDone := make(chan error, 1)
 	go func() { progDone <- cmd.Wait() }()
 
-	var follow sync.WaitGroup
-	stopFollow := make(chan struct{})
-	if !detached {
-		follow.Add(1)
-		go func() {
-			defer follow.Done()
-			followOutputs(filepath.Join(dir, "log"), os.Stdout, stopFollow, "taskmanager-*.out")
-		}()
-	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
 	var progErr error
+	interrupted := false
 	select {
 	case progErr = <-progDone:
 	case <-sigs:
-		fmt.Fprintln(os.Stderr, "Interrupted: cancelling the job and removing its cluster")
-		cancelAll(rest)
+		interrupted = true
+		fmt.Fprintln(os.Stderr, "Interrupted: cancelling the jobs and removing their clusters")
+		r.close()
+		r.cancelJobs()
 		progErr = <-progDone
 		if progErr == nil {
 			progErr = errors.New("interrupted")
 		}
 	}
-	if detached && progErr == nil {
-		// The cluster ends by itself with its job.
-		return nil
+	// No cluster starts once the program has ended.
+	stopServing()
+	clusters := r.close()
+	if r.removeUnused(clusters) == 0 && progErr == nil {
+		close(r.detach)
+		r.watchers.Wait()
+		return noJobError(prog, "a per-job cluster")
 	}
-	if !hasJob(rest) {
-		// The program ended without submitting: nothing will end the
-		// cluster but us.
-		stopCluster(cl)
+	if detached && !interrupted {
+		// Each cluster ends by itself with its job.
+		close(r.detach)
+		r.watchers.Wait()
+		return exitError(progErr)
 	}
-	select {
-	case <-cl.Done():
-	case <-time.After(30 * time.Second):
-		stopCluster(cl)
+	if progErr != nil && !interrupted {
+		// Nobody follows the jobs still running.
+		r.cancelJobs()
 	}
-	close(stopFollow)
-	follow.Wait()
-	cleanup()
+	r.waitClusters(clusters, sigs, progErr != nil)
+	return exitError(progErr)
+}
+
+// exitError is a program's failure: its exit code if it ran.
+func exitError(err error) error {
 	var ee *exec.ExitError
-	if errors.As(progErr, &ee) {
+	if errors.As(err, &ee) {
 		return exitCode(ee.ExitCode())
 	}
-	return progErr
+	return err
+}
+
+// noJobError is the error of a program that ended well without submitting
+// any job to a cluster target.
+func noJobError(prog, target string) error {
+	return fmt.Errorf("run %s: the program ended without submitting a job to %s: a Spate program submits its jobs with Env.Execute or Env.ExecuteAsync; is %s a Spate program?", prog, target, prog)
+}
+
+// perJobRun is the CLI's side of one `spate run --target process-per-job`:
+// the clusters it deployed for the program's jobs.
+type perJobRun struct {
+	conf               config.Config
+	detached, keepLogs bool
+	out                *lineWriter
+	// detach is closed when the client returns before its clusters end:
+	// their watchers stop.
+	detach   chan struct{}
+	watchers sync.WaitGroup
+	mu       struct {
+		sync.Mutex
+		clusters []*jobCluster
+		closed   bool
+	}
+}
+
+// jobCluster is the cluster of one job of the program.
+type jobCluster struct {
+	id         string
+	name       string
+	ordinal    int
+	dir        string
+	cl         provider.Cluster
+	rest       string
+	jobID      string // set once the program has submitted (guarded by perJobRun.mu)
+	released   bool   // guarded by perJobRun.mu
+	stopFollow chan struct{}
+	// gone is closed once the cluster has ended and its directory is
+	// removed (or kept), or the client detached.
+	gone chan struct{}
+}
+
+var _ launcher.Handler = (*perJobRun)(nil)
+
+// DeployCluster starts a per-job cluster for the job req names.
+func (r *perJobRun) DeployCluster(ctx context.Context, req launcher.ClusterRequest) (launcher.Cluster, error) {
+	r.mu.Lock()
+	closed := r.mu.closed
+	r.mu.Unlock()
+	if closed {
+		return launcher.Cluster{}, errors.New("the client is ending: no more clusters")
+	}
+	label := fmt.Sprintf("job %q (Execute call #%d)", req.JobName, req.JobOrdinal)
+	dir, err := os.MkdirTemp("", "spate-perjob-")
+	if err != nil {
+		return launcher.Cluster{}, fmt.Errorf("per-job cluster for %s: %w", label, err)
+	}
+	fmt.Fprintf(os.Stderr, "Per-job cluster in %s for %s\n", dir, label)
+	spec := provider.ClusterSpec{Mode: provider.PerJob, Dir: dir, Config: r.conf.ClusterEntries(),
+		RemoveWhenDone: r.detached && !r.keepLogs}
+	if !r.detached {
+		// The attached client fetches the job's result before the
+		// cluster goes.
+		spec.ResultLinger = 30 * time.Second
+	}
+	cl, err := process.Deployer{}.Deploy(ctx, spec)
+	if err != nil {
+		os.RemoveAll(dir)
+		return launcher.Cluster{}, fmt.Errorf("per-job cluster for %s: %w", label, err)
+	}
+	jc := &jobCluster{name: req.JobName, ordinal: req.JobOrdinal, dir: dir, cl: cl, rest: cl.REST(),
+		stopFollow: make(chan struct{}), gone: make(chan struct{})}
+	r.mu.Lock()
+	if r.mu.closed {
+		// Interrupted while it started.
+		r.mu.Unlock()
+		stopCluster(cl)
+		os.RemoveAll(dir)
+		return launcher.Cluster{}, errors.New("the client is ending: no more clusters")
+	}
+	r.mu.clusters = append(r.mu.clusters, jc)
+	jc.id = strconv.Itoa(len(r.mu.clusters))
+	r.watchers.Add(1)
+	r.mu.Unlock()
+	fmt.Fprintf(os.Stderr, "Per-job cluster's REST API at http://%s for %s\n", jc.rest, label)
+	go r.watch(jc)
+	return launcher.Cluster{ID: jc.id, REST: jc.rest}, nil
+}
+
+// watch follows a cluster's output until it ends, then removes its
+// directory.
+func (r *perJobRun) watch(jc *jobCluster) {
+	defer r.watchers.Done()
+	defer close(jc.gone)
+	var follow sync.WaitGroup
+	if !r.detached {
+		follow.Add(1)
+		go func() {
+			defer follow.Done()
+			followOutputs(filepath.Join(jc.dir, "log"), &jobLines{name: jc.name, w: r.out}, jc.stopFollow, "taskmanager-*.out")
+		}()
+	}
+	select {
+	case <-jc.cl.Done():
+	case <-r.detach:
+		close(jc.stopFollow)
+		follow.Wait()
+		return
+	}
+	close(jc.stopFollow)
+	follow.Wait()
+	if r.keepLogs {
+		fmt.Fprintf(os.Stderr, "Per-job cluster of job %q ended; its logs are in %s\n", jc.name, filepath.Join(jc.dir, "log"))
+		return
+	}
+	os.RemoveAll(jc.dir)
+}
+
+// ReleaseCluster removes a cluster the program will not submit to.
+func (r *perJobRun) ReleaseCluster(ctx context.Context, id string) error {
+	jc := r.cluster(id)
+	if jc == nil {
+		return fmt.Errorf("no cluster %q", id)
+	}
+	r.mu.Lock()
+	jc.released = true
+	r.mu.Unlock()
+	stopCluster(jc.cl)
+	select {
+	case <-jc.gone:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// Submitted records which job a cluster runs.
+func (r *perJobRun) Submitted(s launcher.Submission) {
+	if jc := r.cluster(s.Cluster); jc != nil {
+		r.mu.Lock()
+		jc.jobID = s.JobID
+		r.mu.Unlock()
+	}
+}
+
+func (r *perJobRun) cluster(id string) *jobCluster {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, jc := range r.mu.clusters {
+		if jc.id == id {
+			return jc
+		}
+	}
+	return nil
+}
+
+// close refuses further clusters and returns those deployed.
+func (r *perJobRun) close() []*jobCluster {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mu.closed = true
+	return append([]*jobCluster(nil), r.mu.clusters...)
+}
+
+// removeUnused stops the clusters that run no job once the program has
+// ended, since nothing else would end them, and returns how many run one.
+func (r *perJobRun) removeUnused(clusters []*jobCluster) int {
+	jobs := 0
+	for _, jc := range clusters {
+		r.mu.Lock()
+		submitted, released := jc.jobID != "", jc.released
+		r.mu.Unlock()
+		ended := false
+		select {
+		case <-jc.cl.Done():
+			// A per-job JobManager ends by itself only after a job.
+			ended = true
+		default:
+		}
+		switch {
+		case released:
+		case submitted || ended || hasJob(jc.rest):
+			jobs++
+		default:
+			stopCluster(jc.cl)
+			<-jc.gone
+		}
+	}
+	return jobs
+}
+
+// cancelJobs cancels the jobs still running on every cluster.
+func (r *perJobRun) cancelJobs() {
+	r.mu.Lock()
+	clusters := append([]*jobCluster(nil), r.mu.clusters...)
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, jc := range clusters {
+		wg.Add(1)
+		go func() { defer wg.Done(); cancelAll(jc.rest) }()
+	}
+	wg.Wait()
+}
+
+// waitClusters waits until every cluster has ended and is removed. After
+// their jobs were cancelled (cancelled), or on a further Ctrl-C, a cluster
+// still there after 30 s is stopped.
+func (r *perJobRun) waitClusters(clusters []*jobCluster, sigs <-chan os.Signal, cancelled bool) {
+	all := make(chan struct{})
+	go func() { r.watchers.Wait(); close(all) }()
+	var deadline <-chan time.Time
+	if cancelled {
+		deadline = time.After(30 * time.Second)
+	}
+	for {
+		select {
+		case <-all:
+			return
+		case <-sigs:
+			if cancelled {
+				fmt.Fprintln(os.Stderr, "Interrupted again: stopping the clusters")
+				deadline = time.After(0)
+				continue
+			}
+			fmt.Fprintln(os.Stderr, "Interrupted: cancelling the jobs and removing their clusters")
+			cancelled = true
+			r.cancelJobs()
+			deadline = time.After(30 * time.Second)
+		case <-deadline:
+			for _, jc := range clusters {
+				stopCluster(jc.cl)
+			}
+			<-all
+			return
+		}
+	}
+}
+
+// lineWriter serialises writes of whole lines from several followers.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// jobLines labels the output lines of a per-job cluster's TaskManagers,
+// "[job ID WORKER] text", with the job's name: "[job ID WORKER NAME] text".
+type jobLines struct {
+	name string
+	w    io.Writer
+}
+
+func (j *jobLines) Write(b []byte) (int, error) {
+	name := j.name
+	if strings.ContainsAny(name, " \t]") || name == "" {
+		name = strconv.Quote(name)
+	}
+	var out bytes.Buffer
+	for line := range bytes.Lines(b) {
+		if rest, ok := bytes.CutPrefix(line, []byte("[job ")); ok {
+			if tag, text, ok := bytes.Cut(rest, []byte("] ")); ok {
+				fmt.Fprintf(&out, "[job %s %s] %s", tag, name, text)
+				continue
+			}
+		}
+		out.Write(line)
+	}
+	if _, err := j.w.Write(out.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // stopCluster tears a cluster down, killing it if it takes more than 30 s.

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/launcher"
 )
 
 // run runs a program on a target: plainly (local), or as a client that
@@ -75,6 +78,22 @@ func run(args []string) error {
 	}
 	cmd := exec.Command(prog, fs.Args()[1:]...)
 	cmd.Env = append(os.Environ(), config.PropertiesEnv+"="+properties(conf), spate.TargetEnv+"="+*target)
+	var submitted *submissions
+	if *target == "remote" {
+		// The program tells what it submits: a program that submits
+		// nothing is an error, not a silent success.
+		srv, err := launcher.Listen()
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		defer srv.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan struct{})
+		submitted = &submissions{}
+		go func() { defer close(served); srv.Serve(ctx, submitted) }()
+		defer func() { cancel(); <-served }()
+		cmd.Env = append(cmd.Env, launcher.Env+"="+srv.Path())
+	}
 	if *target == "local" {
 		// The job runs in the program itself: it gets its workers'
 		// variables.
@@ -93,7 +112,36 @@ func run(args []string) error {
 		}
 		return fmt.Errorf("run %s: %w", fs.Arg(0), err)
 	}
+	if submitted != nil && submitted.count() == 0 {
+		return noJobError(fs.Arg(0), "the JobManager at "+restAddress(jm, conf))
+	}
 	return nil
+}
+
+// submissions counts the jobs a program run on a remote target submits.
+type submissions struct {
+	mu sync.Mutex
+	n  int
+}
+
+var _ launcher.Handler = (*submissions)(nil)
+
+func (s *submissions) DeployCluster(context.Context, launcher.ClusterRequest) (launcher.Cluster, error) {
+	return launcher.Cluster{}, errors.New("the remote target submits to a running JobManager and deploys no cluster")
+}
+
+func (s *submissions) ReleaseCluster(context.Context, string) error { return nil }
+
+func (s *submissions) Submitted(launcher.Submission) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+}
+
+func (s *submissions) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
 }
 
 // properties renders conf as $SPATE_PROPERTIES.
