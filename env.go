@@ -122,6 +122,13 @@ func (e *Env) MaxParallelism() int {
 // name, and returns when the job has finished (bounded inputs exhausted),
 // failed, or ctx ended. A failure names the operator and subtask and carries
 // the cause.
+//
+// On a cluster a job is identified by the ordinal of its Execute or
+// ExecuteAsync call among all of the process's calls, of every Env: the
+// job's workers run main again and run that call. main must therefore make
+// the same calls in the same order, with the same dataflows, for the same
+// arguments; a call that builds another dataflow than the one submitted
+// fails its job with a clear error.
 func (e *Env) Execute(name string) error {
 	return e.ExecuteContext(context.Background(), name)
 }

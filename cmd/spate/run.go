@@ -22,7 +22,7 @@ func run(args []string) error {
 	var cf confFlags
 	cf.register(fs)
 	cf.registerEnvFile(fs)
-	target := fs.String("target", "local", "where jobs run: local (embedded executor), remote (a running JobManager) or process-per-job (a cluster of child processes for the job, removed after it)")
+	target := fs.String("target", "local", "where jobs run: local (embedded executor), remote (a running JobManager) or process-per-job (a cluster of child processes for each job, removed after it)")
 	var jm string
 	fs.StringVar(&jm, "jobmanager", "", "the JobManager's REST address host:port, for --target remote (default rest.address:rest.port, localhost:8081)")
 	fs.StringVar(&jm, "m", "", "shorthand for --jobmanager")
