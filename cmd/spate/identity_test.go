@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -280,4 +282,40 @@ func TestRunNotASpateProgram(t *testing.T) {
 	if err == nil || !strings.Contains(out, "../../internal/config is not a main package") {
 		t.Errorf("spate run ../../internal/config: %v, want an error saying it is not a main package:\n%s", err, out)
 	}
+}
+
+// TestPerJobInterruptedTwoJobs interrupts an attached client while two
+// unbounded jobs run at once, each on its own per-job cluster: both are
+// cancelled and both clusters removed.
+func TestPerJobInterruptedTwoJobs(t *testing.T) {
+	tmp := t.TempDir()
+	cmd := exec.Command(filepath.Join(binaries(t), "spate"), "run", "--target", "process-per-job",
+		filepath.Join(binaries(t), "twice"), "-async", "-forever")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	var mu sync.Mutex
+	var out bytes.Buffer
+	cmd.Stdout = lockedWriter{&mu, &out}
+	cmd.Stderr = lockedWriter{&mu, &out}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	text := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	waitFor(t, 60*time.Second, "both jobs to run", func() bool {
+		return strings.Count(text(), "is RUNNING") == 2 && len(jobOutput(text(), submittedIDs(t, text(), 2)[1])) == 3
+	})
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the interrupted client did not return:\n%s", text())
+	}
+	if !strings.Contains(text(), "is CANCELED") {
+		t.Errorf("the jobs were not cancelled:\n%s", text())
+	}
+	nothingLeftIn(t, tmp)
 }

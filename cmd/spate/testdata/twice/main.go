@@ -7,28 +7,33 @@
 //	         fingerprint and differ only in the data their closures capture
 //	-nondet  a deliberately non-deterministic main: run as a worker it
 //	         skips the first input, so its first job is another dataflow
+//	-forever unbounded jobs: each prints its three lines, then runs until
+//	         cancelled
 package main
 
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/connector/datagen"
 )
 
 func main() {
 	async := flag.Bool("async", false, "start the jobs with ExecuteAsync")
 	envs := flag.Bool("envs", false, "declare each job on a new Env")
 	nondet := flag.Bool("nondet", false, "skip the first input when run as a worker")
+	forever := flag.Bool("forever", false, "run unbounded jobs")
 	flag.Parse()
-	if err := run(*async, *envs, *nondet); err != nil {
+	if err := run(*async, *envs, *nondet, *forever); err != nil {
 		fmt.Fprintln(os.Stderr, "twice:", err)
 		os.Exit(1)
 	}
 }
 
-func run(async, envs, nondet bool) error {
+func run(async, envs, nondet, forever bool) error {
 	inputs := []string{"alpha", "beta"}
 	if nondet && os.Getenv(spate.TargetEnv) == "" {
 		// Workers have no target: only they skip.
@@ -45,6 +50,10 @@ func run(async, envs, nondet bool) error {
 			name += "-" + in
 		}
 		src := spate.FromSlice(env, []int{1, 2, 3})
+		if forever {
+			ticks := datagen.New(func(i int64) int { return int(i) + 1 }, datagen.Count(math.MaxInt64), datagen.RatePerSecond(100))
+			src = spate.Filter(spate.FromSource(env, "ticks", ticks, spate.NoWatermarks[int]()), func(v int) bool { return v <= 3 })
+		}
 		tagged := spate.Map(src.Rebalance(), func(v int) string { return fmt.Sprintf("%s %d", in, v) }).Name(name)
 		spate.SinkTo(tagged, spate.Print[string]()).Parallelism(1)
 		if !async {
