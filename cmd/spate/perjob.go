@@ -256,6 +256,7 @@ func (r *perJobRun) Submitted(s launcher.Submission) {
 		r.mu.Lock()
 		jc.jobID = s.JobID
 		r.mu.Unlock()
+		fmt.Fprintf(os.Stderr, "Per-job cluster in %s runs job %q (%s)\n", jc.dir, s.JobName, s.JobID)
 	}
 }
 
