@@ -122,7 +122,7 @@ func TestSessionSamePipelineTwice(t *testing.T) {
 	}
 }
 
-var perJobDirs = regexp.MustCompile(`Per-job cluster in (\S+)`)
+var perJobDirs = regexp.MustCompile(`Per-job cluster in (\S+) for job`)
 
 // runPerJobIn runs spate run --target process-per-job with TMPDIR set to
 // tmp, so that everything the run and its clusters create lives there.
@@ -223,9 +223,10 @@ var fingerprints = regexp.MustCompile(`[0-9a-f]{64}`)
 // its first input: the worker's first Execute builds another dataflow than
 // the submitted first job. The job fails with an error naming the call's
 // ordinal, both fingerprints and the cause; it never runs the other
-// dataflow's closures.
+// dataflow's closures. The second job's worker, whose main ends before
+// its call, fails the job saying so.
 func TestNondeterministicMainMismatch(t *testing.T) {
-	c := startCluster(t, 2)
+	c := startCluster(t, 2, 2)
 	out, id, err := c.run(t, nil, "twice", "-nondet")
 	if err == nil {
 		t.Fatalf("a non-deterministic main ran:\n%s", out)
@@ -259,6 +260,21 @@ func TestNondeterministicMainMismatch(t *testing.T) {
 	for _, line := range c.output(id) {
 		if !strings.HasPrefix(line, "spate worker:") {
 			t.Errorf("the mismatched job ran and printed %q", line)
+		}
+	}
+
+	out, _, err = c.run(t, []string{"--detached"}, "twice", "-nondet", "-async")
+	if err != nil {
+		t.Fatalf("submit detached: %v\n%s", err, out)
+	}
+	second := submittedIDs(t, out, 2)[1]
+	c.waitStatus(t, second, v1.JobFailed)
+	if err := c.get(t, "/v1/jobs/"+second+"/exceptions", &ex); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"without reaching Execute/ExecuteAsync call #1", "deterministic"} {
+		if !strings.Contains(ex.RootException, want) {
+			t.Errorf("root exception of the job main never reaches %q lacks %q", ex.RootException, want)
 		}
 	}
 }

@@ -120,7 +120,7 @@ func (jm *JobManager) onTMMessage(tm *taskManager, m *rpcpb.TaskManagerMessage) 
 			return
 		}
 		jm.reportLocked(j, failure{name: exceptionWorkerExited, death: true, location: tm.id,
-			err: fmt.Errorf("worker %s on TaskManager %s (%s) exited: %s", e.WorkerId, tm.id, tm.resourceID, e.Reason)}, now)
+			err: fmt.Errorf("worker %s on TaskManager %s (%s) exited: %s%s", e.WorkerId, tm.id, tm.resourceID, e.Reason, exitHint(j, e.WorkerId, e.ExitCode))}, now)
 	case *rpcpb.TaskManagerMessage_Stdout:
 		if ch, ok := jm.mu.stdout[k.Stdout.RequestId]; ok {
 			delete(jm.mu.stdout, k.Stdout.RequestId)
