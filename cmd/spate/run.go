@@ -81,18 +81,19 @@ func run(args []string) error {
 	var submitted *submissions
 	if *target == "remote" {
 		// The program tells what it submits: a program that submits
-		// nothing is an error, not a silent success.
-		srv, err := launcher.Listen()
-		if err != nil {
-			return fmt.Errorf("run: %w", err)
+		// nothing is an error, not a silent success. Without the socket
+		// the jobs still run; only that check is lost.
+		if srv, err := launcher.Listen(); err != nil {
+			fmt.Fprintf(os.Stderr, "spate run: %v; a program that submits no job will not be detected\n", err)
+		} else {
+			defer srv.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			served := make(chan struct{})
+			submitted = &submissions{}
+			go func() { defer close(served); srv.Serve(ctx, submitted) }()
+			defer func() { cancel(); <-served }()
+			cmd.Env = append(cmd.Env, launcher.Env+"="+srv.Path())
 		}
-		defer srv.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		served := make(chan struct{})
-		submitted = &submissions{}
-		go func() { defer close(served); srv.Serve(ctx, submitted) }()
-		defer func() { cancel(); <-served }()
-		cmd.Env = append(cmd.Env, launcher.Env+"="+srv.Path())
 	}
 	if *target == "local" {
 		// The job runs in the program itself: it gets its workers'

@@ -90,9 +90,14 @@ type Server struct {
 }
 
 // Listen opens the socket in a new private directory under the system's
-// temporary directory.
+// temporary directory, or under /tmp if the path would be too long for a
+// socket there.
 func Listen() (*Server, error) {
-	dir, err := os.MkdirTemp("", "spate-run-")
+	base := os.TempDir()
+	if len(filepath.Join(base, "spate-run-0123456789", "launcher.sock")) > maxSocketPath {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "spate-run-")
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
