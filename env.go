@@ -125,10 +125,11 @@ func (e *Env) MaxParallelism() int {
 //
 // On a cluster a job is identified by the ordinal of its Execute or
 // ExecuteAsync call among all of the process's calls, of every Env: the
-// job's workers run main again and run that call. main must therefore make
-// the same calls in the same order, with the same dataflows, for the same
-// arguments; a call that builds another dataflow than the one submitted
-// fails its job with a clear error.
+// job's workers run main again and run that call; in a worker the calls
+// before it return nil at once without running anything. main must
+// therefore make the same calls in the same order, with the same
+// dataflows, for the same arguments; a call that builds another dataflow
+// than the one submitted fails its job with a clear error.
 func (e *Env) Execute(name string) error {
 	return e.ExecuteContext(context.Background(), name)
 }
