@@ -82,7 +82,13 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 		fmt.Fprintln(os.Stderr, "Interrupted: cancelling the jobs and removing their clusters")
 		r.close()
 		r.cancelJobs()
-		progErr = <-progDone
+		select {
+		case progErr = <-progDone:
+		case <-sigs:
+			fmt.Fprintln(os.Stderr, "Interrupted again: stopping the program")
+			cmd.Process.Kill()
+			progErr = <-progDone
+		}
 		if progErr == nil {
 			progErr = errors.New("interrupted")
 		}
