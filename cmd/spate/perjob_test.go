@@ -119,6 +119,8 @@ func TestPerJobInterrupted(t *testing.T) {
 	bin := binaries(t)
 	cmd := exec.Command(filepath.Join(bin, "spate"), "run", "--target", "process-per-job", "-p", "2",
 		filepath.Join(bin, "topn"), "-events", "1000000000000")
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	var mu sync.Mutex
 	var out bytes.Buffer
 	cmd.Stdout = lockedWriter{&mu, &out}
@@ -147,6 +149,7 @@ func TestPerJobInterrupted(t *testing.T) {
 		t.Errorf("the job was not cancelled:\n%s", text())
 	}
 	clusterGone(t, m[1], restOf(t, text()))
+	nothingLeftIn(t, tmp)
 }
 
 // TestPerJobDetached submits to a per-job cluster and returns at once; the
@@ -155,8 +158,11 @@ func TestPerJobDetached(t *testing.T) {
 	bin := binaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, filepath.Join(bin, "spate"), "run", "--target", "process-per-job", "--detached", "-p", "2",
-		filepath.Join(bin, "topn"), "-events", "300000").CombinedOutput()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "spate"), "run", "--target", "process-per-job", "--detached", "-p", "2",
+		filepath.Join(bin, "topn"), "-events", "300000")
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("spate run --detached: %v\n%s", err, out)
 	}
@@ -165,4 +171,5 @@ func TestPerJobDetached(t *testing.T) {
 		t.Fatalf("unexpected output:\n%s", out)
 	}
 	clusterGone(t, string(m[1]), restOf(t, string(out)))
+	nothingLeftIn(t, tmp)
 }
