@@ -308,8 +308,7 @@ func TestWatermarksAreMinCombined(t *testing.T) {
 		fast = append(fast, event{Key: "A", Value: i, Ts: 100_000 + 10*int64(i)})
 		slow = append(slow, event{Key: "B", Value: i, Ts: 1000 + 10*int64(i)})
 	}
-	strategy := spate.ForBoundedOutOfOrderness[event](bound * time.Millisecond).
-		WithTimestampAssigner(func(e event, _ int64) int64 { return e.Ts })
+	strategy := punctuated[event](bound).WithTimestampAssigner(func(e event, _ int64) int64 { return e.Ts })
 	sources := func(env *spate.Env) (a, b spate.Stream[event]) {
 		aSent, bDone := make(chan struct{}), make(chan struct{})
 		a = spate.FromSource(env, "A", spate.Source[event](&gatedSource[event]{recs: fast, emitted: aSent, hold: bDone}), strategy).Parallelism(1)

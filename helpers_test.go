@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"io"
+	"math"
 	"slices"
 	"testing"
 
@@ -38,12 +39,33 @@ type event struct {
 }
 
 // events makes a bounded source of evs whose timestamps are their Ts, with
-// the given out-of-orderness.
+// the given out-of-orderness. Its watermark follows every record (see
+// punctuated), so tests know exactly what is late.
 func events(env *spate.Env, evs []event, delayMs int64) spate.Stream[event] {
-	ws := spate.ForBoundedOutOfOrderness[event](msDur(delayMs)).
-		WithTimestampAssigner(func(e event, _ int64) int64 { return e.Ts })
+	ws := punctuated[event](delayMs).WithTimestampAssigner(func(e event, _ int64) int64 { return e.Ts })
 	return spate.FromSource(env, "events", spate.Source[event](ordered(evs)), ws).Parallelism(1)
 }
+
+// punctuated is the strategy of bounded out-of-orderness whose generator
+// emits its watermark after every record rather than periodically in
+// processing time: the watermark then moves between records exactly as
+// their order says, whatever the speed of the machine.
+func punctuated[T any](delayMs int64) spate.WatermarkStrategy[T] {
+	return spate.ForGenerator(func() spate.WatermarkGenerator[T] {
+		return &punctuatedGen[T]{delay: delayMs, max: math.MinInt64 + delayMs + 1}
+	})
+}
+
+type punctuatedGen[T any] struct{ delay, max int64 }
+
+func (g *punctuatedGen[T]) OnEvent(_ T, ts int64, out spate.WatermarkOutput) {
+	if ts > g.max {
+		g.max = ts
+		out.EmitWatermark(ts - g.delay - 1)
+	}
+}
+
+func (g *punctuatedGen[T]) OnPeriodicEmit(spate.WatermarkOutput) {}
 
 // ordered is a source that emits its records one per Read call, so that
 // the watermark advances between records exactly as their order says.

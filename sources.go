@@ -22,10 +22,13 @@ const sourceReadBatch = 256
 func FromSource[T any](env *Env, name string, src Source[T], strategy WatermarkStrategy[T]) Stream[T] {
 	var n *node
 	n = env.addNode("source", name, kitOf[T]{}, func(bc *buildCtx) (*opSpec, error) {
+		r, err := newStrategyRun(bc, strategy)
+		if err != nil {
+			return nil, err
+		}
 		op := &sourceOp[T]{
-			task: bc.task, name: bc.name, src: src, ws: strategy,
+			task: bc.task, name: bc.name, src: src, strategy: r,
 			split: Split{Subtask: bc.subtask, Parallelism: bc.parallelism},
-			wm:    wmState[T]{out: out[T](bc), last: exec.MinWatermark},
 		}
 		if o, ok := bc.sides[RecordErrors.ID]; ok {
 			op.errOut = o.(exec.Output[RecordError])
@@ -69,14 +72,13 @@ func (r *sliceReader[T]) Read(_ context.Context, buf []T) (int, error) {
 func (r *sliceReader[T]) Close() error { return nil }
 
 type sourceOp[T any] struct {
-	task   *exec.Task
-	name   string
-	src    Source[T]
-	ws     WatermarkStrategy[T]
-	split  Split
-	reader SourceReader[T]
-	wm     wmState[T]
-	errOut exec.Output[RecordError]
+	task     *exec.Task
+	name     string
+	src      Source[T]
+	strategy *strategyRun[T]
+	split    Split
+	reader   SourceReader[T]
+	errOut   exec.Output[RecordError]
 }
 
 func (o *sourceOp[T]) run(ctx context.Context) error {
@@ -86,45 +88,31 @@ func (o *sourceOp[T]) run(ctx context.Context) error {
 		return fmt.Errorf("open source: %w", err)
 	}
 	o.reader = r
-	var gen WatermarkGenerator[T]
-	if o.ws.newGen != nil {
-		gen = o.ws.newGen()
-	}
-	out := o.wm.out
+	run := o.strategy
+	out := run.wm.out
 	buf := make([]T, sourceReadBatch)
-	lastActive := time.Now()
-	idle := false
+	run.start()
+	defer run.stop()
 	for {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
 		o.task.Current = o.name
 		n, err := r.Read(ctx, buf)
-		if n > 0 && idle {
-			idle = false
-			o.task.SetIdle(false)
-		}
 		for i := 0; i < n; i++ {
-			ts := exec.NoTimestamp
-			if o.ws.timestamp != nil {
-				o.task.Current = o.name
-				ts = o.ws.timestamp(buf[i], ts)
-			}
-			if gen != nil {
-				o.task.Current = o.name
-				gen.OnEvent(buf[i], ts, &o.wm)
-			}
+			o.task.Current = o.name
+			ts := run.stamp(buf[i], exec.NoTimestamp)
 			out.Collect(buf[i], ts)
+			o.task.Current = o.name
+			run.observe(buf[i], ts)
 		}
 		o.task.Current = o.name // chained operators ran; what follows is the source's
-		if gen != nil {
-			gen.OnPeriodicEmit(&o.wm)
-		}
 		o.task.FireProcTimers()
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF):
-			o.wm.EmitWatermark(exec.MaxWatermark)
+			run.stop()
+			run.wm.EmitWatermark(exec.MaxWatermark)
 			out.Finish()
 			return nil
 		default:
@@ -139,16 +127,11 @@ func (o *sourceOp[T]) run(ctx context.Context) error {
 			continue
 		}
 		if n > 0 {
-			lastActive = time.Now()
 			continue
 		}
-		// Nothing to read now: send what is buffered, maybe go idle, and
-		// wait a little.
+		// Nothing to read now: send what is buffered and wait a little (or
+		// until a timer is due: the strategy's ticks are timers).
 		o.task.FlushOutputs()
-		if o.ws.idle > 0 && !idle && time.Since(lastActive) >= o.ws.idle {
-			idle = true
-			o.task.SetIdle(true)
-		}
 		o.task.WaitTimers(time.Millisecond)
 	}
 }

@@ -89,6 +89,11 @@ func (t *Task) Fail(err error) {
 	panic(errFail{err})
 }
 
+// Raise fails the running subtask with err, as Task.Fail does, from code
+// that has no Task at hand (a key selector called by an edge's
+// partitioner). It must be called on a subtask's goroutine.
+func Raise(err error) { panic(errFail{err}) }
+
 // Abort unwinds the subtask because the job stops (its context ended).
 func (t *Task) Abort() {
 	panic(errAbort{context.Cause(t.ctx)})
@@ -112,11 +117,26 @@ func (t *Task) FlushOutputs() {
 }
 
 // RegisterProcTimer calls f once the processing time reaches at (ms). f
-// runs on the task's goroutine.
-func (t *Task) RegisterProcTimer(at int64, f func()) {
-	heap.Push(&t.timers, procTimer{at: at, seq: t.timers.seq, f: f})
+// runs on the task's goroutine. The returned handle cancels the timer.
+func (t *Task) RegisterProcTimer(at int64, f func()) *ProcTimer {
+	pt := &ProcTimer{at: at, seq: t.timers.seq, f: f}
 	t.timers.seq++
+	heap.Push(&t.timers, pt)
+	return pt
 }
+
+// CancelProcTimer removes pt if it has not fired yet, releasing its
+// function. Cancelling a fired or cancelled timer does nothing.
+func (t *Task) CancelProcTimer(pt *ProcTimer) {
+	if pt == nil || pt.index < 0 {
+		return
+	}
+	heap.Remove(&t.timers, pt.index)
+	pt.f = nil
+}
+
+// PendingProcTimers returns how many processing-time timers wait to fire.
+func (t *Task) PendingProcTimers() int { return len(t.timers.h) }
 
 // FireProcTimers runs every processing-time timer that is due.
 func (t *Task) FireProcTimers() {
@@ -125,8 +145,10 @@ func (t *Task) FireProcTimers() {
 	}
 	now := t.Now()
 	for len(t.timers.h) > 0 && t.timers.h[0].at <= now {
-		pt := heap.Pop(&t.timers).(procTimer)
-		pt.f()
+		pt := heap.Pop(&t.timers).(*ProcTimer)
+		f := pt.f
+		pt.f = nil
+		f()
 	}
 }
 
@@ -469,14 +491,18 @@ func (t *Task) end(outcome error) error {
 	return first
 }
 
-type procTimer struct {
-	at  int64
-	seq uint64
-	f   func()
+// ProcTimer is a processing-time timer registered with a Task.
+type ProcTimer struct {
+	at    int64
+	seq   uint64
+	f     func()
+	index int // position in the task's heap; -1 once fired or cancelled
 }
 
+// procTimers is a min-heap of timers by time, then registration order. A
+// timer knows its position, so that cancelling it removes it at once.
 type procTimers struct {
-	h   []procTimer
+	h   []*ProcTimer
 	seq uint64
 }
 
@@ -487,10 +513,24 @@ func (p *procTimers) Less(i, j int) bool {
 	}
 	return p.h[i].seq < p.h[j].seq
 }
-func (p *procTimers) Swap(i, j int) { p.h[i], p.h[j] = p.h[j], p.h[i] }
-func (p *procTimers) Push(x any)    { p.h = append(p.h, x.(procTimer)) }
+func (p *procTimers) Swap(i, j int) {
+	p.h[i], p.h[j] = p.h[j], p.h[i]
+	p.h[i].index, p.h[j].index = i, j
+}
+func (p *procTimers) Push(x any) {
+	pt := x.(*ProcTimer)
+	pt.index = len(p.h)
+	p.h = append(p.h, pt)
+}
 func (p *procTimers) Pop() any {
-	x := p.h[len(p.h)-1]
-	p.h = p.h[:len(p.h)-1]
+	n := len(p.h) - 1
+	x := p.h[n]
+	p.h[n] = nil
+	p.h = p.h[:n]
+	x.index = -1
+	// Give back the memory of a burst of timers once most are gone.
+	if c := cap(p.h); c > 1024 && n < c/4 {
+		p.h = append(make([]*ProcTimer, 0, 2*n), p.h...)
+	}
 	return x
 }
