@@ -131,6 +131,9 @@ type KeyedContext[K comparable, O any] struct {
 	store  StateStore[K]
 	timers *timerService[K]
 	domain TimeDomain
+	// noTimers, if set, is the error of registering a timer where nothing
+	// would receive it (a window function without OnTimer).
+	noTimers error
 }
 
 func (c *KeyedContext[K, O]) init(bc *buildCtx, fire func(timerKey[K], TimeDomain)) {
@@ -150,6 +153,9 @@ func (c *KeyedContext[K, O]) State() *StateStore[K] { return &c.store }
 // RegisterEventTimeTimer asks for OnTimer when the watermark reaches ts, for
 // the current key. Registering the same time twice fires once.
 func (c *KeyedContext[K, O]) RegisterEventTimeTimer(ts int64) {
+	if c.noTimers != nil {
+		c.task.Fail(c.noTimers)
+	}
 	c.timers.registerEvent(timerKey[K]{key: c.rt.key, ns: c.rt.ns, ts: ts})
 }
 
@@ -161,6 +167,9 @@ func (c *KeyedContext[K, O]) DeleteEventTimeTimer(ts int64) {
 // RegisterProcessingTimeTimer asks for OnTimer when the wall clock reaches
 // ts (milliseconds), for the current key.
 func (c *KeyedContext[K, O]) RegisterProcessingTimeTimer(ts int64) {
+	if c.noTimers != nil {
+		c.task.Fail(c.noTimers)
+	}
 	c.timers.registerProc(timerKey[K]{key: c.rt.key, ns: c.rt.ns, ts: ts})
 }
 

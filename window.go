@@ -150,6 +150,14 @@ func (w WindowedStream[K, T]) SideOutputLateData(tag OutputTag[T]) WindowedStrea
 
 // WindowContext is the context of a process window function: the keyed
 // context plus the window and state scoped to it.
+//
+// Timers registered through it belong to the current key and window and
+// reach the function's OnTimer (see WindowTimerHandler); they never fire,
+// delete or purge the window itself. A timer still pending when its window
+// is purged fires all the same, with that window in Window(); delete it in
+// the function's Clear (WindowClearer) if it should not outlive the window.
+// A function without OnTimer cannot register timers: doing so fails the
+// job, naming the operator.
 type WindowContext[K comparable, O any] struct {
 	*KeyedContext[K, O]
 	window Window
@@ -174,6 +182,14 @@ type ProcessWindowFunc[K comparable, T, O any] func(ctx *WindowContext[K, O], ke
 // Process calls f.
 func (f ProcessWindowFunc[K, T, O]) Process(ctx *WindowContext[K, O], key K, records []T) error {
 	return f(ctx, key, records)
+}
+
+// WindowTimerHandler is implemented by process window functions that
+// register timers: OnTimer receives each of them, with ctx's Window() and
+// WindowState() those of the window that was current when the timer was
+// registered, and ctx.TimeDomain() telling which kind fired.
+type WindowTimerHandler[K comparable, O any] interface {
+	OnTimer(ctx *WindowContext[K, O], ts int64) error
 }
 
 // WindowClearer is implemented by process window functions that keep
@@ -255,6 +271,9 @@ func ProcessWindow[K comparable, T, O any](w WindowedStream[K, T], newFn func() 
 		if cl, ok := f.(WindowClearer[K, O]); ok {
 			fns.clear = cl.Clear
 		}
+		if th, ok := f.(WindowTimerHandler[K, O]); ok {
+			fns.onTimer = th.OnTimer
+		}
 		return fns
 	})
 }
@@ -266,7 +285,9 @@ type winFns[K comparable, T, A, O any] struct {
 	merge  func(A, A) A
 	emit   func(c *WindowContext[K, O], key K, a A) error
 	clear  func(c *WindowContext[K, O]) error
-	fn     any // the user's function object, for Open/Close
+	// onTimer receives the timers the user's function registered.
+	onTimer func(c *WindowContext[K, O], ts int64) error
+	fn      any // the user's function object, for Open/Close
 }
 
 func windowNode[K comparable, T, A, O any](w WindowedStream[K, T], kind string, newFns func() winFns[K, T, A, O]) Stream[O] {
@@ -275,6 +296,9 @@ func windowNode[K comparable, T, A, O any](w WindowedStream[K, T], kind string, 
 		op := &windowOp[K, T, A, O]{key: w.ks.key, as: w.assigner, lateness: w.lateness, fns: newFns(),
 			acc: map[scope[K]]A{}, sessions: map[K][]Window{}, counts: map[K]*countState[T]{}}
 		op.ctx.init(bc, op.onTimer)
+		if op.fns.onTimer == nil {
+			op.ctx.noTimers = fmt.Errorf("%s registered a timer, but its window function has no method OnTimer(ctx *spate.WindowContext[K, O], ts int64) error to receive it: implement spate.WindowTimerHandler, or keep the timer out of the window function", bc.name)
+		}
 		op.wctx = WindowContext[K, O]{KeyedContext: &op.ctx, wstore: StateStore[K]{rt: &op.ctx.rt, windowed: true}}
 		if w.lateTag != "" {
 			if o, ok := bc.sides[w.lateTag]; ok {
@@ -379,7 +403,7 @@ func (o *windowOp[K, T, A, O]) Collect(v T, ts int64) {
 }
 
 func (o *windowOp[K, T, A, O]) registerTimers(key K, w Window) {
-	t := timerKey[K]{key: key, ns: w, ts: w.MaxTimestamp()}
+	t := timerKey[K]{key: key, ns: w, ts: w.MaxTimestamp(), own: true}
 	if !o.as.eventTime {
 		o.ctx.timers.registerProc(t)
 		return
@@ -389,18 +413,18 @@ func (o *windowOp[K, T, A, O]) registerTimers(key K, w Window) {
 		o.ctx.timers.registerEvent(t)
 	}
 	if ct := o.cleanupTime(w); ct != t.ts {
-		o.ctx.timers.registerEvent(timerKey[K]{key: key, ns: w, ts: ct})
+		o.ctx.timers.registerEvent(timerKey[K]{key: key, ns: w, ts: ct, own: true})
 	}
 }
 
 func (o *windowOp[K, T, A, O]) deleteTimers(key K, w Window) {
-	t := timerKey[K]{key: key, ns: w, ts: w.MaxTimestamp()}
+	t := timerKey[K]{key: key, ns: w, ts: w.MaxTimestamp(), own: true}
 	if !o.as.eventTime {
 		o.ctx.timers.deleteProc(t)
 		return
 	}
 	o.ctx.timers.deleteEvent(t)
-	o.ctx.timers.deleteEvent(timerKey[K]{key: key, ns: w, ts: o.cleanupTime(w)})
+	o.ctx.timers.deleteEvent(timerKey[K]{key: key, ns: w, ts: o.cleanupTime(w), own: true})
 }
 
 // mergeSession merges the new session window nw with the key's sessions it
@@ -491,6 +515,10 @@ func (o *windowOp[K, T, A, O]) purge(key K, w Window) {
 }
 
 func (o *windowOp[K, T, A, O]) onTimer(t timerKey[K], d TimeDomain) {
+	if !t.own {
+		o.userTimer(t, d)
+		return
+	}
 	w := t.ns
 	if t.ts == w.MaxTimestamp() {
 		o.fire(t.key, w)
@@ -498,6 +526,19 @@ func (o *windowOp[K, T, A, O]) onTimer(t timerKey[K], d TimeDomain) {
 	if t.ts == o.cleanupTime(w) || d == ProcessingTime {
 		o.purge(t.key, w)
 	}
+}
+
+// userTimer hands a timer the window function registered to its OnTimer.
+func (o *windowOp[K, T, A, O]) userTimer(t timerKey[K], d TimeDomain) {
+	if o.fns.onTimer == nil {
+		return // registering it failed the job
+	}
+	c := &o.ctx
+	c.task.Current = c.name
+	c.setTimer(t, d)
+	o.wctx.window = t.ns
+	c.call(o.fns.onTimer(&o.wctx, t.ts))
+	c.rt.ns = Window{}
 }
 
 func (o *windowOp[K, T, A, O]) collectCount(key K, v T, ts int64) {
@@ -539,10 +580,7 @@ func (o *windowOp[K, T, A, O]) Watermark(wm int64) {
 // loses no records.
 func (o *windowOp[K, T, A, O]) Finish() {
 	if !o.as.eventTime && o.as.count == 0 {
-		pending := make([]timerKey[K], 0, len(o.ctx.timers.prSet))
-		for t := range o.ctx.timers.prSet {
-			pending = append(pending, t)
-		}
+		pending := o.ctx.timers.pendingProc(true)
 		sort.Slice(pending, func(i, j int) bool { return pending[i].ts < pending[j].ts })
 		for _, t := range pending {
 			o.ctx.timers.deleteProc(t)
