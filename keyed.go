@@ -13,13 +13,24 @@ import (
 // goes to the same subtask of the next operator, which keeps state and timers
 // per key.
 type KeyedStream[K comparable, T any] struct {
-	s    Stream[T]
-	key  func(T) K
-	hash func(T) uint32
+	s Stream[T]
+	// key extracts a record's key in canonical form (see KeyBy); raw is
+	// the user's key selector.
+	key, raw func(T) K
+	// hashKey hashes a canonical key.
+	hashKey func(K) uint32
+	// canonical is keygroup.Canonical for K: nil if K has no floats.
+	canonical func(*K) bool
 }
 
 // KeyBy partitions s by the key that key extracts. Keys are hashed to key
 // groups (pipeline.max-parallelism of them) and key groups to subtasks.
+//
+// Keys with floating-point parts (floats, complex numbers, and structs and
+// arrays of them) are normalised: -0.0 and +0.0 are one key, in one key
+// group and one state entry, and operators see +0.0. A key holding a NaN
+// fails the job, naming the operator it was meant for: NaN equals nothing,
+// not even itself, so its state could never be found again.
 func KeyBy[T any, K comparable](s Stream[T], key func(T) K) KeyedStream[K, T] {
 	var enc func([]byte, K) []byte
 	if c, err := codec.For[K](); err == nil {
@@ -29,8 +40,15 @@ func KeyBy[T any, K comparable](s Stream[T], key func(T) K) KeyedStream[K, T] {
 			panic(fmt.Sprintf("spate: key type %T cannot be hashed: %v", *new(K), err))
 		}
 	}
-	h := keygroup.Hasher[K](enc)
-	return KeyedStream[K, T]{s: s, key: key, hash: func(v T) uint32 { return h(key(v)) }}
+	ks := KeyedStream[K, T]{s: s, key: key, raw: key, hashKey: keygroup.Hasher[K](enc), canonical: keygroup.Canonical[K]()}
+	if canon := ks.canonical; canon != nil {
+		ks.key = func(v T) K {
+			k := key(v)
+			canon(&k)
+			return k
+		}
+	}
+	return ks
 }
 
 // Stream returns the keyed stream's records as a plain stream.
@@ -38,8 +56,25 @@ func (k KeyedStream[K, T]) Stream() Stream[T] { return k.s }
 
 // connectKeyed adds a keyed operator reading ks at gate.
 func connectKeyed[K comparable, T any](ks KeyedStream[K, T], n *node, gate int) {
-	connect(ks.s, n, gate, ks.hash)
+	connect(ks.s, n, gate, ks.router(n))
 	n.keyKits = append(n.keyKits, kitOf[K]{})
+}
+
+// router returns the hash that partitions ks's records for the keyed
+// operator n. Every record of a keyed edge passes it before n sees the
+// record, so it is where a NaN key is refused.
+func (ks KeyedStream[K, T]) router(n *node) func(T) uint32 {
+	key, hash, canon := ks.raw, ks.hashKey, ks.canonical
+	if canon == nil {
+		return func(v T) uint32 { return hash(key(v)) }
+	}
+	return func(v T) uint32 {
+		k := key(v)
+		if canon(&k) {
+			exec.Raise(fmt.Errorf("key %+v for operator %q holds NaN, which equals no key, not even itself, so its state and timers could never be found again: map NaN to a value of your choice in the key selector, or filter such records out before KeyBy", k, n.name))
+		}
+		return hash(k)
+	}
 }
 
 // Reduce keeps, per key, the result of combining every record so far with

@@ -5,12 +5,15 @@
 //
 // Hashes must be identical in every process of a job, so they are computed
 // from the key's value (its bytes for strings, its bits for numbers, its
-// encoding otherwise), never from Go's randomly seeded map hash.
+// encoding otherwise), never from Go's randomly seeded map hash. Keys with
+// floating-point parts are made canonical first (see Canonical), so that
+// -0.0 and +0.0, equal keys, have one hash.
 package keygroup
 
 import (
 	"encoding/binary"
 	"math"
+	"reflect"
 	"unsafe"
 )
 
@@ -72,7 +75,13 @@ func Hasher[K comparable](encode func(dst []byte, k K) []byte) func(K) uint32 {
 			return Uint64(0)
 		}
 	case float64:
-		return func(k K) uint32 { return Uint64(math.Float64bits(*(*float64)(unsafe.Pointer(&k)))) }
+		return func(k K) uint32 {
+			f := *(*float64)(unsafe.Pointer(&k))
+			if f == 0 {
+				f = 0 // -0.0 and +0.0 are one key
+			}
+			return Uint64(math.Float64bits(f))
+		}
 	}
 	return func(k K) uint32 {
 		var buf [64]byte
@@ -105,4 +114,68 @@ func Uint64(v uint64) uint32 {
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], v)
 	return Bytes(b[:])
+}
+
+// Canonical returns a function that puts a key of type K in the canonical
+// form hashing and comparison need, in place, and reports whether the key
+// holds a NaN: every -0.0 in it (a float field, a complex part, an array
+// element, at any depth of structs and arrays) becomes +0.0, the two being
+// equal as keys. A NaN equals nothing, not even itself, so a key holding
+// one can never be found again: callers refuse it. Canonical returns nil
+// for types without floating-point parts, which need nothing.
+func Canonical[K comparable]() func(k *K) (nan bool) {
+	var f32, f64 []uintptr
+	floatOffsets(reflect.TypeFor[K](), 0, &f32, &f64)
+	if len(f32) == 0 && len(f64) == 0 {
+		return nil
+	}
+	return func(k *K) bool {
+		p := unsafe.Pointer(k)
+		nan := false
+		for _, off := range f64 {
+			f := (*float64)(unsafe.Add(p, off))
+			switch {
+			case *f == 0:
+				*f = 0
+			case *f != *f:
+				nan = true
+			}
+		}
+		for _, off := range f32 {
+			f := (*float32)(unsafe.Add(p, off))
+			switch {
+			case *f == 0:
+				*f = 0
+			case *f != *f:
+				nan = true
+			}
+		}
+		return nan
+	}
+}
+
+// floatOffsets appends the offsets, from base, of the float32 and float64
+// values that a value of type t is made of. Interfaces and pointers are
+// left alone: their equality is not that of the floats they may hold.
+func floatOffsets(t reflect.Type, base uintptr, f32, f64 *[]uintptr) {
+	switch t.Kind() {
+	case reflect.Float32:
+		*f32 = append(*f32, base)
+	case reflect.Float64:
+		*f64 = append(*f64, base)
+	case reflect.Complex64:
+		*f32 = append(*f32, base, base+4)
+	case reflect.Complex128:
+		*f64 = append(*f64, base, base+8)
+	case reflect.Struct:
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			floatOffsets(f.Type, base+f.Offset, f32, f64)
+		}
+	case reflect.Array:
+		e := t.Elem()
+		for i := 0; i < t.Len(); i++ {
+			floatOffsets(e, base+uintptr(i)*e.Size(), f32, f64)
+		}
+	}
 }

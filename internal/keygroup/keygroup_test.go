@@ -2,6 +2,7 @@ package keygroup
 
 import (
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -58,4 +59,65 @@ func TestHasherStableAndSpread(t *testing.T) {
 	if hi(42) != Uint64(42) {
 		t.Error("int64 hasher differs from Uint64")
 	}
+}
+
+func TestCanonical(t *testing.T) {
+	negZero := math.Copysign(0, -1)
+	type inner struct {
+		A [2]float32
+		C complex128
+	}
+	type outer struct {
+		Name string
+		In   inner
+		P    *float64 // a pointer is compared by address: left alone
+		F    float64
+	}
+	t.Run("no floats", func(t *testing.T) {
+		if Canonical[string]() != nil || Canonical[struct {
+			A int
+			B string
+		}]() != nil {
+			t.Error("Canonical of a type without floats is not nil")
+		}
+	})
+	t.Run("float64", func(t *testing.T) {
+		c := Canonical[float64]()
+		k := negZero
+		if nan := c(&k); nan || math.Signbit(k) {
+			t.Errorf("-0.0 became %v (NaN reported: %v), want +0.0", k, nan)
+		}
+		k = math.NaN()
+		if !c(&k) {
+			t.Error("NaN not reported")
+		}
+		k = -1.5
+		if c(&k) || k != -1.5 {
+			t.Errorf("-1.5 became %v", k)
+		}
+	})
+	t.Run("nested", func(t *testing.T) {
+		c := Canonical[outer]()
+		p := negZero
+		k := outer{Name: "x", In: inner{A: [2]float32{1, float32(negZero)}, C: complex(negZero, negZero)}, P: &p, F: negZero}
+		if c(&k) {
+			t.Fatal("NaN reported for a key without one")
+		}
+		if math.Signbit(float64(k.In.A[1])) || math.Signbit(real(k.In.C)) || math.Signbit(imag(k.In.C)) || math.Signbit(k.F) || k.In.A[0] != 1 || k.Name != "x" {
+			t.Errorf("not canonical: %+v", k)
+		}
+		if !math.Signbit(p) {
+			t.Error("the float behind a pointer was changed")
+		}
+		k.In.C = complex(1, math.NaN())
+		if !c(&k) {
+			t.Error("NaN in a complex part not reported")
+		}
+	})
+	t.Run("hash", func(t *testing.T) {
+		h := Hasher[float64](nil)
+		if h(0) != h(negZero) {
+			t.Error("-0.0 and +0.0 hash differently")
+		}
+	})
 }
