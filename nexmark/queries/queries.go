@@ -28,7 +28,7 @@ const (
 	Q5SlideMs  = 2_000  // q5 slide
 	Q7WindowMs = 10_000 // q7 tumbling window
 	Q8WindowMs = 10_000 // q8 tumbling window
-	Q6LastN    = 10     // q6 averages a seller's last this many auctions
+	Q6LastN    = 10     // q6 averages a seller's last this many winning bids
 )
 
 // Events reads the Nexmark events of cfg from a source at the
@@ -171,10 +171,11 @@ type bidInfo struct {
 }
 
 // winningBid is the highest bid on an auction made while it was open
-// (between its DateTime and Expires, both included), emitted when the
-// auction closes, at its Expires.
+// (between its DateTime and Expires, both included; the earliest of equal
+// highest bids, as q9's SQL orders them), emitted when the auction closes,
+// at its Expires. BidTime is the winning bid's DateTime.
 type winningBid struct {
-	Auction, Seller, Category, Price, Expires int64
+	Auction, Seller, Category, Price, Expires, BidTime int64
 }
 
 // winningBids is the core shared by q4 and q6: it joins each auction with
@@ -211,9 +212,10 @@ type winner struct {
 const pendingPurgeMs = 1000
 
 type openAuction struct {
-	Auction auctionInfo
-	Best    int64 // the highest price offered while open, if HasBest
-	HasBest bool
+	Auction  auctionInfo
+	Best     int64 // the highest price offered while open, if HasBest
+	BestTime int64 // the time of the earliest bid at that price
+	HasBest  bool
 }
 
 func (w *winner) Open(ctx *spate.KeyedContext[int64, winningBid]) error {
@@ -222,15 +224,16 @@ func (w *winner) Open(ctx *spate.KeyedContext[int64, winningBid]) error {
 	return nil
 }
 
-// offer reports whether b is a new best bid of o, and makes it so.
+// offer reports whether b is a new best bid of o, and makes it so. Of
+// equal highest bids the earliest wins, whatever order they arrive in.
 func offer(o *openAuction, b bidInfo) bool {
 	if b.DateTime < o.Auction.DateTime || b.DateTime > o.Auction.Expires {
 		return false
 	}
-	if o.HasBest && b.Price <= o.Best {
+	if o.HasBest && (b.Price < o.Best || b.Price == o.Best && b.DateTime >= o.BestTime) {
 		return false
 	}
-	o.Best, o.HasBest = b.Price, true
+	o.Best, o.BestTime, o.HasBest = b.Price, b.DateTime, true
 	return true
 }
 
@@ -286,7 +289,7 @@ func (w *winner) OnTimer(ctx *spate.KeyedContext[int64, winningBid], ts int64) e
 		return nil
 	}
 	if o.HasBest {
-		ctx.Collect(winningBid{Auction: a.ID, Seller: a.Seller, Category: a.Category, Price: o.Best, Expires: a.Expires})
+		ctx.Collect(winningBid{Auction: a.ID, Seller: a.Seller, Category: a.Category, Price: o.Best, Expires: a.Expires, BidTime: o.BestTime})
 	}
 	w.auction.Clear()
 	w.pending.Clear()
@@ -411,17 +414,22 @@ func (m *q5Max) OnTimer(ctx *spate.KeyedContext[int64, Q5Result], _ int64) error
 }
 
 // Q6Result is the average selling price of a seller's last (up to) ten
-// auctions, emitted when Auction closes.
+// winning bids, emitted when Auction closes.
 type Q6Result struct {
 	Seller   int64 `json:"seller"`
 	AvgPrice int64 `json:"avg_price"`
 	Auction  int64 `json:"auction"`
 }
 
-// Q6 is the average selling price per seller over their last ten closed
-// auctions (with a winning bid), emitted at each close. Closes are taken
-// in event-time order (the auctions' expiry, then id), so the output is
-// deterministic whatever the parallelism.
+// Q6 is the average selling price per seller over the last ten winning
+// bids of their closed auctions, emitted at each close, as Beam's Query6
+// and the Nexmark SQL (AVG(price) OVER (PARTITION BY seller ORDER BY the
+// winning bid's time)) define it: "last" is by the winning bid's time
+// (then price), not by when the auction closed, so an auction that closes
+// late with an early winning bid may not count at all. Closes are taken in
+// event-time order (the auctions' expiry, then id), so the output is
+// deterministic whatever the parallelism. The average is SQL's AVG of
+// BIGINT: integer division.
 func Q6(_ *spate.Env, events spate.Stream[nexmark.Event]) spate.Stream[Q6Result] {
 	keyed := spate.KeyBy(winningBids(events), func(w winningBid) int64 { return w.Seller })
 	return spate.KeyedProcess(keyed, func() spate.KeyedProcessFunction[int64, winningBid, Q6Result] { return &q6Avg{} }).Name("Q6 average")
@@ -429,12 +437,16 @@ func Q6(_ *spate.Env, events spate.Stream[nexmark.Event]) spate.Stream[Q6Result]
 
 type q6Avg struct {
 	pending *spate.ListState[int64, winningBid]
-	last    *spate.ListState[int64, int64]
+	// last holds the seller's last Q6LastN winning bids, ordered by time.
+	last *spate.ListState[int64, timedPrice]
 }
+
+// timedPrice is a winning bid's time and price.
+type timedPrice struct{ Time, Price int64 }
 
 func (q *q6Avg) Open(ctx *spate.KeyedContext[int64, Q6Result]) error {
 	q.pending = spate.NewListState[winningBid](ctx.State(), "pending")
-	q.last = spate.NewListState[int64](ctx.State(), "last")
+	q.last = spate.NewListState[timedPrice](ctx.State(), "last")
 	return nil
 }
 
@@ -459,34 +471,43 @@ func (q *q6Avg) OnTimer(ctx *spate.KeyedContext[int64, Q6Result], ts int64) erro
 		q.pending.Update(rest)
 	}
 	sortClosed(due)
-	last := q.last.Get()
+	last := slices.Clone(q.last.Get())
 	for _, w := range due {
-		last = appendLast(last, w.Price)
-		ctx.Collect(Q6Result{Seller: w.Seller, AvgPrice: average(last), Auction: w.Auction})
+		last = addLast(last, timedPrice{Time: w.BidTime, Price: w.Price})
+		ctx.Collect(Q6Result{Seller: w.Seller, AvgPrice: averagePrice(last), Auction: w.Auction})
 	}
 	q.last.Update(last)
 	return nil
 }
 
+// sortClosed orders winning bids as their auctions close.
 func sortClosed(ws []winningBid) {
 	slices.SortFunc(ws, func(a, b winningBid) int {
 		return cmp.Or(cmp.Compare(a.Expires, b.Expires), cmp.Compare(a.Auction, b.Auction))
 	})
 }
 
-func appendLast(last []int64, price int64) []int64 {
-	if len(last) == Q6LastN {
-		last = append(last[:0:0], last[1:]...)
+// addLast inserts p into last, ordered by time then price (Beam's
+// Bid.ASCENDING_TIME_THEN_PRICE), and keeps the latest Q6LastN.
+func addLast(last []timedPrice, p timedPrice) []timedPrice {
+	i, _ := slices.BinarySearchFunc(last, p, compareTimedPrice)
+	last = slices.Insert(last, i, p)
+	if len(last) > Q6LastN {
+		last = slices.Delete(last, 0, len(last)-Q6LastN)
 	}
-	return append(last, price)
+	return last
 }
 
-func average(xs []int64) int64 {
+func compareTimedPrice(a, b timedPrice) int {
+	return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.Price, b.Price))
+}
+
+func averagePrice(ps []timedPrice) int64 {
 	var s int64
-	for _, x := range xs {
-		s += x
+	for _, p := range ps {
+		s += p.Price
 	}
-	return s / int64(len(xs))
+	return s / int64(len(ps))
 }
 
 // Q7Result is a bid with the highest price of a 10-second window.

@@ -1,6 +1,9 @@
 package queries
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/spate-dev/spate/nexmark"
 )
 
@@ -62,9 +65,11 @@ func RefQ3(events []nexmark.Event) []Q3Result {
 }
 
 // refWinningBids is the highest bid on each auction made between its
-// DateTime and Expires, for the auctions that have one.
+// DateTime and Expires (the earliest of equal highest bids), for the
+// auctions that have one.
 func refWinningBids(events []nexmark.Event) []winningBid {
-	best := map[int64]int64{}
+	type bid struct{ price, time int64 }
+	best := map[int64]bid{}
 	auctions := map[int64]*nexmark.Auction{}
 	for _, e := range events {
 		if a := e.Auction; a != nil {
@@ -80,14 +85,15 @@ func refWinningBids(events []nexmark.Event) []winningBid {
 		if a == nil || b.DateTime.Before(a.DateTime) || b.DateTime.After(a.Expires) {
 			continue
 		}
-		if p, ok := best[a.ID]; !ok || b.Price > p {
-			best[a.ID] = b.Price
+		ts := b.DateTime.UnixMilli()
+		if p, ok := best[a.ID]; !ok || b.Price > p.price || b.Price == p.price && ts < p.time {
+			best[a.ID] = bid{b.Price, ts}
 		}
 	}
 	var out []winningBid
 	for id, p := range best {
 		a := auctions[id]
-		out = append(out, winningBid{Auction: id, Seller: a.Seller, Category: a.Category, Price: p, Expires: a.Expires.UnixMilli()})
+		out = append(out, winningBid{Auction: id, Seller: a.Seller, Category: a.Category, Price: p.price, Expires: a.Expires.UnixMilli(), BidTime: p.time})
 	}
 	return out
 }
@@ -139,8 +145,10 @@ func RefQ5(events []nexmark.Event) []Q5Result {
 	return out
 }
 
-// RefQ6 is the reference of Q6: a seller's closed auctions in order of
-// expiry (then id), each with the average of the last ten.
+// RefQ6 is the reference of Q6, straight from its definition: a seller's
+// auctions with a winning bid, in the order they close (expiry, then id),
+// each with the average price of the ten latest winning bids, by the
+// bid's time (then price), among the seller's auctions closed so far.
 func RefQ6(events []nexmark.Event) []Q6Result {
 	bySeller := map[int64][]winningBid{}
 	for _, w := range refWinningBids(events) {
@@ -148,11 +156,20 @@ func RefQ6(events []nexmark.Event) []Q6Result {
 	}
 	var out []Q6Result
 	for seller, ws := range bySeller {
-		sortClosed(ws)
-		var last []int64
-		for _, w := range ws {
-			last = appendLast(last, w.Price)
-			out = append(out, Q6Result{Seller: seller, AvgPrice: average(last), Auction: w.Auction})
+		slices.SortFunc(ws, func(a, b winningBid) int {
+			return cmp.Or(cmp.Compare(a.Expires, b.Expires), cmp.Compare(a.Auction, b.Auction))
+		})
+		for i, w := range ws {
+			closed := slices.Clone(ws[:i+1])
+			slices.SortFunc(closed, func(a, b winningBid) int {
+				return cmp.Or(cmp.Compare(a.BidTime, b.BidTime), cmp.Compare(a.Price, b.Price))
+			})
+			closed = closed[max(0, len(closed)-Q6LastN):]
+			var sum int64
+			for _, c := range closed {
+				sum += c.Price
+			}
+			out = append(out, Q6Result{Seller: seller, AvgPrice: sum / int64(len(closed)), Auction: w.Auction})
 		}
 	}
 	return out

@@ -1,5 +1,0 @@
-//go:build race
-
-package queries
-
-const raceEnabled = true
