@@ -2,7 +2,6 @@ package spate_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -146,80 +145,5 @@ func TestAutoWatermarkIntervalMalformed(t *testing.T) {
 				t.Errorf("pipeline.auto-watermark-interval=%q: error %q does not mention %s", v, err, want)
 			}
 		}
-	}
-}
-
-// quietSource has nothing to read and never ends, like a silent topic. It
-// advances the injected clock by step on every Read and cancels the job
-// once the clock passes stopAt.
-type quietSource struct {
-	clock  *atomic.Int64
-	step   int64
-	stopAt int64
-	cancel context.CancelFunc
-}
-
-func (q *quietSource) Open(context.Context, spate.Split) (spate.SourceReader[event], error) {
-	return q, nil
-}
-
-func (q *quietSource) Read(context.Context, []event) (int, error) {
-	if q.clock.Add(q.step) > q.stopAt {
-		q.cancel()
-	}
-	return 0, nil
-}
-
-func (q *quietSource) Close() error { return nil }
-
-// TestAssignerIdleness unions a source that has data with a silent one
-// whose timestamps and watermarks come from AssignTimestampsAndWatermarks:
-// only because that operator honours its strategy's idleness does the
-// watermark advance and the window fire. Processing time is the injected
-// clock, advanced by the silent source.
-func TestAssignerIdleness(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		idleness time.Duration
-		wantFire bool
-	}{
-		{"with idleness", 500 * time.Millisecond, true},
-		{"without idleness", 0, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var clock atomic.Int64
-			const start = 1_000_000
-			clock.Store(start)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			env := newEnv(1, spate.WithClock(clock.Load))
-			ts := func(e event, _ int64) int64 { return e.Ts }
-			busy := spate.FromSource(env, "busy", spate.Source[event](openEnded{{"a", 1, 100}, {"a", 2, 500}, {"a", 3, 2500}}),
-				punctuated[event](0).WithTimestampAssigner(ts))
-			// The silent source stops the job after 20 s of processing
-			// time: 40 idleness timeouts.
-			silent := spate.FromSource(env, "silent", spate.Source[event](&quietSource{clock: &clock, step: 50, stopAt: start + 20_000, cancel: cancel}),
-				spate.NoWatermarks[event]())
-			quiet := spate.AssignTimestampsAndWatermarks(silent,
-				spate.ForMonotonousTimestamps[event]().WithTimestampAssigner(ts).WithIdleness(tc.idleness))
-			w := spate.Windowed(spate.KeyBy(spate.Union(busy, quiet), byKey), spate.TumblingEventTimeWindows(time.Second))
-			res := spate.AggregateWindowWith(w, spate.AggregateFunction[event, sumAcc, sumAcc](sumAgg{}), toResult)
-			sink := &cancelOnWrite{cancel: cancel}
-			spate.SinkTo(res, spate.Sink[winResult](sink))
-			err := env.ExecuteContext(ctx, "idle")
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Execute returned %v, want context.Canceled", err)
-			}
-			got := sink.got.Load()
-			if tc.wantFire {
-				if got == nil || got.String() != "a[0,1000)=3/2" {
-					t.Fatalf("window result %v, want a[0,1000)=3/2: the idle input held the watermark back", got)
-				}
-				return
-			}
-			if got != nil {
-				t.Fatalf("window fired (%v) although a silent, non-idle input holds the watermark back", got)
-			}
-		})
 	}
 }
