@@ -99,12 +99,21 @@ func (o *sourceOp[T]) run(ctx context.Context) error {
 		}
 		o.task.Current = o.name
 		n, err := r.Read(ctx, buf)
-		for i := 0; i < n; i++ {
-			o.task.Current = o.name
-			ts := run.stamp(buf[i], exec.NoTimestamp)
-			out.Collect(buf[i], ts)
-			o.task.Current = o.name
-			run.observe(buf[i], ts)
+		if n > 0 {
+			run.active(n)
+		}
+		if run.perRecord() {
+			for i := 0; i < n; i++ {
+				o.task.Current = o.name
+				ts := run.timestamp(buf[i], exec.NoTimestamp)
+				out.Collect(buf[i], ts)
+				o.task.Current = o.name
+				run.observe(buf[i], ts)
+			}
+		} else {
+			for i := 0; i < n; i++ {
+				out.Collect(buf[i], exec.NoTimestamp)
+			}
 		}
 		o.task.Current = o.name // chained operators ran; what follows is the source's
 		o.task.FireProcTimers()

@@ -199,13 +199,27 @@ func (r *strategyRun[T]) stop() {
 
 // stamp returns a record's timestamp, and makes an idle subtask active.
 func (r *strategyRun[T]) stamp(v T, ts int64) int64 {
-	if r.ws.timestamp != nil {
-		ts = r.ws.timestamp(v, ts)
-	}
-	r.events++
+	r.active(1)
+	return r.timestamp(v, ts)
+}
+
+// active counts n records, and makes an idle subtask active.
+func (r *strategyRun[T]) active(n int) {
+	r.events += uint64(n)
 	if r.idle {
 		r.idle = false
 		r.task.SetIdle(false)
+	}
+}
+
+// perRecord tells whether records need timestamp or observe: a strategy
+// without a timestamp assigner or generator needs neither.
+func (r *strategyRun[T]) perRecord() bool { return r.ws.timestamp != nil || r.gen != nil }
+
+// timestamp returns a record's timestamp, by the assigner if there is one.
+func (r *strategyRun[T]) timestamp(v T, ts int64) int64 {
+	if r.ws.timestamp != nil {
+		return r.ws.timestamp(v, ts)
 	}
 	return ts
 }

@@ -387,7 +387,11 @@ func (o *windowOp[K, T, A, O]) Collect(v T, ts int64) {
 			a = o.fns.newAcc()
 		}
 		o.acc[sc] = o.fns.add(a, v)
-		o.registerTimers(key, w)
+		if !ok || o.as.gap > 0 {
+			// A window's timers are registered with its first record; a
+			// merged session window is new, though its contents are not.
+			o.registerTimers(key, w)
+		}
 		if o.as.eventTime && w.MaxTimestamp() <= c.wm {
 			// A late record within the allowed lateness re-fires its window.
 			o.fire(key, w)
