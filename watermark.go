@@ -92,27 +92,27 @@ func (g *boundedGen[T]) OnPeriodicEmit(out WatermarkOutput) {
 	out.EmitWatermark(g.max - g.delay - 1)
 }
 
-// AutoWatermarkInterval is the configuration key of the processing-time
+// KeyAutoWatermarkInterval is the configuration key of the processing-time
 // interval between periodic watermarks (Flink's
 // pipeline.auto-watermark-interval): a duration, 200 ms by default; 0
 // disables periodic watermarks (a generator may still emit from OnEvent).
-const AutoWatermarkInterval = "pipeline.auto-watermark-interval"
+const KeyAutoWatermarkInterval = "pipeline.auto-watermark-interval"
 
-// DefaultAutoWatermarkInterval is AutoWatermarkInterval's default, Flink's.
+// DefaultAutoWatermarkInterval is KeyAutoWatermarkInterval's default, Flink's.
 const DefaultAutoWatermarkInterval = 200 * time.Millisecond
 
 // WithAutoWatermarkInterval sets pipeline.auto-watermark-interval: how often,
 // in processing time, watermark generators emit periodic watermarks; 0
 // disables them.
 func WithAutoWatermarkInterval(d time.Duration) Option {
-	return func(e *Env) { e.conf.Set(AutoWatermarkInterval, d.String()) }
+	return func(e *Env) { e.conf.Set(KeyAutoWatermarkInterval, d.String()) }
 }
 
 // autoWatermarkInterval returns pipeline.auto-watermark-interval in
 // milliseconds: 0 disables periodic watermarks, and a positive duration
 // below a millisecond counts as one.
 func (e *Env) autoWatermarkInterval() (int64, error) {
-	d, err := e.conf.Duration(AutoWatermarkInterval, DefaultAutoWatermarkInterval)
+	d, err := e.conf.Duration(KeyAutoWatermarkInterval, DefaultAutoWatermarkInterval)
 	if err != nil {
 		return 0, fmt.Errorf("%w (0 disables periodic watermarks)", err)
 	}
