@@ -17,7 +17,7 @@ func liveHeap() (bytes, objects int64) {
 	return int64(m.HeapAlloc), int64(m.HeapObjects)
 }
 
-// TestDeletedTimersAreFreed registers and deletes 250,000 timers of each
+// TestDeletedTimersAreFreed registers and deletes 100,000 timers of each
 // kind on one key, then registers a burst of timers and deletes them all:
 // the heap must come back to what it was (within a bound far below what
 // the timers took), so a deleted timer keeps neither a heap entry, nor a
@@ -25,7 +25,7 @@ func liveHeap() (bytes, objects int64) {
 // timer of each kind does.
 func TestDeletedTimersAreFreed(t *testing.T) {
 	const (
-		churn = 250_000
+		churn = 100_000
 		burst = 50_000
 		// Far below the 40+ bytes per event-time timer and 60+ per
 		// processing-time timer the runs above would leave behind.
