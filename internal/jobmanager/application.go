@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	v1 "github.com/spate-dev/spate/api/v1"
@@ -42,7 +43,7 @@ const (
 // closes appEnded once it has returned and every job is over.
 func (jm *JobManager) runApplication(ctx context.Context, app *Application, appEnded chan<- error) {
 	defer jm.wg.Done()
-	cmd := exec.CommandContext(ctx, app.Path, app.Args...)
+	cmd := exec.Command(app.Path, app.Args...)
 	cmd.Env = append(append(os.Environ(), app.Env...), envTarget+"=remote", envJobManager+"="+jm.RESTAddr(), envDetached+"=false")
 	// Its last error line says why it failed, if it does.
 	errTail := &tailWriter{max: 4 << 10}
@@ -50,7 +51,7 @@ func (jm *JobManager) runApplication(ctx context.Context, app *Application, appE
 	jm.mu.Lock()
 	jm.mu.app = v1.Application{Status: v1.JobRunning, StartTime: time.Now().UnixMilli(), EndTime: -1}
 	jm.mu.Unlock()
-	err := cmd.Run()
+	err := runGroup(ctx, cmd)
 	jm.mu.Lock()
 	jm.mu.app.EndTime = time.Now().UnixMilli()
 	if err != nil {
@@ -83,6 +84,49 @@ func (jm *JobManager) runApplication(ctx context.Context, app *Application, appE
 			return
 		}
 	}
+}
+
+// Stopping an application's main: SIGTERM to its process group, SIGKILL
+// after appStopGrace; a process main started that holds its output open
+// past main's exit holds up the JobManager for appPipeGrace at most.
+const (
+	appStopGrace = 5 * time.Second
+	appPipeGrace = time.Second
+)
+
+// runGroup runs cmd in a process group of its own until it exits, stopping
+// the group if ctx ends first; whatever is left of the group once cmd
+// exited is killed.
+func runGroup(ctx context.Context, cmd *exec.Cmd) error {
+	setGroupAttr(cmd)
+	cmd.WaitDelay = appPipeGrace
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	pgid := cmd.Process.Pid
+	exited := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-exited:
+			return
+		case <-ctx.Done():
+		}
+		syscall.Kill(-pgid, syscall.SIGTERM)
+		grace := time.NewTimer(appStopGrace)
+		defer grace.Stop()
+		select {
+		case <-exited:
+		case <-grace.C:
+			syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	}()
+	err := cmd.Wait()
+	close(exited)
+	<-stopped
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	return err
 }
 
 // tailWriter keeps the last max bytes written to it.

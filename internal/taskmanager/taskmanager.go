@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
@@ -42,9 +43,17 @@ const (
 	KeyID    = "taskmanager.resource-id"
 	KeyDir   = "taskmanager.tmp.dirs"
 	// KeyWorkerMemory limits the resident memory of each job's worker
-	// process; a worker above it is killed and its job fails.
+	// process; a worker above it is killed and its job fails. Unset, a
+	// worker's limit is its share of KeyProcessMemory.
 	KeyWorkerMemory = "taskmanager.worker.memory-limit"
+	// KeyProcessMemory is the memory of the whole TaskManager, shared by
+	// its workers in proportion to their slots: a worker holding k of n
+	// slots may use k/n of it (Flink's taskmanager.memory.process.size).
+	KeyProcessMemory = "taskmanager.memory.process.size"
 )
+
+// DefaultProcessMemory is KeyProcessMemory's default, Flink's: 1728 MiB.
+const DefaultProcessMemory = 1728 << 20
 
 // Config configures a TaskManager.
 type Config struct {
@@ -69,8 +78,12 @@ type Config struct {
 	// before it is killed; 5 s if zero.
 	StopGrace time.Duration
 	// WorkerMemory, if positive, is the most resident memory (bytes) a
-	// worker may use before it is killed.
+	// worker may use before it is killed, whatever its slots.
 	WorkerMemory int64
+	// ProcessMemory is the TaskManager's memory (bytes): without
+	// WorkerMemory, a worker holding k of the Slots may use
+	// ProcessMemory*k/Slots; DefaultProcessMemory if zero.
+	ProcessMemory int64
 	Logger       *slog.Logger
 }
 
@@ -93,6 +106,13 @@ func ConfigFrom(c config.Config, jobManager string) (Config, error) {
 		return cfg, err
 	}
 	cfg.WorkerMemory = mem
+	if cfg.ProcessMemory, err = c.Bytes(KeyProcessMemory, DefaultProcessMemory); err != nil {
+		return cfg, err
+	}
+	if cfg.ProcessMemory < 1<<20 {
+		v, _ := c.Get(KeyProcessMemory)
+		return cfg, fmt.Errorf("configuration %s = %q: want a size of at least 1 MiB, such as \"4g\"", KeyProcessMemory, v)
+	}
 	cfg.WorkDir, _ = c.Get(KeyDir)
 	return cfg, nil
 }
@@ -135,10 +155,14 @@ func New(cfg Config) (*TaskManager, error) {
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = 5 * time.Second
 	}
-	if cfg.Output == nil {
-		cfg.Output = os.Stdout
+	if cfg.ProcessMemory <= 0 {
+		cfg.ProcessMemory = DefaultProcessMemory
 	}
-	tm := &TaskManager{cfg: cfg, log: cfg.Logger, out: &lineWriter{w: cfg.Output}, events: make(chan *rpcpb.TaskManagerMessage, 256)}
+	out := &lineWriter{w: cfg.Output}
+	if cfg.Output == nil {
+		out.w, out.file = os.Stdout, outputFile(os.Stdout)
+	}
+	tm := &TaskManager{cfg: cfg, log: cfg.Logger, out: out, events: make(chan *rpcpb.TaskManagerMessage, 256)}
 	if tm.log == nil {
 		tm.log = slog.Default()
 	}
@@ -154,6 +178,16 @@ func New(cfg Config) (*TaskManager, error) {
 		return nil, fmt.Errorf("taskmanager: create work directory: %w", err)
 	}
 	return tm, nil
+}
+
+// workerMemory returns the memory limit of a worker holding slots of the
+// TaskManager's slots, and the key that sets it.
+func (tm *TaskManager) workerMemory(slots int) (int64, string) {
+	if tm.cfg.WorkerMemory > 0 {
+		return tm.cfg.WorkerMemory, KeyWorkerMemory
+	}
+	slots = min(max(slots, 1), tm.cfg.Slots)
+	return tm.cfg.ProcessMemory / int64(tm.cfg.Slots) * int64(slots), KeyProcessMemory
 }
 
 // WorkDir is where the TaskManager keeps artifacts and job directories.
@@ -249,7 +283,7 @@ func (tm *TaskManager) session(ctx context.Context) (registered bool, err error)
 		}
 		return nil
 	}
-	rest := reg.RestAddress
+	js := jmSession{id: id, rest: reg.RestAddress, interval: interval, timeout: timeout}
 	for {
 		select {
 		case <-ctx.Done():
@@ -272,7 +306,7 @@ func (tm *TaskManager) session(ctx context.Context) (registered bool, err error)
 			lastHeard = time.Now()
 			switch k := m.Kind.(type) {
 			case *rpcpb.JobManagerMessage_Deploy:
-				tm.deploy(sctx, id, rest, k.Deploy)
+				tm.deploy(sctx, js, k.Deploy)
 			case *rpcpb.JobManagerMessage_Release:
 				tm.release(k.Release.JobId, k.Release.Reason)
 			case *rpcpb.JobManagerMessage_Shutdown:
@@ -313,9 +347,14 @@ const keptOutput = 1 << 20
 // lineWriter serialises tagged lines from many workers and keeps the most
 // recent ones.
 type lineWriter struct {
-	mu   sync.Mutex
-	w    io.Writer
+	mu sync.Mutex
+	w  io.Writer
+	// file is the path of the file w writes to, if known: it keeps all of
+	// the output, also what rotated out of kept.
+	file string
 	kept []byte
+	// dropped counts the bytes that rotated out of kept.
+	dropped int64
 }
 
 func (l *lineWriter) line(tag, text string) {
@@ -330,15 +369,24 @@ func (l *lineWriter) line(tag, text string) {
 		if i := bytes.IndexByte(l.kept[cut:], '\n'); i >= 0 {
 			cut += i + 1
 		}
+		l.dropped += int64(cut)
 		l.kept = append(l.kept[:0], l.kept[cut:]...)
 	}
 }
 
-// recent returns the kept output.
+// recent returns the kept output, after a first line that says so (see
+// v1.OutputRotated) if older output rotated out of it.
 func (l *lineWriter) recent() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return string(l.kept)
+	if l.dropped == 0 {
+		return string(l.kept)
+	}
+	marker := fmt.Sprintf("%s %d bytes of older output are no longer in this TaskManager's memory, which keeps the last %d", v1.OutputRotated, l.dropped, keptOutput)
+	if l.file != "" {
+		marker += v1.OutputFileMarker + l.file
+	}
+	return marker + "\n" + string(l.kept)
 }
 
 func physicalMemory() int64 {

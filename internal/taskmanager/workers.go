@@ -1,7 +1,6 @@
 package taskmanager
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -39,7 +38,7 @@ type workerProc struct {
 
 // deploy starts a job's worker in the background: fetching the artifact
 // may take a while and must not hold up heartbeats.
-func (tm *TaskManager) deploy(ctx context.Context, tmID, restAddr string, d *rpcpb.DeployWorker) {
+func (tm *TaskManager) deploy(ctx context.Context, js jmSession, d *rpcpb.DeployWorker) {
 	tm.mu.Lock()
 	if _, dup := tm.mu.workers[d.JobId]; dup {
 		tm.mu.Unlock()
@@ -52,7 +51,7 @@ func (tm *TaskManager) deploy(ctx context.Context, tmID, restAddr string, d *rpc
 	tm.wg.Add(1)
 	go func() {
 		defer tm.wg.Done()
-		if err := tm.start(ctx, tmID, restAddr, d, w); err != nil {
+		if err := tm.start(ctx, js, d, w); err != nil {
 			close(w.exited)
 			tm.mu.Lock()
 			expected := w.expected
@@ -70,8 +69,22 @@ func exitedMsg(w *workerProc, code int, expected bool, reason string) *rpcpb.Tas
 	}}}
 }
 
-func (tm *TaskManager) start(ctx context.Context, tmID, restAddr string, d *rpcpb.DeployWorker, w *workerProc) error {
-	bin, err := tm.artifact(ctx, restAddr, d.Artifact)
+// jmSession is what a TaskManager's session with the JobManager tells its
+// workers.
+type jmSession struct {
+	// id is the TaskManager's id at the JobManager; rest the JobManager's
+	// REST address.
+	id, rest          string
+	interval, timeout time.Duration
+}
+
+// pipeGrace is how long a worker's output pipes may stay open after the
+// worker exited (held by a process it started) before the TaskManager
+// closes them and kills the worker's process group.
+const pipeGrace = time.Second
+
+func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployWorker, w *workerProc) error {
+	bin, err := tm.artifact(ctx, js.rest, d.Artifact)
 	if err != nil {
 		return err
 	}
@@ -85,7 +98,8 @@ func (tm *TaskManager) start(ctx context.Context, tmID, restAddr string, d *rpcp
 	dep := &worker.Deployment{
 		JobID: d.JobId, JobName: d.JobName, JobOrdinal: int(d.JobOrdinal), WorkerID: d.WorkerId, Fingerprint: d.Fingerprint,
 		JobManager: tm.cfg.JobManager, DataHost: tm.cfg.Host, SlotWorkers: d.SlotWorkers,
-		TaskManager: fmt.Sprintf("%s (%s)", tmID, tm.cfg.ResourceID),
+		TaskManager:       fmt.Sprintf("%s (%s)", js.id, tm.cfg.ResourceID),
+		HeartbeatInterval: js.interval, HeartbeatTimeout: js.timeout,
 	}
 	depPath := filepath.Join(dir, "deployment.json")
 	if err := dep.Write(depPath); err != nil {
@@ -95,22 +109,20 @@ func (tm *TaskManager) start(ctx context.Context, tmID, restAddr string, d *rpcp
 	// The job sees the TaskManager's environment plus its own entries,
 	// never another job's.
 	cmd.Env = append(os.Environ(), worker.EnvDeployment+"="+depPath, worker.EnvJobDir+"="+dir, "TMPDIR="+dir)
+	limit, limitKey := tm.workerMemory(int(d.Slots))
+	// The collector works harder as the worker nears its limit.
+	cmd.Env = append(cmd.Env, fmt.Sprintf("GOMEMLIMIT=%d", limit*9/10))
 	for k, v := range d.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	if tm.cfg.WorkerMemory > 0 {
-		// The collector works harder as the worker nears its limit.
-		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMEMLIMIT=%d", tm.cfg.WorkerMemory*9/10))
-	}
-	setDeathSignal(cmd)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return err
-	}
+	setProcAttr(cmd)
+	tag := fmt.Sprintf("[job %s %s]", shortID(d.JobId), d.WorkerId)
+	stdout := &lineSplitter{emit: func(line string) { tm.out.line(tag, line) }}
+	stderr := &lineSplitter{emit: func(line string) { tm.out.line(tag, line); w.tail.add(line) }}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// A process the worker started may hold its output open: it does not
+	// hold up the TaskManager (and is killed with the group below).
+	cmd.WaitDelay = pipeGrace
 	tm.mu.Lock()
 	if w.expected {
 		// Released while the artifact was being fetched.
@@ -123,23 +135,20 @@ func (tm *TaskManager) start(ctx context.Context, tmID, restAddr string, d *rpcp
 	}
 	w.cmd = cmd
 	tm.mu.Unlock()
-	tag := fmt.Sprintf("[job %s %s]", shortID(d.JobId), d.WorkerId)
 	watchDone := make(chan struct{})
 	var overLimit string
-	if tm.cfg.WorkerMemory > 0 {
-		go func() {
-			defer close(watchDone)
-			overLimit = tm.watchMemory(cmd, w.exited)
-		}()
-	} else {
-		close(watchDone)
-	}
-	var pipes sync.WaitGroup
-	pipes.Add(2)
-	go func() { defer pipes.Done(); tm.pump(stdout, tag, nil) }()
-	go func() { defer pipes.Done(); tm.pump(stderr, tag, &w.tail) }()
-	pipes.Wait()
+	go func() {
+		defer close(watchDone)
+		overLimit = tm.watchMemory(cmd, w.exited, limit, limitKey)
+	}()
 	err = cmd.Wait()
+	// What the worker's group left behind goes with it.
+	signalGroup(cmd, syscall.SIGKILL)
+	stdout.flush()
+	stderr.flush()
+	if n := stdout.split + stderr.split; n > 0 {
+		tm.log.Info("taskmanager: a worker printed lines longer than the longest forwarded whole; they were split", "job", d.JobId, "worker", d.WorkerId, "lines", n, "bytes", maxLineBytes)
+	}
 	tm.mu.Lock()
 	expected := w.expected
 	tm.mu.Unlock()
@@ -159,12 +168,21 @@ func (tm *TaskManager) start(ctx context.Context, tmID, restAddr string, d *rpcp
 	return nil
 }
 
+// signalGroup sends sig to the worker's process group: the worker and
+// every process it started (unless one left the group).
+func signalGroup(cmd *exec.Cmd, sig syscall.Signal) {
+	syscall.Kill(-cmd.Process.Pid, sig)
+}
+
 func describeExit(ps *os.ProcessState, err error) string {
 	if ps == nil {
 		return err.Error()
 	}
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return "killed by signal " + ws.Signal().String()
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		return fmt.Sprintf("exit status %d (a process it started held its output open past the exit)", ps.ExitCode())
 	}
 	return fmt.Sprintf("exit status %d", ps.ExitCode())
 }
@@ -174,23 +192,6 @@ func shortID(id string) string {
 		return id[:8]
 	}
 	return id
-}
-
-// pump copies a worker's output lines to the TaskManager's output, tagged,
-// keeping the last ones in t if set.
-func (tm *TaskManager) pump(r io.Reader, tag string, t *tail) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		tm.out.line(tag, line)
-		if t != nil {
-			t.add(line)
-		}
-	}
-	// Drain what a too-long line left, so the worker never blocks on a
-	// full pipe.
-	io.Copy(io.Discard, r)
 }
 
 // release stops a job's worker, removes its files and confirms to the
@@ -226,11 +227,14 @@ func (tm *TaskManager) stopWorker(w *workerProc) {
 	cmd := w.cmd
 	tm.mu.Unlock()
 	if cmd != nil {
-		cmd.Process.Signal(syscall.SIGTERM)
+		// The whole group: a process the worker started stops with it.
+		signalGroup(cmd, syscall.SIGTERM)
+		grace := time.NewTimer(tm.cfg.StopGrace)
 		select {
 		case <-w.exited:
-		case <-time.After(tm.cfg.StopGrace):
-			cmd.Process.Kill()
+			grace.Stop()
+		case <-grace.C:
+			signalGroup(cmd, syscall.SIGKILL)
 			<-w.exited
 		}
 	} else {
@@ -322,7 +326,13 @@ type tail struct {
 	lines []string
 }
 
+// tailLineBytes bounds each line a tail keeps.
+const tailLineBytes = 1 << 10
+
 func (t *tail) add(line string) {
+	if len(line) > tailLineBytes {
+		line = line[:tailLineBytes] + " [...]"
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.lines) == tailLines {
@@ -337,9 +347,9 @@ func (t *tail) String() string {
 	return strings.Join(t.lines, "\n")
 }
 
-// watchMemory kills the worker if its resident memory exceeds the limit,
-// and returns why it did, or "" once the worker exited by itself.
-func (tm *TaskManager) watchMemory(cmd *exec.Cmd, exited <-chan struct{}) string {
+// watchMemory kills the worker if its resident memory exceeds limit (set
+// by key), and returns why it did, or "" once the worker exited by itself.
+func (tm *TaskManager) watchMemory(cmd *exec.Cmd, exited <-chan struct{}, limit int64, key string) string {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -348,10 +358,10 @@ func (tm *TaskManager) watchMemory(cmd *exec.Cmd, exited <-chan struct{}) string
 			return ""
 		case <-tick.C:
 			rss := residentBytes(cmd.Process.Pid)
-			if rss > tm.cfg.WorkerMemory {
-				cmd.Process.Kill()
+			if rss > limit {
+				signalGroup(cmd, syscall.SIGKILL)
 				return fmt.Sprintf("killed: its resident memory reached %d MiB, over the limit of %d MiB (%s)",
-					rss>>20, tm.cfg.WorkerMemory>>20, KeyWorkerMemory)
+					rss>>20, limit>>20, key)
 			}
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 )
 
 // Environment variables that give a process the worker role.
@@ -52,6 +53,11 @@ type Deployment struct {
 	SlotWorkers []string `json:"slotWorkers"`
 	// TaskManager names the worker's TaskManager, for errors.
 	TaskManager string `json:"taskManager"`
+	// HeartbeatInterval and HeartbeatTimeout are the cluster's
+	// heartbeat.interval and heartbeat.timeout, for the worker's liveness
+	// link to the JobManager; defaults if zero.
+	HeartbeatInterval time.Duration `json:"heartbeatInterval,omitempty"`
+	HeartbeatTimeout  time.Duration `json:"heartbeatTimeout,omitempty"`
 }
 
 // Local reports whether subtask s of a vertex runs in this worker.

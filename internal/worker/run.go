@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -38,6 +39,17 @@ type Options struct {
 // queue for the data plane. Run reports states to the JobManager, and
 // returns when ctx ends (the TaskManager stops the worker) with nil, or
 // with an error if the worker could not take part in the job at all.
+//
+// Run also keeps a liveness link to the JobManager (WorkerHeartbeat). When
+// the JobManager says the job no longer runs with this worker, or does not
+// answer for heartbeat.timeout, or the TaskManager is gone, Run cancels
+// the subtasks and returns an error of class ErrAbandoned: within the
+// heartbeat interval if user code ignores the cancellation (leaving it
+// running: the caller must end the process), or, when the subtasks had
+// ended already, once the TaskManager has not stopped the worker for
+// heartbeat.timeout. Either way the process ends soon after: if writing the
+// error blocks (a frozen TaskManager no longer reads the worker's output),
+// it exits by itself.
 func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*exec.Task, opts Options) error {
 	log := slog.Default().With("job", d.JobID, "worker", d.WorkerID)
 	conn, err := grpc.NewClient(d.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -46,6 +58,30 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 	}
 	defer conn.Close()
 	jm := rpcpb.NewJobManagerClient(conn)
+
+	// live ends with ctx, or when the liveness link says the worker must
+	// stop (its cause is then the reason).
+	lv := newLiveness(jm, d)
+	live, abandon := context.WithCancelCause(ctx)
+	var liveWG sync.WaitGroup
+	defer liveWG.Wait()
+	defer abandon(nil)
+	liveWG.Add(1)
+	go func() {
+		defer liveWG.Done()
+		if err := lv.watch(live); err != nil {
+			abandon(err)
+		}
+	}()
+	// abandoned returns why the worker must stop on its own, nil if it
+	// may go on or the TaskManager stops it.
+	abandoned := func() error {
+		if ctx.Err() != nil || live.Err() == nil {
+			return nil
+		}
+		exitSoon(lv.interval)
+		return fmt.Errorf("worker %s of job %s stops itself: %w", d.WorkerID, d.JobID, context.Cause(live))
+	}
 
 	// The endpoint with the smaller id dials, also when it only receives:
 	// it resolves its peers from the addresses WorkerReady returns.
@@ -58,10 +94,10 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 	}
 	ep, err := network.Listen(net.JoinHostPort(d.DataHost, "0"), network.Config{ID: d.WorkerID, Logger: log, Resolve: resolve, Credits: opts.Credits})
 	if err != nil {
-		return report(ctx, jm, d, nil, fmt.Errorf("open data plane: %w", err))
+		return report(live, jm, d, nil, fmt.Errorf("open data plane: %w", err))
 	}
 	defer ep.Close()
-	rctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	rctx, cancel := context.WithTimeout(live, readyTimeout)
 	ready, err := jm.WorkerReady(rctx, &rpcpb.WorkerReadyRequest{
 		JobId: d.JobID, WorkerId: d.WorkerID, DataAddress: ep.Addr(), Fingerprint: g.Fingerprint,
 	}, grpc.WaitForReady(true))
@@ -70,29 +106,33 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 		if ctx.Err() != nil {
 			return nil
 		}
+		if err := abandoned(); err != nil {
+			return err
+		}
 		return fmt.Errorf("worker %s: wait for the job's other workers: %w", d.WorkerID, err)
 	}
 	place := func(_, s int) string { return d.SlotWorkers[s] }
 	for _, v := range g.Vertices {
 		if v.Parallelism > len(d.SlotWorkers) {
-			return report(ctx, jm, d, nil, fmt.Errorf("vertex %q has parallelism %d but the job got %d slots", v.Name, v.Parallelism, len(d.SlotWorkers)))
+			return report(live, jm, d, nil, fmt.Errorf("vertex %q has parallelism %d but the job got %d slots", v.Name, v.Parallelism, len(d.SlotWorkers)))
 		}
 	}
 	addrs = ready.DataAddresses
 	local, err := Wire(d.WorkerID, place, g, tasks, ep, addrs)
 	if err != nil {
-		return report(ctx, jm, d, nil, err)
+		return report(live, jm, d, nil, err)
 	}
 
 	r := &reporter{jm: jm, d: d, tasks: local, state: map[*exec.Task]taskState{}, changed: make(chan struct{}, 1)}
 	for _, lt := range local {
 		r.state[lt.Task] = taskState{state: v1.TaskRunning}
 	}
-	runCtx, stopRun := context.WithCancelCause(ctx)
+	runCtx, stopRun := context.WithCancelCause(live)
 	defer stopRun(nil)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	repCtx, stopReports := context.WithCancel(ctx)
+	defer stopReports()
 	go func() { defer wg.Done(); r.loop(repCtx) }()
 	netErr := make(chan error, 1)
 	go func() {
@@ -106,33 +146,75 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 	for i, lt := range local {
 		all[i] = lt.Task
 	}
-	runErr := exec.RunObserved(runCtx, all, func(t *exec.Task, err error) {
-		switch {
-		case err == nil:
-			r.set(t, v1.TaskFinished, "")
-		case ctx.Err() != nil:
-			r.set(t, v1.TaskCanceled, "")
-		case errors.Is(err, exec.ErrJobStopping) || errors.Is(err, context.Canceled) || runCtx.Err() != nil && !isSubtaskError(err):
-			r.set(t, v1.TaskCanceled, "")
-		default:
-			r.setFailed(t, describe(err), errors.Is(err, network.ErrPeerLost))
+	tasksDone := make(chan error, 1)
+	go func() {
+		tasksDone <- exec.RunObserved(runCtx, all, func(t *exec.Task, err error) {
+			switch {
+			case err == nil:
+				r.set(t, v1.TaskFinished, "")
+			case live.Err() != nil:
+				r.set(t, v1.TaskCanceled, "")
+			case errors.Is(err, exec.ErrJobStopping) || errors.Is(err, context.Canceled) || runCtx.Err() != nil && !isSubtaskError(err):
+				r.set(t, v1.TaskCanceled, "")
+			default:
+				r.setFailed(t, describe(err), errors.Is(err, network.ErrPeerLost))
+			}
+		})
+	}()
+	var runErr error
+	select {
+	case runErr = <-tasksDone:
+	case <-live.Done():
+		if ctx.Err() != nil {
+			// The TaskManager stops this worker, and kills it if user code
+			// does not return.
+			runErr = <-tasksDone
+			break
 		}
-	})
+		// Abandoned: user code gets one heartbeat interval to return.
+		grace := time.NewTimer(lv.interval)
+		select {
+		case runErr = <-tasksDone:
+			grace.Stop()
+		case <-grace.C:
+			return fmt.Errorf("%w; its user code did not return within %v of being cancelled", abandoned(), lv.interval)
+		}
+	}
 	select {
 	case err := <-netErr:
 		r.fail(fmt.Sprintf("data plane: %v", err), errors.Is(err, network.ErrPeerLost))
 	default:
 	}
-	if runErr != nil && ctx.Err() == nil {
+	if runErr != nil && live.Err() == nil {
 		log.Warn("subtasks failed", "err", runErr)
 	}
 	// The job's fate is the JobManager's: keep reporting until the
-	// TaskManager stops this worker.
-	<-ctx.Done()
+	// TaskManager stops this worker; if the job is over and the
+	// TaskManager does not, stop after heartbeat.timeout.
+	select {
+	case <-ctx.Done():
+	case <-live.Done():
+		wait := time.NewTimer(lv.timeout)
+		defer wait.Stop()
+		select {
+		case <-ctx.Done():
+		case <-wait.C:
+			stopRun(nil)
+			stopReports()
+			wg.Wait()
+			return abandoned()
+		}
+	}
 	stopRun(nil)
 	stopReports()
 	wg.Wait()
 	return nil
+}
+
+// exitSoon ends the process after d unless it ends before: the way out of
+// a worker whose last words cannot be written.
+func exitSoon(d time.Duration) {
+	time.AfterFunc(d, func() { os.Exit(1) })
 }
 
 func isSubtaskError(err error) bool {

@@ -1363,6 +1363,114 @@ func (*ReportTasksResponse) Descriptor() ([]byte, []int) {
 	return file_control_proto_rawDescGZIP(), []int{18}
 }
 
+type WorkerHeartbeatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	WorkerId      string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerHeartbeatRequest) Reset() {
+	*x = WorkerHeartbeatRequest{}
+	mi := &file_control_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerHeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerHeartbeatRequest) ProtoMessage() {}
+
+func (x *WorkerHeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_control_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerHeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*WorkerHeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_control_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *WorkerHeartbeatRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *WorkerHeartbeatRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+type WorkerHeartbeatResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// running is true while the job runs with this worker as one of its
+	// workers; false once the job is over (finished, failing, failed,
+	// cancelling, cancelled), unknown, or redeployed without this worker.
+	Running bool `protobuf:"varint,1,opt,name=running,proto3" json:"running,omitempty"`
+	// reason says why the worker must stop, when running is false.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerHeartbeatResponse) Reset() {
+	*x = WorkerHeartbeatResponse{}
+	mi := &file_control_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerHeartbeatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerHeartbeatResponse) ProtoMessage() {}
+
+func (x *WorkerHeartbeatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_control_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerHeartbeatResponse.ProtoReflect.Descriptor instead.
+func (*WorkerHeartbeatResponse) Descriptor() ([]byte, []int) {
+	return file_control_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *WorkerHeartbeatResponse) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *WorkerHeartbeatResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_control_proto protoreflect.FileDescriptor
 
 const file_control_proto_rawDesc = "" +
@@ -1466,13 +1574,20 @@ const file_control_proto_rawDesc = "" +
 	"\x05tasks\x18\x03 \x03(\v2\x1c.spate.control.v1.TaskStatusR\x05tasks\x12\x18\n" +
 	"\afailure\x18\x04 \x01(\tR\afailure\x12\x1b\n" +
 	"\tpeer_lost\x18\x05 \x01(\bR\bpeerLost\"\x15\n" +
-	"\x13ReportTasksResponse2\x92\x03\n" +
+	"\x13ReportTasksResponse\"L\n" +
+	"\x16WorkerHeartbeatRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"K\n" +
+	"\x17WorkerHeartbeatResponse\x12\x18\n" +
+	"\arunning\x18\x01 \x01(\bR\arunning\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason2\xfa\x03\n" +
 	"\n" +
 	"JobManager\x12r\n" +
 	"\x13RegisterTaskManager\x12,.spate.control.v1.RegisterTaskManagerRequest\x1a-.spate.control.v1.RegisterTaskManagerResponse\x12X\n" +
 	"\aConnect\x12$.spate.control.v1.TaskManagerMessage\x1a#.spate.control.v1.JobManagerMessage(\x010\x01\x12Z\n" +
 	"\vWorkerReady\x12$.spate.control.v1.WorkerReadyRequest\x1a%.spate.control.v1.WorkerReadyResponse\x12Z\n" +
-	"\vReportTasks\x12$.spate.control.v1.ReportTasksRequest\x1a%.spate.control.v1.ReportTasksResponseB/Z-github.com/spate-dev/spate/internal/rpc/rpcpbb\x06proto3"
+	"\vReportTasks\x12$.spate.control.v1.ReportTasksRequest\x1a%.spate.control.v1.ReportTasksResponse\x12f\n" +
+	"\x0fWorkerHeartbeat\x12(.spate.control.v1.WorkerHeartbeatRequest\x1a).spate.control.v1.WorkerHeartbeatResponseB/Z-github.com/spate-dev/spate/internal/rpc/rpcpbb\x06proto3"
 
 var (
 	file_control_proto_rawDescOnce sync.Once
@@ -1486,7 +1601,7 @@ func file_control_proto_rawDescGZIP() []byte {
 	return file_control_proto_rawDescData
 }
 
-var file_control_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_control_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_control_proto_goTypes = []any{
 	(*RegisterTaskManagerRequest)(nil),  // 0: spate.control.v1.RegisterTaskManagerRequest
 	(*RegisterTaskManagerResponse)(nil), // 1: spate.control.v1.RegisterTaskManagerResponse
@@ -1507,8 +1622,10 @@ var file_control_proto_goTypes = []any{
 	(*TaskStatus)(nil),                  // 16: spate.control.v1.TaskStatus
 	(*ReportTasksRequest)(nil),          // 17: spate.control.v1.ReportTasksRequest
 	(*ReportTasksResponse)(nil),         // 18: spate.control.v1.ReportTasksResponse
-	nil,                                 // 19: spate.control.v1.DeployWorker.EnvEntry
-	nil,                                 // 20: spate.control.v1.WorkerReadyResponse.DataAddressesEntry
+	(*WorkerHeartbeatRequest)(nil),      // 19: spate.control.v1.WorkerHeartbeatRequest
+	(*WorkerHeartbeatResponse)(nil),     // 20: spate.control.v1.WorkerHeartbeatResponse
+	nil,                                 // 21: spate.control.v1.DeployWorker.EnvEntry
+	nil,                                 // 22: spate.control.v1.WorkerReadyResponse.DataAddressesEntry
 }
 var file_control_proto_depIdxs = []int32{
 	5,  // 0: spate.control.v1.TaskManagerMessage.hello:type_name -> spate.control.v1.Hello
@@ -1522,19 +1639,21 @@ var file_control_proto_depIdxs = []int32{
 	13, // 8: spate.control.v1.JobManagerMessage.release:type_name -> spate.control.v1.ReleaseJob
 	11, // 9: spate.control.v1.JobManagerMessage.stdout_request:type_name -> spate.control.v1.StdoutRequest
 	10, // 10: spate.control.v1.JobManagerMessage.shutdown:type_name -> spate.control.v1.Shutdown
-	19, // 11: spate.control.v1.DeployWorker.env:type_name -> spate.control.v1.DeployWorker.EnvEntry
-	20, // 12: spate.control.v1.WorkerReadyResponse.data_addresses:type_name -> spate.control.v1.WorkerReadyResponse.DataAddressesEntry
+	21, // 11: spate.control.v1.DeployWorker.env:type_name -> spate.control.v1.DeployWorker.EnvEntry
+	22, // 12: spate.control.v1.WorkerReadyResponse.data_addresses:type_name -> spate.control.v1.WorkerReadyResponse.DataAddressesEntry
 	16, // 13: spate.control.v1.ReportTasksRequest.tasks:type_name -> spate.control.v1.TaskStatus
 	0,  // 14: spate.control.v1.JobManager.RegisterTaskManager:input_type -> spate.control.v1.RegisterTaskManagerRequest
 	2,  // 15: spate.control.v1.JobManager.Connect:input_type -> spate.control.v1.TaskManagerMessage
 	14, // 16: spate.control.v1.JobManager.WorkerReady:input_type -> spate.control.v1.WorkerReadyRequest
 	17, // 17: spate.control.v1.JobManager.ReportTasks:input_type -> spate.control.v1.ReportTasksRequest
-	1,  // 18: spate.control.v1.JobManager.RegisterTaskManager:output_type -> spate.control.v1.RegisterTaskManagerResponse
-	9,  // 19: spate.control.v1.JobManager.Connect:output_type -> spate.control.v1.JobManagerMessage
-	15, // 20: spate.control.v1.JobManager.WorkerReady:output_type -> spate.control.v1.WorkerReadyResponse
-	18, // 21: spate.control.v1.JobManager.ReportTasks:output_type -> spate.control.v1.ReportTasksResponse
-	18, // [18:22] is the sub-list for method output_type
-	14, // [14:18] is the sub-list for method input_type
+	19, // 18: spate.control.v1.JobManager.WorkerHeartbeat:input_type -> spate.control.v1.WorkerHeartbeatRequest
+	1,  // 19: spate.control.v1.JobManager.RegisterTaskManager:output_type -> spate.control.v1.RegisterTaskManagerResponse
+	9,  // 20: spate.control.v1.JobManager.Connect:output_type -> spate.control.v1.JobManagerMessage
+	15, // 21: spate.control.v1.JobManager.WorkerReady:output_type -> spate.control.v1.WorkerReadyResponse
+	18, // 22: spate.control.v1.JobManager.ReportTasks:output_type -> spate.control.v1.ReportTasksResponse
+	20, // 23: spate.control.v1.JobManager.WorkerHeartbeat:output_type -> spate.control.v1.WorkerHeartbeatResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1566,7 +1685,7 @@ func file_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_control_proto_rawDesc), len(file_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

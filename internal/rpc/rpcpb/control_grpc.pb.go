@@ -28,6 +28,7 @@ const (
 	JobManager_Connect_FullMethodName             = "/spate.control.v1.JobManager/Connect"
 	JobManager_WorkerReady_FullMethodName         = "/spate.control.v1.JobManager/WorkerReady"
 	JobManager_ReportTasks_FullMethodName         = "/spate.control.v1.JobManager/ReportTasks"
+	JobManager_WorkerHeartbeat_FullMethodName     = "/spate.control.v1.JobManager/WorkerHeartbeat"
 )
 
 // JobManagerClient is the client API for JobManager service.
@@ -50,6 +51,11 @@ type JobManagerClient interface {
 	WorkerReady(ctx context.Context, in *WorkerReadyRequest, opts ...grpc.CallOption) (*WorkerReadyResponse, error)
 	// ReportTasks carries subtask state changes and record counts from a worker.
 	ReportTasks(ctx context.Context, in *ReportTasksRequest, opts ...grpc.CallOption) (*ReportTasksResponse, error)
+	// WorkerHeartbeat is a worker's liveness link to the JobManager: the
+	// worker calls it every heartbeat.interval and stops itself when the
+	// answer says its job no longer runs on it, or when no answer came for
+	// heartbeat.timeout, so no user code runs for a job the cluster gave up.
+	WorkerHeartbeat(ctx context.Context, in *WorkerHeartbeatRequest, opts ...grpc.CallOption) (*WorkerHeartbeatResponse, error)
 }
 
 type jobManagerClient struct {
@@ -103,6 +109,16 @@ func (c *jobManagerClient) ReportTasks(ctx context.Context, in *ReportTasksReque
 	return out, nil
 }
 
+func (c *jobManagerClient) WorkerHeartbeat(ctx context.Context, in *WorkerHeartbeatRequest, opts ...grpc.CallOption) (*WorkerHeartbeatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WorkerHeartbeatResponse)
+	err := c.cc.Invoke(ctx, JobManager_WorkerHeartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobManagerServer is the server API for JobManager service.
 // All implementations must embed UnimplementedJobManagerServer
 // for forward compatibility.
@@ -123,6 +139,11 @@ type JobManagerServer interface {
 	WorkerReady(context.Context, *WorkerReadyRequest) (*WorkerReadyResponse, error)
 	// ReportTasks carries subtask state changes and record counts from a worker.
 	ReportTasks(context.Context, *ReportTasksRequest) (*ReportTasksResponse, error)
+	// WorkerHeartbeat is a worker's liveness link to the JobManager: the
+	// worker calls it every heartbeat.interval and stops itself when the
+	// answer says its job no longer runs on it, or when no answer came for
+	// heartbeat.timeout, so no user code runs for a job the cluster gave up.
+	WorkerHeartbeat(context.Context, *WorkerHeartbeatRequest) (*WorkerHeartbeatResponse, error)
 	mustEmbedUnimplementedJobManagerServer()
 }
 
@@ -144,6 +165,9 @@ func (UnimplementedJobManagerServer) WorkerReady(context.Context, *WorkerReadyRe
 }
 func (UnimplementedJobManagerServer) ReportTasks(context.Context, *ReportTasksRequest) (*ReportTasksResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ReportTasks not implemented")
+}
+func (UnimplementedJobManagerServer) WorkerHeartbeat(context.Context, *WorkerHeartbeatRequest) (*WorkerHeartbeatResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method WorkerHeartbeat not implemented")
 }
 func (UnimplementedJobManagerServer) mustEmbedUnimplementedJobManagerServer() {}
 func (UnimplementedJobManagerServer) testEmbeddedByValue()                    {}
@@ -227,6 +251,24 @@ func _JobManager_ReportTasks_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobManager_WorkerHeartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WorkerHeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobManagerServer).WorkerHeartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobManager_WorkerHeartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobManagerServer).WorkerHeartbeat(ctx, req.(*WorkerHeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // JobManager_ServiceDesc is the grpc.ServiceDesc for JobManager service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -245,6 +287,10 @@ var JobManager_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportTasks",
 			Handler:    _JobManager_ReportTasks_Handler,
+		},
+		{
+			MethodName: "WorkerHeartbeat",
+			Handler:    _JobManager_WorkerHeartbeat_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
