@@ -84,7 +84,7 @@ type Config struct {
 	// WorkerMemory, a worker holding k of the Slots may use
 	// ProcessMemory*k/Slots; DefaultProcessMemory if zero.
 	ProcessMemory int64
-	Logger       *slog.Logger
+	Logger        *slog.Logger
 }
 
 // ConfigFrom reads a TaskManager's configuration from c.

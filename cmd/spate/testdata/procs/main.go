@@ -1,6 +1,7 @@
 // Command procs is a job whose operator does what a TaskManager must
 // survive, for the process tests: -mode longline prints one line of -bytes
-// bytes and then more lines; -mode inherit starts `sleep 30` with the
+// bytes and then more lines; -mode lines prints -lines numbered lines of
+// 100 bytes; -mode inherit starts `sleep 30` with the
 // worker's standard output and writes its pid to -pidfile; -mode effects
 // appends a line to -file every few milliseconds forever, ignoring
 // cancellation, as user code with side effects may.
@@ -19,7 +20,8 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "longline", "longline, inherit or effects")
+	mode := flag.String("mode", "longline", "longline, lines, inherit or effects")
+	lines := flag.Int("lines", 40000, "how many lines -mode lines prints")
 	size := flag.Int("bytes", 3<<19, "the long line's length, for -mode longline")
 	pidFile := flag.String("pidfile", "", "where -mode inherit writes its child's pid")
 	file := flag.String("file", "", "the file -mode effects appends to")
@@ -33,6 +35,10 @@ func main() {
 			fmt.Println(longLine(*size))
 			for i := 1; i <= 3; i++ {
 				fmt.Printf("after the long line %d\n", i)
+			}
+		case "lines":
+			for i := range *lines {
+				fmt.Printf("line %06d %s\n", i, strings.Repeat("x", 88))
 			}
 		case "inherit":
 			cmd := exec.Command("sleep", "30")
