@@ -1,7 +1,10 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -9,6 +12,24 @@ import (
 
 	v1 "github.com/spate-dev/spate/api/v1"
 )
+
+// processCPU returns the CPU time (user and system) process pid has used, 0
+// if unknown.
+func processCPU(pid string) time.Duration {
+	b, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return 0
+	}
+	_, after, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(after)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	// Clock ticks of USER_HZ, 100 a second on Linux.
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
 
 // TestIsolation runs, on the same TaskManager, a well-behaved job next to
 // one whose user code panics, hoards memory without bound, or spins the
@@ -42,11 +63,16 @@ func TestIsolation(t *testing.T) {
 				t.Fatalf("submit the bad job: %v\n%s", err, out)
 			}
 			if tc.mode == "spin" {
-				waitFor(t, 30*time.Second, "the spinner to run", func() bool {
-					d := c.job(t, badID)
-					return d.StatusCounts[v1.TaskRunning] > 0
+				// Spinning: its worker has burnt a quarter of a second of CPU.
+				waitFor(t, 30*time.Second, "the spinner to spin", func() bool {
+					for _, p := range processesNaming("\x00-mode\x00spin") {
+						pid, _, _ := strings.Cut(p, ": ")
+						if processCPU(pid) >= 250*time.Millisecond {
+							return true
+						}
+					}
+					return false
 				})
-				time.Sleep(500 * time.Millisecond)
 				if out, err := spateCLI(t, "cancel", "--jobmanager", c.rest, badID); err != nil {
 					t.Fatalf("cancel the spinner: %v\n%s", err, out)
 				}
