@@ -144,6 +144,38 @@ func TestPerJobChildHoldingOutput(t *testing.T) {
 	}
 }
 
+// TestApplicationMainChild runs an application whose main starts `sleep
+// 30` with its own standard output and error: the cluster ends with main
+// and its job, without waiting for the child, and the child is stopped
+// with main's process group.
+func TestApplicationMainChild(t *testing.T) {
+	bin := binaries(t)
+	pidFile := filepath.Join(t.TempDir(), "sleep.pid")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	began := time.Now()
+	out, err := exec.CommandContext(ctx, filepath.Join(bin, "spate"), "run-application", "--target", "process-application",
+		filepath.Join(bin, "procs"), "-mode", "longline", "-bytes", "10", "-main-child", pidFile).CombinedOutput()
+	took := time.Since(began)
+	b, rerr := os.ReadFile(pidFile)
+	pid, perr := strconv.Atoi(string(b))
+	if rerr != nil || perr != nil {
+		t.Fatalf("main did not start its child (%v, %v): %v\n%s", rerr, perr, err, out)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	if err != nil || !strings.Contains(string(out), "after the long line 3") {
+		t.Fatalf("run-application: %v\n%s", err, out)
+	}
+	t.Logf("run-application took %v", took.Round(time.Millisecond))
+	if took > 15*time.Second {
+		t.Errorf("the application took %v: the JobManager waited for the child holding main's output", took.Round(time.Millisecond))
+	}
+	waitFor(t, 5*time.Second, "the child to be stopped with main's group", func() bool { return processGone(pid) })
+	if m := appDirLine.FindSubmatch(out); m != nil {
+		clusterGone(t, string(m[1]), "")
+	}
+}
+
 // TestClusterFrozenTaskManager freezes (SIGSTOP) the TaskManager of a job
 // whose user code appends to a file and ignores cancellation: once the
 // JobManager fails the job for the lost TaskManager, the worker stops

@@ -2,6 +2,7 @@ package jobmanager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -126,6 +127,10 @@ func runGroup(ctx context.Context, cmd *exec.Cmd) error {
 	close(exited)
 	<-stopped
 	syscall.Kill(-pgid, syscall.SIGKILL)
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// main succeeded; what it left holding its output is gone now.
+		return nil
+	}
 	return err
 }
 

@@ -4,7 +4,9 @@
 // 100 bytes; -mode inherit starts `sleep 30` with the
 // worker's standard output and writes its pid to -pidfile; -mode effects
 // appends a line to -file every few milliseconds forever, ignoring
-// cancellation, as user code with side effects may.
+// cancellation, as user code with side effects may. -main-child starts
+// `sleep 30` from main itself (not in a worker) with main's standard
+// output and error, and writes its pid to the file named.
 package main
 
 import (
@@ -25,7 +27,11 @@ func main() {
 	size := flag.Int("bytes", 3<<19, "the long line's length, for -mode longline")
 	pidFile := flag.String("pidfile", "", "where -mode inherit writes its child's pid")
 	file := flag.String("file", "", "the file -mode effects appends to")
+	mainChild := flag.String("main-child", "", "start a child from main and write its pid to this file")
 	flag.Parse()
+	if *mainChild != "" && os.Getenv("SPATE_WORKER_DEPLOYMENT") == "" {
+		sleep(*mainChild)
+	}
 	env := spate.NewEnv(spate.WithParallelism(1))
 	src := spate.FromSlice(env, []int{1})
 	out := spate.Map(src, func(int) int {
@@ -41,15 +47,7 @@ func main() {
 				fmt.Printf("line %06d %s\n", i, strings.Repeat("x", 88))
 			}
 		case "inherit":
-			cmd := exec.Command("sleep", "30")
-			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-			if err := cmd.Start(); err != nil {
-				panic(err)
-			}
-			if err := os.WriteFile(*pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-				panic(err)
-			}
-			fmt.Println("started sleep", cmd.Process.Pid)
+			fmt.Println("started sleep", sleep(*pidFile))
 		case "effects":
 			f, err := os.OpenFile(*file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 			if err != nil {
@@ -67,6 +65,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "procs:", err)
 		os.Exit(1)
 	}
+}
+
+// sleep starts `sleep 30` with this process's standard output and error,
+// writes its pid to pidFile and returns it.
+func sleep(pidFile string) int {
+	cmd := exec.Command("sleep", "30")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		panic(err)
+	}
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		panic(err)
+	}
+	return cmd.Process.Pid
 }
 
 // longLine is n bytes of digits, each 10-byte block numbered, so that a
