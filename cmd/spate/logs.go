@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -125,15 +126,19 @@ func logs(args []string) error {
 	return nil
 }
 
-// sessionAt returns the running session whose REST API is at addr.
+// sessionAt returns the session of this host whose REST API is at addr.
+// It only reads the sessions' records: whether the session runs is for
+// the REST calls to find out.
 func sessionAt(addr string) (sessionInfo, bool) {
-	live, err := liveSessions()
+	root, err := sessionsDir()
 	if err != nil {
 		return sessionInfo{}, false
 	}
-	for _, s := range live {
-		if s.REST == addr {
-			return s, true
+	records, _ := filepath.Glob(filepath.Join(root, "*", "session.json"))
+	for _, r := range records {
+		var info sessionInfo
+		if b, err := os.ReadFile(r); err == nil && json.Unmarshal(b, &info) == nil && info.REST == addr && info.Dir != "" {
+			return info, true
 		}
 	}
 	return sessionInfo{}, false
