@@ -355,3 +355,45 @@ func getJSON(url string, into any) error {
 	}
 	return json.NewDecoder(resp.Body).Decode(into)
 }
+
+// TestClusterLogsRotatedFile is TestClusterLogsRotated with a TaskManager
+// that writes its output to a file, as a standalone TaskManager under a
+// supervisor does: spate logs reads the whole output from the file that
+// the TaskManager names.
+func TestClusterLogsRotatedFile(t *testing.T) {
+	c := startCluster(t)
+	outFile := filepath.Join(t.TempDir(), "tm.out")
+	f, err := os.Create(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tm := exec.Command(filepath.Join(binaries(t), "spate"), "taskmanager", "--jobmanager", c.rpc, "-D", "taskmanager.resource-id=tmFile")
+	tm.Stdout = f
+	if err := tm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		tm.Process.Signal(syscall.SIGTERM)
+		tm.Wait()
+	})
+	waitFor(t, 20*time.Second, "the TaskManager to register", func() bool {
+		var tms v1.TaskManagers
+		return c.get(t, "/v1/taskmanagers", &tms) == nil && len(tms.TaskManagers) == 1
+	})
+	const n = 40000
+	out, id, err := c.run(t, nil, "procs", "-mode", "lines", "-lines", strconv.Itoa(n))
+	if err != nil || !strings.Contains(out, "is FINISHED") {
+		t.Fatalf("spate run: %v\n%s", err, out)
+	}
+	last := fmt.Sprintf("[job %s w0] line %06d", id[:8], n-1)
+	waitFor(t, 10*time.Second, "the job's last line in the TaskManager's file", func() bool {
+		b, _ := os.ReadFile(outFile)
+		return strings.Contains(string(b), last)
+	})
+	out, err = spateCLI(t, "logs", "--jobmanager", c.rest, id)
+	if err != nil {
+		t.Fatalf("spate logs: %v\n%.2000s", err, out)
+	}
+	checkNumbered(t, tagged(id, func(yield func(string)) { yield(out) }), n)
+}
