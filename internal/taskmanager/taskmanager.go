@@ -382,7 +382,7 @@ func (l *lineWriter) recent() string {
 	if l.dropped == 0 {
 		return string(l.kept)
 	}
-	marker := fmt.Sprintf("%s %d bytes of older output are no longer in this TaskManager's memory, which keeps the last %d", v1.OutputRotated, l.dropped, keptOutput)
+	marker := fmt.Sprintf("%s %d bytes of older output are no longer in this TaskManager's memory, which keeps the last %d bytes", v1.OutputRotated, l.dropped, keptOutput)
 	if l.file != "" {
 		marker += v1.OutputFileMarker + l.file
 	}

@@ -55,6 +55,13 @@ func newLiveness(jm rpcpb.JobManagerClient, d *Deployment) *liveness {
 	return l
 }
 
+// grace is how long an abandoned worker's user code has to return after
+// its cancellation before the process ends anyway: a heartbeat interval,
+// at most a second.
+func (l *liveness) grace() time.Duration {
+	return min(l.interval, time.Second)
+}
+
 // watch returns nil when ctx ends, or why the worker must stop.
 func (l *liveness) watch(ctx context.Context) error {
 	tick := time.NewTicker(l.interval)

@@ -43,8 +43,9 @@ type Options struct {
 // Run also keeps a liveness link to the JobManager (WorkerHeartbeat). When
 // the JobManager says the job no longer runs with this worker, or does not
 // answer for heartbeat.timeout, or the TaskManager is gone, Run cancels
-// the subtasks and returns an error of class ErrAbandoned: within the
-// heartbeat interval if user code ignores the cancellation (leaving it
+// the subtasks and returns an error of class ErrAbandoned: within a
+// heartbeat interval (a second at most) if user code ignores the
+// cancellation (leaving it
 // running: the caller must end the process), or, when the subtasks had
 // ended already, once the TaskManager has not stopped the worker for
 // heartbeat.timeout. Either way the process ends soon after: if writing the
@@ -79,7 +80,7 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 		if ctx.Err() != nil || live.Err() == nil {
 			return nil
 		}
-		exitSoon(lv.interval)
+		exitSoon(lv.grace())
 		return fmt.Errorf("worker %s of job %s stops itself: %w", d.WorkerID, d.JobID, context.Cause(live))
 	}
 
@@ -171,13 +172,13 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 			runErr = <-tasksDone
 			break
 		}
-		// Abandoned: user code gets one heartbeat interval to return.
-		grace := time.NewTimer(lv.interval)
+		// Abandoned: user code gets a moment to return.
+		grace := time.NewTimer(lv.grace())
 		select {
 		case runErr = <-tasksDone:
 			grace.Stop()
 		case <-grace.C:
-			return fmt.Errorf("%w; its user code did not return within %v of being cancelled", abandoned(), lv.interval)
+			return fmt.Errorf("%w; its user code did not return within %v of being cancelled", abandoned(), lv.grace())
 		}
 	}
 	select {
