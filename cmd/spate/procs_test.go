@@ -397,3 +397,27 @@ func TestClusterLogsRotatedFile(t *testing.T) {
 	}
 	checkNumbered(t, tagged(id, func(yield func(string)) { yield(out) }), n)
 }
+
+// TestClusterLogsGone asks for the output of a job whose TaskManager is
+// gone, on a cluster whose files spate logs cannot read: it says that no
+// output is kept and fails, instead of printing nothing as if the job had
+// printed nothing.
+func TestClusterLogsGone(t *testing.T) {
+	c := startCluster(t, 1)
+	out, id, err := c.run(t, []string{"-p", "1"}, "envprobe")
+	if err != nil || !strings.Contains(out, "is FINISHED") {
+		t.Fatalf("spate run: %v\n%s", err, out)
+	}
+	if out, err := spateCLI(t, "logs", "--jobmanager", c.rest, id); err != nil || !strings.Contains(out, "probe 1") {
+		t.Fatalf("spate logs while the TaskManager runs: %v\n%s", err, out)
+	}
+	c.tms[0].cmd.Process.Kill()
+	waitFor(t, 20*time.Second, "the TaskManager to be dropped", func() bool {
+		var tms v1.TaskManagers
+		return c.get(t, "/v1/taskmanagers", &tms) == nil && len(tms.TaskManagers) == 0
+	})
+	out, err = spateCLI(t, "logs", "--jobmanager", c.rest, id)
+	if err == nil || !strings.Contains(out, "no output of job "+id) {
+		t.Errorf("spate logs after the TaskManager is gone: %v, want an error saying no output is kept:\n%s", err, out)
+	}
+}
