@@ -5,8 +5,18 @@
 // and removes its files when the job is released.
 //
 // A worker's standard output and error reach the TaskManager's own output,
-// each line tagged with the job and the worker, and the last lines of its
-// standard error explain an unexpected exit to the JobManager.
+// each line tagged with the job and the worker (a line longer than 64 KiB
+// in pieces of 64 KiB), and the last lines of its standard error explain
+// an unexpected exit to the JobManager. The TaskManager keeps its last
+// 1 MiB of output for the REST API, and says so when older output rotated
+// out of it.
+//
+// Each worker runs in a process group of its own: stopping it signals the
+// group (SIGTERM, then SIGKILL after StopGrace), and whatever the group
+// still holds when the worker exits is killed, so a process a job started
+// neither outlives the job nor, by holding the worker's output open, holds
+// up the TaskManager. Each worker has a memory limit: its share of the
+// TaskManager's memory (KeyProcessMemory) by slots, or KeyWorkerMemory.
 //
 // Lifecycle: Run registers and keeps one session with the JobManager; when
 // the session ends (JobManager gone, heartbeat timeout) every worker is

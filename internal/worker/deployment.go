@@ -14,6 +14,11 @@
 //
 // A worker that fails reports the failure and also waits: the JobManager
 // decides the job's fate and the TaskManager stops every worker of the job.
+// Throughout, the worker asks the JobManager every heartbeat.interval
+// whether its job still runs with it (WorkerHeartbeat); told no, or
+// unanswered for heartbeat.timeout, or orphaned by its TaskManager, it
+// stops itself (see Run), so no user code runs for a job the cluster gave
+// up even when the TaskManager cannot stop it.
 package worker
 
 import (
