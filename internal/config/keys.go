@@ -195,7 +195,7 @@ var registry = func() map[string]Key {
 		{Name: "taskmanager.host", Kind: KindString, Default: "127.0.0.1", Doc: "address the workers' data-plane listeners bind and peers dial"},
 		{Name: "taskmanager.resource-id", Kind: KindString, Doc: "the TaskManager's name; host:pid if unset"},
 		{Name: "taskmanager.tmp.dirs", Kind: KindString, Doc: "the TaskManager's work directory; a temporary one if unset"},
-		{Name: "taskmanager.worker.memory-limit", Kind: KindMemory, Default: "0", Doc: "resident memory above which a job's worker is killed; 0 for no limit"},
+		{Name: "taskmanager.worker.memory-limit", Kind: KindMemory, Default: "0", Doc: "resident memory above which a job's worker is killed, whatever its slots; 0 for its slots' share of taskmanager.memory.process.size"},
 
 		// Keys other helpers of issue 10 are adding, as their branches
 		// define them (the packages named hold the constants); to be

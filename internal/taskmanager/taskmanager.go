@@ -119,9 +119,9 @@ func ConfigFrom(c config.Config, jobManager string) (Config, error) {
 	if cfg.ProcessMemory, err = c.Bytes(KeyProcessMemory, DefaultProcessMemory); err != nil {
 		return cfg, err
 	}
-	if cfg.ProcessMemory < 1<<20 {
+	if cfg.ProcessMemory <= 0 {
 		v, _ := c.Get(KeyProcessMemory)
-		return cfg, fmt.Errorf("configuration %s = %q: want a size of at least 1 MiB, such as \"4g\"", KeyProcessMemory, v)
+		return cfg, fmt.Errorf("configuration %s = %q: want a size above 0, such as \"4g\"", KeyProcessMemory, v)
 	}
 	cfg.WorkDir, _ = c.Get(KeyDir)
 	return cfg, nil
