@@ -155,6 +155,12 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 	close(w.exited)
 	<-watchDone
 	code := cmd.ProcessState.ExitCode()
+	if code == worker.ExitJobOver && overLimit == "" && !expected {
+		// It stopped itself: the JobManager said its job is over. Not a
+		// cause of the job's end.
+		tm.log.Info("taskmanager: a worker stopped itself, its job being over at the JobManager", "job", d.JobId, "worker", d.WorkerId)
+		expected = true
+	}
 	if !expected {
 		reason := describeExit(cmd.ProcessState, err)
 		if overLimit != "" {

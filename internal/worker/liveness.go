@@ -25,6 +25,42 @@ const (
 // heartbeat.timeout, or its TaskManager is gone.
 var ErrAbandoned = errors.New("worker abandoned")
 
+// errJobOver marks the ErrAbandoned errors that say the JobManager gave
+// the job up (rather than went silent, or the TaskManager went away).
+var errJobOver = errors.New("job over")
+
+// abandonedError is an ErrAbandoned; jobOver marks it as errJobOver too.
+type abandonedError struct {
+	msg     string
+	jobOver bool
+}
+
+func (e *abandonedError) Error() string { return e.msg }
+
+func (e *abandonedError) Is(target error) bool {
+	return target == ErrAbandoned || e.jobOver && target == errJobOver
+}
+
+// ExitJobOver is the exit status of a worker that stopped itself because
+// the JobManager said its job no longer runs with it: its TaskManager
+// counts the exit as expected, so it never passes for the job's cause of
+// failure.
+const ExitJobOver = 75
+
+// endAbandoned ends the process of a worker that must stop on its own,
+// with err on its standard error and ExitJobOver or 1 as its status. If
+// writing err blocks (a frozen TaskManager no longer reads the worker's
+// output), the process ends after grace anyway.
+func endAbandoned(err error, grace time.Duration) {
+	code := 1
+	if errors.Is(err, errJobOver) {
+		code = ExitJobOver
+	}
+	time.AfterFunc(grace, func() { os.Exit(code) })
+	fmt.Fprintln(os.Stderr, "spate worker:", err)
+	os.Exit(code)
+}
+
 // liveness is a worker's link to the JobManager and its TaskManager: watch
 // asks the JobManager every interval whether the job still runs with this
 // worker, and returns an error (of class ErrAbandoned) as soon as the
@@ -79,7 +115,7 @@ func (l *liveness) watch(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		case err == nil && !resp.Running:
-			return fmt.Errorf("%w: %s (JobManager %s)", ErrAbandoned, resp.Reason, l.jobManager)
+			return &abandonedError{msg: fmt.Sprintf("%v: %s (JobManager %s)", ErrAbandoned, resp.Reason, l.jobManager), jobOver: true}
 		case err == nil:
 			lastHeard = time.Now()
 		case time.Since(lastHeard) >= l.timeout:

@@ -116,8 +116,8 @@ func TestLivenessJobOver(t *testing.T) {
 	began := time.Now()
 	f.running.Store(false)
 	err := waitResult(t, ch, 5*time.Second)
-	if !errors.Is(err, ErrAbandoned) || !strings.Contains(err.Error(), "job j1 is FAILED") || !strings.Contains(err.Error(), addr) {
-		t.Fatalf("watch = %v, want ErrAbandoned naming the reason and the JobManager", err)
+	if !errors.Is(err, ErrAbandoned) || !errors.Is(err, errJobOver) || !strings.Contains(err.Error(), "job j1 is FAILED") || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("watch = %v, want ErrAbandoned (job over) naming the reason and the JobManager", err)
 	}
 	if took := time.Since(began); took > 3*time.Second {
 		t.Errorf("watch took %v to notice, want about one interval (20 ms)", took)
@@ -143,8 +143,8 @@ func TestLivenessJobManagerUnreachable(t *testing.T) {
 	err := waitResult(t, ch, 5*time.Second)
 	// heartbeat.timeout counts from the last answer.
 	took := time.Since(time.Unix(0, f.answered.Load()))
-	if !errors.Is(err, ErrAbandoned) || !strings.Contains(err.Error(), "heartbeat.timeout") {
-		t.Fatalf("watch = %v, want ErrAbandoned naming heartbeat.timeout", err)
+	if !errors.Is(err, ErrAbandoned) || errors.Is(err, errJobOver) || !strings.Contains(err.Error(), "heartbeat.timeout") {
+		t.Fatalf("watch = %v, want ErrAbandoned (not job over) naming heartbeat.timeout", err)
 	}
 	if took < 300*time.Millisecond || took > 2*time.Second {
 		t.Errorf("watch gave up after %v, want about heartbeat.timeout (300 ms)", took)

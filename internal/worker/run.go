@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -48,9 +47,9 @@ type Options struct {
 // cancellation (leaving it
 // running: the caller must end the process), or, when the subtasks had
 // ended already, once the TaskManager has not stopped the worker for
-// heartbeat.timeout. Either way the process ends soon after: if writing the
-// error blocks (a frozen TaskManager no longer reads the worker's output),
-// it exits by itself.
+// heartbeat.timeout. In those cases Run does not return: it ends the
+// process itself, with status ExitJobOver when the JobManager said the job
+// is over (the TaskManager then counts the exit as expected), 1 otherwise.
 func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*exec.Task, opts Options) error {
 	log := slog.Default().With("job", d.JobID, "worker", d.WorkerID)
 	conn, err := grpc.NewClient(d.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -80,7 +79,6 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 		if ctx.Err() != nil || live.Err() == nil {
 			return nil
 		}
-		exitSoon(lv.grace())
 		return fmt.Errorf("worker %s of job %s stops itself: %w", d.WorkerID, d.JobID, context.Cause(live))
 	}
 
@@ -108,7 +106,7 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 			return nil
 		}
 		if err := abandoned(); err != nil {
-			return err
+			endAbandoned(err, lv.grace())
 		}
 		return fmt.Errorf("worker %s: wait for the job's other workers: %w", d.WorkerID, err)
 	}
@@ -178,7 +176,7 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 		case runErr = <-tasksDone:
 			grace.Stop()
 		case <-grace.C:
-			return fmt.Errorf("%w; its user code did not return within %v of being cancelled", abandoned(), lv.grace())
+			endAbandoned(fmt.Errorf("%w; its user code did not return within %v of being cancelled", abandoned(), lv.grace()), lv.grace())
 		}
 	}
 	select {
@@ -203,19 +201,13 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 			stopRun(nil)
 			stopReports()
 			wg.Wait()
-			return abandoned()
+			endAbandoned(fmt.Errorf("%w; its TaskManager did not stop it within %v (heartbeat.timeout)", abandoned(), lv.timeout), lv.grace())
 		}
 	}
 	stopRun(nil)
 	stopReports()
 	wg.Wait()
 	return nil
-}
-
-// exitSoon ends the process after d unless it ends before: the way out of
-// a worker whose last words cannot be written.
-func exitSoon(d time.Duration) {
-	time.AfterFunc(d, func() { os.Exit(1) })
 }
 
 func isSubtaskError(err error) bool {
