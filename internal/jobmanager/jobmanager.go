@@ -50,6 +50,9 @@ const (
 	KeySlotRequestTimeout = "slot.request.timeout"
 	KeyBlobDir            = "blob.storage.directory"
 	KeyBlobMaxSize        = "blob.max-size"
+	// KeyBlobCleanupInterval is how long an artifact no running job
+	// references is kept (see artifacts.go).
+	KeyBlobCleanupInterval = blob.KeyCleanupInterval
 	// KeyShutdownOnApplicationFinish, true by default, ends an
 	// application cluster with its application; false keeps it, so that
 	// its result stays readable through the REST API until it is stopped.
@@ -121,6 +124,9 @@ type Config struct {
 	BlobDir string
 	// MaxArtifactBytes limits an uploaded binary.
 	MaxArtifactBytes int64
+	// ArtifactGrace is how long an artifact no running job references is
+	// kept after its last use; blob.DefaultCleanupInterval if zero.
+	ArtifactGrace time.Duration
 	// Settings is the effective configuration, shown by GET /v1/config.
 	Settings config.Config
 	Logger   *slog.Logger
@@ -204,6 +210,9 @@ func ConfigFrom(c config.Config) (Config, error) {
 		return cfg, err
 	} else {
 		cfg.MaxArtifactBytes = n
+	}
+	if cfg.ArtifactGrace, err = blob.CleanupInterval(c); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }
@@ -349,6 +358,9 @@ func New(cfg Config) (*JobManager, error) {
 			return nil, fmt.Errorf("jobmanager: %d TaskManagers of %d slots (%d slots) exceed %s (%d): raise %s or start fewer TaskManagers", cfg.MinTaskManagers, cfg.ProvidedSlots, n, KeySlotsMax, cfg.SlotsMax, KeySlotsMax)
 		}
 	}
+	if cfg.ArtifactGrace <= 0 {
+		cfg.ArtifactGrace = blob.DefaultCleanupInterval
+	}
 	jm := &JobManager{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, started: cfg.Clock.Now(), stop: make(chan struct{}), runCtx: context.Background()}
 	if jm.log == nil {
 		jm.log = slog.Default()
@@ -427,8 +439,9 @@ func (jm *JobManager) Run(ctx context.Context) error {
 		defer servers.Done()
 		errc <- rest.Serve(restCtx, jm.restLn, rest.NewHandler(jm, rest.Options{MaxArtifactBytes: jm.cfg.MaxArtifactBytes, Logger: jm.log}))
 	}()
-	jm.wg.Add(1)
+	jm.wg.Add(2)
 	go jm.checkLoop()
+	go jm.sweepArtifacts()
 	jm.log.Info("jobmanager started", "rpc", jm.RPCAddr(), "rest", jm.RESTAddr())
 
 	if p := jm.cfg.Provider; p != nil {

@@ -42,6 +42,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	v1 "github.com/spate-dev/spate/api/v1"
+	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
@@ -94,6 +95,9 @@ type Config struct {
 	// WorkerMemory, a worker holding k of the Slots may use
 	// ProcessMemory*k/Slots; DefaultProcessMemory if zero.
 	ProcessMemory int64
+	// ArtifactGrace is how long a cached binary no worker runs is kept;
+	// blob.DefaultCleanupInterval if zero.
+	ArtifactGrace time.Duration
 	Logger        *slog.Logger
 }
 
@@ -124,6 +128,9 @@ func ConfigFrom(c config.Config, jobManager string) (Config, error) {
 		return cfg, fmt.Errorf("configuration %s = %q: want a size above 0, such as \"4g\"", KeyProcessMemory, v)
 	}
 	cfg.WorkDir, _ = c.Get(KeyDir)
+	if cfg.ArtifactGrace, err = blob.CleanupInterval(c); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
 
@@ -135,7 +142,7 @@ type TaskManager struct {
 	ownDir  bool
 	out     *lineWriter
 
-	artifactMu sync.Mutex // serialises artifact downloads
+	artifacts artifactCache // cached program binaries (artifacts.go)
 
 	mu struct {
 		sync.Mutex
@@ -164,6 +171,9 @@ func New(cfg Config) (*TaskManager, error) {
 	}
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = 5 * time.Second
+	}
+	if cfg.ArtifactGrace <= 0 {
+		cfg.ArtifactGrace = blob.DefaultCleanupInterval
 	}
 	if cfg.ProcessMemory <= 0 {
 		cfg.ProcessMemory = DefaultProcessMemory
@@ -212,6 +222,10 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 			os.RemoveAll(tm.workDir)
 		}
 	}()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep() // before the wait above
+	tm.wg.Add(1)
+	go tm.sweepArtifacts(sweepCtx)
 	backoff := 100 * time.Millisecond
 	for {
 		registered, err := tm.session(ctx)

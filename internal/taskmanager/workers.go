@@ -47,6 +47,7 @@ func (tm *TaskManager) deploy(ctx context.Context, js jmSession, d *rpcpb.Deploy
 	tm.wg.Add(1)
 	go func() {
 		defer tm.wg.Done()
+		defer tm.useArtifact(d.Artifact)()
 		if err := tm.start(ctx, js, d, w); err != nil {
 			close(w.exited)
 			tm.mu.Lock()
