@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/jobmanager"
 	"github.com/spate-dev/spate/internal/provider/process"
@@ -61,6 +62,14 @@ func jobmanagerCmd(args []string) error {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.ExitAfterJob, cfg.ResultLinger = *perJob, *linger
+	blobDir, cleanupDirs, err := jobManagerDirs(cfg.Logger, *clusterDir, *removeDir)
+	if err != nil {
+		return err
+	}
+	defer cleanupDirs()
+	if cfg.BlobDir == "" {
+		cfg.BlobDir = blobDir
+	}
 	switch *prov {
 	case "":
 	case "process":
@@ -138,13 +147,14 @@ func positiveInt(conf config.Config, key string, def int) (int, error) {
 const applicationPropertiesEnv = "SPATE_APPLICATION_PROPERTIES"
 
 // taskManagerArgs passes the cluster's configuration on to the
-// TaskManagers its provider starts (taskmanager.*, heartbeat.*, ...): all
-// entries but the JobManager's own and the jobs' environment variables.
+// TaskManagers its provider starts (taskmanager.*, heartbeat.*,
+// blob.service.cleanup.interval for their caches, ...): all entries but the
+// JobManager's own and the jobs' environment variables.
 func taskManagerArgs(conf config.Config) []string {
 	entries := conf.ClusterEntries()
 	var args []string
 	for _, k := range slices.Sorted(maps.Keys(entries)) {
-		if strings.HasPrefix(k, "jobmanager.") || strings.HasPrefix(k, "rest.") || strings.HasPrefix(k, "blob.") {
+		if strings.HasPrefix(k, "jobmanager.") || strings.HasPrefix(k, "rest.") || strings.HasPrefix(k, "blob.") && k != blob.KeyCleanupInterval {
 			continue
 		}
 		args = append(args, "-D", k+"="+entries[k])

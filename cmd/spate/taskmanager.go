@@ -52,6 +52,16 @@ func taskmanagerCmd(args []string) error {
 	}
 	cfg.ExitOnJobManagerLoss = *exitOnLoss
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if cfg.WorkDir == "" {
+		dir, cleanup, err := taskManagerDir(cfg.Logger)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		cfg.WorkDir = dir
+	} else {
+		pruneStale(cfg.Logger, "")
+	}
 	tm, err := taskmanager.New(cfg)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spate-dev/spate/internal/procdir"
 	"github.com/spate-dev/spate/internal/provider"
 )
 
@@ -134,7 +135,11 @@ func jobManagerArgs(spec provider.ClusterSpec) ([]string, error) {
 		}
 		// The cluster keeps its own copy: a detached client's temporary
 		// build may be gone when the application starts another job.
-		bin := filepath.Join(spec.Dir, "application")
+		// Under work: a kept cluster's logs outlive the copy.
+		bin := filepath.Join(spec.Dir, procdir.Work, "application")
+		if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+			return nil, fmt.Errorf("deploy an application cluster: %w", err)
+		}
 		if err := copyExecutable(spec.Artifact, bin); err != nil {
 			return nil, fmt.Errorf("deploy an application cluster: %w", err)
 		}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/procdir"
 	"github.com/spate-dev/spate/internal/provider"
 )
 
@@ -29,7 +30,9 @@ type Config struct {
 	// Binary is the spate executable that runs the taskmanager command.
 	Binary string
 	// Dir is the cluster's directory: TaskManagers' logs go to
-	// Dir/log/<id>.out and .log, their work files under Dir/<id>.
+	// Dir/log/<id>.out and .log, their work files (artifact cache, jobs'
+	// directories) under Dir/work/<id>, removed when the TaskManager
+	// has exited.
 	Dir string
 	// Args are extra arguments for every TaskManager (e.g. -D entries).
 	Args []string
@@ -99,7 +102,7 @@ func (p *Provider) StartTaskManager(ctx context.Context, spec provider.TaskManag
 	// The provider's own entries come last, so that they win.
 	args := append(append([]string{"taskmanager"}, p.cfg.Args...),
 		"--jobmanager", spec.JobManager, "--slots", strconv.Itoa(spec.Slots), "--exit-on-jobmanager-loss",
-		"-D", "taskmanager.resource-id="+spec.ID, "-D", "taskmanager.tmp.dirs="+filepath.Join(p.cfg.Dir, spec.ID))
+		"-D", "taskmanager.resource-id="+spec.ID, "-D", "taskmanager.tmp.dirs="+p.workDir(spec.ID))
 	cmd := exec.Command(p.cfg.Binary, args...)
 	cmd.Stdout, cmd.Stderr = out, logf
 	// The configuration travels in args; the JobManager's
@@ -122,6 +125,11 @@ func (p *Provider) StartTaskManager(ctx context.Context, spec provider.TaskManag
 		err := cmd.Wait()
 		out.Close()
 		logf.Close()
+		// Released, crashed or killed, it needs its files no more; its
+		// logs stay.
+		if rerr := os.RemoveAll(p.workDir(spec.ID)); rerr != nil {
+			p.log(spec.ID, rerr)
+		}
 		close(pr.done)
 		p.mu.Lock()
 		delete(p.mu.procs, spec.ID)
@@ -136,6 +144,19 @@ func (p *Provider) StartTaskManager(ctx context.Context, spec provider.TaskManag
 		}
 	}()
 	return nil
+}
+
+// workDir is the directory of TaskManager id's files.
+func (p *Provider) workDir(id string) string {
+	return filepath.Join(p.cfg.Dir, procdir.Work, id)
+}
+
+// log notes a failure to remove a TaskManager's files in its log.
+func (p *Provider) log(id string, err error) {
+	if f, ferr := os.OpenFile(filepath.Join(p.cfg.Dir, "log", id+".log"), os.O_APPEND|os.O_WRONLY, 0); ferr == nil {
+		fmt.Fprintf(f, "process provider: remove the files of taskmanager %s: %v\n", id, err)
+		f.Close()
+	}
 }
 
 // StopTaskManager stops a TaskManager and waits for it; it is killed
