@@ -4,7 +4,7 @@
 //	spate taskmanager --jobmanager host:rpcport [--slots N]
 //	spate run [--target local|remote] [--jobmanager host:restport] [-p N] [--detached] ./prog [args...]
 //	spate session start --target process-session [--taskmanagers N] [--slots S]
-//	spate session list | stop ID
+//	spate session list | stop ID | prune
 //	spate run-application --target process-application [-p N] [--detached] ./prog [args...]
 //	spate list [--all] [--output json]
 //	spate cancel JOBID
@@ -77,7 +77,8 @@ commands:
   run [--target local|remote] [--jobmanager host:port] [-p N] [--detached] ./prog [args...]
                                                    run a program's jobs here or on a cluster
   session start [--taskmanagers N] [--slots S]     start a session cluster of child processes
-  session list [--output json] | session stop ID   list or remove session clusters
+  session list [--output json] | session stop ID   list (dead ones too) or remove session clusters
+  session prune                                    remove the dead sessions (their logs included)
   run-application [-p N] [--detached] ./prog [args...]
                                                    run a program's main in a cluster of its own
   list [--all] [--output text|json]                list a cluster's jobs

@@ -11,11 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spate-dev/spate/client"
+	"github.com/spate-dev/spate/internal/procdir"
 	"github.com/spate-dev/spate/internal/provider"
 	"github.com/spate-dev/spate/internal/provider/process"
 )
@@ -31,7 +31,7 @@ type sessionInfo struct {
 	PID     int       `json:"pid"`
 	Dir     string    `json:"dir"`
 	Started time.Time `json:"started"`
-	// Status is filled in by list: RUNNING.
+	// Status is filled in by list: RUNNING, UNREACHABLE or DEAD.
 	Status string `json:"status,omitempty"`
 }
 
@@ -50,7 +50,7 @@ func sessionsDir() (string, error) {
 // session runs the session subcommands.
 func session(args []string) error {
 	if len(args) == 0 {
-		return errors.New("session: want start, list or stop")
+		return errors.New("session: want start, list, stop or prune")
 	}
 	switch args[0] {
 	case "start":
@@ -59,8 +59,10 @@ func session(args []string) error {
 		return sessionList(args[1:])
 	case "stop":
 		return sessionStop(args[1:])
+	case "prune":
+		return sessionPrune(args[1:])
 	}
-	return fmt.Errorf("session: unknown subcommand %q: want start, list or stop", args[0])
+	return fmt.Errorf("session: unknown subcommand %q: want start, list, stop or prune", args[0])
 }
 
 func sessionStart(args []string) error {
@@ -134,9 +136,21 @@ func sessionStart(args []string) error {
 	return nil
 }
 
-// liveSessions returns the sessions whose JobManager answers, removing the
-// records of those that died.
-func liveSessions() ([]sessionInfo, error) {
+// Session statuses shown by session list.
+const (
+	sessionRunning = "RUNNING"
+	// sessionUnreachable is a JobManager that runs but does not answer
+	// its REST API.
+	sessionUnreachable = "UNREACHABLE"
+	// sessionDead is a session whose JobManager is gone without being
+	// stopped (it crashed or was killed); its directory keeps its logs
+	// until spate session stop or prune.
+	sessionDead = "DEAD"
+)
+
+// sessions returns every session's record with its status, reading only:
+// a dead session stays until it is stopped or pruned.
+func sessions() ([]sessionInfo, error) {
 	root, err := sessionsDir()
 	if err != nil {
 		return nil, err
@@ -148,7 +162,7 @@ func liveSessions() ([]sessionInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	var live []sessionInfo
+	var all []sessionInfo
 	for _, e := range entries {
 		dir := filepath.Join(root, e.Name())
 		var info sessionInfo
@@ -156,27 +170,34 @@ func liveSessions() ([]sessionInfo, error) {
 		if err != nil || json.Unmarshal(b, &info) != nil {
 			continue // being started, or not a session
 		}
-		if !alive(info) {
-			os.RemoveAll(dir)
-			continue
-		}
-		info.Status = "RUNNING"
-		live = append(live, info)
+		info.Status = status(info)
+		all = append(all, info)
 	}
-	return live, nil
+	return all, nil
 }
 
-// alive tells whether a session's JobManager runs and answers.
-func alive(info sessionInfo) bool {
-	if syscall.Kill(info.PID, 0) != nil {
-		return false
+// status tells whether a session's JobManager runs and answers.
+func status(info sessionInfo) string {
+	if !jobManagerRuns(info) {
+		return sessionDead
 	}
 	c, err := client.New(info.REST, client.WithTimeout(2*time.Second))
 	if err != nil {
-		return false
+		return sessionUnreachable
 	}
-	_, err = c.Overview(context.Background())
-	return err == nil
+	if _, err = c.Overview(context.Background()); err != nil {
+		return sessionUnreachable
+	}
+	return sessionRunning
+}
+
+// jobManagerRuns tells whether a session's JobManager process runs: the
+// one that claimed its directory, not a later process given its pid.
+func jobManagerRuns(info sessionInfo) bool {
+	if _, err := os.Stat(filepath.Join(info.Dir, procdir.MarkerFile)); err == nil {
+		return procdir.Owned(info.Dir)
+	}
+	return procdir.Alive(info.PID, "")
 }
 
 func sessionList(args []string) error {
@@ -185,28 +206,38 @@ func sessionList(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	live, err := liveSessions()
+	all, err := sessions()
 	if err != nil {
 		return fmt.Errorf("session list: %w", err)
 	}
 	if *output == "json" {
-		if live == nil {
-			live = []sessionInfo{}
+		if all == nil {
+			all = []sessionInfo{}
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(live)
+		return enc.Encode(all)
 	}
-	if len(live) == 0 {
+	if len(all) == 0 {
 		fmt.Println("No sessions.")
 		return nil
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "SESSION\tSTATUS\tREST\tSTARTED\tLOGS")
-	for _, s := range live {
+	dead := 0
+	for _, s := range all {
+		if s.Status == sessionDead {
+			dead++
+		}
 		fmt.Fprintf(w, "%s\t%s\thttp://%s\t%s\t%s\n", s.ID, s.Status, s.REST, s.Started.Format("2006-01-02 15:04:05"), filepath.Join(s.Dir, "log"))
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if dead > 0 {
+		fmt.Printf("%d dead session(s): read their logs, then remove them with spate session stop ID or spate session prune.\n", dead)
+	}
+	return nil
 }
 
 func sessionStop(args []string) error {
@@ -218,34 +249,104 @@ func sessionStop(args []string) error {
 	if fs.NArg() != 1 {
 		return errors.New("session stop: name one session (spate session list shows them)")
 	}
-	info, err := findSession(fs.Arg(0))
+	info, err := findAnySession(fs.Arg(0))
 	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := (process.Deployer{}).Kill(ctx, strconv.Itoa(info.PID)); err != nil {
 		return fmt.Errorf("session stop: %w", err)
 	}
-	if !*keepLogs {
-		os.RemoveAll(info.Dir)
-	} else {
-		os.Remove(filepath.Join(info.Dir, "session.json"))
+	if info.Status != sessionDead {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := (process.Deployer{}).Kill(ctx, strconv.Itoa(info.PID)); err != nil {
+			return fmt.Errorf("session stop: %w", err)
+		}
 	}
-	fmt.Printf("Session %s stopped.\n", info.ID)
+	if err := removeSession(info, *keepLogs); err != nil {
+		return fmt.Errorf("session stop: %w", err)
+	}
+	if info.Status == sessionDead {
+		fmt.Printf("Session %s was dead; removed.\n", info.ID)
+	} else {
+		fmt.Printf("Session %s stopped.\n", info.ID)
+	}
 	return nil
 }
 
-// findSession returns the record of a live session.
+// sessionPrune removes the dead sessions.
+func sessionPrune(args []string) error {
+	fs := flag.NewFlagSet("session prune", flag.ContinueOnError)
+	keepLogs := fs.Bool("keep-logs", false, "keep the dead sessions' log directories (they are no longer listed)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("session prune: unexpected argument %q (to remove one session, spate session stop ID)", fs.Arg(0))
+	}
+	all, err := sessions()
+	if err != nil {
+		return fmt.Errorf("session prune: %w", err)
+	}
+	n := 0
+	for _, s := range all {
+		if s.Status != sessionDead {
+			continue
+		}
+		if err := removeSession(s, *keepLogs); err != nil {
+			return fmt.Errorf("session prune: %w", err)
+		}
+		fmt.Printf("Removed dead session %s (%s).\n", s.ID, s.Dir)
+		n++
+	}
+	if n == 0 {
+		fmt.Println("No dead sessions.")
+	}
+	return nil
+}
+
+// removeSession removes a session's directory, or with keepLogs all but
+// its logs.
+func removeSession(info sessionInfo, keepLogs bool) error {
+	if !keepLogs {
+		return os.RemoveAll(info.Dir)
+	}
+	entries, err := os.ReadDir(info.Dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() != "log" {
+			if err := os.RemoveAll(filepath.Join(info.Dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// findSession returns the record of a running session.
 func findSession(id string) (sessionInfo, error) {
-	live, err := liveSessions()
+	s, err := findAnySession(id)
 	if err != nil {
 		return sessionInfo{}, err
 	}
-	for _, s := range live {
+	switch s.Status {
+	case sessionDead:
+		return sessionInfo{}, fmt.Errorf("session %s is dead: its JobManager is gone; its logs are in %s; remove it with spate session stop %s", id, filepath.Join(s.Dir, "log"), id)
+	case sessionUnreachable:
+		return sessionInfo{}, fmt.Errorf("session %s does not answer at http://%s; see its logs in %s", id, s.REST, filepath.Join(s.Dir, "log"))
+	}
+	return s, nil
+}
+
+// findAnySession returns the record of a session, whatever its status.
+func findAnySession(id string) (sessionInfo, error) {
+	all, err := sessions()
+	if err != nil {
+		return sessionInfo{}, err
+	}
+	for _, s := range all {
 		if s.ID == id {
 			return s, nil
 		}
 	}
-	return sessionInfo{}, fmt.Errorf("no running session %q: spate session list shows them", id)
+	return sessionInfo{}, fmt.Errorf("no session %q: spate session list shows them", id)
 }
