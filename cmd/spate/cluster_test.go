@@ -40,6 +40,7 @@ func binaries(t testing.TB) string {
 		t.Skip("starts a cluster of processes")
 	}
 	binOnce.Do(func() {
+		// Removed by TestMain.
 		binDir, binErr = os.MkdirTemp("", "spate-itest-")
 		if binErr != nil {
 			return
@@ -90,10 +91,18 @@ func (w lockedWriter) Write(b []byte) (int, error) {
 	return w.b.Write(b)
 }
 
-// start runs the spate binary with args until the test ends.
+// start runs the spate binary with args until the test ends, with a
+// temporary directory of its own (removed with the test's).
 func start(t testing.TB, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, []string{"TMPDIR=" + t.TempDir()}, args...)
+}
+
+// startEnv is start with env added to the process's environment.
+func startEnv(t testing.TB, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(filepath.Join(binaries(t), "spate"), args...)}
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.out}
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.err}
 	if err := p.cmd.Start(); err != nil {

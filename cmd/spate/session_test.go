@@ -104,8 +104,8 @@ func TestSessionLifecycle(t *testing.T) {
 		t.Errorf("session list after stop = %+v", ss)
 	}
 
-	// A session whose JobManager dies is not shown alive, and leaves no
-	// TaskManager behind.
+	// A session whose JobManager dies is shown dead with its logs, leaves
+	// no TaskManager behind, and stays until it is stopped or pruned.
 	if out, err := spateEnv(t, home, "session", "start", "--taskmanagers", "1"); err != nil {
 		t.Fatalf("session start: %v\n%s", err, out)
 	}
@@ -113,14 +113,89 @@ func TestSessionLifecycle(t *testing.T) {
 	if len(ss) != 1 {
 		t.Fatalf("sessions = %+v", ss)
 	}
+	dead := ss[0]
+	syscall.Kill(dead.PID, syscall.SIGKILL)
+	waitFor(t, 20*time.Second, "the killed session's processes to be gone", func() bool {
+		return len(processesNaming(dead.Dir)) == 0
+	})
+	for range 2 { // list is a read: the second sees what the first did
+		got := listSessions(t, home)
+		if len(got) != 1 || got[0].ID != dead.ID || got[0].Status != "DEAD" {
+			t.Fatalf("session list = %+v, want %s listed DEAD", got, dead.ID)
+		}
+		if !exists(filepath.Join(dead.Dir, "log", "jobmanager.log")) {
+			t.Fatalf("session list removed the dead session's logs in %s", filepath.Join(dead.Dir, "log"))
+		}
+	}
+	text, err := spateEnv(t, home, "session", "list")
+	if err != nil || !strings.Contains(text, dead.ID) || !strings.Contains(text, "DEAD") || !strings.Contains(text, filepath.Join(dead.Dir, "log")) {
+		t.Errorf("session list (text) does not show %s dead with its log directory: %v\n%s", dead.ID, err, text)
+	}
+	if out, err := spateEnv(t, home, "run", "--session", dead.ID, filepath.Join(binaries(t), "wordcount"), wordcountInput(t)); err == nil || !strings.Contains(out, "dead") {
+		t.Errorf("run on a dead session: %v\n%s", err, out)
+	}
+
+	// The next session to start removes the dead one's work files (blobs,
+	// TaskManagers' caches) but not its logs.
+	if !exists(filepath.Join(dead.Dir, "work")) {
+		t.Fatalf("the dead session has no work directory in %s", dead.Dir)
+	}
+	if out, err := spateEnv(t, home, "session", "start", "--taskmanagers", "0"); err != nil {
+		t.Fatalf("session start: %v\n%s", err, out)
+	}
+	var next sessionInfo
+	for _, s := range listSessions(t, home) {
+		if s.ID != dead.ID {
+			next = s
+		}
+	}
+	t.Cleanup(func() { syscall.Kill(next.PID, syscall.SIGKILL) })
+	if exists(filepath.Join(dead.Dir, "work")) || !exists(filepath.Join(dead.Dir, "log", "jobmanager.log")) {
+		t.Errorf("after the next start, the dead session's work directory exists %v (want removed), its log %v (want kept)",
+			exists(filepath.Join(dead.Dir, "work")), exists(filepath.Join(dead.Dir, "log", "jobmanager.log")))
+	}
+
+	// prune removes dead sessions only.
+	out, err = spateEnv(t, home, "session", "prune")
+	if err != nil || !strings.Contains(out, dead.ID) {
+		t.Fatalf("session prune: %v\n%s", err, out)
+	}
+	if exists(dead.Dir) {
+		t.Errorf("session prune left %s", dead.Dir)
+	}
+	if got := listSessions(t, home); len(got) != 1 || got[0].ID != next.ID || got[0].Status != "RUNNING" {
+		t.Errorf("session list after prune = %+v, want only %s RUNNING", got, next.ID)
+	}
+	if out, err := spateEnv(t, home, "session", "stop", next.ID); err != nil {
+		t.Fatalf("session stop: %v\n%s", err, out)
+	}
+	clusterGone(t, next.Dir, next.REST)
+}
+
+// TestSessionStopRemovesDeadSession: stop on a dead session removes its
+// directory (with --keep-logs, all but its logs).
+func TestSessionStopRemovesDeadSession(t *testing.T) {
+	home := t.TempDir()
+	if out, err := spateEnv(t, home, "session", "start", "--taskmanagers", "0"); err != nil {
+		t.Fatalf("session start: %v\n%s", err, out)
+	}
+	ss := listSessions(t, home)
+	if len(ss) != 1 {
+		t.Fatalf("sessions = %+v", ss)
+	}
 	syscall.Kill(ss[0].PID, syscall.SIGKILL)
 	waitFor(t, 20*time.Second, "the killed session's processes to be gone", func() bool {
 		return len(processesNaming(ss[0].Dir)) == 0
 	})
-	if got := listSessions(t, home); len(got) != 0 {
-		t.Errorf("session list shows a dead session: %+v", got)
+	out, err := spateEnv(t, home, "session", "stop", "--keep-logs", ss[0].ID)
+	if err != nil || !strings.Contains(out, "dead") {
+		t.Fatalf("session stop of a dead session: %v\n%s", err, out)
 	}
-	if _, err := os.Stat(ss[0].Dir); err == nil {
-		t.Errorf("the dead session's directory %s was not removed by list", ss[0].Dir)
+	if got := listSessions(t, home); len(got) != 0 {
+		t.Errorf("session list after stop = %+v", got)
+	}
+	left, _ := os.ReadDir(ss[0].Dir)
+	if len(left) != 1 || left[0].Name() != "log" {
+		t.Errorf("stop --keep-logs left %v in %s, want only log", left, ss[0].Dir)
 	}
 }
