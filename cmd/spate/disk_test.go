@@ -63,7 +63,14 @@ func TestClusterRetiresUnusedArtifacts(t *testing.T) {
 	if err != nil || id == "" {
 		t.Fatalf("submit the long job: %v\n%s", err, out)
 	}
-	c.waitStatus(t, id, v1.JobRunning)
+	waitFor(t, 60*time.Second, "the long job's subtasks to run", func() bool {
+		d := c.job(t, id)
+		total := 0
+		for _, v := range d.Vertices {
+			total += v.Parallelism
+		}
+		return d.StatusCounts[v1.TaskRunning] == total || v1.TerminalJobStatus(d.State)
+	})
 	waitFor(t, 15*time.Second, "the unused program to be deleted from the blob store and the TaskManager's cache", func() bool {
 		return !exists(filepath.Join(blobs, wc)) && !exists(filepath.Join(cached, wc))
 	})
