@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -242,5 +244,51 @@ func TestSessionTaskManagerFilesRemoved(t *testing.T) {
 	})
 	if logs, _ := filepath.Glob(filepath.Join(s.Dir, "log", "taskmanager-*.out")); len(logs) == 0 {
 		t.Errorf("the released TaskManager's logs are gone from %s/log", s.Dir)
+	}
+}
+
+// TestPerJobKilledClusterRemovedAtNextStart SIGKILLs the JobManager of a
+// detached per-job cluster: its directory stays, and the next per-job
+// cluster to start on the host removes it.
+func TestPerJobKilledClusterRemovedAtNextStart(t *testing.T) {
+	bin := binaries(t)
+	tmp := t.TempDir()
+	perJob := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "spate"), append([]string{"run", "--target", "process-per-job", "-p", "1"}, args...)...)
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("spate run %q: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	out := perJob("--detached", filepath.Join(bin, "topn"), "-events", "1000000000000")
+	m := clusterDirLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the output does not name the cluster's directory:\n%s", out)
+	}
+	dir := m[1]
+	var jm int
+	for _, p := range processesNaming(dir) {
+		if strings.Contains(p, " jobmanager ") {
+			jm, _ = strconv.Atoi(p[:strings.IndexByte(p, ':')])
+		}
+	}
+	if jm == 0 {
+		t.Fatalf("no JobManager process of the cluster in %s: %q", dir, processesNaming(dir))
+	}
+	syscall.Kill(jm, syscall.SIGKILL)
+	waitFor(t, 20*time.Second, "the killed cluster's processes to be gone", func() bool {
+		return len(processesNaming(dir)) == 0
+	})
+	if !exists(dir) {
+		t.Fatalf("the killed cluster removed its directory %s: nothing to test", dir)
+	}
+	perJob(filepath.Join(bin, "wordcount"), wordcountInput(t))
+	if exists(dir) {
+		t.Errorf("the next per-job cluster left the dead one's directory %s: %q", dir, entries(dir))
 	}
 }
