@@ -154,7 +154,7 @@ func taskManagerArgs(conf config.Config) []string {
 	entries := conf.ClusterEntries()
 	var args []string
 	for _, k := range slices.Sorted(maps.Keys(entries)) {
-		if strings.HasPrefix(k, "jobmanager.") || strings.HasPrefix(k, "rest.") || strings.HasPrefix(k, "blob.") && k != blob.KeyCleanupInterval {
+		if strings.HasPrefix(k, "jobmanager.") || strings.HasPrefix(k, "rest.") || (strings.HasPrefix(k, "blob.") && k != blob.KeyCleanupInterval) {
 			continue
 		}
 		args = append(args, "-D", k+"="+entries[k])
