@@ -24,7 +24,16 @@ import (
 // pruneStale removes what dead daemons left under the per-user root, and
 // under parent if set, logging what it removed.
 func pruneStale(log *slog.Logger, parent string) {
-	for _, dir := range []string{procdir.RootPath(), parent} {
+	dirs := []string{parent}
+	if _, err := os.Lstat(procdir.RootPath()); err == nil {
+		root, err := procdir.Root() // checks it is this user's
+		if err != nil {
+			log.Warn("not removing what dead daemons left", "err", err)
+		} else {
+			dirs = append(dirs, root)
+		}
+	}
+	for _, dir := range dirs {
 		if dir == "" {
 			continue
 		}

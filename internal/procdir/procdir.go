@@ -50,11 +50,20 @@ func RootPath() string {
 	return filepath.Join(os.TempDir(), "spate-"+strconv.Itoa(os.Getuid()))
 }
 
-// Root returns RootPath, creating it (mode 0700).
+// Root returns RootPath, creating it (mode 0700). It must be a directory
+// of this user's, not a symbolic link: in a shared /tmp another user could
+// have made it first.
 func Root() (string, error) {
 	dir := RootPath()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("create the per-user directory %s: %w (set TMPDIR to a writable directory)", dir, err)
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return "", fmt.Errorf("per-user directory %s: %w", dir, err)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); !st.IsDir() || ok && int(sys.Uid) != os.Getuid() || st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("per-user directory %s is not a private directory of this user (mode %v): remove it, or set TMPDIR elsewhere", dir, st.Mode())
 	}
 	return dir, nil
 }

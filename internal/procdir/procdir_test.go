@@ -102,3 +102,28 @@ func TestCreateClaims(t *testing.T) {
 		t.Errorf("directory name %q does not start with %q (the owner's pid)", got, want)
 	}
 }
+
+func TestRootRefusesForeignDirectory(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dir, err := Root()
+	if err != nil || dir != RootPath() {
+		t.Fatalf("Root() = %q, %v", dir, err)
+	}
+	if _, err := Root(); err != nil {
+		t.Fatalf("Root() again: %v", err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Root(); err == nil || !strings.Contains(err.Error(), "not a private directory") {
+		t.Errorf("Root() of a world-writable directory: %v, want refused", err)
+	}
+	os.Remove(dir)
+	if err := os.Symlink(t.TempDir(), dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Root(); err == nil {
+		t.Error("Root() of a symbolic link: no error, want refused")
+	}
+}
