@@ -271,9 +271,27 @@ func TestPerJobKilledClusterRemovedAtNextStart(t *testing.T) {
 		t.Fatalf("the output does not name the cluster's directory:\n%s", out)
 	}
 	dir := m[1]
-	var jm int
+	// Once the job runs, the JobManager has started its TaskManager: no
+	// fork of it (which shares its command line until exec) is about.
+	c := &cluster{rest: restOf(t, out)}
+	id := regexpJobID.FindStringSubmatch(out)
+	if id == nil {
+		t.Fatalf("no job id in the output:\n%s", out)
+	}
+	waitFor(t, 60*time.Second, "the job's subtasks to run", func() bool {
+		d := c.job(t, id[1])
+		total := 0
+		for _, v := range d.Vertices {
+			total += v.Parallelism
+		}
+		return d.StatusCounts[v1.TaskRunning] == total
+	})
+	jm := 0
 	for _, p := range processesNaming(dir) {
 		if strings.Contains(p, " jobmanager ") {
+			if jm != 0 {
+				t.Fatalf("two JobManager processes in %s: %q", dir, processesNaming(dir))
+			}
 			jm, _ = strconv.Atoi(p[:strings.IndexByte(p, ':')])
 		}
 	}
@@ -285,7 +303,7 @@ func TestPerJobKilledClusterRemovedAtNextStart(t *testing.T) {
 		return len(processesNaming(dir)) == 0
 	})
 	if !exists(dir) {
-		t.Fatalf("the killed cluster removed its directory %s: nothing to test", dir)
+		t.Fatalf("the killed cluster removed its directory %s: nothing to test; the run said:\n%s", dir, out)
 	}
 	perJob(filepath.Join(bin, "wordcount"), wordcountInput(t))
 	if exists(dir) {
