@@ -264,7 +264,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func wordcountInput(t *testing.T) string {
+func wordcountInput(t testing.TB) string {
 	p, err := filepath.Abs("../../examples/wordcount/testdata/input.txt")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // soakJobs is how many jobs BenchmarkSessionSoak submits; soakMarks are
@@ -46,7 +47,7 @@ func BenchmarkSessionSoak(b *testing.B) {
 		}
 		progs = append(progs, p)
 	}
-	inputs := []string{wordcountInputB(b), filepath.Join(home, "small.txt")}
+	inputs := []string{wordcountInput(b), filepath.Join(home, "small.txt")}
 	if err := os.WriteFile(inputs[1], []byte("to be or not to be\nthat is the question\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -72,6 +73,7 @@ func BenchmarkSessionSoak(b *testing.B) {
 		b.Fatalf("no TaskManager process of the session: %q", processesNaming(s.Dir))
 	}
 	b.ResetTimer()
+	start := time.Now()
 	mark := 0
 	for i := 1; i <= soakJobs; i++ {
 		prog := progs[(i-1)/soakPerVariant]
@@ -88,19 +90,12 @@ func BenchmarkSessionSoak(b *testing.B) {
 			b.ReportMetric(float64(openFiles(b, tmPID)), "tm-fds"+at)
 			b.ReportMetric(float64(dirBytes(blobs))/(1<<20), "blob-MiB"+at)
 			b.ReportMetric(float64(dirBytes(s.Dir))/(1<<20), "session-dir-MiB"+at)
+			b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(i), "ms/job"+at)
 			mark++
 			b.StartTimer()
 		}
 	}
 	b.ReportMetric(0, "ns/op")
-}
-
-func wordcountInputB(b *testing.B) string {
-	p, err := filepath.Abs("../../examples/wordcount/testdata/input.txt")
-	if err != nil {
-		b.Fatal(err)
-	}
-	return p
 }
 
 // copyWithTrailer copies an executable and appends trailer, which changes
