@@ -19,8 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -36,21 +34,10 @@ const KeyCleanupInterval = "blob.service.cleanup.interval"
 // DefaultCleanupInterval is KeyCleanupInterval's default, Flink's hour.
 const DefaultCleanupInterval = time.Hour
 
-// CleanupInterval reads KeyCleanupInterval from c.
+// CleanupInterval reads KeyCleanupInterval from c (registered in
+// internal/config as a duration above zero whose bare number is seconds).
 func CleanupInterval(c config.Config) (time.Duration, error) {
-	v, ok := c.Get(KeyCleanupInterval)
-	v = strings.TrimSpace(v)
-	if !ok || v == "" {
-		return DefaultCleanupInterval, nil
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 && n < 1<<33 {
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := config.ParseDuration(v)
-	if err != nil || d <= 0 || strings.Trim(v, "0123456789") == "" {
-		return 0, fmt.Errorf("configuration %s = %q: want a positive number of seconds, or a number and a unit such as \"500 ms\" or \"10 min\"", KeyCleanupInterval, v)
-	}
-	return d, nil
+	return c.Duration(KeyCleanupInterval, DefaultCleanupInterval)
 }
 
 // ErrTooLarge is returned when an upload exceeds the store's limit.

@@ -185,7 +185,7 @@ var registry = func() map[string]Key {
 		{Name: "heartbeat.interval", Kind: KindDuration, NonZero: true, Default: "10 s", Doc: "how often TaskManagers and the JobManager exchange heartbeats"},
 		{Name: "heartbeat.timeout", Kind: KindDuration, NonZero: true, Default: "50 s", Doc: "how long without a heartbeat before a peer is taken as lost"},
 		{Name: "slot.request.timeout", Kind: KindDuration, NonZero: true, Default: "5 min", Doc: "how long a job waits for its slots before it fails"},
-		{Name: "blob.storage.directory", Kind: KindString, Doc: "directory of the JobManager's uploaded binaries; a temporary one if unset"},
+		{Name: "blob.storage.directory", Kind: KindString, Doc: "directory of the JobManager's uploaded binaries; if unset, work/blobs in its cluster directory, or one of its own under $TMPDIR/spate-<uid>"},
 		{Name: "blob.max-size", Kind: KindMemory, NonZero: true, Default: "512m", Doc: "largest binary the JobManager accepts"},
 		{Name: "execution.shutdown-on-application-finish", Kind: KindBool, Default: "true", Doc: "end an application cluster with its application"},
 		{Name: "resourcemanager.taskmanager-timeout", Kind: KindDuration, NonZero: true, Default: "30 s", Doc: "how long a provider's idle TaskManager is kept"},
@@ -194,7 +194,7 @@ var registry = func() map[string]Key {
 		{Name: "taskmanager.numberOfTaskSlots", Kind: KindInt, Min: 1, Max: maxInt, Default: "1", Doc: "task slots a TaskManager offers"},
 		{Name: "taskmanager.host", Kind: KindString, Default: "127.0.0.1", Doc: "address the workers' data-plane listeners bind and peers dial"},
 		{Name: "taskmanager.resource-id", Kind: KindString, Doc: "the TaskManager's name; host:pid if unset"},
-		{Name: "taskmanager.tmp.dirs", Kind: KindString, Doc: "the TaskManager's work directory; a temporary one if unset"},
+		{Name: "taskmanager.tmp.dirs", Kind: KindString, Doc: "the TaskManager's work directory (artifact cache, jobs' files); if unset, one of its own under $TMPDIR/spate-<uid>"},
 		{Name: "taskmanager.worker.memory-limit", Kind: KindMemory, Default: "0", Doc: "resident memory above which a job's worker is killed, whatever its slots; 0 for its slots' share of taskmanager.memory.process.size"},
 
 		// Keys other helpers of issue 10 are adding, as their branches
@@ -205,7 +205,7 @@ var registry = func() map[string]Key {
 		{Name: "slotmanager.number-of-slots.max", Kind: KindInt, Min: 1, Max: maxInt, Default: "32", Doc: "most slots the cluster allocates; a job needing more is refused (jobmanager, issue 10)"},
 		{Name: "jobmanager.worker.deployment-timeout", Kind: KindDuration, NonZero: true, Default: "2 min", Doc: "how long a job's workers have to report ready before the job fails (jobmanager, issue 10)"},
 		{Name: "pipeline.auto-watermark-interval", Kind: KindDuration, Default: "200 ms", Doc: "processing-time interval of periodic watermarks; 0 disables them (root package, issue 10)"},
-		{Name: "blob.service.cleanup.interval", Kind: KindDuration, NonZero: true, Seconds: true, Default: "3600", Doc: "how long an artifact no job references is kept before it is deleted (blob, issue 10)"},
+		{Name: "blob.service.cleanup.interval", Kind: KindDuration, NonZero: true, Seconds: true, Default: "3600", Doc: "how long an artifact no running job references is kept, in the blob store and the TaskManagers' caches, before it is deleted"},
 		{Name: "taskmanager.memory.process.size", Kind: KindMemory, NonZero: true, Default: "1728m", Doc: "a TaskManager's memory, shared by its workers in proportion to their slots (taskmanager, issue 10)"},
 	}
 	m := make(map[string]Key, len(keys))
