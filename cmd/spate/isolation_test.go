@@ -93,7 +93,14 @@ func TestIsolation(t *testing.T) {
 			if d := c.waitStatus(t, goodID, v1.JobFinished, v1.JobFailed, v1.JobCanceled); d.State != v1.JobFinished {
 				t.Fatalf("the good job is %s next to the %s job", d.State, tc.mode)
 			}
-			if got := c.output(goodID); !slices.Equal(got, want) {
+			// The TaskManager forwards a worker's output as it reads it,
+			// which may be after the job's FINISHED is visible.
+			var got []string
+			deadline := time.Now().Add(10 * time.Second)
+			for got = c.output(goodID); !slices.Equal(got, want) && time.Now().Before(deadline); got = c.output(goodID) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !slices.Equal(got, want) {
 				t.Fatalf("the good job's output is wrong next to the %s job (%d vs %d lines)", tc.mode, len(got), len(want))
 			}
 			// The TaskManager and JobManager are the same processes, up and
