@@ -294,6 +294,14 @@ func TestRunNotASpateProgram(t *testing.T) {
 		}
 		nothingLeftIn(t, tmp)
 	}
+	// In application mode main runs in the cluster: its application fails.
+	tmp := t.TempDir()
+	cmd := exec.Command(filepath.Join(binaries(t), "spate"), "run-application", "--target", "process-application", "/bin/true")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "returned without submitting a job") || !strings.Contains(string(b), "is the program a Spate program?") {
+		t.Errorf("spate run-application /bin/true: %v, want an error saying it submitted nothing:\n%s", err, b)
+	}
+	nothingLeftIn(t, tmp)
 	out, err := spateCLI(t, "run", "../../internal/config")
 	if err == nil || !strings.Contains(out, "../../internal/config is not a main package") {
 		t.Errorf("spate run ../../internal/config: %v, want an error saying it is not a main package:\n%s", err, out)

@@ -62,6 +62,13 @@ func (jm *JobManager) runApplication(ctx context.Context, app *Application, appE
 			jm.mu.app.Error += ": " + line
 		}
 		err = fmt.Errorf("application %s: %w", app.Path, err)
+	} else if jm.mu.submitted == 0 {
+		// Nothing ran: most likely not a Spate program at all.
+		jm.mu.app.Status = v1.JobFailed
+		jm.mu.app.Error = "the application's main returned without submitting a job: a Spate program submits its jobs with Env.Execute or Env.ExecuteAsync; is the program a Spate program?"
+		err = fmt.Errorf("application %s: %s", app.Path, jm.mu.app.Error)
+		// main printed nothing to explain it: say it where its output goes.
+		fmt.Fprintln(app.Output, "spate:", jm.mu.app.Error)
 	} else {
 		jm.mu.app.Status = v1.JobFinished
 	}

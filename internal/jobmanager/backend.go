@@ -334,6 +334,7 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v
 	j.setStatusLocked(statusCreated, now)
 	jm.mu.jobs[j.id] = j
 	jm.mu.active[j.id] = j
+	jm.mu.submitted++
 	jm.mu.waiting = append(jm.mu.waiting, j)
 	jm.log.Info("job submitted", "job", j.id, "name", j.name, "slots", need)
 	jm.scheduleLocked(now)

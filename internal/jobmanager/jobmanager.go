@@ -283,8 +283,11 @@ type JobManager struct {
 		suspects  map[JobID]*job
 		// archive holds the ended jobs, oldest first.
 		archive []*job
-		nextTM  int
-		closed  bool
+		// submitted counts the jobs ever accepted (an application's main
+		// that submits none has failed).
+		submitted int
+		nextTM    int
+		closed    bool
 		// stdout holds the pending requests for TaskManagers' output.
 		stdout    map[uint64]chan string
 		nextReqID uint64
