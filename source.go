@@ -135,13 +135,11 @@ type SinkInfo struct {
 // without publishing anything: it discards, aborts or leaves aside its
 // uncommitted output, and returns nil unless releasing failed.
 //
-// Until checkpoints bring two-phase commit, "as far as this process can
-// tell" is the limit of the guarantee: on a cluster, each worker process
-// closes its own subtasks' writers when all of them have ended, so a job
-// whose subtasks run in several workers may publish one worker's output
-// and then fail in another. A job whose subtasks share one process (a
-// local run, or a job of one TaskManager's slots) publishes all or
-// nothing, up to the writers' own publishing steps.
+// On a cluster "successfully" is the whole job's: a worker closes its
+// writers with nil only once the JobManager has seen every subtask of the
+// job, in every worker, finish. What remains until checkpoints bring
+// two-phase commit is a failure while publishing: a worker whose own
+// publishing fails, after another worker has published.
 type SinkWriter[T any] interface {
 	// Write consumes one record.
 	Write(v T) error

@@ -211,3 +211,27 @@ func TestPerJobCollect(t *testing.T) {
 	}
 	clusterGone(t, m[1], "")
 }
+
+// TestClusterSinkWaitsForTheWholeJob runs a job whose file sink's share
+// ends well in one worker while a subtask in the other worker fails
+// afterwards: the finished worker must not publish, since the job failed
+// (on 629c30d it renamed its files to part-* as soon as its own subtasks
+// had ended).
+func TestClusterSinkWaitsForTheWholeJob(t *testing.T) {
+	bin := sinkjob(t)
+	c := startCluster(t, 1, 1)
+	dir := t.TempDir()
+	out, id, err := c.run(t, nil, filepath.Base(bin), "split", dir)
+	if err == nil || id == "" {
+		t.Fatalf("spate run of the failing job: err %v, job %q\n%s", err, id, out)
+	}
+	if d := c.waitStatus(t, id, v1.JobFailed, v1.JobFinished, v1.JobCanceled); d.State != v1.JobFailed {
+		t.Fatalf("job %s is %s, want FAILED", id, d.State)
+	}
+	if !strings.Contains(out, "failing after the other worker's sink wrote its files") {
+		t.Errorf("the job did not fail the way the test means (the sink's files written, none published):\n%s", out)
+	}
+	if parts, lines, _ := partFiles(t, dir); len(parts) != 0 {
+		t.Errorf("the failed job published %v (%d records)", parts, lines)
+	}
+}

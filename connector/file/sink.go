@@ -70,14 +70,12 @@ func RollSize(size int64) SinkOption {
 // progress), so existing files are never overwritten. A subtask that
 // receives no records writes no file.
 //
-// The guarantee is the one SinkWriter documents: a job whose subtasks run
-// in one process publishes all of its part files or none (up to a rename
-// that fails midway); on a cluster each worker publishes its subtasks'
-// files once they all have ended, so a job split over several workers may
-// publish one worker's files and then fail in another. An unbounded job
-// never ends successfully, so it publishes nothing. Two-phase commit on
-// checkpoints will close both gaps, as Flink's file sink finalises files
-// on checkpoints in streaming mode.
+// The guarantee is the one SinkWriter documents: a job publishes all of
+// its part files or none, also when its subtasks run in several workers
+// (each waits for the JobManager to see the whole job finish), up to a
+// rename that fails midway. An unbounded job never ends successfully, so it
+// publishes nothing; two-phase commit on checkpoints will publish its files
+// as Flink's file sink does in streaming mode.
 func Sink[T any](dir string, opts ...SinkOption) spate.Sink[T] {
 	var cfg sinkConfig
 	for _, o := range opts {

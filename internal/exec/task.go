@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -406,6 +407,16 @@ func Run(ctx context.Context, tasks []*Task) error {
 // from several goroutines at once. A task with Ends counts as ended once
 // they have run, after every task of the Run.
 func RunObserved(ctx context.Context, tasks []*Task, ended func(t *Task, err error)) error {
+	return RunGated(ctx, tasks, ended, nil)
+}
+
+// RunGated is RunObserved where, once every task finished, gate (if not
+// nil) must also agree before any task's Ends run with success: a worker
+// asks whether the whole job finished, of which its tasks are a share.
+// When gate returns an error the Ends run with that error as the outcome,
+// and the tasks that have Ends are reported ended with it.
+func RunGated(ctx context.Context, tasks []*Task, ended func(t *Task, err error), gate func(context.Context) error) error {
+	outer := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
@@ -444,6 +455,12 @@ func RunObserved(ctx context.Context, tasks []*Task, ended func(t *Task, err err
 		}
 	}
 	// Only now is it known whether every task of this Run finished.
+	var gateErr error
+	if runErr == nil && gate != nil && slices.ContainsFunc(tasks, func(t *Task) bool { return len(t.Ends) > 0 }) {
+		if gateErr = gate(outer); gateErr != nil {
+			runErr = gateErr
+		}
+	}
 	for i, t := range tasks {
 		if len(t.Ends) == 0 {
 			continue
@@ -465,6 +482,8 @@ func RunObserved(ctx context.Context, tasks []*Task, ended func(t *Task, err err
 			}
 			if errs[i] != nil {
 				err = errs[i]
+			} else if gateErr != nil {
+				err = gateErr
 			}
 			if ended != nil {
 				ended(t, err)

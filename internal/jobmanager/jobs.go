@@ -82,6 +82,9 @@ type job struct {
 	// releasing holds the workers whose TaskManagers have not yet confirmed
 	// they are gone.
 	releasing map[string]*worker
+	// publish holds, by worker id, the answers awaited by workers whose
+	// sinks wait to publish (AwaitPublish).
+	publish map[string]chan string
 }
 
 // vertexInfo is what the REST API shows of a vertex.
@@ -150,6 +153,8 @@ func (tm *taskManager) closeLocked() {
 func (j *job) setStatusLocked(s string, now time.Time) {
 	j.status = s
 	j.timestamps[s] = now.UnixMilli()
+	// Workers waiting to publish learn at once that the job is ending.
+	j.publishLocked()
 }
 
 func (jm *JobManager) freeSlotsLocked() int {

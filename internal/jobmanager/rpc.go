@@ -213,6 +213,7 @@ func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksReq
 		}
 		jm.reportLocked(j, f, at)
 	}
+	j.publishLocked()
 	jm.finishedLocked(j, at)
 	return &rpcpb.ReportTasksResponse{}, nil
 }

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/exec"
@@ -147,7 +149,7 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 	}
 	tasksDone := make(chan error, 1)
 	go func() {
-		tasksDone <- exec.RunObserved(runCtx, all, func(t *exec.Task, err error) {
+		tasksDone <- exec.RunGated(runCtx, all, func(t *exec.Task, err error) {
 			switch {
 			case err == nil:
 				r.set(t, v1.TaskFinished, "")
@@ -158,7 +160,7 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 			default:
 				r.setFailed(t, describe(err), errors.Is(err, network.ErrPeerLost))
 			}
-		})
+		}, func(ctx context.Context) error { return awaitPublish(ctx, jm, d) })
 	}()
 	var runErr error
 	select {
@@ -408,4 +410,32 @@ func Mismatch(ctx context.Context, d *Deployment, fingerprint string) error {
 	defer cancel()
 	rpcpb.NewJobManagerClient(conn).WorkerReady(rctx, &rpcpb.WorkerReadyRequest{JobId: d.JobID, WorkerId: d.WorkerID, Fingerprint: fingerprint})
 	return fmt.Errorf("job %q: this program built fingerprint %s, the submitted job has %s", d.JobName, fingerprint, d.Fingerprint)
+}
+
+// publishPoll bounds one AwaitPublish call; the worker asks again while
+// the job's other subtasks run.
+const publishPoll = 30 * time.Second
+
+// awaitPublish waits until the JobManager says the whole job finished, so
+// that this worker's sinks may publish; an error (wrapping
+// exec.ErrJobStopping) when the job ends otherwise or ctx ends first.
+func awaitPublish(ctx context.Context, jm rpcpb.JobManagerClient, d *Deployment) error {
+	for {
+		cctx, cancel := context.WithTimeout(ctx, publishPoll)
+		resp, err := jm.AwaitPublish(cctx, &rpcpb.AwaitPublishRequest{JobId: d.JobID, WorkerId: d.WorkerID}, grpc.WaitForReady(true))
+		cancel()
+		switch {
+		case err == nil && resp.Publish:
+			return nil
+		case err == nil:
+			return fmt.Errorf("%w: sinks not published: %s", exec.ErrJobStopping, resp.Reason)
+		case ctx.Err() != nil:
+			return fmt.Errorf("%w: sinks not published: %v", exec.ErrJobStopping, context.Cause(ctx))
+		case status.Code(err) == codes.DeadlineExceeded:
+			// Ask again: the liveness link ends ctx if the JobManager
+			// stays away.
+		default:
+			return fmt.Errorf("%w: sinks not published: ask the JobManager: %v", exec.ErrJobStopping, err)
+		}
+	}
 }

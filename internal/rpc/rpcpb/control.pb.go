@@ -1471,6 +1471,113 @@ func (x *WorkerHeartbeatResponse) GetReason() string {
 	return ""
 }
 
+type AwaitPublishRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	WorkerId      string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AwaitPublishRequest) Reset() {
+	*x = AwaitPublishRequest{}
+	mi := &file_control_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AwaitPublishRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AwaitPublishRequest) ProtoMessage() {}
+
+func (x *AwaitPublishRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_control_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AwaitPublishRequest.ProtoReflect.Descriptor instead.
+func (*AwaitPublishRequest) Descriptor() ([]byte, []int) {
+	return file_control_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *AwaitPublishRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *AwaitPublishRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+type AwaitPublishResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// publish is true once every subtask of the job has finished: the
+	// worker's sinks may make their output final.
+	Publish bool `protobuf:"varint,1,opt,name=publish,proto3" json:"publish,omitempty"`
+	// reason says why not, when publish is false.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AwaitPublishResponse) Reset() {
+	*x = AwaitPublishResponse{}
+	mi := &file_control_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AwaitPublishResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AwaitPublishResponse) ProtoMessage() {}
+
+func (x *AwaitPublishResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_control_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AwaitPublishResponse.ProtoReflect.Descriptor instead.
+func (*AwaitPublishResponse) Descriptor() ([]byte, []int) {
+	return file_control_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AwaitPublishResponse) GetPublish() bool {
+	if x != nil {
+		return x.Publish
+	}
+	return false
+}
+
+func (x *AwaitPublishResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_control_proto protoreflect.FileDescriptor
 
 const file_control_proto_rawDesc = "" +
@@ -1580,14 +1687,21 @@ const file_control_proto_rawDesc = "" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"K\n" +
 	"\x17WorkerHeartbeatResponse\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\bR\arunning\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason2\xfa\x03\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"I\n" +
+	"\x13AwaitPublishRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"H\n" +
+	"\x14AwaitPublishResponse\x12\x18\n" +
+	"\apublish\x18\x01 \x01(\bR\apublish\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason2\xd9\x04\n" +
 	"\n" +
 	"JobManager\x12r\n" +
 	"\x13RegisterTaskManager\x12,.spate.control.v1.RegisterTaskManagerRequest\x1a-.spate.control.v1.RegisterTaskManagerResponse\x12X\n" +
 	"\aConnect\x12$.spate.control.v1.TaskManagerMessage\x1a#.spate.control.v1.JobManagerMessage(\x010\x01\x12Z\n" +
 	"\vWorkerReady\x12$.spate.control.v1.WorkerReadyRequest\x1a%.spate.control.v1.WorkerReadyResponse\x12Z\n" +
 	"\vReportTasks\x12$.spate.control.v1.ReportTasksRequest\x1a%.spate.control.v1.ReportTasksResponse\x12f\n" +
-	"\x0fWorkerHeartbeat\x12(.spate.control.v1.WorkerHeartbeatRequest\x1a).spate.control.v1.WorkerHeartbeatResponseB/Z-github.com/spate-dev/spate/internal/rpc/rpcpbb\x06proto3"
+	"\x0fWorkerHeartbeat\x12(.spate.control.v1.WorkerHeartbeatRequest\x1a).spate.control.v1.WorkerHeartbeatResponse\x12]\n" +
+	"\fAwaitPublish\x12%.spate.control.v1.AwaitPublishRequest\x1a&.spate.control.v1.AwaitPublishResponseB/Z-github.com/spate-dev/spate/internal/rpc/rpcpbb\x06proto3"
 
 var (
 	file_control_proto_rawDescOnce sync.Once
@@ -1601,7 +1715,7 @@ func file_control_proto_rawDescGZIP() []byte {
 	return file_control_proto_rawDescData
 }
 
-var file_control_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_control_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_control_proto_goTypes = []any{
 	(*RegisterTaskManagerRequest)(nil),  // 0: spate.control.v1.RegisterTaskManagerRequest
 	(*RegisterTaskManagerResponse)(nil), // 1: spate.control.v1.RegisterTaskManagerResponse
@@ -1624,8 +1738,10 @@ var file_control_proto_goTypes = []any{
 	(*ReportTasksResponse)(nil),         // 18: spate.control.v1.ReportTasksResponse
 	(*WorkerHeartbeatRequest)(nil),      // 19: spate.control.v1.WorkerHeartbeatRequest
 	(*WorkerHeartbeatResponse)(nil),     // 20: spate.control.v1.WorkerHeartbeatResponse
-	nil,                                 // 21: spate.control.v1.DeployWorker.EnvEntry
-	nil,                                 // 22: spate.control.v1.WorkerReadyResponse.DataAddressesEntry
+	(*AwaitPublishRequest)(nil),         // 21: spate.control.v1.AwaitPublishRequest
+	(*AwaitPublishResponse)(nil),        // 22: spate.control.v1.AwaitPublishResponse
+	nil,                                 // 23: spate.control.v1.DeployWorker.EnvEntry
+	nil,                                 // 24: spate.control.v1.WorkerReadyResponse.DataAddressesEntry
 }
 var file_control_proto_depIdxs = []int32{
 	5,  // 0: spate.control.v1.TaskManagerMessage.hello:type_name -> spate.control.v1.Hello
@@ -1639,21 +1755,23 @@ var file_control_proto_depIdxs = []int32{
 	13, // 8: spate.control.v1.JobManagerMessage.release:type_name -> spate.control.v1.ReleaseJob
 	11, // 9: spate.control.v1.JobManagerMessage.stdout_request:type_name -> spate.control.v1.StdoutRequest
 	10, // 10: spate.control.v1.JobManagerMessage.shutdown:type_name -> spate.control.v1.Shutdown
-	21, // 11: spate.control.v1.DeployWorker.env:type_name -> spate.control.v1.DeployWorker.EnvEntry
-	22, // 12: spate.control.v1.WorkerReadyResponse.data_addresses:type_name -> spate.control.v1.WorkerReadyResponse.DataAddressesEntry
+	23, // 11: spate.control.v1.DeployWorker.env:type_name -> spate.control.v1.DeployWorker.EnvEntry
+	24, // 12: spate.control.v1.WorkerReadyResponse.data_addresses:type_name -> spate.control.v1.WorkerReadyResponse.DataAddressesEntry
 	16, // 13: spate.control.v1.ReportTasksRequest.tasks:type_name -> spate.control.v1.TaskStatus
 	0,  // 14: spate.control.v1.JobManager.RegisterTaskManager:input_type -> spate.control.v1.RegisterTaskManagerRequest
 	2,  // 15: spate.control.v1.JobManager.Connect:input_type -> spate.control.v1.TaskManagerMessage
 	14, // 16: spate.control.v1.JobManager.WorkerReady:input_type -> spate.control.v1.WorkerReadyRequest
 	17, // 17: spate.control.v1.JobManager.ReportTasks:input_type -> spate.control.v1.ReportTasksRequest
 	19, // 18: spate.control.v1.JobManager.WorkerHeartbeat:input_type -> spate.control.v1.WorkerHeartbeatRequest
-	1,  // 19: spate.control.v1.JobManager.RegisterTaskManager:output_type -> spate.control.v1.RegisterTaskManagerResponse
-	9,  // 20: spate.control.v1.JobManager.Connect:output_type -> spate.control.v1.JobManagerMessage
-	15, // 21: spate.control.v1.JobManager.WorkerReady:output_type -> spate.control.v1.WorkerReadyResponse
-	18, // 22: spate.control.v1.JobManager.ReportTasks:output_type -> spate.control.v1.ReportTasksResponse
-	20, // 23: spate.control.v1.JobManager.WorkerHeartbeat:output_type -> spate.control.v1.WorkerHeartbeatResponse
-	19, // [19:24] is the sub-list for method output_type
-	14, // [14:19] is the sub-list for method input_type
+	21, // 19: spate.control.v1.JobManager.AwaitPublish:input_type -> spate.control.v1.AwaitPublishRequest
+	1,  // 20: spate.control.v1.JobManager.RegisterTaskManager:output_type -> spate.control.v1.RegisterTaskManagerResponse
+	9,  // 21: spate.control.v1.JobManager.Connect:output_type -> spate.control.v1.JobManagerMessage
+	15, // 22: spate.control.v1.JobManager.WorkerReady:output_type -> spate.control.v1.WorkerReadyResponse
+	18, // 23: spate.control.v1.JobManager.ReportTasks:output_type -> spate.control.v1.ReportTasksResponse
+	20, // 24: spate.control.v1.JobManager.WorkerHeartbeat:output_type -> spate.control.v1.WorkerHeartbeatResponse
+	22, // 25: spate.control.v1.JobManager.AwaitPublish:output_type -> spate.control.v1.AwaitPublishResponse
+	20, // [20:26] is the sub-list for method output_type
+	14, // [14:20] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1685,7 +1803,7 @@ func file_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_control_proto_rawDesc), len(file_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

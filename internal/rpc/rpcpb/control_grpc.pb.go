@@ -29,6 +29,7 @@ const (
 	JobManager_WorkerReady_FullMethodName         = "/spate.control.v1.JobManager/WorkerReady"
 	JobManager_ReportTasks_FullMethodName         = "/spate.control.v1.JobManager/ReportTasks"
 	JobManager_WorkerHeartbeat_FullMethodName     = "/spate.control.v1.JobManager/WorkerHeartbeat"
+	JobManager_AwaitPublish_FullMethodName        = "/spate.control.v1.JobManager/AwaitPublish"
 )
 
 // JobManagerClient is the client API for JobManager service.
@@ -56,6 +57,12 @@ type JobManagerClient interface {
 	// answer says its job no longer runs on it, or when no answer came for
 	// heartbeat.timeout, so no user code runs for a job the cluster gave up.
 	WorkerHeartbeat(ctx context.Context, in *WorkerHeartbeatRequest, opts ...grpc.CallOption) (*WorkerHeartbeatResponse, error)
+	// AwaitPublish holds a worker whose subtasks have all finished, and
+	// whose sinks wait to publish their output, until the job's fate is
+	// known: every subtask of the job finished or waits the same way
+	// (publish), or the job is ending otherwise (do not). A worker retries
+	// it when its own deadline passes first.
+	AwaitPublish(ctx context.Context, in *AwaitPublishRequest, opts ...grpc.CallOption) (*AwaitPublishResponse, error)
 }
 
 type jobManagerClient struct {
@@ -119,6 +126,16 @@ func (c *jobManagerClient) WorkerHeartbeat(ctx context.Context, in *WorkerHeartb
 	return out, nil
 }
 
+func (c *jobManagerClient) AwaitPublish(ctx context.Context, in *AwaitPublishRequest, opts ...grpc.CallOption) (*AwaitPublishResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AwaitPublishResponse)
+	err := c.cc.Invoke(ctx, JobManager_AwaitPublish_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobManagerServer is the server API for JobManager service.
 // All implementations must embed UnimplementedJobManagerServer
 // for forward compatibility.
@@ -144,6 +161,12 @@ type JobManagerServer interface {
 	// answer says its job no longer runs on it, or when no answer came for
 	// heartbeat.timeout, so no user code runs for a job the cluster gave up.
 	WorkerHeartbeat(context.Context, *WorkerHeartbeatRequest) (*WorkerHeartbeatResponse, error)
+	// AwaitPublish holds a worker whose subtasks have all finished, and
+	// whose sinks wait to publish their output, until the job's fate is
+	// known: every subtask of the job finished or waits the same way
+	// (publish), or the job is ending otherwise (do not). A worker retries
+	// it when its own deadline passes first.
+	AwaitPublish(context.Context, *AwaitPublishRequest) (*AwaitPublishResponse, error)
 	mustEmbedUnimplementedJobManagerServer()
 }
 
@@ -168,6 +191,9 @@ func (UnimplementedJobManagerServer) ReportTasks(context.Context, *ReportTasksRe
 }
 func (UnimplementedJobManagerServer) WorkerHeartbeat(context.Context, *WorkerHeartbeatRequest) (*WorkerHeartbeatResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method WorkerHeartbeat not implemented")
+}
+func (UnimplementedJobManagerServer) AwaitPublish(context.Context, *AwaitPublishRequest) (*AwaitPublishResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AwaitPublish not implemented")
 }
 func (UnimplementedJobManagerServer) mustEmbedUnimplementedJobManagerServer() {}
 func (UnimplementedJobManagerServer) testEmbeddedByValue()                    {}
@@ -269,6 +295,24 @@ func _JobManager_WorkerHeartbeat_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobManager_AwaitPublish_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AwaitPublishRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobManagerServer).AwaitPublish(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobManager_AwaitPublish_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobManagerServer).AwaitPublish(ctx, req.(*AwaitPublishRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // JobManager_ServiceDesc is the grpc.ServiceDesc for JobManager service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -291,6 +335,10 @@ var JobManager_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "WorkerHeartbeat",
 			Handler:    _JobManager_WorkerHeartbeat_Handler,
+		},
+		{
+			MethodName: "AwaitPublish",
+			Handler:    _JobManager_AwaitPublish_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

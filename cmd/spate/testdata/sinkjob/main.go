@@ -2,6 +2,10 @@
 //
 //	sinkjob file DIR POISON   5,000 records through a map that panics on
 //	                          record POISON (-1: none) into file.Sink(DIR)
+//	sinkjob split DIR         two branches: 2,000 records into file.Sink(DIR)
+//	                          in slot 0's worker, and a map whose subtask 1
+//	                          (slot 1's worker) fails once the sink's share
+//	                          has ended (its files exist, or are published)
 //	sinkjob collect [POISON]  5,000 records at parallelism 4 into Collect;
 //	                          prints the count and the sorted records; the
 //	                          map panics on record POISON if given
@@ -12,6 +16,8 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/connector/file"
@@ -62,6 +68,22 @@ func run(args []string) error {
 		}).Name("poisoned-map").Parallelism(1)
 		spate.SinkTo(mapped, file.Sink[string](args[1], file.RollSize(4096))).Parallelism(2)
 		return env.Execute("file-sink")
+	case "split":
+		if len(args) != 2 {
+			return fmt.Errorf("usage: sinkjob split DIR")
+		}
+		dir := args[1]
+		env := spate.NewEnv(spate.WithParallelism(2))
+		spate.SinkTo(spate.FromSlice(env, seq(2000)).Parallelism(1).Name("sunk"),
+			file.Sink[int](dir, file.RollSize(4096))).Parallelism(1)
+		late := spate.Map(spate.FromSlice(env, seq(2)).Rebalance(), func(v int) int {
+			if v == 1 {
+				failAfterSink(dir)
+			}
+			return v
+		}).Name("late-failure").Parallelism(2)
+		spate.SinkTo(spate.Filter(late, func(int) bool { return false }), spate.Print[int]())
+		return env.Execute("split")
 	case "collect":
 		poison := -1
 		if len(args) > 1 {
@@ -90,4 +112,28 @@ func run(args []string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown mode %q", args[0])
+}
+
+// failAfterSink panics once the other branch's sink has written its
+// files, and then has had its chance to publish them: it returns early if
+// a part file appears, or after a deadline.
+func failAfterSink(dir string) {
+	deadline := time.Now().Add(20 * time.Second)
+	var written time.Time
+	for time.Now().Before(deadline) {
+		names, _ := os.ReadDir(dir)
+		for _, n := range names {
+			if strings.HasPrefix(n.Name(), "part-") {
+				panic("failing after the other worker published " + n.Name())
+			}
+		}
+		if len(names) > 0 && written.IsZero() {
+			written = time.Now()
+		}
+		if !written.IsZero() && time.Since(written) > 2*time.Second {
+			panic("failing after the other worker's sink wrote its files")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	panic("the other worker's sink wrote nothing")
 }
