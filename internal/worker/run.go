@@ -397,21 +397,6 @@ func Fail(ctx context.Context, d *Deployment, err error) error {
 	return report(ctx, rpcpb.NewJobManagerClient(conn), d, nil, fmt.Errorf("build subtasks: %w", err))
 }
 
-// Mismatch reports that the program built the job with another
-// fingerprint than the submitted one; the JobManager fails the job with
-// both.
-func Mismatch(ctx context.Context, d *Deployment, fingerprint string) error {
-	conn, err := grpc.NewClient(d.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	rpcpb.NewJobManagerClient(conn).WorkerReady(rctx, &rpcpb.WorkerReadyRequest{JobId: d.JobID, WorkerId: d.WorkerID, Fingerprint: fingerprint})
-	return fmt.Errorf("job %q: this program built fingerprint %s, the submitted job has %s", d.JobName, fingerprint, d.Fingerprint)
-}
-
 // publishPoll bounds one AwaitPublish call; the worker asks again while
 // the job's other subtasks run.
 const publishPoll = 30 * time.Second
