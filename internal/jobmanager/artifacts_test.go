@@ -9,7 +9,6 @@ import (
 	"time"
 
 	v1 "github.com/spate-dev/spate/api/v1"
-	"github.com/spate-dev/spate/client"
 )
 
 // TestArtifactsRetired: an artifact no job references is deleted a grace
@@ -17,25 +16,7 @@ import (
 // ends, and a deleted one uploaded again is accepted.
 func TestArtifactsRetired(t *testing.T) {
 	blobs := t.TempDir()
-	jm, err := New(Config{RPCAddress: "127.0.0.1:0", RESTAddress: "127.0.0.1:0", HeartbeatInterval: 50 * time.Millisecond,
-		HeartbeatTimeout: time.Second, SlotRequestTimeout: time.Minute, MaxArtifactBytes: 1 << 20,
-		BlobDir: blobs, ArtifactGrace: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- jm.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	c, err := client.New(jm.RESTAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := runJM(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Second, SlotRequestTimeout: time.Minute, BlobDir: blobs, ArtifactGrace: 50 * time.Millisecond})
 	upload := func(body string) string {
 		up, err := c.UploadArtifactReader(context.Background(), strings.NewReader(body), -1)
 		if err != nil {

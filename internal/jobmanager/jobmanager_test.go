@@ -22,8 +22,15 @@ import (
 // startJM runs a JobManager on free loopback ports until the test ends.
 func startJM(t *testing.T, slotTimeout time.Duration) (*JobManager, *client.Client) {
 	t.Helper()
-	jm, err := New(Config{RPCAddress: "127.0.0.1:0", RESTAddress: "127.0.0.1:0", HeartbeatInterval: 50 * time.Millisecond,
-		HeartbeatTimeout: time.Second, SlotRequestTimeout: slotTimeout, MaxArtifactBytes: 1 << 20})
+	return runJM(t, Config{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Second, SlotRequestTimeout: slotTimeout})
+}
+
+// runJM runs a JobManager configured by cfg, on free loopback ports and
+// with a 1 MiB artifact limit, until the test ends.
+func runJM(t *testing.T, cfg Config) (*JobManager, *client.Client) {
+	t.Helper()
+	cfg.RPCAddress, cfg.RESTAddress, cfg.MaxArtifactBytes = "127.0.0.1:0", "127.0.0.1:0", 1<<20
+	jm, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

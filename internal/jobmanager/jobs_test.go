@@ -44,28 +44,11 @@ func (c *fakeClock) advance(d time.Duration) time.Time {
 func startJMWith(t *testing.T, cfg Config) (*JobManager, *client.Client, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
-	cfg.RPCAddress, cfg.RESTAddress, cfg.Clock = "127.0.0.1:0", "127.0.0.1:0", clock
+	cfg.Clock = clock
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval, cfg.HeartbeatTimeout = 50*time.Millisecond, 24*time.Hour
 	}
-	cfg.MaxArtifactBytes = 1 << 20
-	jm, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- jm.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	c, err := client.New(jm.RESTAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	jm, c := runJM(t, cfg)
 	return jm, c, clock
 }
 
