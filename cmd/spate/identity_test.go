@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -316,16 +314,8 @@ func TestPerJobInterruptedTwoJobs(t *testing.T) {
 	cmd := exec.Command(filepath.Join(binaries(t), "spate"), "run", "--target", "process-per-job",
 		filepath.Join(binaries(t), "twice"), "-async", "-forever")
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-	var mu sync.Mutex
-	var out bytes.Buffer
-	cmd.Stdout = lockedWriter{&mu, &out}
-	cmd.Stderr = lockedWriter{&mu, &out}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	text := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	bg := startBackground(t, cmd)
+	done, text := bg.done, bg.text
 	waitFor(t, 60*time.Second, "both jobs to run", func() bool {
 		return strings.Count(text(), "is RUNNING") == 2 && len(jobOutput(text(), submittedIDs(t, text(), 2)[1])) == 3
 	})

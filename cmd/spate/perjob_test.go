@@ -121,16 +121,8 @@ func TestPerJobInterrupted(t *testing.T) {
 		filepath.Join(bin, "topn"), "-events", "1000000000000")
 	tmp := t.TempDir()
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-	var mu sync.Mutex
-	var out bytes.Buffer
-	cmd.Stdout = lockedWriter{&mu, &out}
-	cmd.Stderr = lockedWriter{&mu, &out}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	text := func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	bg := startBackground(t, cmd)
+	done, text := bg.done, bg.text
 	waitFor(t, 60*time.Second, "the job to run", func() bool { return strings.Contains(text(), "is RUNNING") })
 	m := clusterDirLine.FindStringSubmatch(text())
 	if m == nil {
@@ -172,4 +164,34 @@ func TestPerJobDetached(t *testing.T) {
 	}
 	clusterGone(t, string(m[1]), restOf(t, string(out)))
 	nothingLeftIn(t, tmp)
+}
+
+// background is a CLI command started by a test, whose output is read
+// while it runs.
+type background struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan error // receives the command's end
+}
+
+// startBackground starts cmd with its output kept; the test waits on
+// done (or kills cmd) itself.
+func startBackground(t *testing.T, cmd *exec.Cmd) *background {
+	t.Helper()
+	b := &background{cmd: cmd, done: make(chan error, 1)}
+	cmd.Stdout = lockedWriter{&b.mu, &b.out}
+	cmd.Stderr = lockedWriter{&b.mu, &b.out}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { b.done <- cmd.Wait() }()
+	return b
+}
+
+// text is the output so far.
+func (b *background) text() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.out.String()
 }
