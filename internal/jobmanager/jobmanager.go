@@ -34,7 +34,6 @@ import (
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/config"
-	"github.com/spate-dev/spate/internal/provider"
 	"github.com/spate-dev/spate/internal/rest"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
@@ -134,7 +133,7 @@ type Config struct {
 	// Provider, if set, starts TaskManagers on demand when jobs wait for
 	// slots, each with ProvidedSlots slots, and stops those idle for
 	// IdleTimeout. Without it, TaskManagers are started by an operator.
-	Provider      provider.Provider
+	Provider      Provider
 	ProvidedSlots int
 	IdleTimeout   time.Duration
 	// MinTaskManagers is how many TaskManagers the provider starts at

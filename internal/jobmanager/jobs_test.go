@@ -15,7 +15,7 @@ import (
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
-	"github.com/spate-dev/spate/internal/provider"
+	"github.com/spate-dev/spate/internal/resource"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
 
@@ -133,18 +133,18 @@ func TestScheduleBackfill(t *testing.T) {
 // fakeProvider records the TaskManagers asked of it; none ever starts.
 type fakeProvider struct {
 	mu      sync.Mutex
-	started []provider.TaskManagerSpec
-	exits   chan provider.Exit
+	started []resource.TaskManagerSpec
+	exits   chan resource.Exit
 }
 
-func (p *fakeProvider) StartTaskManager(ctx context.Context, spec provider.TaskManagerSpec) error {
+func (p *fakeProvider) StartTaskManager(ctx context.Context, spec resource.TaskManagerSpec) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.started = append(p.started, spec)
 	return nil
 }
 func (p *fakeProvider) StopTaskManager(ctx context.Context, id string) error { return nil }
-func (p *fakeProvider) Exits() <-chan provider.Exit                          { return p.exits }
+func (p *fakeProvider) Exits() <-chan resource.Exit                          { return p.exits }
 func (p *fakeProvider) Close() error                                         { return nil }
 
 func (p *fakeProvider) count() int {
@@ -153,14 +153,14 @@ func (p *fakeProvider) count() int {
 	return len(p.started)
 }
 
-var _ provider.Provider = (*fakeProvider)(nil)
+var _ Provider = (*fakeProvider)(nil)
 
 // TestSlotCeiling: with slotmanager.number-of-slots.max, a job that needs
 // more slots is refused at submission naming the key, and the provider is
 // never asked for TaskManagers beyond it, however many jobs wait (main at
 // 629c30d had no ceiling).
 func TestSlotCeiling(t *testing.T) {
-	p := &fakeProvider{exits: make(chan provider.Exit)}
+	p := &fakeProvider{exits: make(chan resource.Exit)}
 	jm, c, _ := startJMWith(t, Config{Provider: p, ProvidedSlots: 2, SlotsMax: 5})
 	art := upload(t, c)
 	// 5 slots make 2 TaskManagers of 2: a job needing 5 can never run.
@@ -460,7 +460,7 @@ type ctxProvider struct {
 	ctxs []context.Context
 }
 
-func (p *ctxProvider) StartTaskManager(ctx context.Context, spec provider.TaskManagerSpec) error {
+func (p *ctxProvider) StartTaskManager(ctx context.Context, spec resource.TaskManagerSpec) error {
 	p.mu.Lock()
 	p.ctxs = append(p.ctxs, ctx)
 	p.mu.Unlock()
@@ -471,7 +471,7 @@ func (p *ctxProvider) StartTaskManager(ctx context.Context, spec provider.TaskMa
 // with Run (main at 629c30d passed context.Background()), and when Run
 // returns its REST and RPC servers are gone.
 func TestRunOwnsServersAndContexts(t *testing.T) {
-	p := &ctxProvider{fakeProvider: fakeProvider{exits: make(chan provider.Exit)}}
+	p := &ctxProvider{fakeProvider: fakeProvider{exits: make(chan resource.Exit)}}
 	jm, err := New(Config{RPCAddress: "127.0.0.1:0", RESTAddress: "127.0.0.1:0", Provider: p, ProvidedSlots: 1, MinTaskManagers: 1})
 	if err != nil {
 		t.Fatal(err)

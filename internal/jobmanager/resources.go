@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/spate-dev/spate/internal/provider"
+	"github.com/spate-dev/spate/internal/resource"
 )
 
 // requestLocked asks the provider for enough TaskManagers to give the
@@ -51,7 +51,7 @@ func taskManagersToStart(demand, supply, allocated, perTM, ceiling int) int {
 func (jm *JobManager) startProvidedLocked() int {
 	p := jm.cfg.Provider
 	jm.mu.nextProvided++
-	spec := provider.TaskManagerSpec{
+	spec := resource.TaskManagerSpec{
 		ID: fmt.Sprintf("taskmanager-%d", jm.mu.nextProvided), JobManager: jm.RPCAddr(), Slots: jm.cfg.ProvidedSlots,
 	}
 	jm.mu.pending[spec.ID] = spec.Slots
@@ -69,7 +69,7 @@ func (jm *JobManager) startProvidedLocked() int {
 
 // watchProvider turns the provider's reports of ended TaskManagers into
 // losses, without waiting for a heartbeat timeout.
-func (jm *JobManager) watchProvider(p provider.Provider) {
+func (jm *JobManager) watchProvider(p Provider) {
 	defer jm.wg.Done()
 	for {
 		select {

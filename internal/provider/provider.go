@@ -15,26 +15,20 @@ package provider
 import (
 	"context"
 	"time"
+
+	"github.com/spate-dev/spate/internal/resource"
 )
 
-// TaskManagerSpec describes a TaskManager to start.
-type TaskManagerSpec struct {
-	// ID names the TaskManager; it registers under it as its resource id.
-	ID string
-	// JobManager is the JobManager's RPC address.
-	JobManager string
-	// Slots is the number of task slots it offers.
-	Slots int
-}
+// TaskManagerSpec describes a TaskManager to start (package resource,
+// which the JobManager shares without importing this one).
+type TaskManagerSpec = resource.TaskManagerSpec
 
 // Exit reports that a TaskManager the provider started has ended.
-type Exit struct {
-	ID string
-	// Reason tells how it ended: exit status, signal, or a start failure.
-	Reason string
-}
+type Exit = resource.Exit
 
-// Provider starts and stops TaskManagers for a resource manager.
+// Provider starts and stops TaskManagers for a resource manager. It is the
+// method set of jobmanager.Provider, which the JobManager consumes; an
+// implementation asserts this one.
 type Provider interface {
 	// StartTaskManager starts a TaskManager; it registers with the
 	// JobManager by itself once running.

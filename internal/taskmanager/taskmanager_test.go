@@ -22,8 +22,8 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/spate-dev/spate/internal/deployment"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
-	"github.com/spate-dev/spate/internal/worker"
 )
 
 // The tests in this file run a real TaskManager against a fake JobManager
@@ -239,7 +239,7 @@ func TestReleaseStopsWorkerGroup(t *testing.T) {
 	waitFor(t, 10*time.Second, "the worker's output", func() bool { return strings.Contains(h.out.String(), "GOMEMLIMIT=") })
 
 	// What the TaskManager told the worker.
-	var dep worker.Deployment
+	var dep deployment.Deployment
 	text := strings.Join(h.lines(), "\n")
 	js, _, _ := strings.Cut(text, "\nGOMEMLIMIT=")
 	if err := json.Unmarshal([]byte(js), &dep); err != nil {

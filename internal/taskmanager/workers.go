@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spate-dev/spate/internal/deployment"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
-	"github.com/spate-dev/spate/internal/worker"
 )
 
 // tailLines is how many lines of a worker's standard error explain its
@@ -92,7 +92,7 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 	tm.mu.Lock()
 	w.dir = dir
 	tm.mu.Unlock()
-	dep := &worker.Deployment{
+	dep := &deployment.Deployment{
 		JobID: d.JobId, JobName: d.JobName, JobOrdinal: int(d.JobOrdinal), WorkerID: d.WorkerId, Fingerprint: d.Fingerprint,
 		JobManager: tm.cfg.JobManager, DataHost: tm.cfg.Host, SlotWorkers: d.SlotWorkers,
 		TaskManager:       fmt.Sprintf("%s (%s)", js.id, tm.cfg.ResourceID),
@@ -105,7 +105,7 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 	cmd := exec.Command(bin, d.Args...)
 	// The job sees the TaskManager's environment plus its own entries,
 	// never another job's.
-	cmd.Env = append(os.Environ(), worker.EnvDeployment+"="+depPath, worker.EnvJobDir+"="+dir, "TMPDIR="+dir)
+	cmd.Env = append(os.Environ(), deployment.EnvDeployment+"="+depPath, deployment.EnvJobDir+"="+dir, "TMPDIR="+dir)
 	limit, limitKey := tm.workerMemory(int(d.Slots))
 	// The collector works harder as the worker nears its limit.
 	cmd.Env = append(cmd.Env, fmt.Sprintf("GOMEMLIMIT=%d", limit*9/10))
@@ -152,7 +152,7 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 	close(w.exited)
 	<-watchDone
 	code := cmd.ProcessState.ExitCode()
-	if code == worker.ExitJobOver && overLimit == "" && !expected {
+	if code == deployment.ExitJobOver && overLimit == "" && !expected {
 		// It stopped itself: the JobManager said its job is over. Not a
 		// cause of the job's end.
 		tm.log.Info("taskmanager: a worker stopped itself, its job being over at the JobManager", "job", d.JobId, "worker", d.WorkerId)

@@ -1,101 +1,20 @@
-// Package worker runs a job's share of subtasks inside a job-scoped worker
-// process that a TaskManager started from the program's own binary. The
-// program's Execute (package spate) recognises the worker role from the
-// environment, rebuilds the job, checks its fingerprint and hands the
-// subtasks to Run here, which connects them to the other workers over the
-// data plane (internal/network) and reports their states to the
-// JobManager.
-//
-// Lifecycle of a worker process:
-//
-//	started by TM ──Execute rebuilds graph──▶ fingerprint checked
-//	  ──WorkerReady (data address)──▶ all workers ready ──▶ subtasks run
-//	  ──states reported──▶ waits for the TaskManager's SIGTERM ──▶ exit
-//
-// A worker that fails reports the failure and also waits: the JobManager
-// decides the job's fate and the TaskManager stops every worker of the job.
-// Throughout, the worker asks the JobManager every heartbeat.interval
-// whether its job still runs with it (WorkerHeartbeat); told no, or
-// unanswered for heartbeat.timeout, or orphaned by its TaskManager, it
-// stops itself (see Run), so no user code runs for a job the cluster gave
-// up even when the TaskManager cannot stop it.
 package worker
 
-import (
-	"encoding/json"
-	"fmt"
-	"os"
-	"time"
-)
+import "github.com/spate-dev/spate/internal/deployment"
+
+// Deployment is what a TaskManager tells a worker process (package
+// deployment, which the TaskManager shares without importing this one).
+type Deployment = deployment.Deployment
 
 // Environment variables that give a process the worker role.
 const (
 	// EnvDeployment holds the path of the worker's Deployment (JSON).
-	EnvDeployment = "SPATE_WORKER_DEPLOYMENT"
+	EnvDeployment = deployment.EnvDeployment
 	// EnvJobDir is the worker's private directory, removed when the job
 	// is released.
-	EnvJobDir = "SPATE_JOB_DIR"
+	EnvJobDir = deployment.EnvJobDir
 )
-
-// Deployment is what a TaskManager tells a worker process: which job, which
-// share of it, and whom to talk to.
-type Deployment struct {
-	JobID   string `json:"jobId"`
-	JobName string `json:"jobName"`
-	// JobOrdinal and Fingerprint identify the job within its program: the
-	// worker runs the JobOrdinal-th Execute/ExecuteAsync call of main
-	// (counted from 0 across the process), whose graph must have
-	// Fingerprint.
-	JobOrdinal  int    `json:"jobOrdinal"`
-	WorkerID    string `json:"workerId"`
-	Fingerprint string `json:"fingerprint"`
-	// JobManager is the JobManager's RPC address.
-	JobManager string `json:"jobManager"`
-	// DataHost is the host the worker's data-plane listener binds.
-	DataHost string `json:"dataHost"`
-	// SlotWorkers[s] is the worker running slot s, which holds subtask s
-	// of every vertex.
-	SlotWorkers []string `json:"slotWorkers"`
-	// TaskManager names the worker's TaskManager, for errors.
-	TaskManager string `json:"taskManager"`
-	// HeartbeatInterval and HeartbeatTimeout are the cluster's
-	// heartbeat.interval and heartbeat.timeout, for the worker's liveness
-	// link to the JobManager; defaults if zero.
-	HeartbeatInterval time.Duration `json:"heartbeatInterval,omitempty"`
-	HeartbeatTimeout  time.Duration `json:"heartbeatTimeout,omitempty"`
-}
-
-// Local reports whether subtask s of a vertex runs in this worker.
-func (d *Deployment) Local(vertex, s int) bool {
-	return s < len(d.SlotWorkers) && d.SlotWorkers[s] == d.WorkerID
-}
-
-// Write stores d in path.
-func (d *Deployment) Write(path string) error {
-	b, err := json.MarshalIndent(d, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o600)
-}
 
 // FromEnvironment returns the deployment of this process, or nil if the
 // process is not a worker.
-func FromEnvironment() (*Deployment, error) {
-	path := os.Getenv(EnvDeployment)
-	if path == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("worker: read deployment: %w", err)
-	}
-	var d Deployment
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("worker: deployment %s: %w", path, err)
-	}
-	if d.JobID == "" || d.WorkerID == "" || d.JobManager == "" || len(d.SlotWorkers) == 0 {
-		return nil, fmt.Errorf("worker: deployment %s is incomplete", path)
-	}
-	return &d, nil
-}
+func FromEnvironment() (*Deployment, error) { return deployment.FromEnvironment() }

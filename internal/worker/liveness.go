@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/status"
 
+	"github.com/spate-dev/spate/internal/deployment"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
 
@@ -42,10 +43,8 @@ func (e *abandonedError) Is(target error) bool {
 }
 
 // ExitJobOver is the exit status of a worker that stopped itself because
-// the JobManager said its job no longer runs with it: its TaskManager
-// counts the exit as expected, so it never passes for the job's cause of
-// failure.
-const ExitJobOver = 75
+// the JobManager said its job no longer runs with it (deployment.ExitJobOver).
+const ExitJobOver = deployment.ExitJobOver
 
 // endAbandoned ends the process of a worker that must stop on its own,
 // with err on its standard error and ExitJobOver or 1 as its status. If

@@ -101,7 +101,7 @@ func (d Deployer) Deploy(ctx context.Context, spec provider.ClusterSpec) (provid
 		case <-c.done:
 			return nil, fmt.Errorf("deploy a cluster: the JobManager exited at start (%v); see %s", c.err, logf.Name())
 		case <-ctx.Done():
-			c.Stop(context.Background())
+			c.Stop(context.WithoutCancel(ctx))
 			return nil, fmt.Errorf("deploy a cluster: the JobManager did not start: %w; see %s", ctx.Err(), logf.Name())
 		case <-tick.C:
 		}
