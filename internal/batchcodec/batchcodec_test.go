@@ -1,4 +1,4 @@
-package spate
+package batchcodec
 
 import (
 	"math"
@@ -18,7 +18,7 @@ type fuzzRec struct {
 // as a receiver would get them from a peer: it must fail cleanly, never
 // panic; and what decodes must re-encode to the same bytes.
 func FuzzBatchDecode(f *testing.F) {
-	c, err := batchCodec[fuzzRec]()
+	c, err := For[fuzzRec]()
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestBatchCodec(t *testing.T) {
 
 func roundTripBatch[T any](t *testing.T, recs []exec.Rec[T]) []byte {
 	t.Helper()
-	c, err := batchCodec[T]()
+	c, err := For[T]()
 	if err != nil {
 		t.Fatal(err)
 	}
