@@ -79,8 +79,8 @@ func (w *remoteCollectWriter[T]) Write(v T) error {
 	return nil
 }
 
-// flush implements flusher.
-func (w *remoteCollectWriter[T]) flush() error {
+// Flush implements operator.Flusher.
+func (w *remoteCollectWriter[T]) Flush() error {
 	if w.n == 0 {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/spate-dev/spate/internal/codec"
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/keygroup"
+	"github.com/spate-dev/spate/internal/operator"
 )
 
 // KeyedStream is a stream partitioned by key: every record with the same key
@@ -57,7 +58,7 @@ func (k KeyedStream[K, T]) Stream() Stream[T] { return k.s }
 // connectKeyed adds a keyed operator reading ks at gate.
 func connectKeyed[K comparable, T any](ks KeyedStream[K, T], n *node, gate int) {
 	connect(ks.s, n, gate, ks.router(n))
-	n.keyKits = append(n.keyKits, kitOf[K]{})
+	n.keyTypes = append(n.keyTypes, operator.TypeOf[K]())
 }
 
 // router returns the hash that partitions ks's records for the keyed
@@ -80,34 +81,12 @@ func (ks KeyedStream[K, T]) router(n *node) func(T) uint32 {
 // Reduce keeps, per key, the result of combining every record so far with
 // f, and emits it after each record (a rolling reduce).
 func Reduce[K comparable, T any](ks KeyedStream[K, T], f func(acc, v T) T) Stream[T] {
-	n := ks.s.env.addNode("reduce", "Reduce", kitOf[T]{}, func(bc *buildCtx) (*opSpec, error) {
-		op := &reduceOp[K, T]{task: bc.task, name: bc.name, key: ks.key, f: f, out: out[T](bc), acc: map[K]T{}}
-		return &opSpec{inputs: []any{exec.Output[T](op)}}, nil
+	n := ks.s.env.addNode("reduce", "Reduce", operator.TypeOf[T](), func(in *operator.Instance) (*operator.Spec, error) {
+		return operator.NewReduce(in, ks.key, f), nil
 	})
 	connectKeyed(ks, n, 0)
 	return newStream[T](ks.s.env, n)
 }
-
-type reduceOp[K comparable, T any] struct {
-	task *exec.Task
-	name string
-	key  func(T) K
-	f    func(T, T) T
-	out  exec.Output[T]
-	acc  map[K]T
-}
-
-func (o *reduceOp[K, T]) Collect(v T, ts int64) {
-	o.task.Current = o.name
-	k := o.key(v)
-	if a, ok := o.acc[k]; ok {
-		v = o.f(a, v)
-	}
-	o.acc[k] = v
-	o.out.Collect(v, ts)
-}
-func (o *reduceOp[K, T]) Watermark(wm int64) { o.out.Watermark(wm) }
-func (o *reduceOp[K, T]) Finish()            { o.out.Finish() }
 
 // Number is a type Sum, Min and Max aggregate.
 type Number interface {

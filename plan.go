@@ -1,7 +1,6 @@
 package spate
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"reflect"
@@ -9,6 +8,7 @@ import (
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/jobgraph"
+	"github.com/spate-dev/spate/internal/operator"
 )
 
 // plan is a job ready to run: the stream graph with parallelism resolved and
@@ -45,12 +45,12 @@ func (e *Env) plan(name string, nodes []*node) (*plan, error) {
 		p.par[n.id] = par
 		sns = append(sns, jobgraph.StreamNode{
 			ID: n.id, Kind: n.kind, Name: n.name, UID: n.uid, Parallelism: par,
-			MaxParallelism: p.maxPar, OutType: typeName(n.out.typ()), NoChain: n.noChain,
+			MaxParallelism: p.maxPar, OutType: typeName(n.out.Type()), NoChain: n.noChain,
 		})
 	}
 	for _, n := range nodes {
-		for _, k := range n.keyKits {
-			if err := k.check(); err != nil {
+		for _, k := range n.keyTypes {
+			if err := k.Check(); err != nil {
 				return nil, fmt.Errorf("job %q: the key of %q must be hashable the same way in every process: %w", name, n.name, err)
 			}
 		}
@@ -59,15 +59,15 @@ func (e *Env) plan(name string, nodes []*node) (*plan, error) {
 				return nil, fmt.Errorf("job %q: operator %q reads from %q, which belongs to an earlier job; declare the whole dataflow before each Execute", name, n.name, in.from.name)
 			}
 			part := p.partitioning(in)
-			k := in.from.outKit(in.side)
+			k := in.from.outType(in.side)
 			if part != jobgraph.Forward {
-				if err := k.check(); err != nil {
+				if err := k.Check(); err != nil {
 					return nil, fmt.Errorf("job %q: records from %q to %q cross a partitioning edge and need a codec: %w", name, in.from.name, n.name, err)
 				}
 			}
 			ses = append(ses, jobgraph.StreamEdge{
 				From: in.from.id, To: n.id, Gate: in.gate, Side: in.from.sideName(in.side),
-				Partitioning: part, Type: typeName(k.typ()),
+				Partitioning: part, Type: typeName(k.Type()),
 			})
 		}
 	}
@@ -96,7 +96,7 @@ func (p *plan) partitioning(in *edge) jobgraph.Partitioning {
 	return jobgraph.Rebalance
 }
 
-func (n *node) outKit(side int) kit {
+func (n *node) outType(side int) operator.RecordType {
 	if side == 0 {
 		return n.out
 	}
@@ -116,37 +116,6 @@ func typeName(t reflect.Type) string {
 	}
 	return t.String()
 }
-
-// opSpec is an operator instance for one subtask, as its node's build
-// function returns it.
-type opSpec struct {
-	// inputs holds exec.Output[In] for each input gate.
-	inputs []any
-	// ctl receives watermarks and the end of input when the operator heads
-	// a vertex with several gates; single-input operators leave it nil.
-	ctl    exec.Control
-	open   func() error
-	close  func() error
-	source func(ctx context.Context) error
-}
-
-// buildCtx is what a node's build function gets to make an operator instance.
-type buildCtx struct {
-	env         *Env
-	task        *exec.Task
-	name        string
-	subtask     int
-	parallelism int
-	maxPar      int
-	jobName     string
-	// outs holds the main output at 0 and side outputs after it, each an
-	// exec.Output of the output's type.
-	outs []any
-	// sides maps side tags to outputs.
-	sides sideOutputs
-}
-
-func out[T any](bc *buildCtx) exec.Output[T] { return bc.outs[0].(exec.Output[T]) }
 
 // tasks makes the subtasks of the plan, all to run in this process.
 func (p *plan) tasks(e *Env) ([]*exec.Task, error) {
@@ -218,7 +187,7 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 	}
 	for vi, v := range g.Vertices {
 		for s, t := range tasks[vi] {
-			specs := map[int]*opSpec{}
+			specs := map[int]*operator.Spec{}
 			for oi := len(v.Operators) - 1; oi >= 0; oi-- {
 				op := v.Operators[oi]
 				n := p.byID[op.ID]
@@ -230,7 +199,7 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 					}
 					cn := p.byID[c.ID]
 					in := cn.inputs[0]
-					outs[in.side] = append(outs[in.side], specs[c.ID].inputs[in.gate])
+					outs[in.side] = append(outs[in.side], specs[c.ID].Inputs[in.gate])
 				}
 				// Consumers in other vertices.
 				for _, ei := range edgesFrom[op.ID] {
@@ -258,69 +227,71 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 						// other than slot sharing makes one.
 						remote = []bool{true}
 					}
-					w, err := n.outKit(in.side).newWriter(writerSpec{
-						task: t, edge: in, part: execPart(ed.Partitioning), targets: targets,
-						channel: int32(channel), maxPar: p.maxPar, batch: batch,
-						encode: encode, remote: remote, consumer: p.byID[ed.ToNode].name,
+					w, err := n.outType(in.side).NewWriter(operator.WriterSpec{
+						Task: t, Producer: in.from.name, Consumer: p.byID[ed.ToNode].name,
+						Part: execPart(ed.Partitioning), Hash: in.hash, Targets: targets,
+						Channel: int32(channel), MaxParallelism: p.maxPar, BatchSize: batch,
+						Encode: encode, Remote: remote,
 					})
 					if err != nil {
 						return nil, fmt.Errorf("job %q: %w", p.name, err)
 					}
 					outs[in.side] = append(outs[in.side], w)
 				}
-				bc := &buildCtx{
-					env: e, task: t, name: n.name, subtask: s, parallelism: v.Parallelism,
-					maxPar: p.maxPar, jobName: p.name, outs: make([]any, len(outs)), sides: sideOutputs{},
+				inst := &operator.Instance{
+					Task: t, Name: n.name, Subtask: s, Parallelism: v.Parallelism,
+					MaxParallelism: p.maxPar, JobName: p.name, Outs: make([]any, len(outs)), Sides: operator.SideOutputs{},
+					AutoWatermarkInterval: e.autoWatermarkInterval,
 				}
 				var sideCtl []exec.Control
 				for i, o := range outs {
-					k := n.outKit(i)
-					bc.outs[i] = k.combine(o)
+					k := n.outType(i)
+					inst.Outs[i] = k.Combine(o)
 					if i > 0 {
-						bc.sides[n.sides[i-1].tag] = bc.outs[i]
-						sideCtl = append(sideCtl, bc.outs[i].(exec.Control))
+						inst.Sides[n.sides[i-1].tag] = inst.Outs[i]
+						sideCtl = append(sideCtl, inst.Outs[i].(exec.Control))
 					}
 				}
 				if len(sideCtl) > 0 {
 					// Side outputs follow the main output's watermarks and end.
-					bc.outs[0] = n.out.withSides(bc.outs[0], sideCtl)
+					inst.Outs[0] = n.out.WithSides(inst.Outs[0], sideCtl)
 				}
-				spec, err := n.build(bc)
+				spec, err := n.build(inst)
 				if err != nil {
 					return nil, fmt.Errorf("job %q: operator %q: %w", p.name, n.name, err)
 				}
 				specs[op.ID] = spec
-				if spec.open != nil {
-					t.Opens = append(t.Opens, spec.open)
+				if spec.Open != nil {
+					t.Opens = append(t.Opens, spec.Open)
 				}
-				if spec.close != nil {
-					t.Closes = append([]func() error{spec.close}, t.Closes...)
+				if spec.Close != nil {
+					t.Closes = append([]func() error{spec.Close}, t.Closes...)
 				}
 			}
 			head := v.Operators[0]
 			hs := specs[head.ID]
-			if hs.source != nil {
-				t.Source = hs.source
+			if hs.Source != nil {
+				t.Source = hs.Source
 			} else {
-				t.Head = hs.ctl
+				t.Head = hs.Control
 				if t.Head == nil {
-					t.Head = hs.inputs[0].(exec.Control)
+					t.Head = hs.Inputs[0].(exec.Control)
 				}
 				hn := p.byID[head.ID]
-				t.Gates = make([]func(any) (int, error), len(hs.inputs))
-				for gate := range hs.inputs {
-					var k kit
+				t.Gates = make([]func(any) (int, error), len(hs.Inputs))
+				for gate := range hs.Inputs {
+					var k operator.RecordType
 					// Batches from other processes arrive encoded.
 					decode := encode
 					for _, in := range hn.inputs {
 						if in.gate == gate {
-							k = in.from.outKit(in.side)
+							k = in.from.outType(in.side)
 							if local != nil && (p.partitioning(in) != jobgraph.Forward || !local(vertexOf[in.from.id], s)) {
 								decode = true
 							}
 						}
 					}
-					d, err := k.deliverer(hs.inputs[gate], decode)
+					d, err := k.Deliverer(hs.Inputs[gate], decode)
 					if err != nil {
 						return nil, fmt.Errorf("job %q: input %d of %q: %w", p.name, gate, hn.name, err)
 					}

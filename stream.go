@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/operator"
 )
 
 // Stream is a stream of records of type T. It is a handle on the operator that
@@ -43,11 +43,11 @@ type node struct {
 	parallelism int // 0: the Env's default
 	noChain     bool
 	inputs      []*edge
-	out         kit
+	out         operator.RecordType
 	sides       []side
-	// keyKits holds the key types of keyed inputs; keys cross partitions.
-	keyKits []kit
-	build   func(bc *buildCtx) (*opSpec, error)
+	// keyTypes holds the key types of keyed inputs; keys cross partitions.
+	keyTypes []operator.RecordType
+	build    func(in *operator.Instance) (*operator.Spec, error)
 	// collect is set on a Collect sink, whose records a cluster sends
 	// back to the client.
 	collect collectTarget
@@ -56,7 +56,7 @@ type node struct {
 // side is a side output of a node.
 type side struct {
 	tag string
-	out kit
+	out operator.RecordType
 }
 
 // edge connects a producer ref to an input gate of a node.
@@ -70,7 +70,7 @@ type edge struct {
 	hash any
 }
 
-func (e *Env) addNode(kind, name string, out kit, build func(*buildCtx) (*opSpec, error)) *node {
+func (e *Env) addNode(kind, name string, out operator.RecordType, build func(*operator.Instance) (*operator.Spec, error)) *node {
 	e.nextID++
 	n := &node{id: e.nextID, kind: kind, name: name, out: out, build: build}
 	e.nodes = append(e.nodes, n)
@@ -186,33 +186,22 @@ func SideOutput[T, O any](s Stream[O], tag OutputTag[T]) Stream[T] {
 	n := s.node("SideOutput")
 	for i, sd := range n.sides {
 		if sd.tag == tag.ID {
-			if sd.out.typ() != reflect.TypeFor[T]() {
-				panic(fmt.Sprintf("spate: side output %q of %q has type %v, not %v", tag.ID, n.name, sd.out.typ(), reflect.TypeFor[T]()))
+			if sd.out.Type() != reflect.TypeFor[T]() {
+				panic(fmt.Sprintf("spate: side output %q of %q has type %v, not %v", tag.ID, n.name, sd.out.Type(), reflect.TypeFor[T]()))
 			}
 			return Stream[T]{env: s.env, refs: []ref{{n: n, side: i + 1}}}
 		}
 	}
-	n.sides = append(n.sides, side{tag: tag.ID, out: kitOf[T]{}})
+	n.sides = append(n.sides, side{tag: tag.ID, out: operator.TypeOf[T]()})
 	return Stream[T]{env: s.env, refs: []ref{{n: n, side: len(n.sides)}}}
 }
-
-// sideOutputs resolves, at build time, the outputs of an operator's side
-// tags.
-type sideOutputs map[string]any
 
 // Emit sends v to the side output tag of the operator whose context ctx is.
 // Records for a tag nobody consumes are dropped.
 func (tag OutputTag[T]) Emit(ctx SideEmitter, v T) {
-	o, ok := ctx.sideOutput(tag.ID)
-	if !ok {
-		return
-	}
-	o.(exec.Output[T]).Collect(v, ctx.timestamp())
+	operator.EmitSide(ctx, tag.ID, v)
 }
 
 // SideEmitter is a context that can emit to side outputs: the contexts of
 // process, window and co-process functions.
-type SideEmitter interface {
-	sideOutput(id string) (any, bool)
-	timestamp() int64
-}
+type SideEmitter = operator.SideEmitter

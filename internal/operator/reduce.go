@@ -1,0 +1,32 @@
+package operator
+
+import "github.com/spate-dev/spate/internal/exec"
+
+// NewReduce makes a keyed rolling-reduce operator instance: per key (by
+// key), the result of combining every record so far with f, emitted after
+// each record.
+func NewReduce[K comparable, T any](in *Instance, key func(T) K, f func(acc, v T) T) *Spec {
+	op := &reduceOp[K, T]{task: in.Task, name: in.Name, key: key, f: f, out: Out[T](in), acc: map[K]T{}}
+	return &Spec{Inputs: []any{exec.Output[T](op)}}
+}
+
+type reduceOp[K comparable, T any] struct {
+	task *exec.Task
+	name string
+	key  func(T) K
+	f    func(T, T) T
+	out  exec.Output[T]
+	acc  map[K]T
+}
+
+func (o *reduceOp[K, T]) Collect(v T, ts int64) {
+	o.task.Current = o.name
+	k := o.key(v)
+	if a, ok := o.acc[k]; ok {
+		v = o.f(a, v)
+	}
+	o.acc[k] = v
+	o.out.Collect(v, ts)
+}
+func (o *reduceOp[K, T]) Watermark(wm int64) { o.out.Watermark(wm) }
+func (o *reduceOp[K, T]) Finish()            { o.out.Finish() }

@@ -1,0 +1,113 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spate-dev/spate/internal/exec"
+)
+
+// Reader reads a source subtask's records: the method set of
+// spate.SourceReader.
+type Reader[T any] interface {
+	Read(ctx context.Context, buf []T) (n int, err error)
+	Close() error
+}
+
+// readBatch is how many records a source asks its reader for at once.
+const readBatch = 256
+
+// NewSource makes a source operator instance: open opens the subtask's
+// reader, whose records get timestamps and watermarks by strategy. A read
+// error other than io.EOF goes to readError, which returns nil if the
+// error was a malformed record it routed elsewhere (the source reads on),
+// or the error that fails the subtask.
+func NewSource[T any](in *Instance, open func(ctx context.Context) (Reader[T], error), strategy Strategy[T], readError func(error) error) (*Spec, error) {
+	r, err := newStrategyRun(in, strategy)
+	if err != nil {
+		return nil, err
+	}
+	op := &sourceOp[T]{task: in.Task, name: in.Name, open: open, strategy: r, readError: readError}
+	return &Spec{Source: op.run, Close: op.close}, nil
+}
+
+type sourceOp[T any] struct {
+	task      *exec.Task
+	name      string
+	open      func(ctx context.Context) (Reader[T], error)
+	strategy  *strategyRun[T]
+	reader    Reader[T]
+	readError func(error) error
+}
+
+// run reads records until the reader's io.EOF, or ctx's end. Between
+// reads it fires due processing-time timers; when the reader has nothing,
+// it flushes the outputs and waits a moment for a timer.
+func (o *sourceOp[T]) run(ctx context.Context) error {
+	o.task.Current = o.name
+	r, err := o.open(ctx)
+	if err != nil {
+		return fmt.Errorf("open source: %w", err)
+	}
+	o.reader = r
+	run := o.strategy
+	out := run.wm.out
+	buf := make([]T, readBatch)
+	run.start()
+	defer run.stop()
+	for {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		o.task.Current = o.name
+		n, err := r.Read(ctx, buf)
+		if n > 0 {
+			run.active(n)
+		}
+		if run.perRecord() {
+			for i := 0; i < n; i++ {
+				o.task.Current = o.name
+				ts := run.timestamp(buf[i], exec.NoTimestamp)
+				out.Collect(buf[i], ts)
+				o.task.Current = o.name
+				run.observe(buf[i], ts)
+			}
+		} else {
+			for i := 0; i < n; i++ {
+				out.Collect(buf[i], exec.NoTimestamp)
+			}
+		}
+		o.task.Current = o.name // chained operators ran; what follows is the source's
+		o.task.FireProcTimers()
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			run.stop()
+			run.wm.EmitWatermark(exec.MaxWatermark)
+			out.Finish()
+			return nil
+		default:
+			if err := o.readError(err); err != nil {
+				return err
+			}
+			continue
+		}
+		if n > 0 {
+			continue
+		}
+		o.task.FlushOutputs()
+		o.task.WaitTimers(time.Millisecond)
+	}
+}
+
+func (o *sourceOp[T]) close() error {
+	if o.reader == nil {
+		return nil
+	}
+	r := o.reader
+	o.reader = nil
+	return r.Close()
+}
