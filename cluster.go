@@ -4,21 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
-	"time"
 
-	v1 "github.com/spate-dev/spate/api/v1"
-	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/exec"
-	"github.com/spate-dev/spate/internal/launcher"
 	"github.com/spate-dev/spate/internal/network"
-	"github.com/spate-dev/spate/internal/worker"
+	"github.com/spate-dev/spate/internal/role"
 )
 
 // Environment variables that choose where Execute runs a job. The spate
@@ -30,19 +23,13 @@ const (
 	// (submit each job to a cluster of its own, which the spate CLI that
 	// started the program deploys when asked through its launcher socket,
 	// $SPATE_LAUNCHER).
-	TargetEnv = "SPATE_TARGET"
+	TargetEnv = role.TargetEnv
 	// JobManagerEnv is the REST address (host:port) of the JobManager jobs
 	// are submitted to.
-	JobManagerEnv = "SPATE_JOBMANAGER"
+	JobManagerEnv = role.JobManagerEnv
 	// DetachedEnv, if "true", makes Execute return once the job is
 	// submitted instead of following it to its end.
-	DetachedEnv = "SPATE_DETACHED"
-)
-
-// Execution targets (TargetEnv).
-const (
-	targetRemote = "remote"
-	targetPerJob = "per-job"
+	DetachedEnv = role.DetachedEnv
 )
 
 // executeCalls counts this process's Execute/ExecuteAsync calls, of every
@@ -61,185 +48,21 @@ var executeCalls atomic.Int64
 // nextOrdinal takes the ordinal of an Execute/ExecuteAsync call.
 func nextOrdinal() int { return int(executeCalls.Add(1) - 1) }
 
-// clusterTarget tells whether TargetEnv sends jobs to a cluster rather
-// than the embedded executor.
-func clusterTarget() (bool, error) {
-	switch t := os.Getenv(TargetEnv); t {
-	case "", "local":
-		return false, nil
-	case targetRemote, targetPerJob:
-		return true, nil
-	default:
-		return false, fmt.Errorf("%s=%q: unknown execution target; use local, remote or per-job (or run the program with `spate run --target ...`)", TargetEnv, t)
-	}
-}
-
-// role tells how Execute runs the job it is given.
+// execute runs a planned job in the role the environment gives this
+// process (worker, cluster client); false means the local role.
 func (e *Env) execute(ctx context.Context, p *plan) (bool, error) {
-	dep, err := worker.FromEnvironment()
-	if err != nil {
-		return true, err
-	}
-	if dep != nil {
-		return true, e.runWorker(ctx, dep, p)
-	}
-	remote, err := clusterTarget()
-	if err != nil || !remote {
-		return err != nil, err
-	}
-	return true, e.submit(ctx, p)
+	return role.Execute(ctx, e.job(p))
 }
 
-// runWorker runs this process's share of the job if p is the job the
-// worker was started for, and then ends the process: a worker never returns
-// to main after its job. Jobs of the program that come before it are
-// skipped without running; their own workers run them.
-func (e *Env) runWorker(ctx context.Context, dep *worker.Deployment, p *plan) error {
-	if p.ordinal < dep.JobOrdinal {
-		return nil
-	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	ctx = withCollectPusher(ctx, dep)
-	var err error
-	// The process ends at its job's call, so a later one is never
-	// reached: this is that call, and it must have built the job.
-	if p.graph.Fingerprint == dep.Fingerprint {
-		tasks, berr := p.build(e, dep.Local)
-		if berr != nil {
-			err = worker.Fail(ctx, dep, berr)
-		} else {
-			credits, cerr := e.networkCredits()
-			if cerr != nil {
-				err = worker.Fail(ctx, dep, cerr)
-			} else {
-				err = worker.Run(ctx, dep, p.graph, tasks, worker.Options{Credits: credits})
-			}
-		}
-	} else {
-		err = worker.Refuse(ctx, dep, &worker.MismatchError{
-			JobName: dep.JobName, JobOrdinal: dep.JobOrdinal,
-			Built: p.graph.Fingerprint, BuiltName: p.name, Submitted: dep.Fingerprint,
-		})
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "spate worker:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-	return nil
-}
-
-// submit sends the job to a JobManager with this program's binary, then
-// follows it to its end unless detached.
-func (e *Env) submit(ctx context.Context, p *plan) error {
-	c, id, err := e.submitOnly(ctx, p)
-	if err != nil {
-		return err
-	}
-	if b, _ := strconv.ParseBool(os.Getenv(DetachedEnv)); b {
-		return nil
-	}
-	return followCollect(ctx, c, id, p)
-}
-
-// submitOnly uploads the binary and submits the job: to the JobManager at
-// JobManagerEnv, or on the per-job target to a cluster the launching CLI
-// deploys for it. It tells the CLI, if one started the program, what it
-// submitted.
-func (e *Env) submitOnly(ctx context.Context, p *plan) (_ *client.Client, _ string, err error) {
-	detached, _ := strconv.ParseBool(os.Getenv(DetachedEnv))
-	if err := p.checkRemoteCollect(detached); err != nil {
-		return nil, "", err
-	}
-	// The job's own environment variables and configuration reach its
-	// workers only: the TaskManager adds them to those processes alone.
-	env, err := e.conf.WorkerEnv()
-	if err != nil {
-		return nil, "", fmt.Errorf("job %q: %w", p.name, err)
-	}
-	if _, err := e.networkCredits(); err != nil {
-		return nil, "", fmt.Errorf("job %q: %w", p.name, err)
-	}
-	cli := launcher.FromEnvironment()
-	addr, cluster := os.Getenv(JobManagerEnv), ""
-	switch {
-	case os.Getenv(TargetEnv) == targetPerJob:
-		if cli == nil {
-			return nil, "", fmt.Errorf("job %q: %s=%s needs the spate CLI that deploys the job's cluster (%s): run the program with spate run --target process-per-job", p.name, TargetEnv, targetPerJob, launcher.Env)
-		}
-		cl, err := cli.DeployCluster(ctx, launcher.ClusterRequest{JobName: p.name, JobOrdinal: p.ordinal})
-		if err != nil {
-			return nil, "", fmt.Errorf("job %q: %w", p.name, err)
-		}
-		addr, cluster = cl.REST, cl.ID
-		defer func() {
-			if err != nil {
-				// Nothing will run on it: the CLI removes it now.
-				if rerr := cli.ReleaseCluster(context.WithoutCancel(ctx), cluster); rerr != nil {
-					fmt.Fprintf(os.Stderr, "spate: job %q: %v\n", p.name, rerr)
-				}
-			}
-		}()
-	case addr == "":
-		return nil, "", fmt.Errorf("job %q: %s=remote needs %s=host:port, the JobManager's REST address", p.name, TargetEnv, JobManagerEnv)
-	}
-	c, err := client.New(addr)
-	if err != nil {
-		return nil, "", fmt.Errorf("job %q: %w", p.name, err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, "", fmt.Errorf("job %q: find this program's binary to upload: %w", p.name, err)
-	}
-	up, err := c.EnsureArtifact(ctx, exe)
-	if err != nil {
-		return nil, "", fmt.Errorf("job %q: upload %s: %w", p.name, exe, err)
-	}
-	graph, err := p.graph.Marshal()
-	if err != nil {
-		return nil, "", fmt.Errorf("job %q: %w", p.name, err)
-	}
-	env[config.PropertiesEnv] = e.workerProperties()
-	id, err := c.SubmitJob(ctx, v1.JobSubmitRequest{
-		JobGraph: graph, Artifact: up.ID, Args: os.Args[1:], Env: env, Program: filepath.Base(exe), JobOrdinal: p.ordinal,
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("job %q: submit: %w", p.name, err)
-	}
-	fmt.Printf("Job has been submitted with JobID %s\n", id)
-	if cli != nil {
-		// The job runs whatever the CLI hears; it only counts and labels.
-		if err := cli.Submitted(ctx, launcher.Submission{JobID: id, JobName: p.name, JobOrdinal: p.ordinal, REST: addr, Cluster: cluster}); err != nil {
-			fmt.Fprintf(os.Stderr, "spate: job %q (%s): %v\n", p.name, id, err)
-		}
-	}
-	return c, id, nil
-}
-
-// follow waits for a submitted job's end, printing its status changes, and
-// returns its failure.
-func follow(ctx context.Context, c *client.Client, id, name string) error {
-	d, err := c.WaitJob(ctx, id, 100*time.Millisecond, func(status string) {
-		fmt.Printf("Job %s (%s) is %s\n", id, name, status)
-	})
-	if err != nil {
-		return fmt.Errorf("job %q (%s): %w", name, id, err)
-	}
-	// Read what the result needs, then say so: a per-job cluster waits
-	// for it before it goes.
-	defer c.AcknowledgeResult(ctx, id)
-	switch d.State {
-	case v1.JobFinished:
-		return nil
-	case v1.JobFailed:
-		cause := "see GET /v1/jobs/" + id + "/exceptions"
-		if ex, err := c.JobExceptions(ctx, id); err == nil && ex.RootException != "" {
-			cause = ex.RootException
-		}
-		return fmt.Errorf("job %q (%s) failed: %s", name, id, cause)
-	default:
-		return fmt.Errorf("job %q (%s) ended %s", name, id, d.State)
+// job is the planned job as package role needs it.
+func (e *Env) job(p *plan) *role.Job {
+	return &role.Job{
+		Name: p.name, Ordinal: p.ordinal, Graph: p.graph,
+		Build:            func(local func(vertex, subtask int) bool) ([][]*exec.Task, error) { return p.build(e, local) },
+		Credits:          e.networkCredits,
+		WorkerEnv:        func() (map[string]string, error) { return e.conf.WorkerEnv() },
+		WorkerProperties: e.workerProperties,
+		Collects:         p.collectSinks(),
 	}
 }
 
@@ -298,17 +121,18 @@ func (e *Env) ExecuteAsyncContext(ctx context.Context, name string) (*JobClient,
 	p.ordinal = ordinal
 	j := &JobClient{done: make(chan struct{})}
 	finish := func(err error) { j.err = err; close(j.done) }
-	if os.Getenv(InfoEnv) != "" || os.Getenv(worker.EnvDeployment) != "" {
+	if os.Getenv(InfoEnv) != "" || role.IsWorker() {
 		// Printing plans, and workers, handle jobs one at a time.
 		finish(e.run(ctx, p))
 		return j, nil
 	}
-	remote, err := clusterTarget()
+	remote, err := role.ClusterTarget()
 	if err != nil {
 		return nil, err
 	}
 	if remote {
-		c, id, err := e.submitOnly(ctx, p)
+		job := e.job(p)
+		c, id, err := role.SubmitOnly(ctx, job)
 		if err != nil {
 			return nil, err
 		}
@@ -317,7 +141,7 @@ func (e *Env) ExecuteAsyncContext(ctx context.Context, name string) (*JobClient,
 				finish(nil)
 				return
 			}
-			finish(followCollect(ctx, c, id, p))
+			finish(role.Follow(ctx, c, id, job))
 		}()
 		return j, nil
 	}

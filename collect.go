@@ -5,9 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	v1 "github.com/spate-dev/spate/api/v1"
-	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/codec"
+	"github.com/spate-dev/spate/internal/role"
 	"github.com/spate-dev/spate/internal/worker"
 )
 
@@ -25,10 +24,6 @@ import (
 // to do, so a quiet stream's results are not held back.
 const collectBatchBytes = 64 << 10
 
-// collectWait is how long one fetch of Collect results waits at the
-// JobManager for a batch.
-const collectWait = 2000 // ms
-
 // collectTarget is a Collect sink as plans and clients see it.
 type collectTarget interface {
 	// addBatch decodes a batch sent by a subtask on a cluster and adds
@@ -36,19 +31,6 @@ type collectTarget interface {
 	addBatch(records []byte) error
 	// check tells whether the records can cross from the cluster.
 	check() error
-}
-
-type collectPusherKey struct{}
-
-// withCollectPusher makes the Collect sinks of the worker's job, opened
-// under the returned context, send their records to the JobManager.
-func withCollectPusher(ctx context.Context, dep *worker.Deployment) context.Context {
-	return context.WithValue(ctx, collectPusherKey{}, worker.NewCollectPusher(dep))
-}
-
-func collectPusherFrom(ctx context.Context) *worker.CollectPusher {
-	p, _ := ctx.Value(collectPusherKey{}).(*worker.CollectPusher)
-	return p
 }
 
 // remoteCollectWriter is a Collect subtask on a cluster: it sends its
@@ -146,103 +128,24 @@ func (c *Collected[T]) check() error {
 	return err
 }
 
-// collectSink is a Collect sink of a plan.
-type collectSink struct {
-	name     string
-	target   collectTarget
-	subtasks int
-}
+// collectTargetAdapter gives a Collect sink's target the methods of
+// role.CollectTarget.
+type collectTargetAdapter struct{ t collectTarget }
+
+func (a collectTargetAdapter) AddBatch(records []byte) error { return a.t.addBatch(records) }
+func (a collectTargetAdapter) Check() error                  { return a.t.check() }
 
 // collectSinks returns the plan's Collect sinks by operator id.
-func (p *plan) collectSinks() map[int]collectSink {
-	var sinks map[int]collectSink
+func (p *plan) collectSinks() map[int]role.CollectSink {
+	var sinks map[int]role.CollectSink
 	for _, n := range p.nodes {
 		if n.collect == nil {
 			continue
 		}
 		if sinks == nil {
-			sinks = map[int]collectSink{}
+			sinks = map[int]role.CollectSink{}
 		}
-		sinks[n.id] = collectSink{name: n.name, target: n.collect, subtasks: p.par[n.id]}
+		sinks[n.id] = role.CollectSink{Name: n.name, Target: collectTargetAdapter{n.collect}, Subtasks: p.par[n.id]}
 	}
 	return sinks
-}
-
-// checkRemoteCollect refuses a submission whose Collect sinks could not
-// bring their records back: a detached one, or records without a codec.
-func (p *plan) checkRemoteCollect(detached bool) error {
-	for _, s := range p.collectSinks() {
-		if detached {
-			return fmt.Errorf("job %q: Collect (operator %q) streams the job's results back to this program, but a detached submission does not wait for them: run it attached (without --detached), or write the results to a sink such as file.Sink", p.name, s.name)
-		}
-		if err := s.target.check(); err != nil {
-			return fmt.Errorf("job %q: Collect (operator %q) sends its records from the cluster to this program and needs a codec for them (register one with RegisterCodec): %w", p.name, s.name, err)
-		}
-	}
-	return nil
-}
-
-// followCollect is follow for a job that may have Collect sinks: it first
-// fetches their results until every Collect subtask has sent its last
-// batch or the job has ended, then follows the job to its end. The job's
-// final status is asked for only after the results are in, since a
-// per-job cluster may end once its client has seen it.
-func followCollect(ctx context.Context, c *client.Client, id string, p *plan) error {
-	sinks := p.collectSinks()
-	if len(sinks) == 0 {
-		return follow(ctx, c, id, p.name)
-	}
-	if err := fetchCollect(ctx, c, id, p.name, sinks); err != nil {
-		return err
-	}
-	return follow(ctx, c, id, p.name)
-}
-
-// fetchCollect fills the Collect sinks of job id with the records its
-// subtasks send, until all of them have sent their last batch, or the job
-// has ended without (follow then tells why).
-func fetchCollect(ctx context.Context, c *client.Client, id, name string, sinks map[int]collectSink) error {
-	remaining := 0
-	for _, s := range sinks {
-		remaining += s.subtasks
-	}
-	done := map[[2]int]bool{}
-	var offset int64
-	state := ""
-	for remaining > 0 {
-		resp, err := c.CollectResults(ctx, id, v1.CollectRequest{Offset: offset, WaitMillis: collectWait})
-		if err != nil {
-			return fmt.Errorf("job %q (%s): fetch the results of Collect: %w", name, id, err)
-		}
-		for _, b := range resp.Batches {
-			s, ok := sinks[b.Sink]
-			if !ok {
-				return fmt.Errorf("job %q (%s): the cluster sent Collect results for operator %d, which this program's job has no Collect for", name, id, b.Sink)
-			}
-			if err := s.target.addBatch(b.Records); err != nil {
-				return fmt.Errorf("job %q (%s): Collect (operator %q) subtask %d: decode results: %w", name, id, s.name, b.Subtask+1, err)
-			}
-			if key := [2]int{b.Sink, b.Subtask}; b.Last && !done[key] {
-				done[key] = true
-				remaining--
-			}
-		}
-		offset = resp.Offset + int64(len(resp.Batches))
-		if resp.JobState != state && !v1.TerminalJobStatus(resp.JobState) {
-			fmt.Printf("Job %s (%s) is %s\n", id, name, resp.JobState)
-		}
-		state = resp.JobState
-		if remaining > 0 && v1.TerminalJobStatus(state) && offset >= resp.Available {
-			if state == v1.JobFinished {
-				return fmt.Errorf("job %q (%s) finished, but %d Collect subtasks sent no end of their results: the results are incomplete", name, id, remaining)
-			}
-			break // failed or cancelled: follow reports it
-		}
-	}
-	// The JobManager drops an ended job's unclaimed buffer by itself; this
-	// only frees it sooner.
-	if _, err := c.CollectResults(ctx, id, v1.CollectRequest{Offset: offset, Release: true}); err != nil && ctx.Err() != nil {
-		return fmt.Errorf("job %q (%s): %w", name, id, ctx.Err())
-	}
-	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"sync"
+
+	"github.com/spate-dev/spate/internal/role"
 )
 
 // Print returns a sink that writes each record as a line to standard
@@ -86,7 +88,7 @@ func (c *Collected[T]) Values() []T {
 
 // Open implements Sink.
 func (c *Collected[T]) Open(ctx context.Context, info SinkInfo) (SinkWriter[T], error) {
-	if p := collectPusherFrom(ctx); p != nil {
+	if p := role.CollectPusher(ctx); p != nil {
 		return newRemoteCollectWriter(ctx, c, p, info)
 	}
 	return &collectWriter[T]{c: c}, nil
