@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"io"
-
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/network"
 	"github.com/spate-dev/spate/internal/worker"
+	"io"
 )
 
 // runPlaced runs the job declared on e as several workers in this process,
