@@ -1,6 +1,7 @@
 package archtest
 
 import (
+	"fmt"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -200,6 +201,15 @@ func TestImportsPointDown(t *testing.T) {
 	if _, ok := pkgs["internal/exec"]; !ok {
 		t.Fatalf("found no package internal/exec under %s: the test must run from internal/archtest", moduleRoot)
 	}
+	for _, v := range violations(pkgs) {
+		t.Error(v)
+	}
+}
+
+// violations lists, in package order, the packages the layer table does
+// not place and the imports that run up the layers.
+func violations(pkgs map[string]*pkgFiles) []string {
+	var out []string
 	var rels []string
 	for rel := range pkgs {
 		rels = append(rels, rel)
@@ -209,7 +219,7 @@ func TestImportsPointDown(t *testing.T) {
 		p := pkgs[rel]
 		from, ok := layerOf(rel)
 		if !ok {
-			t.Errorf("package %s is not in the layer table: add it to layers in internal/archtest/layers_test.go at its layer of DESIGN.md §6", display(rel))
+			out = append(out, fmt.Sprintf("package %s is not in the layer table: add it to layers in internal/archtest/layers_test.go at its layer of DESIGN.md §6", display(rel)))
 			continue
 		}
 		var targets []string
@@ -223,9 +233,38 @@ func TestImportsPointDown(t *testing.T) {
 				continue // reported as a package of its own
 			}
 			if to > from {
-				t.Errorf("%s (layer %d) imports %s (layer %d) in %s: imports must point down the layers of DESIGN.md §6; define the interface in %s and wire the implementation in an entrypoint, or move the shared types to a lower package",
-					display(rel), from, display(target), to, strings.Join(dedup(p.imports[target]), ", "), display(rel))
+				out = append(out, fmt.Sprintf("%s (layer %d) imports %s (layer %d) in %s: imports must point down the layers of DESIGN.md §6; define the interface in %s and wire the implementation in an entrypoint, or move the shared types to a lower package",
+					display(rel), from, display(target), to, strings.Join(dedup(p.imports[target]), ", "), display(rel)))
 			}
+		}
+	}
+	return out
+}
+
+// TestViolationsFound pins the check on the imports that ran up the layers
+// before they were fixed (taskmanager -> worker, jobmanager -> provider),
+// next to imports that are fine: down, and within a layer.
+func TestViolationsFound(t *testing.T) {
+	pkgs := map[string]*pkgFiles{
+		"internal/taskmanager": {rel: "internal/taskmanager", imports: map[string][]string{
+			"internal/worker": {"workers.go"}, "internal/config": {"taskmanager.go"}, "internal/blob": {"artifacts.go"},
+		}},
+		"internal/jobmanager": {rel: "internal/jobmanager", imports: map[string][]string{"internal/provider": {"resources.go", "jobmanager.go", "resources.go"}}},
+		"internal/worker":     {rel: "internal/worker", imports: map[string][]string{"internal/exec": {"run.go"}}},
+		"internal/elsewhere":  {rel: "internal/elsewhere", imports: map[string][]string{}},
+	}
+	got := violations(pkgs)
+	want := []string{
+		"package internal/elsewhere is not in the layer table",
+		"internal/jobmanager (layer 3) imports internal/provider (layer 4) in jobmanager.go, resources.go:",
+		"internal/taskmanager (layer 3) imports internal/worker (layer 5) in workers.go:",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("violations:\n%s\nwant %d", strings.Join(got, "\n"), len(want))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("violation %d = %q, want it to begin %q", i, got[i], want[i])
 		}
 	}
 }
