@@ -18,6 +18,8 @@
 //	GET   /v1/taskmanagers          registered TaskManagers        v1.TaskManagers
 //	POST  /v1/artifacts             upload a program binary        v1.ArtifactUploadResponse
 //	GET   /v1/artifacts/{id}        download a program binary      application/octet-stream
+//	GET   /  and /web/...           the web dashboard (package dashboard)  text/html, scripts
+//	GET   /web/routes.json          the routes served, for the dashboard   dashboard.Routes
 //
 // Job ids are 32 lowercase hexadecimal characters, as Flink's JobID;
 // artifact ids are the SHA-256 of the binary, 64 lowercase hexadecimal

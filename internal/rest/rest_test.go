@@ -267,7 +267,6 @@ func TestRoutes(t *testing.T) {
 		{name: "wrong method artifacts", req: request{method: "GET", path: "/v1/artifacts"}, status: 405, allow: "POST"},
 		{name: "unknown path", req: request{method: "GET", path: "/v1/nope"}, status: 404,
 			want: []string{"no route for GET /v1/nope", "GET /v1/overview"}},
-		{name: "root", req: request{method: "GET", path: "/"}, status: 404},
 		{name: "trailing slash", req: request{method: "GET", path: "/v1/jobs/"}, status: 404},
 		{name: "deeper path", req: request{method: "GET", path: "/v1/jobs/" + jobA + "/vertices"}, status: 404},
 

@@ -1,0 +1,52 @@
+// Command dashjob is the job the dashboard and progress tests watch: an
+// unbounded, rate-limited stream of generated clicks, counted per page in
+// one-second event-time windows, the counts of three pages printed. It runs
+// until cancelled, so that the tests see it RUNNING with live figures.
+//
+//	dashjob [-rate N] [-events N]   N records per second in all (default 2000); -events bounds the job
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/connector/datagen"
+)
+
+// Click is one generated page view.
+type Click struct {
+	Page int64
+	Ts   int64 // event time, ms
+}
+
+// PageCount is how often a page was viewed in a window.
+type PageCount struct {
+	Page      int64
+	WindowEnd int64
+	Views     int64
+}
+
+func main() {
+	rate := flag.Float64("rate", 2000, "records per second, in all")
+	events := flag.Int64("events", 0, "records in all (0: unbounded)")
+	flag.Parse()
+	env := spate.NewEnv(spate.WithParallelism(2))
+	start := time.Now().UnixMilli()
+	gen := func(i int64) Click { return Click{Page: i % 20, Ts: start + i*1000/int64(max(*rate, 1))} }
+	ws := spate.ForBoundedOutOfOrderness[Click](100 * time.Millisecond).WithTimestampAssigner(func(c Click, _ int64) int64 { return c.Ts })
+	clicks := spate.FromSource(env, "Clicks", datagen.New(gen, datagen.RatePerSecond(*rate), datagen.Count(*events)), ws)
+	views := spate.Map(clicks, func(c Click) PageCount { return PageCount{Page: c.Page, WindowEnd: c.Ts, Views: 1} })
+	perPage := spate.Windowed(spate.KeyBy(views, func(p PageCount) int64 { return p.Page }), spate.TumblingEventTimeWindows(time.Second))
+	counts := spate.ReduceWindow(perPage, func(a, b PageCount) PageCount {
+		return PageCount{Page: a.Page, WindowEnd: max(a.WindowEnd, b.WindowEnd), Views: a.Views + b.Views}
+	})
+	busy := spate.Filter(counts, func(p PageCount) bool { return p.Page < 3 })
+	spate.SinkTo(busy, spate.Print[PageCount]()).Parallelism(1)
+	if err := env.Execute("dashboard demo"); err != nil {
+		fmt.Fprintln(os.Stderr, "dashjob:", err)
+		os.Exit(1)
+	}
+}
