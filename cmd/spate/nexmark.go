@@ -53,6 +53,8 @@ func nexmark(args []string) error {
 	cpuProf := fs.String("cpuprofile", "", "write a CPU profile of the query runs to this file")
 	traceOut := fs.String("trace", "", "write an execution trace of the query runs to this file")
 	gogc := fs.Int("gogc", 0, "run with this garbage collection target percentage (0: as the GOGC environment variable says, 100 by default)")
+	var pf progressFlags
+	pf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,6 +66,10 @@ func nexmark(args []string) error {
 	}
 	if *gogc < 0 {
 		return fmt.Errorf("nexmark: --gogc must not be negative")
+	}
+	show, err := newNexmarkShow(pf, os.Stderr)
+	if err != nil {
+		return fmt.Errorf("nexmark: %w", err)
 	}
 	gc := os.Getenv("GOGC")
 	if gc == "" {
@@ -104,7 +110,7 @@ func nexmark(args []string) error {
 	fmt.Printf("%-5s %12s %10s %9s %9s %14s %16s %12s\n", "query", "events", "results", "wall s", "cpu s", "events/s", "events/cpu-s", "peak RSS MiB")
 	var all []nexmarkResult
 	for _, name := range names {
-		r, err := runNexmark(name, *events, *par)
+		r, err := runNexmark(name, *events, *par, show)
 		if err != nil {
 			return err
 		}
@@ -152,12 +158,14 @@ func mega(x float64) string {
 	return fmt.Sprintf("%.2f M", x/1e6)
 }
 
-func runNexmark(name string, events int64, par int) (nexmarkResult, error) {
+func runNexmark(name string, events int64, par int, show nexmarkShow) (nexmarkResult, error) {
 	cfg := nx.DefaultConfig()
 	cfg.NumEvents = events
 	env := spate.NewEnv(spate.WithParallelism(par))
 	sink := &queries.Discard{}
-	queries.Queries[name](env, queries.Events(env, cfg), sink)
+	prog := show.start(name, events)
+	defer prog.Close()
+	queries.Queries[name](env, nexmarkEvents(env, cfg, prog), sink)
 	runtime.GC()
 	resetPeakRSS()
 	cpu0 := cpuTime()
@@ -166,6 +174,7 @@ func runNexmark(name string, events int64, par int) (nexmarkResult, error) {
 		return nexmarkResult{}, err
 	}
 	wall := time.Since(start).Seconds()
+	prog.Close()
 	cpu := cpuTime() - cpu0
 	r := nexmarkResult{
 		Query: name, Events: events, Results: sink.Count(), Parallelism: par,

@@ -44,7 +44,7 @@ import (
 //	program's Execute ──ask──▶ CLI deploys cluster ──▶ program submits
 //	  ──▶ job ends ──▶ JobManager exits (TaskManagers with it)
 //	  ──▶ CLI removes the cluster's directory
-func runPerJob(prog string, args []string, conf config.Config, detached, keepLogs bool) error {
+func runPerJob(prog string, args []string, conf config.Config, detached, keepLogs bool, pg *progress) error {
 	srv, err := launcher.Listen()
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
@@ -53,7 +53,7 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := &perJobRun{conf: conf, detached: detached, keepLogs: keepLogs,
-		out: &lineWriter{w: os.Stdout}, detach: make(chan struct{})}
+		out: &lineWriter{w: pg.output(os.Stdout)}, errOut: pg.output(os.Stderr), progress: pg, detach: make(chan struct{})}
 	served := make(chan struct{})
 	go func() { defer close(served); srv.Serve(ctx, r) }()
 	stopServing := func() { cancel(); <-served }
@@ -62,7 +62,7 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 	cmd := exec.Command(prog, args...)
 	cmd.Env = append(os.Environ(), config.PropertiesEnv+"="+properties(conf), spate.TargetEnv+"=per-job",
 		launcher.Env+"="+srv.Path(), spate.DetachedEnv+"="+strconv.FormatBool(detached))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, pg.output(os.Stdout), r.errOut
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %s: %w", prog, err)
 	}
@@ -79,13 +79,13 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 	case progErr = <-progDone:
 	case <-sigs:
 		interrupted = true
-		fmt.Fprintln(os.Stderr, "Interrupted: cancelling the jobs and removing their clusters")
+		fmt.Fprintln(r.errOut, "Interrupted: cancelling the jobs and removing their clusters")
 		r.close()
 		r.cancelJobs()
 		select {
 		case progErr = <-progDone:
 		case <-sigs:
-			fmt.Fprintln(os.Stderr, "Interrupted again: stopping the program")
+			fmt.Fprintln(r.errOut, "Interrupted again: stopping the program")
 			cmd.Process.Kill()
 			progErr = <-progDone
 		}
@@ -136,6 +136,8 @@ type perJobRun struct {
 	conf               config.Config
 	detached, keepLogs bool
 	out                *lineWriter
+	errOut             io.Writer // the client's messages
+	progress           *progress // shows the jobs' progress, if not nil
 	// detach is closed when the client returns before its clusters end:
 	// their watchers stop.
 	detach   chan struct{}
@@ -178,7 +180,7 @@ func (r *perJobRun) DeployCluster(ctx context.Context, req launcher.ClusterReque
 	if err != nil {
 		return launcher.Cluster{}, fmt.Errorf("per-job cluster for %s: %w", label, err)
 	}
-	fmt.Fprintf(os.Stderr, "Per-job cluster in %s for %s\n", dir, label)
+	fmt.Fprintf(r.errOut, "Per-job cluster in %s for %s\n", dir, label)
 	spec := provider.ClusterSpec{Mode: provider.PerJob, Dir: dir, Config: r.conf.ClusterEntries(),
 		RemoveWhenDone: r.detached && !r.keepLogs}
 	if !r.detached {
@@ -205,7 +207,7 @@ func (r *perJobRun) DeployCluster(ctx context.Context, req launcher.ClusterReque
 	jc.id = strconv.Itoa(len(r.mu.clusters))
 	r.watchers.Add(1)
 	r.mu.Unlock()
-	fmt.Fprintf(os.Stderr, "Per-job cluster's REST API at http://%s for %s\n", jc.rest, label)
+	fmt.Fprintf(r.errOut, "Per-job cluster's REST API at http://%s for %s\n", jc.rest, label)
 	go r.watch(jc)
 	return launcher.Cluster{ID: jc.id, REST: jc.rest}, nil
 }
@@ -233,7 +235,7 @@ func (r *perJobRun) watch(jc *jobCluster) {
 	close(jc.stopFollow)
 	follow.Wait()
 	if r.keepLogs {
-		fmt.Fprintf(os.Stderr, "Per-job cluster of job %q ended; its logs are in %s\n", jc.name, filepath.Join(jc.dir, "log"))
+		fmt.Fprintf(r.errOut, "Per-job cluster of job %q ended; its logs are in %s\n", jc.name, filepath.Join(jc.dir, "log"))
 		return
 	}
 	os.RemoveAll(jc.dir)
@@ -262,7 +264,8 @@ func (r *perJobRun) Submitted(s launcher.Submission) {
 		r.mu.Lock()
 		jc.jobID = s.JobID
 		r.mu.Unlock()
-		fmt.Fprintf(os.Stderr, "Per-job cluster in %s runs job %q (%s)\n", jc.dir, s.JobName, s.JobID)
+		r.progress.follow(jc.rest, s.JobID, s.JobName)
+		fmt.Fprintf(r.errOut, "Per-job cluster in %s runs job %q (%s)\n", jc.dir, s.JobName, s.JobID)
 	}
 }
 
@@ -341,11 +344,11 @@ func (r *perJobRun) waitClusters(clusters []*jobCluster, sigs <-chan os.Signal, 
 			return
 		case <-sigs:
 			if cancelled {
-				fmt.Fprintln(os.Stderr, "Interrupted again: stopping the clusters")
+				fmt.Fprintln(r.errOut, "Interrupted again: stopping the clusters")
 				deadline = time.After(0)
 				continue
 			}
-			fmt.Fprintln(os.Stderr, "Interrupted: cancelling the jobs and removing their clusters")
+			fmt.Fprintln(r.errOut, "Interrupted: cancelling the jobs and removing their clusters")
 			cancelled = true
 			r.cancelJobs()
 			deadline = time.After(30 * time.Second)

@@ -31,6 +31,8 @@ func run(args []string) error {
 	fs.BoolVar(detached, "d", false, "shorthand for --detached")
 	sessionID := fs.String("session", "", "submit to this session cluster (spate session list); implies --target remote")
 	keepLogs := fs.Bool("keep-logs", false, "process-per-job: keep the cluster's directory (logs) after the job")
+	var pf progressFlags
+	pf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: spate run [--target local|remote|process-per-job] [--jobmanager host:port] [-p N] [--detached] [-D key=value] [--env-file FILE] ./prog [args...]")
 		fs.PrintDefaults()
@@ -68,13 +70,19 @@ func run(args []string) error {
 	if *par > 0 {
 		conf.Set(config.ParallelismDefault, strconv.Itoa(*par))
 	}
+	// The embedded executor runs in the program: no JobManager to follow.
+	pg, err := pf.start(os.Stderr, *target != "local" && !*detached)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	defer pg.Close()
 	prog, cleanup, err := executable(fs.Arg(0))
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 	if *target == "process-per-job" {
-		return runPerJob(prog, fs.Args()[1:], conf, *detached, *keepLogs)
+		return runPerJob(prog, fs.Args()[1:], conf, *detached, *keepLogs, pg)
 	}
 	cmd := exec.Command(prog, fs.Args()[1:]...)
 	cmd.Env = append(os.Environ(), config.PropertiesEnv+"="+properties(conf), spate.TargetEnv+"="+*target)
@@ -89,7 +97,7 @@ func run(args []string) error {
 			defer srv.Close()
 			ctx, cancel := context.WithCancel(context.Background())
 			served := make(chan struct{})
-			submitted = &submissions{}
+			submitted = &submissions{progress: pg}
 			go func() { defer close(served); srv.Serve(ctx, submitted) }()
 			defer func() { cancel(); <-served }()
 			cmd.Env = append(cmd.Env, launcher.Env+"="+srv.Path())
@@ -105,7 +113,7 @@ func run(args []string) error {
 	if *target == "remote" {
 		cmd.Env = append(cmd.Env, spate.JobManagerEnv+"="+restAddress(jm, conf), spate.DetachedEnv+"="+strconv.FormatBool(*detached))
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, pg.output(os.Stdout), pg.output(os.Stderr)
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -121,8 +129,9 @@ func run(args []string) error {
 
 // submissions counts the jobs a program run on a remote target submits.
 type submissions struct {
-	mu sync.Mutex
-	n  int
+	mu       sync.Mutex
+	n        int
+	progress *progress // shows the jobs' progress, if not nil
 }
 
 var _ launcher.Handler = (*submissions)(nil)
@@ -133,7 +142,8 @@ func (s *submissions) DeployCluster(context.Context, launcher.ClusterRequest) (l
 
 func (s *submissions) ReleaseCluster(context.Context, string) error { return nil }
 
-func (s *submissions) Submitted(launcher.Submission) {
+func (s *submissions) Submitted(sub launcher.Submission) {
+	s.progress.follow(sub.REST, sub.JobID, sub.JobName)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.n++

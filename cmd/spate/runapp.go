@@ -30,6 +30,8 @@ func runApplication(args []string) error {
 	par := fs.Int("p", 0, "default parallelism of the program's jobs (parallelism.default)")
 	detached := fs.Bool("detached", false, "return once the cluster has started; it removes itself when the application ends")
 	keepLogs := fs.Bool("keep-logs", false, "keep the cluster's directory (logs) after the application")
+	var pf progressFlags
+	pf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: spate run-application [--target process-application] [-p N] [--detached] [-D key=value] [--env-file FILE] ./prog [args...]")
 		fs.PrintDefaults()
@@ -54,6 +56,11 @@ func runApplication(args []string) error {
 	if *par > 0 {
 		conf.Set(config.ParallelismDefault, strconv.Itoa(*par))
 	}
+	pg, err := pf.start(os.Stderr, !*detached)
+	if err != nil {
+		return fmt.Errorf("run-application: %w", err)
+	}
+	defer pg.Close()
 	prog, cleanupProg, err := executable(fs.Arg(0))
 	if err != nil {
 		return err
@@ -80,12 +87,13 @@ func runApplication(args []string) error {
 		fmt.Printf("Application cluster started (JobManager pid %s); it ends with the application.\n", cl.ID())
 		return nil
 	}
+	pg.followCluster(cl.REST())
 	stop := make(chan struct{})
 	var follow sync.WaitGroup
 	follow.Add(1)
 	go func() {
 		defer follow.Done()
-		followOutputs(filepath.Join(dir, "log"), os.Stdout, stop, "application.out", "taskmanager-*.out")
+		followOutputs(filepath.Join(dir, "log"), pg.output(os.Stdout), stop, "application.out", "taskmanager-*.out")
 	}()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -98,6 +106,7 @@ func runApplication(args []string) error {
 	}
 	close(stop)
 	follow.Wait()
+	pg.Close()
 	if !*keepLogs {
 		os.RemoveAll(dir)
 	}
