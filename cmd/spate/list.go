@@ -60,10 +60,20 @@ func list(args []string) error {
 		return nil
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "JOB ID\tNAME\tSTATE\tSTARTED\tDURATION")
+	fmt.Fprintln(w, "JOB ID\tNAME\tSTATE\tSTARTED\tDURATION\tRECORDS IN\tRECORDS OUT\tIN/S (AVG)")
 	for _, j := range jobs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", j.JID, j.Name, j.State,
-			time.UnixMilli(j.StartTime).Format("2006-01-02 15:04:05"), (time.Duration(j.Duration) * time.Millisecond).Round(time.Millisecond))
+		dur := time.Duration(j.Duration) * time.Millisecond
+		in, out, avg := "–", "–", "–"
+		// The records read by the job's sources and received by its sinks.
+		if d, err := c.Job(ctx, j.JID); err == nil {
+			nin, nout := jobRecords(d)
+			in, out = countString(nin), countString(nout)
+			if dur > 0 {
+				avg = rateString(float64(nin) / dur.Seconds())
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.JID, j.Name, j.State,
+			time.UnixMilli(j.StartTime).Format("2006-01-02 15:04:05"), shortDuration(dur), in, out, avg)
 	}
 	return w.Flush()
 }

@@ -204,6 +204,19 @@ func TestRunProgress(t *testing.T) {
 		}
 	})
 
+	// spate list shows how long the jobs ran and their throughput.
+	t.Run("list", func(t *testing.T) {
+		out, err := spateCLI(t, "list", "--all", "-m", c.rest)
+		if err != nil {
+			t.Fatalf("spate list: %v\n%s", err, out)
+		}
+		header := regexp.MustCompile(`(?m)^JOB ID +NAME +STATE +STARTED +DURATION +RECORDS IN +RECORDS OUT +IN/S \(AVG\)$`)
+		row := regexp.MustCompile(`(?m)^[0-9a-f]{32} +dashboard demo +FINISHED +[0-9-]+ [0-9:]+ +[0-9.]+m?s +10,000 +[0-9,]+ +[0-9.]+k?/s$`)
+		if !header.MatchString(out) || !row.MatchString(out) {
+			t.Errorf("spate list --all lacks the job's duration and throughput:\n%s", out)
+		}
+	})
+
 	t.Run("live", func(t *testing.T) {
 		tty, screen := openPTY(t)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
