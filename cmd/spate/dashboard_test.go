@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -77,8 +78,9 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-extensions", true),
 		chromedp.UserDataDir(t.TempDir()),
-		// Its shared memory files and the like go with the test's files.
-		chromedp.Env("TMPDIR=" + t.TempDir()),
+		// Its shared memory files and the like go with the test's files,
+		// on a short path (its sockets' paths are limited to 108 bytes).
+		chromedp.Env("TMPDIR=" + shortTempDir(t)),
 		chromedp.WindowSize(1360, 900),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -135,25 +137,29 @@ func waitJS[T any](b *browser, what, expr string) T {
 	return v
 }
 
-// screenshot saves the viewport as NAME.png among the test's artifacts
-// (and at also, if not empty) and returns its path.
-func (b *browser) screenshot(name, also string) string {
+// screenshot saves the whole page as NAME.png among the test's
+// artifacts, and the viewport at also if not empty (README.md's image).
+func (b *browser) screenshot(name, also string) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
 	path := filepath.Join(b.dir, name+".png")
-	for _, p := range []string{path, also} {
-		if p == "" {
-			continue
-		}
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			b.t.Fatal(err)
-		}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
 	}
 	b.t.Logf("screenshot of %s: %s", name, path)
-	return path
+	if also == "" {
+		return
+	}
+	if png, err = chromedp.Run(b.ctx, chromedp.CaptureScreenshot()); err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(also, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("viewport of %s: %s", name, also)
 }
 
 // graphNode is a vertex as the job graph draws it.
@@ -161,7 +167,9 @@ type graphNode struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	Text string `json:"text"`
-	Fill string `json:"fill"`
+	// Kind is how the node is coloured: idle, busy, backpressured, or
+	// unknown without busy and backpressured figures.
+	Kind string `json:"kind"`
 }
 
 // TestDashboardInBrowser loads the dashboard of a cluster running a job
@@ -191,7 +199,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		const ns = [...document.querySelectorAll('svg.graph g.node')].map((g) => ({
 			id: g.dataset.vertex, name: g.querySelector('title').textContent,
 			text: [...g.querySelectorAll('text')].map((t) => t.textContent).join(' | '),
-			fill: g.querySelector('rect').getAttribute('fill') || '' }));
+			kind: g.querySelector('rect').dataset.kind || '' }));
 		if (ns.length !== %d) return false;
 		const rate = (s, l) => { const m = s.match(new RegExp(l + ' ([0-9.,]+)([kM]?)/s')); return m ? Number(m[1].replace(/,/g, '')) : 0; };
 		const fed = new Set(%s);
@@ -210,6 +218,8 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("vertex %s is named %q in the graph, want %q", v.ID, n.Name, v.Name)
 		case !strings.Contains(n.Text, fmt.Sprintf("Parallelism %d", v.Parallelism)):
 			t.Errorf("vertex %s shows %q, want its parallelism %d", v.Name, n.Text, v.Parallelism)
+		case strings.Contains(n.Text, "Busy –") != (n.Kind == "unknown"):
+			t.Errorf("vertex %s is coloured %q while it shows %q", v.Name, n.Kind, n.Text)
 		}
 	}
 	// The figures are live: a later poll shows a longer duration.
@@ -220,10 +230,21 @@ func TestDashboardInBrowser(t *testing.T) {
 	// A vertex's subtasks.
 	win := d.Vertices[1]
 	b.do("open a vertex", chromedp.Navigate(base+"#/jobs/"+id+"/vertices/"+win.ID))
+	// With the metric routes, a row per subtask; without, a note saying so.
+	var routes struct {
+		Routes []string `json:"routes"`
+	}
+	if err := c.get(t, "/web/routes.json", &routes); err != nil {
+		t.Fatal(err)
+	}
+	want := "s.textContent.includes('Per-subtask metrics are not available')"
+	if slices.Contains(routes.Routes, "GET /v1/jobs/{id}/vertices/{vid}/metrics") {
+		want = fmt.Sprintf("s.querySelectorAll('tr[data-subtask]').length === %d", win.Parallelism)
+	}
 	waitJS[bool](b, "the vertex's subtasks", fmt.Sprintf(`(() => {
 		const s = document.getElementById('subtasks');
-		return s !== null && s.querySelector('h2').textContent === %q && s.textContent.includes('subtask');
-	})()`, "Subtasks of "+win.Name))
+		return s !== null && s.querySelector('h2').textContent === %q && %s;
+	})()`, "Subtasks of "+win.Name, want))
 	b.screenshot("vertex", "")
 
 	// The other tabs render, saying what is not available.
@@ -323,4 +344,16 @@ func jsStringArray(s []string) string {
 		q[i] = fmt.Sprintf("%q", x)
 	}
 	return "[" + strings.Join(q, ",") + "]"
+}
+
+// shortTempDir is a temporary directory, removed with the test, whose path
+// is short enough for a Unix socket's in it.
+func shortTempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "chr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

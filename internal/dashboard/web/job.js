@@ -21,7 +21,7 @@ const VERTEX_METRICS = ['numRecordsInPerSecond', 'numRecordsOutPerSecond', 'busy
 
 // The metrics of each subtask in the subtasks table.
 const SUBTASK_METRICS = ['numRecordsIn', 'numRecordsOut', 'numRecordsInPerSecond', 'numRecordsOutPerSecond',
-  'busyTimeMsPerSecond', 'backPressuredTimeMsPerSecond', 'idleTimeMsPerSecond', 'currentInputWatermark', 'currentOutputWatermark'];
+  'busyTimeMsPerSecond', 'backPressuredTimeMsPerSecond', 'idleTimeMsPerSecond', 'currentInputWatermark', 'currentOutputWatermark', 'watermarkLag'];
 
 // Flink's "no watermark yet" is Long.MIN_VALUE.
 function realWatermark(w) {
@@ -321,38 +321,49 @@ export class JobPage {
     }
     const subs = detail && Array.isArray(detail.subtasks) ? detail.subtasks : [];
     const bpSubs = bp && Array.isArray(bp.subtasks) ? bp.subtasks : [];
-    if (bp) parts.push(h('p', null, 'Backpressure: ', h('strong', null, String(bp['backpressure-level'] || bp.backpressureLevel || bp.status || '–').toUpperCase())));
+    if (bp) {
+      // Flink's status "deprecated" means no recent figures.
+      const level = bp.status === 'deprecated' ? 'no figures yet' : String(bp['backpressure-level'] || bp.backpressureLevel || '–').toUpperCase();
+      parts.push(h('p', null, 'Backpressure: ', h('strong', null, level)));
+    }
     const m = metrics || new Map();
     const val = (i, k) => (m.get(`${i}.${k}`) ? m.get(`${i}.${k}`).value : undefined);
     const wm = (i, k) => realWatermark(wms && wms.get(`${i}.${k}`) ? wms.get(`${i}.${k}`).value : val(i, k));
+    // Columns: those of the routes this JobManager serves.
+    const cols = [{ label: 'Subtask', cell: (i) => String(i) }];
+    if (subs.length > 0) {
+      cols.push({ label: 'Status', cell: (i, s) => (s.status ? badge(s.status) : '–') },
+        { label: 'TaskManager', cell: (i, s) => s.host || s.endpoint || s['taskmanager-id'] || '–' });
+    }
+    const ratio = (v) => fmt.percent(v === undefined ? undefined : v / 1000);
+    cols.push(
+      { label: 'Records in', num: true, cell: (i, s) => fmt.count(val(i, 'numRecordsIn') ?? (s.metrics ? s.metrics['read-records'] : undefined)) },
+      { label: 'Records out', num: true, cell: (i, s) => fmt.count(val(i, 'numRecordsOut') ?? (s.metrics ? s.metrics['write-records'] : undefined)) },
+      { label: 'In/s', num: true, cell: (i) => fmt.rate(val(i, 'numRecordsInPerSecond')) },
+      { label: 'Out/s', num: true, cell: (i) => fmt.rate(val(i, 'numRecordsOutPerSecond')) },
+      { label: 'Busy', num: true, cell: (i) => ratio(val(i, 'busyTimeMsPerSecond')) },
+      { label: 'Backpressured', num: true, cell: (i) => ratio(val(i, 'backPressuredTimeMsPerSecond')) },
+      { label: 'Idle', num: true, cell: (i) => ratio(val(i, 'idleTimeMsPerSecond')) });
+    if (bpSubs.length > 0) {
+      cols.push({ label: 'Backpressure', cell: (i) => String((bpSubs.find((x) => x.subtask === i) || {})['backpressure-level'] || '–').toUpperCase() });
+    }
+    cols.push(
+      { label: 'Input watermark', cell: (i) => fmt.watermark(wm(i, 'currentInputWatermark')) },
+      { label: 'Output watermark', cell: (i) => fmt.watermark(wm(i, 'currentOutputWatermark')) },
+      {
+        label: 'Watermark lag', num: true, cell: (i) => {
+          const lag = val(i, 'watermarkLag');
+          const inWm = wm(i, 'currentInputWatermark');
+          if (typeof lag === 'number') return fmt.duration(lag);
+          return inWm === undefined ? '–' : fmt.duration(Math.max(0, d.now - inWm));
+        },
+      });
     const rows = [];
     for (let i = 0; i < n; i++) {
       const s = subs.find((x) => x.subtask === i) || {};
-      const b = bpSubs.find((x) => x.subtask === i) || {};
-      const busy = val(i, 'busyTimeMsPerSecond');
-      const bpt = val(i, 'backPressuredTimeMsPerSecond');
-      const idle = val(i, 'idleTimeMsPerSecond');
-      const inWm = wm(i, 'currentInputWatermark');
-      rows.push({
-        header: true,
-        attrs: { 'data-subtask': i },
-        cells: [
-          String(i), s.status ? badge(s.status) : '–', s.host || s.endpoint || s['taskmanager-id'] || '–',
-          fmt.count(val(i, 'numRecordsIn') ?? (s.metrics ? s.metrics['read-records'] : undefined)),
-          fmt.count(val(i, 'numRecordsOut') ?? (s.metrics ? s.metrics['write-records'] : undefined)),
-          fmt.rate(val(i, 'numRecordsInPerSecond')), fmt.rate(val(i, 'numRecordsOutPerSecond')),
-          fmt.percent(busy === undefined ? undefined : busy / 1000),
-          fmt.percent(bpt === undefined ? undefined : bpt / 1000),
-          fmt.percent(idle === undefined ? undefined : idle / 1000),
-          String(b['backpressure-level'] || b.backpressureLevel || '–').toUpperCase(),
-          fmt.watermark(inWm), fmt.watermark(wm(i, 'currentOutputWatermark')),
-          inWm === undefined ? '–' : fmt.duration(Math.max(0, d.now - inWm)),
-        ],
-      });
+      rows.push({ header: true, attrs: { 'data-subtask': i }, cells: cols.map((c) => c.cell(i, s)) });
     }
-    parts.push(table(null, ['Subtask', 'Status', 'TaskManager', { label: 'Records in', num: true }, { label: 'Records out', num: true },
-      { label: 'In/s', num: true }, { label: 'Out/s', num: true }, { label: 'Busy', num: true }, { label: 'Backpressured', num: true },
-      { label: 'Idle', num: true }, 'Backpressure', 'Input watermark', 'Output watermark', { label: 'Watermark lag', num: true }], rows));
+    parts.push(table(null, cols.map((c) => ({ label: c.label, num: c.num })), rows));
     replace(this.subtasks, parts);
   }
 

@@ -11,7 +11,7 @@ import * as fmt from './format.js';
 const KEY_METRICS = [
   ['heap', 'Heap in use', /(Memory\.Heap\.Used|heap.*(used|inuse|alloc))$/i, fmt.bytes],
   ['memory', 'Memory from the OS', /(Memory\.(Sys|Total|Process|RSS)|memory.*(sys|total|rss|resident))/i, fmt.bytes],
-  ['cpu', 'CPU load', /(CPU\.Load|cpu.*(load|usage|utili[sz]ation))/i, (v) => fmt.percent(v > 1 ? v / 100 : v)],
+  ['cpu', 'CPU load', /(CPU\.Load|cpu.*(load|usage|utili[sz]ation))/i, fmt.percent],
   ['cputime', 'CPU time', /(CPU\.Time|cpu.*(seconds|time))/i, (v) => fmt.duration(v > 1e6 ? v / 1e6 : v)],
   ['goroutines', 'Goroutines', /goroutine/i, fmt.count],
   ['gc', 'GC pause', /(GC|GarbageCollector).*(Pause|Time)/i, (v) => fmt.duration(v > 1e6 ? v / 1e6 : v)],
@@ -32,7 +32,12 @@ const metricIds = new Map(); // TaskManager id -> its metric ids (they do not ch
 async function keyMetrics(tm) {
   if (!has(routes.tmMetrics)) return null;
   try {
-    if (!metricIds.has(tm)) metricIds.set(tm, (await getJSON(paths.tmMetrics(tm, []))).map((m) => m.id));
+    if (!metricIds.has(tm)) {
+      const ids = (await getJSON(paths.tmMetrics(tm, []))).map((m) => m.id);
+      // None yet: the TaskManager has not reported; ask again next time.
+      if (ids.length === 0) return [];
+      metricIds.set(tm, ids);
+    }
     const picked = keyMetricIds(metricIds.get(tm));
     if (picked.length === 0) return [];
     const m = metricMap(await getJSON(paths.tmMetrics(tm, picked.map((p) => p.id))));
@@ -112,7 +117,9 @@ export class TaskManagerPage {
     if (has(routes.tmMetrics)) {
       try {
         const list = await allMetrics((names) => paths.tmMetrics(tm.id, names));
-        replace(this.metrics, h('h2', { id: 'tm-metrics-h' }, 'Metrics'), h('details', null, h('summary', null, `All ${list.length} metrics`), metricsTable(null, list)));
+        replace(this.metrics, h('h2', { id: 'tm-metrics-h' }, 'Metrics'), list.length === 0
+          ? note('The TaskManager has reported no metrics yet.')
+          : h('details', null, h('summary', null, `All ${list.length} metrics`), metricsTable(null, list)));
       } catch (err) {
         replace(this.metrics, h('h2', { id: 'tm-metrics-h' }, 'Metrics'), note(`Metrics could not be read: ${err.message}`));
       }
