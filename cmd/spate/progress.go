@@ -320,14 +320,22 @@ func (p *progress) optionalFigures(ctx context.Context, j *followedJob, d v1.Job
 	if !j.noCkpt {
 		var cp struct {
 			Counts struct {
+				Total     int `json:"total"`
 				Completed int `json:"completed"`
 			} `json:"counts"`
+			NumRestarts *int `json:"numRestarts"`
 		}
 		switch err := p.getJSON(ctx, base+"/checkpoints", &cp); {
 		case errors.Is(err, errNoRoute):
 			j.noCkpt = true
 		case err == nil:
-			st.Checkpoints = cp.Counts.Completed
+			// A job without checkpointing has none triggered: say nothing.
+			if cp.Counts.Total > 0 {
+				st.Checkpoints = cp.Counts.Completed
+			}
+			if cp.NumRestarts != nil && st.Restarts < 0 {
+				st.Restarts = *cp.NumRestarts
+			}
 		}
 	}
 	if !j.noRestarts {

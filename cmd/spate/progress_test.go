@@ -257,8 +257,9 @@ func TestRunProgress(t *testing.T) {
 			t.Fatalf("no job id on the terminal:\n%q", text)
 		}
 		short := id[1][:8]
-		running := regexp.MustCompile(`● ` + short + ` dashboard demo  RUNNING  [0-9.]+m?s  in [0-9.]+k?/s  out [0-9.]+k?/s\x1b\[K`)
-		final := regexp.MustCompile(`✔ ` + short + ` dashboard demo  FINISHED  [0-9.]+m?s  10,000 records in, [0-9,]+ out\x1b\[K\r?\n$`)
+		// Restarts and checkpoints follow where the cluster reports them.
+		running := regexp.MustCompile(`● ` + short + ` dashboard demo  RUNNING  [0-9.]+m?s  in [0-9.]+k?/s  out [0-9.]+k?/s[^\x1b]*\x1b\[K`)
+		final := regexp.MustCompile(`✔ ` + short + ` dashboard demo  FINISHED  [0-9.]+m?s  10,000 records in, [0-9,]+ out[^\x1b]*\x1b\[K\r?\n$`)
 		if !running.MatchString(text) {
 			t.Errorf("no live status line with rates:\n%q", text)
 		}

@@ -64,6 +64,7 @@ export class JobPage {
     this.graph = null;
     this.details = null;
     this.checkpointsOff = null; // why checkpoint statistics are not fetched
+    this.checkpointConfig = null; // it does not change during a job
     this.figures = new Map(); // vertex id -> figures of the last update
   }
 
@@ -222,7 +223,16 @@ export class JobPage {
     } else if (this.checkpointsOff) {
       extra.checkpointsOff = this.checkpointsOff;
     } else {
-      jobs.push(getJSON(paths.checkpoints(this.id)).then((c) => { extra.checkpoints = c; }, (err) => {
+      jobs.push(getJSON(paths.checkpoints(this.id)).then(async (c) => {
+        extra.checkpoints = c;
+        // The configuration is asked for once a checkpoint was triggered:
+        // before, a job without checkpointing has none (404).
+        const triggered = c.counts && c.counts.total > 0;
+        if (triggered && !this.checkpointConfig && has(routes.checkpointConfig) && this.tab === 'checkpoints') {
+          this.checkpointConfig = await getJSON(paths.checkpointConfig(this.id)).catch(() => null);
+        }
+        extra.checkpointConfig = this.checkpointConfig;
+      }, (err) => {
         if (err instanceof ApiError && (err.status === 404 || err.status === 400)) {
           // Checkpointing does not change during a job: ask no more.
           this.checkpointsOff = `Checkpointing is not enabled for this job (${err.message.replace(/^GET \S+: /, '')}).`;
@@ -231,11 +241,11 @@ export class JobPage {
           extra.checkpointsOff = `Checkpoint statistics could not be read: ${err.message}`;
         }
       }));
-      if (has(routes.checkpointConfig) && this.tab === 'checkpoints') {
-        jobs.push(getJSON(paths.checkpointConfig(this.id)).then((c) => { extra.checkpointConfig = c; }, () => {}));
-      }
     }
     await Promise.all(jobs);
+    if (extra.restarts === undefined && extra.checkpoints && typeof extra.checkpoints.numRestarts === 'number') {
+      extra.restarts = extra.checkpoints.numRestarts;
+    }
     if (extra.restarts === undefined && extra.checkpoints && extra.checkpoints.counts && typeof extra.checkpoints.counts.restored === 'number') {
       extra.restoredCheckpoints = extra.checkpoints.counts.restored;
     }
@@ -262,7 +272,7 @@ export class JobPage {
       tile('Records in', fmt.rate(inRate), { id: 'tile-in', title: 'records per second the sources read' }),
       tile('Records out', fmt.rate(outRate), { id: 'tile-out', title: 'records per second the sinks received' }),
       tile('Event-time lag', lag === undefined ? '–' : fmt.duration(lag), { title: 'how far the sinks\u2019 input watermark is behind the JobManager\u2019s clock' }),
-      tile('Checkpoints', cp ? `${fmt.count(cp.completed)} completed` : 'n/a', { title: extra.checkpointsOff || '' }),
+      tile('Checkpoints', cp && cp.total > 0 ? `${fmt.count(cp.completed)} completed` : cp ? 'none yet' : 'n/a', { title: extra.checkpointsOff || '' }),
       tile('Restarts', extra.restarts === undefined ? 'n/a' : fmt.count(extra.restarts), { title: extra.restarts === undefined ? 'this JobManager does not report numRestarts' : '' }));
   }
 
@@ -399,6 +409,11 @@ export class JobPage {
       return;
     }
     const counts = c.counts || {};
+    if (!(counts.total > 0)) {
+      parts.push(note('No checkpoint has been triggered: checkpointing is not enabled for this job (execution.checkpointing.interval), or its first checkpoint is still to come.'));
+      replace(this.pane, parts);
+      return;
+    }
     parts.push(h('div', { class: 'tiles' },
       tile('Completed', fmt.count(counts.completed)), tile('Failed', fmt.count(counts.failed)),
       tile('In progress', fmt.count(counts.in_progress)), tile('Restored', fmt.count(counts.restored)),
