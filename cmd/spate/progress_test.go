@@ -350,3 +350,22 @@ func TestRunApplicationProgress(t *testing.T) {
 		t.Errorf("no progress line of the application's job:\n%s", stderr.String())
 	}
 }
+
+// TestPerJobProgress follows a job on its own per-job cluster.
+func TestPerJobProgress(t *testing.T) {
+	tmp := t.TempDir()
+	out, err := runPerJobIn(t, tmp, "--progress", "plain", "--progress-interval", "300ms",
+		filepath.Join(binaries(t), "dashjob"), "-rate", "4000", "-events", "10000")
+	if err != nil {
+		t.Fatalf("spate run --target process-per-job: %v\n%s", err, out)
+	}
+	id := regexpJobID.FindStringSubmatch(out)
+	if id == nil {
+		t.Fatalf("no job id in:\n%s", out)
+	}
+	running := regexp.MustCompile(`(?m)^Job ` + id[1] + ` \(dashboard demo\): RUNNING for [0-9.]+m?s, [0-9,]+ records in \([0-9.]+k?/s\)`)
+	if !running.MatchString(out) {
+		t.Errorf("no progress line of the per-job cluster's job:\n%s", out)
+	}
+	nothingLeftIn(t, tmp)
+}
