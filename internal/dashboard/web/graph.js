@@ -145,9 +145,10 @@ export class Graph {
     const nodeLayer = el('g', { class: 'nodes' });
     for (const v of vs) {
       const p = nodes.get(v.id);
-      const g = el('g', { class: 'node', transform: `translate(${p.x}, ${p.y})`, tabindex: 0, role: 'button', 'data-vertex': v.id });
-      const title = el('title');
-      title.textContent = v.name;
+      const g = el('g', { class: 'node', transform: `translate(${p.x}, ${p.y})`, 'data-vertex': v.id });
+      // What is drawn is hidden from assistive technology; a transparent
+      // button on top names it all (its label holds the visible text).
+      const look = el('g', { 'aria-hidden': 'true' });
       const rect = el('rect', { width: NODE_W, height: NODE_H, rx: 8, class: 'node-box' });
       const name = el('text', { x: 12, y: 22, class: 'node-name' });
       name.textContent = short(v.name, 30);
@@ -155,13 +156,18 @@ export class Graph {
       par.textContent = `Parallelism ${v.parallelism}`;
       const io = el('text', { x: 12, y: 62, class: 'node-line node-io' });
       const load = el('text', { x: 12, y: 82, class: 'node-line node-load' });
-      g.append(title, rect, name, par, io, load);
+      look.append(rect, name, par, io, load);
+      const button = el('rect', { width: NODE_W, height: NODE_H, rx: 8, class: 'node-hit', tabindex: 0, role: 'button' });
+      const title = el('title');
+      title.textContent = v.name;
+      button.append(title);
+      g.append(look, button);
       g.addEventListener('click', () => onSelect(v.id));
-      g.addEventListener('keydown', (ev) => {
+      button.addEventListener('keydown', (ev) => {
         if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); onSelect(v.id); }
       });
       nodeLayer.append(g);
-      this.nodes.set(v.id, { g, rect, name, io, load, vertex: v, texts: [name, par, io, load] });
+      this.nodes.set(v.id, { g, button, rect, name, io, load, vertex: v, texts: [name, par, io, load] });
     }
     this.svg.append(nodeLayer);
   }
@@ -179,8 +185,10 @@ export class Graph {
     n.rect.setAttribute('fill', c.fill);
     n.rect.setAttribute('data-kind', c.kind);
     for (const t of n.texts) t.setAttribute('fill', c.text);
-    n.g.setAttribute('aria-label', `${n.vertex.name}: parallelism ${n.vertex.parallelism}, ` +
-      `records in ${fmt.rate(f.inRate)}, out ${fmt.rate(f.outRate)}, ${load}${f.status ? ', ' + f.status : ''}. Show its subtasks.`);
+    // The accessible name holds the visible text (WCAG 2.5.3), and the
+    // whole name where the visible one is cut.
+    const cutName = n.name.textContent !== n.vertex.name ? `. Full name: ${n.vertex.name}` : '';
+    n.button.setAttribute('aria-label', n.texts.map((t) => t.textContent).join(', ') + cutName + '. Shows its subtasks.');
   }
 
   // select marks the vertex shown below the graph.
