@@ -226,6 +226,12 @@ func TestDashboardWithFigures(t *testing.T) {
 
 	shot("job")
 
+	// The keyboard reaches a vertex: Tab to its node, Enter opens it.
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(`g.node[data-vertex="`+vSrc+`"] .node-hit`)), chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	wait("Enter on a node to open its vertex", fmt.Sprintf(`location.hash.endsWith('/vertices/%s') && document.querySelector('#subtasks h2').textContent === 'Subtasks of Source: numbers'`, vSrc))
+
 	open("#/jobs/" + fakeJob + "/checkpoints")
 	wait("the checkpoints tab", `(() => {
 		const p = document.getElementById('pane-h');
