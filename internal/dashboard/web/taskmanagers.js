@@ -27,6 +27,9 @@ function keyMetricIds(ids) {
   return picked;
 }
 
+// STDOUT_MS is how often a TaskManager's output is read again.
+const STDOUT_MS = 5000;
+
 const metricIds = new Map(); // TaskManager id -> its metric ids (they do not change)
 
 async function keyMetrics(tm) {
@@ -131,7 +134,10 @@ export class TaskManagerPage {
       replace(this.outNote, note('This JobManager does not serve the TaskManagers\u2019 output.'));
       return;
     }
+    // The output may be a MiB: it is read every STDOUT_MS, not every poll.
+    if (this.outAt && Date.now() - this.outAt < STDOUT_MS) return;
     const text = await getText(paths.tmStdout(tm.id));
+    this.outAt = Date.now();
     const atEnd = this.out.scrollTop + this.out.clientHeight >= this.out.scrollHeight - 4;
     if (this.out.textContent !== text) {
       this.out.textContent = text || '(no output yet)';
