@@ -182,14 +182,22 @@ type graphNode struct {
 func TestDashboardInBrowser(t *testing.T) {
 	b := newBrowser(t)
 	c := startCluster(t, 2, 2)
-	out, id, err := c.run(t, []string{"--detached"}, "dashjob", "-rate", "3000")
+	// A slow sink makes its vertex busy and the clicks' backpressured.
+	out, id, err := c.run(t, []string{"--detached"}, "dashjob", "-rate", "3000", "-slow", "2ms")
 	if err != nil || id == "" {
 		t.Fatalf("submit dashjob: %v\n%s", err, out)
 	}
 	d := c.waitStatus(t, id, v1.JobRunning)
-	if len(d.Vertices) < 3 {
-		t.Fatalf("dashjob has %d vertices, want 3 or more: %+v", len(d.Vertices), d.Vertices)
+	if len(d.Vertices) < 4 {
+		t.Fatalf("dashjob has %d vertices, want 4 or more: %+v", len(d.Vertices), d.Vertices)
 	}
+	var routes struct {
+		Routes []string `json:"routes"`
+	}
+	if err := c.get(t, "/web/routes.json", &routes); err != nil {
+		t.Fatal(err)
+	}
+	metrics := slices.Contains(routes.Routes, "GET /v1/jobs/{id}/vertices/{vid}/subtasks/metrics")
 	base := "http://" + c.rest + "/"
 
 	// The job page: one node per vertex, each with its name, parallelism
@@ -222,6 +230,23 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("vertex %s is coloured %q while it shows %q", v.Name, n.Kind, n.Text)
 		}
 	}
+	// With the metric routes, the graph is coloured as Flink colours a
+	// slow sink's job: the sink busy (red), the source backpressured.
+	if metrics {
+		vid := func(name string) string {
+			for _, v := range d.Vertices {
+				if v.Name == name {
+					return v.ID
+				}
+			}
+			t.Fatalf("no vertex %q in %+v", name, d.Vertices)
+			return ""
+		}
+		waitJS[bool](b, "the slow sink busy and the clicks backpressured", fmt.Sprintf(`(() => {
+			const kind = (id) => { const r = document.querySelector('g.node[data-vertex="' + id + '"] rect'); return r && r.dataset.kind; };
+			return kind(%q) === 'busy' && kind(%q) === 'backpressured';
+		})()`, vid("Slow sink"), vid("Clicks -> Map")))
+	}
 	// The figures are live: a later poll shows a longer duration.
 	first := waitJS[string](b, "the job's duration", `document.querySelector('#tile-duration .tile-value').textContent`)
 	waitJS[bool](b, "the job's duration to change", fmt.Sprintf(`document.querySelector('#tile-duration .tile-value').textContent !== %q`, first))
@@ -231,12 +256,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	win := d.Vertices[1]
 	b.do("open a vertex", chromedp.Navigate(base+"#/jobs/"+id+"/vertices/"+win.ID))
 	// With the metric routes, a row per subtask; without, a note saying so.
-	var routes struct {
-		Routes []string `json:"routes"`
-	}
-	if err := c.get(t, "/web/routes.json", &routes); err != nil {
-		t.Fatal(err)
-	}
 	want := "s.textContent.includes('Per-subtask metrics are not available')"
 	if slices.Contains(routes.Routes, "GET /v1/jobs/{id}/vertices/{vid}/metrics") {
 		want = fmt.Sprintf("s.querySelectorAll('tr[data-subtask]').length === %d", win.Parallelism)

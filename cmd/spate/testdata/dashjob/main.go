@@ -3,10 +3,15 @@
 // one-second event-time windows, the counts of three pages printed. It runs
 // until cancelled, so that the tests see it RUNNING with live figures.
 //
-//	dashjob [-rate N] [-events N]   N records per second in all (default 2000); -events bounds the job
+//	dashjob [-rate N] [-events N] [-slow D]
+//
+// -rate is the records per second in all (default 2000); -events bounds
+// the job; -slow adds a second branch whose sink takes D per record, so
+// that the sink is busy and the clicks' vertex backpressured.
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -29,9 +34,24 @@ type PageCount struct {
 	Views     int64
 }
 
+// slowSink takes its delay over each record and drops it.
+type slowSink struct{ delay time.Duration }
+
+func (s slowSink) Open(context.Context, spate.SinkInfo) (spate.SinkWriter[PageCount], error) {
+	return s, nil
+}
+
+func (s slowSink) Write(PageCount) error {
+	time.Sleep(s.delay) // the deliberate slowness
+	return nil
+}
+
+func (s slowSink) Close(error) error { return nil }
+
 func main() {
 	rate := flag.Float64("rate", 2000, "records per second, in all")
 	events := flag.Int64("events", 0, "records in all (0: unbounded)")
+	slow := flag.Duration("slow", 0, "add a sink that takes this long per record (0: none)")
 	flag.Parse()
 	env := spate.NewEnv(spate.WithParallelism(2))
 	start := time.Now().UnixMilli()
@@ -45,6 +65,9 @@ func main() {
 	})
 	busy := spate.Filter(counts, func(p PageCount) bool { return p.Page < 3 })
 	spate.SinkTo(busy, spate.Print[PageCount]()).Parallelism(1)
+	if *slow > 0 {
+		spate.SinkTo(views.Rebalance(), spate.Sink[PageCount](slowSink{*slow})).Name("Slow sink").Parallelism(1)
+	}
 	if err := env.Execute("dashboard demo"); err != nil {
 		fmt.Fprintln(os.Stderr, "dashjob:", err)
 		os.Exit(1)
