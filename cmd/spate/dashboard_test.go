@@ -183,6 +183,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	b := newBrowser(t)
 	c := startCluster(t, 2, 2)
 	// A slow sink makes its vertex busy and the clicks' backpressured.
+	dashjob(t)
 	out, id, err := c.run(t, []string{"--detached"}, "dashjob", "-rate", "3000", "-slow", "2ms")
 	if err != nil || id == "" {
 		t.Fatalf("submit dashjob: %v\n%s", err, out)
@@ -375,4 +376,26 @@ func shortTempDir(t testing.TB) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+var (
+	dashjobOnce sync.Once
+	dashjobErr  error
+)
+
+// dashjob builds testdata/dashjob, the job the dashboard and progress
+// tests watch, next to binaries' programs, and returns its path.
+func dashjob(t testing.TB) string {
+	t.Helper()
+	dir := binaries(t)
+	path := filepath.Join(dir, "dashjob")
+	dashjobOnce.Do(func() {
+		if out, err := exec.Command("go", "build", "-o", path, "./testdata/dashjob").CombinedOutput(); err != nil {
+			dashjobErr = fmt.Errorf("build ./testdata/dashjob: %v\n%s", err, out)
+		}
+	})
+	if dashjobErr != nil {
+		t.Fatal(dashjobErr)
+	}
+	return path
 }

@@ -177,7 +177,7 @@ func TestRunProgress(t *testing.T) {
 	c := startCluster(t, 2)
 	bin := binaries(t)
 	args := []string{"run", "--target", "remote", "--jobmanager", c.rest}
-	job := []string{filepath.Join(bin, "dashjob"), "-rate", "4000", "-events", "10000"}
+	job := []string{dashjob(t), "-rate", "4000", "-events", "10000"}
 
 	t.Run("plain", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -333,7 +333,7 @@ func TestRunApplicationProgress(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "spate"), "run-application", "--progress", "plain", "--progress-interval", "300ms",
-		filepath.Join(bin, "dashjob"), "-rate", "4000", "-events", "10000")
+		dashjob(t), "-rate", "4000", "-events", "10000")
 	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -355,7 +355,7 @@ func TestRunApplicationProgress(t *testing.T) {
 func TestPerJobProgress(t *testing.T) {
 	tmp := t.TempDir()
 	out, err := runPerJobIn(t, tmp, "--progress", "plain", "--progress-interval", "300ms",
-		filepath.Join(binaries(t), "dashjob"), "-rate", "4000", "-events", "10000")
+		dashjob(t), "-rate", "4000", "-events", "10000")
 	if err != nil {
 		t.Fatalf("spate run --target process-per-job: %v\n%s", err, out)
 	}

@@ -170,9 +170,9 @@ export class JobPage {
     }, 'Cancel job'));
   }
 
-  // vertexFigures computes each vertex's figures: rates, busy and
-  // backpressured ratios, watermarks. It prefers the metric routes and
-  // else derives rates from the record counts of the job's details.
+  // vertexFigures computes each vertex's figures: rates (from the record
+  // counts of the job's details, else the metrics), busy and
+  // backpressured ratios and watermarks (from the metric routes).
   async vertexFigures(d) {
     const useMetrics = has(routes.subtasksMetrics) && !terminal(d.state);
     const answers = await Promise.all(d.vertices.map((v) => useMetrics
@@ -190,8 +190,10 @@ export class JobPage {
         status: v.status,
         in: v.metrics['read-records'],
         out: v.metrics['write-records'],
-        inRate: sum('numRecordsInPerSecond') ?? this.rates.rate(v.id + '/in'),
-        outRate: sum('numRecordsOutPerSecond') ?? this.rates.rate(v.id + '/out'),
+        // The counts' rate over 5 s first: a per-second metric reads 0
+        // between the bursts of a window's output.
+        inRate: this.rates.rate(v.id + '/in') ?? sum('numRecordsInPerSecond'),
+        outRate: this.rates.rate(v.id + '/out') ?? sum('numRecordsOutPerSecond'),
         busy: max('busyTimeMsPerSecond') !== undefined ? max('busyTimeMsPerSecond') / 1000 : undefined,
         bp: max('backPressuredTimeMsPerSecond') !== undefined ? max('backPressuredTimeMsPerSecond') / 1000 : undefined,
         inWatermark: minOf('currentInputWatermark'),

@@ -14,7 +14,7 @@ const KEY_METRICS = [
   ['cpu', 'CPU load', /(CPU\.Load|cpu.*(load|usage|utili[sz]ation))/i, fmt.percent],
   ['cputime', 'CPU time', /(CPU\.Time|cpu.*(seconds|time))/i, (v) => fmt.duration(v > 1e6 ? v / 1e6 : v)],
   ['goroutines', 'Goroutines', /goroutine/i, fmt.count],
-  ['gc', 'GC pause', /(GC|GarbageCollector).*(Pause|Time)/i, (v) => fmt.duration(v > 1e6 ? v / 1e6 : v)],
+  ['gc', 'GC pauses in all', /(GarbageCollector\.Time|GC.*Pause.*Total)$/i, fmt.duration],
 ];
 
 // keyMetricIds picks the KEY_METRICS among a TaskManager's metric ids.
