@@ -15,6 +15,11 @@
 // RoutesPath first and shows "not available" where one is missing, so it
 // makes no request that must fail.
 //
+// Where the REST API takes a bearer token, the page asks for it when
+// RoutesPath answers 401 and sends it with every request from then on;
+// the files Handler serves hold no data and are meant to be served without
+// it.
+//
 // Handler serves the files; the REST handler (internal/rest) mounts it on
 // IndexPattern and AssetsPattern and serves RoutesPath itself.
 package dashboard

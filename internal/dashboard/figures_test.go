@@ -30,6 +30,13 @@ const (
 // where the figures cannot be had on demand (a busy sink, completed
 // checkpoints); cmd/spate's TestDashboardInBrowser runs a real one.
 func fakeAPI(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(fakeHandler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// fakeHandler serves fakeAPI's answers and the dashboard.
+func fakeHandler() http.Handler {
 	mux := http.NewServeMux()
 	var routes []string
 	var mu sync.Mutex
@@ -129,9 +136,7 @@ func fakeAPI(t *testing.T) *httptest.Server {
 	mux.HandleFunc("GET "+RoutesPath, func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(Routes{Routes: routes})
 	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
+	return mux
 }
 
 // TestDashboardWithFigures shows what the job and TaskManager pages make
@@ -263,4 +268,57 @@ func TestDashboardWithFigures(t *testing.T) {
 	if len(errs) > 0 {
 		t.Errorf("console errors: %q", errs)
 	}
+}
+
+// TestDashboardAsksForToken: a JobManager whose REST API needs a bearer
+// token (rest.authentication.token-file) answers the page's first request
+// 401; the page asks for the token, keeps it for the tab, sends it with
+// every request, and asks again, saying so, when it is refused.
+func TestDashboardAsksForToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	const token = "a-token-of-some-length"
+	api := fakeHandler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// As the REST handler guards its routes; the page's files are open.
+		if (strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == RoutesPath) && r.Header.Get("Authorization") != "Bearer "+token {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"errors":["authentication required"]}`)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium(t)), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.Env("TMPDIR="+shortTempDir(t)))
+	defer cancelAlloc()
+	ctx, cancelTab := chromedp.NewContext(actx)
+	defer cancelTab()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	wait := func(what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/#/overview")); err != nil {
+		t.Fatal(err)
+	}
+	wait("the token form", `document.getElementById('token') !== null && document.activeElement.id === 'token'`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("token"), "wrong-token-wrong-token"), chromedp.Click(chromedp.CSS(".token-form button"))); err != nil {
+		t.Fatal(err)
+	}
+	wait("the refusal", `(() => { const a = document.querySelector('.token-form [role=alert]'); return a !== null && a.textContent.includes('refused'); })()`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("token"), token), chromedp.Click(chromedp.CSS(".token-form button"))); err != nil {
+		t.Fatal(err)
+	}
+	wait("the overview, with the token", `(() => { const e = document.querySelector('#tile-running .tile-value'); return e !== null && e.textContent === '1'; })()`)
+	wait("the token kept for the tab", fmt.Sprintf(`sessionStorage.getItem('spate.rest.token') === %q`, token))
 }

@@ -18,21 +18,38 @@ async function answer(resp, path) {
   throw new ApiError(resp.status, `GET ${path}: ${msg}`);
 }
 
+// TOKEN_KEY keeps the JobManager's REST token, when it asks for one
+// (rest.authentication.token-file), for the browser tab's session only.
+const TOKEN_KEY = 'spate.rest.token';
+
+// setToken keeps the token every request sends ('' forgets it).
+export function setToken(token) {
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+function headers(extra) {
+  const h = { ...extra };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) h.Authorization = `Bearer ${token}`;
+  return h;
+}
+
 // getJSON fetches path and decodes its JSON answer.
 export async function getJSON(path) {
-  const resp = await fetch(path, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+  const resp = await fetch(path, { headers: headers({ Accept: 'application/json' }), cache: 'no-store' });
   return (await answer(resp, path)).json();
 }
 
 // getText fetches path as text.
 export async function getText(path) {
-  const resp = await fetch(path, { cache: 'no-store' });
+  const resp = await fetch(path, { headers: headers(), cache: 'no-store' });
   return (await answer(resp, path)).text();
 }
 
 // patch sends a PATCH with no body (cancelling a job).
 export async function patch(path) {
-  const resp = await fetch(path, { method: 'PATCH' });
+  const resp = await fetch(path, { method: 'PATCH', headers: headers() });
   return (await answer(resp, path)).json();
 }
 

@@ -2,7 +2,7 @@
 // #/jobs/ID/TAB, #/jobs/ID/vertices/VID, #/taskmanagers, #/taskmanagers/ID,
 // #/jobmanager) and the poll loop that refreshes the page shown.
 
-import { loadRoutes } from './api.js';
+import { loadRoutes, setToken, ApiError } from './api.js';
 import { OverviewPage, JobsPage, JobManagerPage } from './cluster.js';
 import { JobPage } from './job.js';
 import { TaskManagersPage, TaskManagerPage } from './taskmanagers.js';
@@ -92,10 +92,17 @@ async function refresh() {
   }, POLL_MS);
 }
 
-async function start() {
+// start reads the routes and shows the page; tokenGiven says a token
+// was just typed in (if refused, it is asked for again, saying so).
+async function start(tokenGiven = false) {
   try {
     await loadRoutes();
   } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      if (tokenGiven) setToken('');
+      askToken(tokenGiven);
+      return;
+    }
     live.textContent = `Cannot reach the JobManager: ${err.message}`;
     live.classList.add('down');
     setTimeout(start, POLL_MS);
@@ -103,6 +110,29 @@ async function start() {
   }
   window.addEventListener('hashchange', show);
   show();
+}
+
+// askToken asks for the JobManager's REST token (it answered 401) and
+// starts again with it.
+function askToken(refused) {
+  document.title = 'Token needed · Spate';
+  live.textContent = 'Not connected: the JobManager needs its token';
+  live.classList.add('down');
+  const input = h('input', { id: 'token', type: 'password', name: 'token', autocomplete: 'current-password', required: true, size: 40 });
+  const form = h('form', { class: 'token-form', 'aria-labelledby': 'token-h' },
+    h('h1', { id: 'token-h' }, 'This JobManager needs its token'),
+    h('p', null, 'Its REST API takes requests with the token of rest.authentication.token-file only. ' +
+      'The dashboard keeps it for this browser tab and sends it with every request.'),
+    refused ? h('p', { role: 'alert', class: 'alert' }, 'That token was refused.') : null,
+    h('label', { for: 'token' }, 'Token'), ' ', input, ' ',
+    h('button', { type: 'submit' }, 'Connect'));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    setToken(input.value.trim());
+    start(true);
+  });
+  replace(main, form);
+  input.focus();
 }
 
 start();
