@@ -109,7 +109,7 @@ func fakeHandler() http.Handler {
 		return m{"mode": "exactly_once", "interval": 10_000, "timeout": 600_000}
 	})
 	reply("GET /v1/taskmanagers", func(*http.Request) any {
-		return m{"taskmanagers": []m{{"id": "tm-1", "path": "host-a", "slotsNumber": 4, "freeSlots": 1, "hardware": m{"cpuCores": 2, "physicalMemory": 8 << 30}}}}
+		return m{"taskmanagers": []m{{"id": "tm-1", "path": "host-a", "slotsNumber": 4, "freeSlots": 1, "hardware": m{"cpuCores": 2, "physicalMemory": 8 << 30}, "prometheusAddress": "127.0.0.1:9250"}}}
 	})
 	tmMetrics := map[string]float64{"Status.Go.Memory.Heap.Used": 64 << 20, "Status.Go.Memory.Total": 128 << 20, "Status.Process.CPU.Load": 0.42, "Status.Go.Goroutines": 77}
 	reply("GET /v1/taskmanagers/{id}/metrics", func(r *http.Request) any {
@@ -254,7 +254,8 @@ func TestDashboardWithFigures(t *testing.T) {
 	open("#/taskmanagers/tm-1")
 	wait("the TaskManager's memory and CPU", `(() => {
 		const t = document.getElementById('tm-tiles').textContent;
-		return t.includes('64 MiBHeap in use') && t.includes('42%CPU load') && t.includes('77Goroutines');
+		const prom = document.querySelector('#tm-tiles a[href="http://127.0.0.1:9250/metrics"]');
+		return t.includes('64 MiBHeap in use') && t.includes('42%CPU load') && t.includes('77Goroutines') && prom !== null;
 	})()`)
 	shot("taskmanager")
 	open("#/taskmanagers")

@@ -116,6 +116,7 @@ export class TaskManagerPage {
       tile('Resource', tm.path || '–'), tile('Slots', `${fmt.count(tm.slotsNumber - tm.freeSlots)} of ${fmt.count(tm.slotsNumber)} used`),
       tile('CPU cores', fmt.count(hw.cpuCores)), tile('Physical memory', fmt.bytes(hw.physicalMemory)),
       tile('Data port', tm.dataPort ? String(tm.dataPort) : '–'), tile('Last heartbeat', fmt.duration(tm.timeSinceLastHeartbeat) + ' ago'),
+      tm.prometheusAddress ? tile('Prometheus', h('a', { href: `http://${tm.prometheusAddress}/metrics` }, tm.prometheusAddress)) : null,
       (key || []).map((p) => tile(p.label, typeof p.value === 'number' ? p.format(p.value) : '–', { 'data-metric': p.id })));
     if (has(routes.tmMetrics)) {
       try {
