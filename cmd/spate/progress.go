@@ -99,6 +99,9 @@ type progress struct {
 	http  *http.Client
 	stop  chan struct{}
 	done  chan struct{}
+	// abort ends the poll in flight when Close is called.
+	abort context.CancelFunc
+	base  context.Context
 	mu    struct {
 		sync.Mutex
 		jobs     []*followedJob
@@ -141,6 +144,7 @@ func newProgress(w io.Writer, live bool, every time.Duration) *progress {
 	p := &progress{w: w, live: live, every: every, width: func() int { return 0 },
 		http: &http.Client{Timeout: 5 * time.Second},
 		stop: make(chan struct{}), done: make(chan struct{})}
+	p.base, p.abort = context.WithCancel(context.Background())
 	go p.run()
 	return p
 }
@@ -181,7 +185,7 @@ func (p *progress) run() {
 	t := time.NewTicker(progressPoll)
 	defer t.Stop()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(p.base, 5*time.Second)
 		p.poll(ctx, false)
 		cancel()
 		p.show(false)
@@ -208,6 +212,7 @@ func (p *progress) Close() {
 	p.mu.closed = true
 	p.mu.Unlock()
 	close(p.stop)
+	p.abort()
 	<-p.done
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	p.poll(ctx, true)
