@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -35,9 +37,20 @@ func fakeAPI(t *testing.T) *httptest.Server {
 	return srv
 }
 
+// cancelled counts the cancellations fakeHandler was asked for.
+var cancelled atomic.Int32
+
 // fakeHandler serves fakeAPI's answers and the dashboard.
 func fakeHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("PATCH /v1/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("id") == fakeJob && r.URL.Query().Get("mode") == "cancel" {
+			cancelled.Add(1)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprint(w, "{}")
+	})
 	var routes []string
 	var mu sync.Mutex
 	now := int64(1_800_000_000_000)
@@ -230,6 +243,39 @@ func TestDashboardWithFigures(t *testing.T) {
 	})()`)
 
 	shot("job")
+
+	// Cancel job asks first; accepted, it sends PATCH ?mode=cancel.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	asked := make(chan string, 1)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			asked <- ev.Message
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			return
+		}
+	}()
+	before := cancelled.Load()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("button.danger"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msg := <-asked:
+		if !strings.Contains(msg, "Cancel job slow sink?") {
+			t.Errorf("the cancel dialog asks %q", msg)
+		}
+	case <-ctx.Done():
+		t.Fatal("no dialog before cancelling")
+	}
+	waitFor := time.Now().Add(10 * time.Second)
+	for cancelled.Load() == before && time.Now().Before(waitFor) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if cancelled.Load() == before {
+		t.Error("Cancel job sent no PATCH /v1/jobs/{id}?mode=cancel")
+	}
 
 	// The keyboard reaches a vertex: Tab to its node, Enter opens it.
 	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(`g.node[data-vertex="`+vSrc+`"] .node-hit`)), chromedp.KeyEvent("\r")); err != nil {
