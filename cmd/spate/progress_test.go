@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/client"
 	nx "github.com/spate-dev/spate/nexmark"
 	"github.com/spate-dev/spate/nexmark/queries"
 )
@@ -368,4 +372,73 @@ func TestPerJobProgress(t *testing.T) {
 		t.Errorf("no progress line of the per-job cluster's job:\n%s", out)
 	}
 	nothingLeftIn(t, tmp)
+}
+
+// TestProgressOptionalFigures reads the lag, checkpoints and restarts from
+// routes in Flink's shapes (a fake JobManager: no cluster here makes
+// checkpoints or restarts on demand), and asks no more a route answered
+// 404.
+func TestProgressOptionalFigures(t *testing.T) {
+	const job = "0123456789abcdef0123456789abcdef"
+	now := int64(1_800_000_000_000)
+	var mu sync.Mutex
+	asked := map[string]int{}
+	serve := func(withFigures bool) *httptest.Server {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /v1/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `{"jid": %q, "name": "demo", "state": "RUNNING", "duration": 5000, "now": %d,
+				"vertices": [{"id": "src", "metrics": {"write-records": 100}}, {"id": "sink", "metrics": {"read-records": 90}}],
+				"plan": {"edges": [{"source": "src", "target": "sink"}]}}`, job, now)
+		})
+		figure := func(pattern, body string) {
+			mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				asked[r.URL.Path]++
+				mu.Unlock()
+				if !withFigures {
+					http.NotFound(w, r)
+					return
+				}
+				io.WriteString(w, body)
+			})
+		}
+		figure("GET /v1/jobs/{id}/vertices/{vid}/subtasks/metrics", fmt.Sprintf(`[{"id": "currentInputWatermark", "min": %d, "max": %d}]`, now-1500, now-200))
+		figure("GET /v1/jobs/{id}/checkpoints", `{"counts": {"total": 3, "completed": 2, "failed": 1}, "numRestarts": 1}`)
+		figure("GET /v1/jobs/{id}/metrics", `[{"id": "numRestarts", "value": "2"}]`)
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	p := &progress{http: &http.Client{Timeout: 5 * time.Second}, width: func() int { return 0 }}
+	poll := func(srv *httptest.Server) *followedJob {
+		c, err := client.New(strings.TrimPrefix(srv.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := &followedJob{rest: strings.TrimPrefix(srv.URL, "http://"), id: job, c: c, st: jobStatus{Lag: -1, Checkpoints: -1, Restarts: -1}}
+		for range 2 {
+			if !p.pollJob(context.Background(), j) {
+				t.Fatal("poll failed")
+			}
+		}
+		return j
+	}
+	j := poll(serve(true))
+	if j.st.Lag != 1500*time.Millisecond || j.st.Checkpoints != 2 || j.st.Restarts != 2 || j.st.In != 100 || j.st.Out != 90 {
+		t.Errorf("figures %+v, want lag 1.5s (the sinks' smallest input watermark), 2 checkpoints, 2 restarts (the metric), 100 in, 90 out", j.st)
+	}
+	mu.Lock()
+	clear(asked)
+	mu.Unlock()
+	j = poll(serve(false))
+	if j.st.Lag != -1 || j.st.Checkpoints != -1 || j.st.Restarts != -1 || !j.noLag || !j.noCkpt || !j.noRestarts {
+		t.Errorf("without the routes: %+v (noLag %v noCkpt %v noRestarts %v), want nothing shown", j.st, j.noLag, j.noCkpt, j.noRestarts)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for path, n := range asked {
+		if n != 1 {
+			t.Errorf("%s asked %d times after its 404, want once", path, n)
+		}
+	}
 }
