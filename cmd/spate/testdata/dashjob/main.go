@@ -54,8 +54,10 @@ func main() {
 	slow := flag.Duration("slow", 0, "add a sink that takes this long per record (0: none)")
 	flag.Parse()
 	env := spate.NewEnv(spate.WithParallelism(2))
-	start := time.Now().UnixMilli()
-	gen := func(i int64) Click { return Click{Page: i % 20, Ts: start + i*1000/int64(max(*rate, 1))} }
+	// Event time is the time of generation, so that windows close every
+	// second of wall time however slowly the job goes (the tests need
+	// nothing replayed, and so no determinism).
+	gen := func(i int64) Click { return Click{Page: i % 20, Ts: time.Now().UnixMilli()} }
 	ws := spate.ForBoundedOutOfOrderness[Click](100 * time.Millisecond).WithTimestampAssigner(func(c Click, _ int64) int64 { return c.Ts })
 	clicks := spate.FromSource(env, "Clicks", datagen.New(gen, datagen.RatePerSecond(*rate), datagen.Count(*events)), ws)
 	views := spate.Map(clicks, func(c Click) PageCount { return PageCount{Page: c.Page, WindowEnd: c.Ts, Views: 1} })
