@@ -56,16 +56,16 @@ func runApplication(args []string) error {
 	if *par > 0 {
 		conf.Set(config.ParallelismDefault, strconv.Itoa(*par))
 	}
-	pg, err := pf.start(os.Stderr, !*detached)
-	if err != nil {
-		return fmt.Errorf("run-application: %w", err)
-	}
-	defer pg.Close()
 	prog, cleanupProg, err := executable(fs.Arg(0))
 	if err != nil {
 		return err
 	}
 	defer cleanupProg()
+	pg, err := pf.start(os.Stderr, !*detached)
+	if err != nil {
+		return fmt.Errorf("run-application: %w", err)
+	}
+	defer pg.Close()
 	dir, err := os.MkdirTemp("", "spate-app-")
 	if err != nil {
 		return fmt.Errorf("run-application: %w", err)
