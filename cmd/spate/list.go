@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -61,12 +62,13 @@ func list(args []string) error {
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "JOB ID\tNAME\tSTATE\tSTARTED\tDURATION\tRECORDS IN\tRECORDS OUT\tIN/S (AVG)")
-	for _, j := range jobs {
+	details := jobDetails(ctx, c, jobs)
+	for i, j := range jobs {
 		dur := time.Duration(j.Duration) * time.Millisecond
 		in, out, avg := "–", "–", "–"
 		// The records read by the job's sources and received by its sinks.
-		if d, err := c.Job(ctx, j.JID); err == nil {
-			nin, nout := jobRecords(d)
+		if d := details[i]; d != nil {
+			nin, nout := jobRecords(*d)
 			in, out = countString(nin), countString(nout)
 			if dur > 0 {
 				avg = rateString(float64(nin) / dur.Seconds())
@@ -76,4 +78,24 @@ func list(args []string) error {
 			time.UnixMilli(j.StartTime).Format("2006-01-02 15:04:05"), shortDuration(dur), in, out, avg)
 	}
 	return w.Flush()
+}
+
+// jobDetails reads the details of jobs, a few at a time; a job whose
+// details could not be read has nil.
+func jobDetails(ctx context.Context, c *client.Client, jobs []v1.JobOverview) []*v1.JobDetails {
+	out := make([]*v1.JobDetails, len(jobs))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if d, err := c.Job(ctx, j.JID); err == nil {
+				out[i] = &d
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
