@@ -1,0 +1,127 @@
+package localkube
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Binaries returns the bin directory for tests, building the binaries if
+// the cache has none (within the test's deadline, less two minutes). When
+// they cannot be built the test is skipped with the reason, except under
+// CI (CI=true), where .ci/run builds them first and a missing build is a
+// failure.
+func Binaries(t testing.TB) string {
+	t.Helper()
+	if bin, ok := Cached(""); ok {
+		return bin
+	}
+	ctx := context.Background()
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := d.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl.Add(-2*time.Minute))
+			defer cancel()
+		}
+	}
+	t.Logf("localkube: the Kubernetes %s binaries are not cached: building them (a cold build takes 10 to 20 minutes on 2 cores)", KubeVersion)
+	bin, err := EnsureBinaries(ctx, BuildOptions{})
+	if err != nil {
+		msg := fmt.Sprintf("localkube: the Kubernetes binaries cannot be built, so the tests against a real kube-apiserver cannot run: %v\n"+
+			"Build them once with `go run ./hack/localkube -build` (cached under $XDG_CACHE_HOME/spate/kube/%s).", err, KubeVersion)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return bin
+}
+
+// StartForTest starts a cluster in a temporary directory for the test,
+// closed when the test ends. Options.Dir and BinDir default to t.TempDir()
+// and Binaries(t); pod output goes to the test's log.
+func StartForTest(t testing.TB, o Options) *Cluster {
+	t.Helper()
+	if o.BinDir == "" {
+		o.BinDir = Binaries(t)
+	}
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	if o.PodOutput == nil {
+		o.PodOutput = testWriter{t}
+	}
+	c, err := Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("%s", p)
+	return len(p), nil
+}
+
+// Shared is one cluster shared by the tests of a package, started by the
+// first test that asks for it. Close it in TestMain after m.Run:
+//
+//	var kube localkube.Shared
+//	func TestMain(m *testing.M) { code := m.Run(); kube.Close(); os.Exit(code) }
+//	func TestX(t *testing.T) { c := kube.Get(t, localkube.Options{}) … }
+//
+// The options of the first Get count. Pod output goes to stderr when
+// testing -v, else only to the pods' directories.
+type Shared struct {
+	mu      sync.Mutex
+	c       *Cluster
+	dir     string
+	err     error
+	skipMsg string
+}
+
+// Get returns the shared cluster, starting it on the first call; a test
+// calling it is skipped or failed as Binaries says if the binaries are
+// missing, and failed if the cluster did not start.
+func (s *Shared) Get(t testing.TB, o Options) *Cluster {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c == nil && s.err == nil {
+		if o.BinDir == "" {
+			o.BinDir = Binaries(t) // skips (runtime.Goexit) with the lock released by defer
+		}
+		if o.Dir == "" {
+			s.dir, s.err = os.MkdirTemp("", "localkube-")
+			o.Dir = s.dir
+		}
+		if o.PodOutput == nil && testing.Verbose() {
+			o.PodOutput = os.Stderr
+		}
+		if s.err == nil {
+			s.c, s.err = Start(context.Background(), o)
+		}
+	}
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	return s.c
+}
+
+// Close stops the shared cluster, if started, and removes its directory.
+func (s *Shared) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c != nil {
+		s.c.Close()
+	}
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+}
