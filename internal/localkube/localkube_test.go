@@ -497,3 +497,90 @@ func TestUnschedulablePod(t *testing.T) {
 		t.Errorf("unschedulable pod: node %q, phase %s; want unbound and Pending", p.Spec.NodeName, p.Status.Phase)
 	}
 }
+
+// A pod of a restartPolicy Always exiting is restarted, its restarts
+// counted, and stays Running.
+func TestRestartPolicyAlways(t *testing.T) {
+	c, ns := namespace(t)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "crash"}, Spec: corev1.PodSpec{Containers: []corev1.Container{sh("echo started; exit 1")}}}
+	if _, err := c.Client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := waitPod(t, c, ns, "crash", "restarted", func(p *corev1.Pod) bool {
+		st := p.Status.ContainerStatuses
+		return len(st) == 1 && st[0].RestartCount >= 1 && st[0].LastTerminationState.Terminated != nil
+	})
+	if p.Status.Phase != corev1.PodRunning {
+		t.Errorf("phase %s between restarts, want Running", p.Status.Phase)
+	}
+	if code := p.Status.ContainerStatuses[0].LastTerminationState.Terminated.ExitCode; code != 1 {
+		t.Errorf("last termination's exit code %d, want 1", code)
+	}
+	// Each start is counted, and restarts back off (no tight loop).
+	out, _ := os.ReadFile(filepath.Join(c.PodDir(ns, "crash"), "main.log"))
+	if starts, restarts := strings.Count(string(out), "started"), int(p.Status.ContainerStatuses[0].RestartCount); starts > restarts+2 {
+		t.Errorf("%d starts for %d restarts: restarts without back-off", starts, restarts)
+	}
+}
+
+// The image root: a container without a command runs the image's
+// entrypoint from it, the image's files and a volume mounted inside an
+// image directory are both under $LOCALKUBE_ROOT (local:// paths resolve
+// through it), and an unknown image is not pulled.
+func TestImageRootAndEntrypoint(t *testing.T) {
+	image := t.TempDir()
+	os.MkdirAll(filepath.Join(image, "opt", "spate", "bin"), 0o755)
+	os.MkdirAll(filepath.Join(image, "opt", "app"), 0o755)
+	os.WriteFile(filepath.Join(image, "opt", "app", "job.txt"), []byte("the job\n"), 0o644)
+	os.WriteFile(filepath.Join(image, "opt", "spate", "bin", "spate"), []byte(`#!/bin/sh
+echo "args: $*"
+cat "$LOCALKUBE_ROOT/opt/spate/conf/config.yaml"
+cat "$LOCALKUBE_ROOT${2#local://}"
+ls "$LOCALKUBE_ROOT/opt/spate"
+`), 0o755)
+	c := StartForTestWith(t, localkube.Options{Images: map[string]string{"spate:test": image}, Entrypoint: []string{"/opt/spate/bin/spate"}})
+	ctx := context.Background()
+	ns := "default"
+	if _, err := c.Client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "spate-config"},
+		Data: map[string]string{"config.yaml": "k: v\n"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app"}, Spec: corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever,
+		Containers: []corev1.Container{{Name: localkube.MainContainer, Image: "spate:test", Args: []string{"jobmanager", "local:///opt/app/job.txt"},
+			VolumeMounts: []corev1.VolumeMount{{Name: "conf", MountPath: "/opt/spate/conf"}}}},
+		Volumes: []corev1.Volume{{Name: "conf", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "spate-config"}}}}},
+	}}
+	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	done := waitPod(t, c, ns, "app", "finished", func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded
+	})
+	out, _ := os.ReadFile(filepath.Join(c.PodDir(ns, "app"), "main.log"))
+	if want := "args: jobmanager local:///opt/app/job.txt\nk: v\nthe job\nbin\nconf\n"; done.Status.Phase != corev1.PodSucceeded || string(out) != want {
+		t.Errorf("pod app: %s, output\n%q\nwant\n%q", done.Status.Phase, out, want)
+	}
+	if _, err := os.Stat(filepath.Join(image, "opt", "spate", "conf")); !os.IsNotExist(err) {
+		t.Errorf("the volume was written into the image root (%v)", err)
+	}
+
+	unknown := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "unknown"}, Spec: corev1.PodSpec{
+		Containers: []corev1.Container{{Name: localkube.MainContainer, Image: "nope:1", Command: []string{"/bin/true"}}}}}
+	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, unknown, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := waitPod(t, c, ns, "unknown", "waiting for its image", func(p *corev1.Pod) bool {
+		st := p.Status.ContainerStatuses
+		return len(st) == 1 && st[0].State.Waiting != nil && st[0].State.Waiting.Reason == "ErrImagePull"
+	})
+	if p.Status.Phase != corev1.PodPending {
+		t.Errorf("pod with an unknown image: phase %s, want Pending", p.Status.Phase)
+	}
+}
+
+// StartForTestWith starts a cluster of the test's own with options.
+func StartForTestWith(t *testing.T, o localkube.Options) *localkube.Cluster {
+	return localkube.StartForTest(t, o)
+}

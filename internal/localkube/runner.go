@@ -276,10 +276,9 @@ func (r *runner) syncPod(ctx context.Context, key string) error {
 		run = r.newRun(pod)
 	}
 	r.mu.Lock()
-	needStart := run.proc == nil && !run.final && run.state.Waiting == nil || run.restartPending
-	if run.state.Waiting != nil && run.state.Waiting.Reason == reasonCreating {
-		needStart = true
-	}
+	never := run.state == (corev1.ContainerState{})
+	creating := run.state.Waiting != nil && run.state.Waiting.Reason == reasonCreating
+	needStart := run.proc == nil && !run.final && (never || creating) || run.restartPending
 	r.mu.Unlock()
 	if needStart {
 		if err := r.startPod(ctx, pod, run); err != nil {
