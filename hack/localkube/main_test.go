@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -96,7 +95,7 @@ func TestLocalkubeCommandStopsEverythingOnSIGTERM(t *testing.T) {
 			t.Fatalf("pod not running after 30s: %+v", p.Status)
 		}
 	}
-	before := referring(dir)
+	before := localkube.ProcessesIn(dir)
 	if len(before) < 4 { // etcd, kube-apiserver, kube-controller-manager, the pod's shell (and sleep)
 		t.Fatalf("processes referring to %s before SIGTERM: %v, want the control plane and the pod", dir, before)
 	}
@@ -112,7 +111,7 @@ func TestLocalkubeCommandStopsEverythingOnSIGTERM(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatalf("localkube still running a minute after SIGTERM; stderr:\n%s", stderr.String())
 	}
-	if left := referring(dir); len(left) > 0 {
+	if left := localkube.ProcessesIn(dir); len(left) > 0 {
 		t.Errorf("processes left after SIGTERM: %v", left)
 	}
 	if err := syscall.Kill(-pgid, 0); err != syscall.ESRCH {
@@ -120,26 +119,3 @@ func TestLocalkubeCommandStopsEverythingOnSIGTERM(t *testing.T) {
 	}
 }
 
-// referring lists the processes whose command line, environment or
-// working directory mentions dir, as "pid command".
-func referring(dir string) []string {
-	var out []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		p := filepath.Join("/proc", e.Name())
-		cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
-		environ, _ := os.ReadFile(filepath.Join(p, "environ"))
-		cwd, _ := os.Readlink(filepath.Join(p, "cwd"))
-		if stat, _ := os.ReadFile(filepath.Join(p, "stat")); bytes.Contains(stat, []byte(") Z ")) {
-			continue // a zombie: gone but for its parent's wait
-		}
-		if bytes.Contains(cmdline, []byte(dir)) || bytes.Contains(environ, []byte(dir)) || strings.HasPrefix(cwd, dir) {
-			out = append(out, e.Name()+" "+strings.ReplaceAll(string(cmdline), "\x00", " "))
-		}
-	}
-	return out
-}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,6 +99,7 @@ type Cluster struct {
 	procs    []*proc // etcd, kube-apiserver, kube-controller-manager
 	runner   *runner
 	netClaim io.Closer
+	spawner  *spawner
 	stopOnce sync.Once
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the runner stopped
@@ -151,7 +153,8 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		}
 	}
 	becomeSubreaper()
-	c := &Cluster{Dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig"), NodeName: o.NodeName, log: o.Log, done: make(chan struct{})}
+	c := &Cluster{Dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig"), NodeName: o.NodeName, log: o.Log,
+		done: make(chan struct{}), spawner: newSpawner()}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -275,7 +278,7 @@ func (c *Cluster) start(name, bin string, args ...string) error {
 	if err != nil {
 		return err
 	}
-	p, err := startProc(name, bin, args, os.Environ(), c.Dir, f)
+	p, err := c.spawner.start(name, bin, args, os.Environ(), c.Dir, f)
 	if err != nil {
 		return err
 	}
@@ -346,9 +349,16 @@ func (c *Cluster) waitControllers(ctx context.Context) error {
 
 // Close stops the pod runner (killing every pod's processes), then
 // kube-controller-manager, kube-apiserver and etcd, and returns once no
-// process the cluster started is left. It is idempotent.
+// process the cluster started is left; it returns an error naming any
+// process that still refers to the cluster's directory. It is idempotent.
 func (c *Cluster) Close() error {
+	var err error
 	c.stopOnce.Do(func() {
+		defer func() {
+			if left := ProcessesIn(c.Dir); len(left) > 0 {
+				err = fmt.Errorf("localkube: processes left after closing the cluster in %s: %s", c.Dir, strings.Join(left, "; "))
+			}
+		}()
 		if c.cancel != nil {
 			c.cancel()
 			<-c.done
@@ -362,8 +372,9 @@ func (c *Cluster) Close() error {
 		if c.netClaim != nil {
 			c.netClaim.Close()
 		}
+		c.spawner.close()
 	})
-	return nil
+	return err
 }
 
 // PodDir is the directory of the pod namespace/name's current (or last)

@@ -37,7 +37,10 @@ func TestMain(m *testing.M) {
 		os.Exit(helper(h))
 	}
 	code := m.Run()
-	kube.Close()
+	if err := kube.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
 	os.Exit(code)
 }
 
@@ -280,9 +283,11 @@ func TestDeploymentRunsPodsAndGarbageCollects(t *testing.T) {
 func TestPodExitCodes(t *testing.T) {
 	c, ns := namespace(t)
 	ctx := context.Background()
-	for name, script := range map[string]string{"three": "exit 3", "zero": "true"} {
+	for name, script := range map[string]string{"three": "echo first; echo the reason; exit 3", "zero": "true"} {
+		ctr := sh(script)
+		ctr.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{sh(script)}}}
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{ctr}}}
 		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -296,6 +301,8 @@ func TestPodExitCodes(t *testing.T) {
 	}
 	if st := three.Status.ContainerStatuses; len(st) != 1 || st[0].State.Terminated == nil || st[0].State.Terminated.ExitCode != 3 {
 		t.Errorf("pod three: container statuses %+v, want terminated with exit code 3", st)
+	} else if msg := st[0].State.Terminated.Message; msg != "first\nthe reason" {
+		t.Errorf("pod three's termination message %q, want its output (FallbackToLogsOnError)", msg)
 	}
 	zero := waitPod(t, c, ns, "zero", "finished", terminal)
 	if zero.Status.Phase != corev1.PodSucceeded {

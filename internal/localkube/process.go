@@ -1,11 +1,16 @@
 package localkube
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -19,6 +24,40 @@ type proc struct {
 	done chan struct{} // closed when the process exited; then err is set
 	err  error
 	out  io.Closer
+}
+
+// spawner starts processes from one OS thread that lives as long as the
+// cluster. Pdeathsig fires when the thread that started a process ends,
+// not the process: a process started from an ordinary goroutine's thread
+// could be killed whenever the Go runtime retires that thread. The thread
+// ends (the goroutine exits locked to it) when the spawner is closed,
+// after the cluster stopped its processes: a last net for any left.
+type spawner struct{ reqs chan func() }
+
+func newSpawner() *spawner {
+	s := &spawner{reqs: make(chan func())}
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		for f := range s.reqs {
+			f()
+		}
+	}()
+	return s
+}
+
+func (s *spawner) close() { close(s.reqs) }
+
+// start is startProc on the spawner's thread.
+func (s *spawner) start(name, bin string, args, env []string, dir string, out io.WriteCloser) (*proc, error) {
+	var p *proc
+	var err error
+	done := make(chan struct{})
+	s.reqs <- func() {
+		p, err = startProc(name, bin, args, env, dir, out)
+		close(done)
+	}
+	<-done
+	return p, err
 }
 
 // startProc starts bin with args, its output going to out (closed when the
@@ -138,4 +177,29 @@ func logTail(path string) string {
 		b = b[len(b)-3000:]
 	}
 	return string(b)
+}
+
+// ProcessesIn lists the live processes (not zombies) other than this one
+// whose command line, environment or working directory mentions dir, as
+// "pid command line": what a cluster in dir left behind, once closed.
+func ProcessesIn(dir string) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		p := filepath.Join("/proc", e.Name())
+		if stat, _ := os.ReadFile(filepath.Join(p, "stat")); bytes.Contains(stat, []byte(") Z ")) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+		environ, _ := os.ReadFile(filepath.Join(p, "environ"))
+		cwd, _ := os.Readlink(filepath.Join(p, "cwd"))
+		if bytes.Contains(cmdline, []byte(dir)) || bytes.Contains(environ, []byte(dir)) || cwd == dir || strings.HasPrefix(cwd, dir+"/") {
+			out = append(out, e.Name()+" "+strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")))
+		}
+	}
+	return out
 }

@@ -484,7 +484,7 @@ func (r *runner) startPod(ctx context.Context, pod *corev1.Pod, run *podRun) err
 	if r.o.PodOutput != nil {
 		out = prefixed(f, r.o.PodOutput, pod.Namespace+"/"+pod.Name+": ")
 	}
-	p, err := startProc(pod.Namespace+"/"+pod.Name, bin, argv[1:], envList(env), cwd, out)
+	p, err := r.c.spawner.start(pod.Namespace+"/"+pod.Name, bin, argv[1:], envList(env), cwd, out)
 	if err != nil {
 		r.terminated(run, 128, "StartError", err.Error())
 		return nil
@@ -521,6 +521,7 @@ func (r *runner) watchExit(pod *corev1.Pod, run *podRun, p *proc) {
 	if started != nil {
 		st.Terminated.StartedAt = started.StartedAt
 	}
+	st.Terminated.Message = terminationMessage(mainContainer(pod), run, code)
 	run.state = st
 	run.readyChanged = metav1.Now()
 	run.proc = nil
@@ -548,6 +549,39 @@ func (r *runner) watchExit(pod *corev1.Pod, run *podRun, p *proc) {
 		r.releaseIP(run)
 	}
 	r.queue.Add(key)
+}
+
+// terminationMessage is what the kubelet reports as a terminated
+// container's message: the file at its terminationMessagePath (under the
+// pod's root), else, under FallbackToLogsOnError and a failure, the end of
+// its output (80 lines, 2 KiB at most).
+func terminationMessage(c *corev1.Container, run *podRun, code int) string {
+	path := c.TerminationMessagePath
+	if path == "" {
+		path = corev1.TerminationMessagePathDefault
+	}
+	if b, err := os.ReadFile(filepath.Join(run.root, path)); err == nil && len(b) > 0 {
+		if len(b) > 4096 {
+			b = b[:4096]
+		}
+		return string(b)
+	}
+	if c.TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError || code == 0 {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(run.dir, "main.log"))
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 80 {
+		lines = lines[len(lines)-80:]
+	}
+	msg := strings.Join(lines, "\n")
+	if len(msg) > 2048 {
+		msg = msg[len(msg)-2048:]
+	}
+	return msg
 }
 
 func (r *runner) terminated(run *podRun, code int32, reason, msg string) {

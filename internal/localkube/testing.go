@@ -58,7 +58,11 @@ func StartForTest(t testing.TB, o Options) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return c
 }
 
@@ -115,13 +119,16 @@ func (s *Shared) Get(t testing.TB, o Options) *Cluster {
 }
 
 // Close stops the shared cluster, if started, and removes its directory.
-func (s *Shared) Close() {
+// The error names the processes left behind, if any (Cluster.Close).
+func (s *Shared) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var err error
 	if s.c != nil {
-		s.c.Close()
+		err = s.c.Close()
 	}
 	if s.dir != "" {
 		os.RemoveAll(s.dir)
 	}
+	return err
 }
