@@ -118,4 +118,3 @@ func TestLocalkubeCommandStopsEverythingOnSIGTERM(t *testing.T) {
 		t.Errorf("the pod's process group %d is still there (kill: %v)", pgid, err)
 	}
 }
-
