@@ -27,14 +27,15 @@ const moduleRoot = "../.."
 var layers = map[string]int{
 	// L0: identifiers, time, configuration, and the wire types that both
 	// sides of an API share: no knowledge of any component.
-	"api/v1":              0,
-	"internal/config":     0,
-	"internal/keygroup":   0,
-	"internal/procdir":    0,
-	"internal/ids":        0,
-	"internal/clock":      0,
-	"internal/resource":   0, // what a resource manager asks a provider for (TaskManagerSpec)
-	"internal/deployment": 0, // what a TaskManager tells a worker (Deployment, its env variables)
+	"api/v1":                   0,
+	"internal/config":          0,
+	"internal/keygroup":        0,
+	"internal/procdir":         0,
+	"internal/ids":             0,
+	"internal/clock":           0,
+	"internal/resource":        0, // what a resource manager asks a provider for (TaskManagerSpec)
+	"internal/deployment":      0, // what a TaskManager tells a worker (Deployment, its env variables)
+	"internal/localkube/inpod": 0, // what localkube's pod runner gives a program in a pod (paths, DNS)
 
 	// L1: the plan: stream graph, chaining, fingerprint, encoding.
 	"internal/jobgraph": 1,
@@ -79,6 +80,7 @@ var layers = map[string]int{
 	"internal/role":        5,
 	"internal/entrypoint":  5,
 	"internal/minicluster": 5,
+	"internal/localkube":   5, // a local Kubernetes cluster for tests and hack/localkube
 
 	// L6: what users import.
 	"":              6, // package spate

@@ -25,6 +25,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/spate-dev/spate/internal/localkube/inpod"
 )
 
 // MainContainer is the name of the container the runner runs; a pod
@@ -35,10 +37,10 @@ const MainContainer = "spate-main"
 // own, documented in the package doc.
 const (
 	// EnvRoot names the directory standing for the container's "/".
-	EnvRoot = "LOCALKUBE_ROOT"
+	EnvRoot = inpod.EnvRoot
 	// EnvDNS names the address (ip:port, UDP and TCP) of the cluster's
 	// DNS server, which resolves Service names.
-	EnvDNS = "LOCALKUBE_DNS"
+	EnvDNS = inpod.EnvDNS
 )
 
 // runner is the test node: it schedules pending pods onto its Node, runs
