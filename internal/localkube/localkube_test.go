@@ -314,6 +314,23 @@ func TestPodExitCodes(t *testing.T) {
 	if zero.Status.Phase != corev1.PodSucceeded {
 		t.Errorf("pod zero: phase %s, want Succeeded", zero.Status.Phase)
 	}
+	// A status the runner wrote is not written again: an update of the pod
+	// (a label) causes no status write.
+	before := c.StatusWrites()
+	zero.Labels = map[string]string{"touched": "yes"}
+	if _, err := c.Client.CoreV1().Pods(ns).Update(ctx, zero, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(t, c, ns, "zero", "relabelled", func(p *corev1.Pod) bool { return p.Labels["touched"] == "yes" })
+	marker := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "marker"},
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{sh("true")}}}
+	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, marker, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(t, c, ns, "marker", "finished", terminal) // the runner has seen the relabelling by now: its queue is ordered per key only, but it handled later events
+	if n := c.StatusWrites() - before; n > 3 {
+		t.Errorf("%d status writes for a relabelled finished pod and a new one (at most 3: running, finished, and one spare)", n)
+	}
 }
 
 // ConfigMap and Secret volumes are under $LOCALKUBE_ROOT at their mount

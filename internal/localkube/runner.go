@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -63,6 +64,8 @@ type runner struct {
 	queue    workqueue.TypedRateLimitingInterface[string]
 	svcQueue workqueue.TypedRateLimitingInterface[string]
 	dns      *dnsServer
+
+	statusWrites atomic.Int64 // pod status updates sent, for a test that they are not needless
 
 	mu struct {
 		sync.Mutex
@@ -165,7 +168,7 @@ func (r *runner) registerNode(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("localkube: register node %s: %w", r.node, err)
 	}
-	now := metav1.Now()
+	now := apiNow()
 	n.Status = corev1.NodeStatus{
 		Capacity: capacity, Allocatable: capacity, Phase: corev1.NodeRunning,
 		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
@@ -319,7 +322,7 @@ func (r *runner) newRun(pod *corev1.Pod) *podRun {
 		uid: pod.UID, namespace: pod.Namespace, name: pod.Name,
 		dir: dir, root: filepath.Join(dir, "root"),
 		container: main.Name, image: main.Image,
-		startTime: metav1.Now(), cpu: cpu, mem: mem,
+		startTime: apiNow(), cpu: cpu, mem: mem,
 	}
 	run.readyChanged = run.startTime
 	r.mu.Lock()
@@ -383,7 +386,7 @@ func (r *runner) schedule(ctx context.Context, pod *corev1.Pod) error {
 		}
 	}
 	p := pod.DeepCopy()
-	cond.LastTransitionTime = metav1.Now()
+	cond.LastTransitionTime = apiNow()
 	setCondition(&p.Status, cond)
 	p.Status.Phase = corev1.PodPending
 	_, err := r.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
@@ -491,7 +494,7 @@ func (r *runner) startPod(ctx context.Context, pod *corev1.Pod, run *podRun) err
 		r.terminated(run, 128, "StartError", err.Error())
 		return nil
 	}
-	now := metav1.Now()
+	now := apiNow()
 	r.mu.Lock()
 	run.proc = p
 	run.state = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
@@ -519,13 +522,13 @@ func (r *runner) watchExit(pod *corev1.Pod, run *podRun, p *proc) {
 		reason = "Error"
 	}
 	st := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-		ExitCode: int32(code), Reason: reason, FinishedAt: metav1.Now(), ContainerID: containerID(p)}}
+		ExitCode: int32(code), Reason: reason, FinishedAt: apiNow(), ContainerID: containerID(p)}}
 	if started != nil {
 		st.Terminated.StartedAt = started.StartedAt
 	}
 	st.Terminated.Message = terminationMessage(mainContainer(pod), run, code)
 	run.state = st
-	run.readyChanged = metav1.Now()
+	run.readyChanged = apiNow()
 	run.proc = nil
 	policy := pod.Spec.RestartPolicy
 	again := !run.deleting && (policy == corev1.RestartPolicyAlways || policy == "" || policy == corev1.RestartPolicyOnFailure && code != 0)
@@ -589,7 +592,7 @@ func terminationMessage(c *corev1.Container, run *podRun, code int) string {
 func (r *runner) terminated(run *podRun, code int32, reason, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := metav1.Now()
+	now := apiNow()
 	run.state = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, Message: msg, StartedAt: now, FinishedAt: now}}
 	run.final = true
 }
@@ -675,6 +678,7 @@ func (r *runner) updateStatus(ctx context.Context, pod *corev1.Pod, run *podRun)
 	if apiequality.Semantic.DeepEqual(st, pod.Status) {
 		return nil
 	}
+	r.statusWrites.Add(1)
 	p := pod.DeepCopy()
 	p.Status = st
 	_, err := r.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
@@ -793,4 +797,11 @@ func (t *teeCloser) Close() error {
 	t.pw.Close()
 	<-t.done
 	return t.f.Close()
+}
+
+// apiNow is the time as the API stores it (whole seconds), so that a
+// status the runner computes again equals the one it wrote and no
+// needless update is sent.
+func apiNow() metav1.Time {
+	return metav1.NewTime(time.Now().UTC().Truncate(time.Second))
 }
