@@ -96,7 +96,8 @@
 // changes after the start are not propagated.
 //
 // The service account token (the admission plugin's projected volume, a
-// TokenRequest bound to the pod, valid an hour, not refreshed) is at
+// TokenRequest bound to the pod, valid an hour, renewed once 80% of that
+// passed, as the kubelet does) is at
 // $LOCALKUBE_ROOT/var/run/secrets/kubernetes.io/serviceaccount/token,
 // with ca.crt and namespace beside it; inpod.InClusterConfig reads them,
 // so a JobManager runs under its service account and RBAC applies.

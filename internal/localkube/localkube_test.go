@@ -632,3 +632,35 @@ ls "$LOCALKUBE_ROOT/opt/spate"
 func StartForTestWith(t *testing.T, o localkube.Options) *localkube.Cluster {
 	return localkube.StartForTest(t, o)
 }
+
+// A running pod's service account token is renewed once 80% of its
+// lifetime passed, as the kubelet does, and not before.
+func TestServiceAccountTokenRefresh(t *testing.T) {
+	c, ns := namespace(t)
+	ctx := context.Background()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "long"}, Spec: corev1.PodSpec{Containers: []corev1.Container{sh("sleep 1000")}}}
+	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(t, c, ns, "long", "running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	token := filepath.Join(c.PodDir(ns, "long"), "root", inpod.TokenFile)
+	stat := func() time.Time {
+		fi, err := os.Stat(token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.ModTime()
+	}
+	first := stat()
+	c.RefreshTokensAt(time.Now().Add(30 * time.Minute))
+	if !stat().Equal(first) {
+		t.Fatal("token renewed after half its lifetime")
+	}
+	c.RefreshTokensAt(time.Now().Add(50 * time.Minute))
+	if stat().Equal(first) {
+		t.Fatal("token not renewed after 80% of its lifetime")
+	}
+	if b, _ := os.ReadFile(token); strings.Count(string(b), ".") != 2 {
+		t.Errorf("renewed token %q is not a JWT", b)
+	}
+}

@@ -98,7 +98,8 @@ type podRun struct {
 	restartPending bool
 	final          bool // terminated and not to be restarted
 	deleting       bool
-	cpu, mem       int64 // requests (milli-CPU, bytes), for scheduling
+	tokens         []tokenFile // projected service account tokens, refreshed
+	cpu, mem       int64       // requests (milli-CPU, bytes), for scheduling
 }
 
 func newRunner(c *Cluster, o Options, x int) (*runner, error) {
@@ -197,6 +198,7 @@ func (r *runner) run(ctx context.Context) {
 		for r.processNext(ctx, r.svcQueue, r.syncService) {
 		}
 	})
+	wg.Go(func() { r.refreshTokens(ctx) })
 	<-ctx.Done()
 	r.queue.ShutDown()
 	r.svcQueue.ShutDown()

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,9 @@ func (r *runner) materialize(ctx context.Context, pod *corev1.Pod, c *corev1.Con
 	if err := os.MkdirAll(filepath.Join(run.dir, "volumes"), 0o755); err != nil {
 		return fmt.Errorf("create the pod directory: %w", err)
 	}
+	r.mu.Lock()
+	run.tokens = nil
+	r.mu.Unlock()
 	volumes := map[string]*corev1.Volume{}
 	for i := range pod.Spec.Volumes {
 		volumes[pod.Spec.Volumes[i].Name] = &pod.Spec.Volumes[i]
@@ -143,6 +147,11 @@ func (r *runner) volume(ctx context.Context, pod *corev1.Pod, run *podRun, v *co
 				err = r.writeDownward(pod, run, dir, s.DownwardAPI.Items, src.Projected.DefaultMode)
 			case s.ServiceAccountToken != nil:
 				err = r.writeToken(ctx, pod, dir, s.ServiceAccountToken)
+				if err == nil {
+					r.mu.Lock()
+					run.tokens = append(run.tokens, tokenFile{dir: dir, src: s.ServiceAccountToken, written: time.Now()})
+					r.mu.Unlock()
+				}
 			default:
 				err = fmt.Errorf("localkube does not support this projected source")
 			}
@@ -267,10 +276,74 @@ func formatMap(m map[string]string) string {
 	return b.String()
 }
 
+// tokenFile is a projected service account token the runner wrote, to be
+// refreshed as the kubelet does, once 80% of its lifetime passed.
+type tokenFile struct {
+	dir     string
+	src     *corev1.ServiceAccountTokenProjection
+	written time.Time
+}
+
+func (t tokenFile) due(now time.Time) bool {
+	ttl := int64(3600)
+	if t.src.ExpirationSeconds != nil {
+		ttl = *t.src.ExpirationSeconds
+	}
+	return now.Sub(t.written) > time.Duration(ttl)*time.Second*8/10
+}
+
+// refreshTokens rewrites the due tokens of the running pods, every minute
+// until ctx ends, so that a pod runs longer than its token's lifetime.
+func (r *runner) refreshTokens(ctx context.Context) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			r.refreshDue(ctx, now)
+		}
+	}
+}
+
+func (r *runner) refreshDue(ctx context.Context, now time.Time) {
+	type due struct {
+		run *podRun
+		i   int
+		t   tokenFile
+	}
+	var todo []due
+	r.mu.Lock()
+	for _, run := range r.mu.runs {
+		if run.final || run.deleting {
+			continue
+		}
+		for i, t := range run.tokens {
+			if t.due(now) {
+				todo = append(todo, due{run, i, t})
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, d := range todo {
+		pod, err := r.pods.Pods(d.run.namespace).Get(d.run.name)
+		if err != nil || pod.UID != d.run.uid {
+			continue
+		}
+		if err := r.writeToken(ctx, pod, d.t.dir, d.t.src); err != nil {
+			r.log.Warn("localkube: refresh a service account token", "pod", d.run.namespace+"/"+d.run.name, "err", err)
+			continue
+		}
+		r.mu.Lock()
+		d.run.tokens[d.i].written = now
+		r.mu.Unlock()
+	}
+}
+
 // writeToken asks the TokenRequest API for a token of the pod's service
 // account, bound to the pod, as the kubelet does for a projected
-// serviceAccountToken source. The runner does not refresh it: it is valid
-// for the requested time (the admission default: an hour).
+// serviceAccountToken source; refreshTokens renews it.
 func (r *runner) writeToken(ctx context.Context, pod *corev1.Pod, dir string, src *corev1.ServiceAccountTokenProjection) error {
 	sa := pod.Spec.ServiceAccountName
 	if sa == "" {
