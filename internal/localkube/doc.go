@@ -21,7 +21,7 @@
 //
 // # Lifecycle
 //
-// Start(ctx, Options{Dir: dir}) starts the cluster (about 3 s once the
+// Start(ctx, Options{Dir: dir}) starts the cluster (3 to 5 s once the
 // binaries are cached), writes dir/kubeconfig (an admin's, token
 // authenticated, group system:masters) and returns a *Cluster with the
 // admin's *rest.Config and clientset. Close stops the pods' processes and
