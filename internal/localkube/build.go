@@ -97,7 +97,7 @@ func cachedIn(bin string) bool {
 // hack/kube when the cache has no complete build. Concurrent callers, in
 // this process or others, wait for one build (a lock file in the cache).
 // The stamp file is written only after every binary built, so an
-// interrupted build is never reused. A cold build takes 10 to 20 minutes
+// interrupted build is never reused. A cold build takes 10 to 30 minutes
 // on 2 cores; see the package doc for the measured figures.
 func EnsureBinaries(ctx context.Context, o BuildOptions) (string, error) {
 	log := o.Log
@@ -130,7 +130,7 @@ func EnsureBinaries(ctx context.Context, o BuildOptions) (string, error) {
 	}
 	os.Remove(filepath.Join(bin, "..", "stamp"))
 	start := time.Now()
-	log.Info("localkube: building the Kubernetes binaries (cold: 10 to 20 minutes on 2 cores; cached afterwards)", "version", KubeVersion, "into", bin)
+	log.Info("localkube: building the Kubernetes binaries (cold: 10 to 30 minutes on 2 cores; cached afterwards)", "version", KubeVersion, "into", bin)
 	for _, r := range recipe {
 		t0 := time.Now()
 		if err := goBuild(ctx, filepath.Join(src, r.module), r, bin, o.Output); err != nil {

@@ -11,11 +11,13 @@
 // KubeVersion, etcd EtcdVersion; the main module does not depend on
 // them) into $XDG_CACHE_HOME/spate/kube/<KubeVersion>/bin (default
 // ~/.cache), and reuses them once a stamp file says the build completed.
-// Costs on the 2-core machine: a build with the module cache filled but
-// Kubernetes not yet compiled took 9 min 16 s for the three (etcd 25 s,
-// kube-apiserver 4 min 27 s, kube-controller-manager 4 min 24 s); from a
-// fully cold Go build cache kube-apiserver alone takes about 10 minutes,
-// so count 15 to 20 in all, plus the module download. With a warm Go build
+// Costs on the 2-core machine: from an empty Go build cache (modules
+// already downloaded), at the lowest priority (nice 19) while other builds
+// kept the load at about 11, 28 min 40 s (etcd 4 min 5 s, kube-apiserver
+// 18 min 4 s, kube-controller-manager 6 min 31 s); with the module cache
+// filled and part of Kubernetes compiled, 9 min 16 s; an idle machine
+// builds kube-apiserver cold in about 10 minutes (the issue's figure). So
+// count 10 to 30 minutes, plus the module download. With a warm Go build
 // cache but no stamp (linking only): 26 s. Cached: nothing. `go run
 // ./hack/localkube -build` builds them; .ci/run does so before the tests.
 //

@@ -1,7 +1,7 @@
 // The package's tests run against a real kube-apiserver and
 // kube-controller-manager (one cluster shared by the tests, see Shared),
 // whose binaries are built once and cached: a cold run first builds them,
-// 10 to 20 minutes on 2 cores (skipped with the reason if they cannot be
+// 10 to 30 minutes on 2 cores (skipped with the reason if they cannot be
 // built, failed under CI=true); a warm run takes about 20 s under -race,
 // 3 s of which start the cluster.
 package localkube_test

@@ -27,7 +27,7 @@ func Binaries(t testing.TB) string {
 			defer cancel()
 		}
 	}
-	t.Logf("localkube: the Kubernetes %s binaries are not cached: building them (a cold build takes 10 to 20 minutes on 2 cores)", KubeVersion)
+	t.Logf("localkube: the Kubernetes %s binaries are not cached: building them (a cold build takes 10 to 30 minutes on 2 cores)", KubeVersion)
 	bin, err := EnsureBinaries(ctx, BuildOptions{})
 	if err != nil {
 		msg := fmt.Sprintf("localkube: the Kubernetes binaries cannot be built, so the tests against a real kube-apiserver cannot run: %v\n"+
