@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The versions the code names are those the nested modules build.
@@ -96,4 +97,24 @@ func TestFailedBuildLeavesNoStamp(t *testing.T) {
 	if _, ok := Cached(cache); ok {
 		t.Error("a failed build counts as cached")
 	}
+}
+
+// A second build waits for the lock of the first, until its context ends.
+func TestBuildLockIsExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	unlock, err := lockFile(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := lockFile(ctx, path); err == nil || !strings.Contains(err.Error(), "wait for another build") {
+		t.Fatalf("second lock while the first is held: %v, want a wait that ends with the context", err)
+	}
+	unlock()
+	unlock2, err := lockFile(context.Background(), path)
+	if err != nil {
+		t.Fatalf("lock after the first was released: %v", err)
+	}
+	unlock2()
 }
