@@ -1,0 +1,245 @@
+package kubernetes
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+)
+
+// Labels and names of a cluster's objects, Flink's.
+const (
+	LabelType      = "type"
+	TypeValue      = "spate-native-kubernetes"
+	LabelApp       = "app"
+	LabelComponent = "component"
+	// ComponentJobManager labels the JobManager's objects (Deployment,
+	// pods, Services, ConfigMap); ComponentTaskManager the TaskManager
+	// pods.
+	ComponentJobManager  = "jobmanager"
+	ComponentTaskManager = "taskmanager"
+	// MainContainer is the container that runs spate; a pod template's
+	// container of that name is merged with it, the others are sidecars.
+	MainContainer = "spate-main"
+	// AnnotationMode tells a cluster's mode (session, per-job,
+	// application) on its Deployment, for spate session list.
+	AnnotationMode = "spate.dev/mode"
+	// ConfDir is where the cluster's ConfigMap is mounted in its pods.
+	ConfDir = "/opt/spate/conf"
+	// ConfigFile is the configuration's file in the ConfigMap, read
+	// through $SPATE_CONF_DIR.
+	ConfigFile = "config.yaml"
+	// TaskManagerTemplateFile is the TaskManager pod template in the
+	// ConfigMap, for the JobManager's resource manager.
+	TaskManagerTemplateFile = "taskmanager-pod-template.yaml"
+	// configVolume is the ConfigMap's volume in the pods.
+	configVolume = "spate-config-volume"
+	// EnvPodIP holds the pod's IP in spate's containers: the JobManager
+	// and the TaskManagers bind and announce it.
+	EnvPodIP = "SPATE_POD_IP"
+	// envConfDir is config.ConfDirEnv, spelled out to keep this file's
+	// imports to what the objects need.
+	envConfDir = "SPATE_CONF_DIR"
+)
+
+// Mode names, as AnnotationMode's values.
+const (
+	ModeSession     = "session"
+	ModePerJob      = "per-job"
+	ModeApplication = "application"
+)
+
+// Labels are the labels of a cluster's objects of one component.
+func Labels(clusterID, component string) map[string]string {
+	return map[string]string{LabelType: TypeValue, LabelApp: clusterID, LabelComponent: component}
+}
+
+// ClusterSelector selects every object of cluster clusterID.
+func ClusterSelector(clusterID string) string {
+	return LabelType + "=" + TypeValue + "," + LabelApp + "=" + clusterID
+}
+
+// ConfigMapName is the name of a cluster's ConfigMap.
+func ConfigMapName(clusterID string) string { return "spate-config-" + clusterID }
+
+// RESTServiceName is the name of a cluster's REST Service.
+func RESTServiceName(clusterID string) string { return clusterID + "-rest" }
+
+// TaskManagerPodName is the name of the index-th TaskManager pod the
+// attempt-th JobManager of a cluster created, Flink's
+// <cluster-id>-taskmanager-<attempt>-<index>.
+func TaskManagerPodName(clusterID string, attempt, index int) string {
+	return fmt.Sprintf("%s-taskmanager-%d-%d", clusterID, attempt, index)
+}
+
+// OwnerReference makes an object a dependent of the JobManager Deployment
+// d: deleting the Deployment deletes it.
+func OwnerReference(d *appsv1.Deployment) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID,
+		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+	}
+}
+
+// ConfigMap is the cluster's ConfigMap: the configuration entries as
+// config.yaml and, if there is one, the TaskManager pod template.
+func (o Options) ConfigMap(entries map[string]string, owner metav1.OwnerReference) (*corev1.ConfigMap, error) {
+	entries = maps.Clone(entries)
+	if entries == nil {
+		entries = map[string]string{}
+	}
+	entries[KeyClusterID] = o.ClusterID
+	entries[KeyNamespace] = o.Namespace
+	data := map[string]string{}
+	if o.TaskManagerTemplateYAML != "" {
+		data[TaskManagerTemplateFile] = o.TaskManagerTemplateYAML
+		entries[KeyTaskManagerTemplate] = ConfDir + "/" + TaskManagerTemplateFile
+	} else {
+		delete(entries, KeyTaskManagerTemplate)
+	}
+	// The JobManager's pod template was the client's to apply.
+	delete(entries, KeyJobManagerTemplate)
+	delete(entries, KeyKubeConfig)
+	b, err := yaml.Marshal(entries)
+	if err != nil {
+		return nil, fmt.Errorf("encode the configuration of cluster %s: %w", o.ClusterID, err)
+	}
+	data[ConfigFile] = string(b)
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: ConfigMapName(o.ClusterID), Namespace: o.Namespace,
+			Labels: Labels(o.ClusterID, ComponentJobManager), OwnerReferences: []metav1.OwnerReference{owner},
+		},
+		Data: data,
+	}, nil
+}
+
+// Services are the cluster's headless Service <cluster-id> (the
+// JobManager's RPC port, for TaskManagers in the cluster) and its REST
+// Service <cluster-id>-rest of the configured type.
+func (o Options) Services(owner metav1.OwnerReference) (headless, rest *corev1.Service) {
+	selector := Labels(o.ClusterID, ComponentJobManager)
+	headless = &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: o.ClusterID, Namespace: o.Namespace,
+			Labels: Labels(o.ClusterID, ComponentJobManager), OwnerReferences: []metav1.OwnerReference{owner},
+		},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: corev1.ClusterIPNone,
+			Selector:  selector,
+			Ports: []corev1.ServicePort{
+				{Name: "jobmanager-rpc", Port: RPCPort, TargetPort: intstr.FromInt32(RPCPort), Protocol: corev1.ProtocolTCP},
+			},
+		},
+	}
+	rest = &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: RESTServiceName(o.ClusterID), Namespace: o.Namespace,
+			Labels: Labels(o.ClusterID, ComponentJobManager), OwnerReferences: []metav1.OwnerReference{owner},
+		},
+		Spec: corev1.ServiceSpec{
+			Type:     o.RESTExposedType,
+			Selector: selector,
+			Ports: []corev1.ServicePort{
+				{Name: "rest", Port: RESTPort, TargetPort: intstr.FromInt32(RESTPort), Protocol: corev1.ProtocolTCP},
+			},
+		},
+	}
+	return headless, rest
+}
+
+// JobManagerArgs is the main container's command line of a cluster's
+// JobManager in mode (ModeSession, ModePerJob, ModeApplication); extra
+// follows the generated flags (an application's "--application PATH --
+// ARGS" last).
+func JobManagerArgs(mode string, extra ...string) []string {
+	args := []string{"jobmanager", "--provider", "kubernetes",
+		"--rpc-port", strconv.Itoa(RPCPort), "--rest-port", strconv.Itoa(RESTPort)}
+	return append(args, extra...)
+}
+
+// JobManagerDeployment is the cluster's JobManager Deployment, one
+// replica, its pod the JobManager pod template merged with args and env
+// (the JobManager's own variables, e.g. an application's configuration).
+func (o Options) JobManagerDeployment(mode string, args []string, env map[string]string) *appsv1.Deployment {
+	labels := Labels(o.ClusterID, ComponentJobManager)
+	main := corev1.Container{
+		Name: MainContainer, Image: o.Image, ImagePullPolicy: o.ImagePullPolicy,
+		Command:   []string{o.EntryPath},
+		Args:      args,
+		Resources: corev1.ResourceRequirements{Requests: o.JobManager.DeepCopy(), Limits: o.JobManager.DeepCopy()},
+		Ports: []corev1.ContainerPort{
+			{Name: "rest", ContainerPort: RESTPort, Protocol: corev1.ProtocolTCP},
+			{Name: "jobmanager-rpc", ContainerPort: RPCPort, Protocol: corev1.ProtocolTCP},
+		},
+		Env: append(o.baseEnv(), sortedEnv(env)...),
+	}
+	meta, spec := o.mergePod(o.JobManagerTemplate, labels, nil, main, corev1.RestartPolicyAlways)
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: o.ClusterID, Namespace: o.Namespace, Labels: labels,
+			Annotations: map[string]string{AnnotationMode: mode},
+		},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: meta, Spec: spec},
+			// A JobManager restarted while another still runs would run
+			// an application twice.
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
+		},
+	}
+}
+
+// TaskManagerPod is a TaskManager pod of the cluster: the TaskManager pod
+// template merged with the taskmanager command line args, owned by the
+// JobManager Deployment.
+func (o Options) TaskManagerPod(name string, args []string, owner metav1.OwnerReference) *corev1.Pod {
+	main := corev1.Container{
+		Name: MainContainer, Image: o.Image, ImagePullPolicy: o.ImagePullPolicy,
+		Command:   []string{o.EntryPath},
+		Args:      args,
+		Resources: corev1.ResourceRequirements{Requests: o.TaskManager.DeepCopy(), Limits: o.TaskManager.DeepCopy()},
+		Env:       o.baseEnv(),
+	}
+	meta, spec := o.mergePod(o.TaskManagerTemplate, Labels(o.ClusterID, ComponentTaskManager), nil, main, corev1.RestartPolicyNever)
+	meta.Name, meta.Namespace = name, o.Namespace
+	meta.OwnerReferences = []metav1.OwnerReference{owner}
+	return &corev1.Pod{ObjectMeta: meta, Spec: spec}
+}
+
+// baseEnv is the environment of spate in every pod: where its
+// configuration is, and its pod's IP.
+func (o Options) baseEnv() []corev1.EnvVar {
+	return []corev1.EnvVar{
+		{Name: envConfDir, Value: ConfDir},
+		{Name: EnvPodIP, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"}}},
+	}
+}
+
+// volumes are the volumes Spate adds to every pod: the ConfigMap.
+func (o Options) volumes() ([]corev1.Volume, []corev1.VolumeMount) {
+	return []corev1.Volume{{
+			Name: configVolume,
+			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(o.ClusterID)},
+			}},
+		}}, []corev1.VolumeMount{
+			{Name: configVolume, MountPath: ConfDir},
+		}
+}
+
+func sortedEnv(env map[string]string) []corev1.EnvVar {
+	var vars []corev1.EnvVar
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		vars = append(vars, corev1.EnvVar{Name: k, Value: env[k]})
+	}
+	return vars
+}
