@@ -207,6 +207,23 @@ var registry = func() map[string]Key {
 		{Name: "pipeline.auto-watermark-interval", Kind: KindDuration, Default: "200 ms", Doc: "processing-time interval of periodic watermarks; 0 disables them (root package, issue 10)"},
 		{Name: "blob.service.cleanup.interval", Kind: KindDuration, NonZero: true, Seconds: true, Default: "3600", Doc: "how long an artifact no running job references is kept, in the blob store and the TaskManagers' caches, before it is deleted"},
 		{Name: "taskmanager.memory.process.size", Kind: KindMemory, NonZero: true, Default: "1728m", Doc: "a TaskManager's memory, shared by its workers in proportion to their slots (taskmanager, issue 10)"},
+
+		// The Kubernetes provider (internal/provider/kubernetes, issue 12),
+		// Flink's names.
+		{Name: "kubernetes.cluster-id", Kind: KindString, Doc: "the Kubernetes cluster's name, at most 45 characters of [a-z]([-a-z0-9]*[a-z0-9]); generated if unset"},
+		{Name: "kubernetes.namespace", Kind: KindString, Default: "default", Doc: "the namespace of the cluster's objects"},
+		{Name: "kubernetes.container.image", Kind: KindString, Default: "spate:latest", Doc: "the image of the JobManager and TaskManager pods"},
+		{Name: "kubernetes.container.image.pull-policy", Kind: KindEnum, Values: []string{"IfNotPresent", "Always", "Never"}, Default: "IfNotPresent", Doc: "the pods' image pull policy"},
+		{Name: "kubernetes.jobmanager.cpu", Kind: KindString, Default: "1.0", Doc: "CPUs of the JobManager pod (requests and limits), a positive number"},
+		{Name: "kubernetes.jobmanager.memory", Kind: KindMemory, NonZero: true, Default: "1600m", Doc: "memory of the JobManager pod (requests and limits)"},
+		{Name: "kubernetes.taskmanager.cpu", Kind: KindString, Default: "1.0", Doc: "CPUs of a TaskManager pod (requests and limits), a positive number"},
+		{Name: "kubernetes.taskmanager.memory", Kind: KindMemory, NonZero: true, Default: "1728m", Doc: "memory of a TaskManager pod (requests and limits)"},
+		{Name: "kubernetes.service-account", Kind: KindString, Default: "default", Doc: "the service account of the cluster's pods; the JobManager's needs the Role of deploy/kubernetes"},
+		{Name: "kubernetes.rest-service.exposed.type", Kind: KindEnum, Values: []string{"ClusterIP", "NodePort", "LoadBalancer"}, Default: "ClusterIP", Doc: "the type of the REST Service <cluster-id>-rest"},
+		{Name: "kubernetes.pod-template-file.jobmanager", Kind: KindString, Doc: "a Pod manifest merged into the JobManager pod (labels, env, volumes, sidecars)"},
+		{Name: "kubernetes.pod-template-file.taskmanager", Kind: KindString, Doc: "a Pod manifest merged into the TaskManager pods (labels, env, volumes, sidecars)"},
+		{Name: "kubernetes.entry.path", Kind: KindString, Default: "/opt/spate/bin/spate", Doc: "the spate executable in the image"},
+		{Name: "kubernetes.config.file", Kind: KindString, Doc: "the kubeconfig the client reads; $KUBECONFIG, ~/.kube/config or the pod's in-cluster configuration if unset"},
 	}
 	m := make(map[string]Key, len(keys))
 	for _, k := range keys {

@@ -208,7 +208,7 @@ func TestKnownAndSuggest(t *testing.T) {
 		{"paralelism.default", true, ParallelismDefault},
 		{"taskmanager.slots", true, ""},
 		{"state.backend.type", true, ""},
-		{"kubernetes.cluster-id", true, ""},
+		{"kubernetes.hadoop.conf.config-map.name", true, ""},
 	}
 	for _, tt := range unknown {
 		s, u := Unknown(tt.name)
