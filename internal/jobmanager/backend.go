@@ -219,7 +219,8 @@ func (jm *JobManager) AcknowledgeResult(ctx context.Context, id string) error {
 	if !v1.TerminalJobStatus(j.status) {
 		return fmt.Errorf("job %s is %s: acknowledge its result once it has ended: %w", id, j.status, rest.ErrConflict)
 	}
-	if !closed(jm.mu.resultServed) {
+	jm.mu.resultAcks++
+	if !closed(jm.mu.resultServed) && jm.mu.resultAcks >= max(1, jm.cfg.ResultAcks) {
 		close(jm.mu.resultServed)
 	}
 	return nil

@@ -147,6 +147,11 @@ type Config struct {
 	// (POST /v1/jobs/{id}/acknowledge-result, after reading the terminal
 	// status or the exceptions) before it exits; 0 exits at once.
 	ResultLinger time.Duration
+	// ResultAcks is how many acknowledgements of the result end the
+	// ResultLinger wait; 1 if zero. A Kubernetes per-job cluster's
+	// attached client acknowledges too, once it has read the job's
+	// output from the TaskManagers, so it waits for two.
+	ResultAcks int
 	// Application, if set, is run by the cluster, which ends when it has
 	// returned and its jobs are over; Run then returns its failure.
 	Application *Application
@@ -302,6 +307,7 @@ type JobManager struct {
 		// resultServed is closed when a client acknowledged the result of
 		// an ended job.
 		resultServed chan struct{}
+		resultAcks   int
 		app          v1.Application
 	}
 	// collect relays the records of jobs' Collect sinks to their clients

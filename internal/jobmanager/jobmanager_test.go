@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -259,9 +260,18 @@ func (tm *fakeTM) finish(dep *rpcpb.DeployWorker, vertices, parallelism int) {
 // for a client to fetch the result, and no longer once one has, even if
 // the client fetched it before the job's workers were gone.
 func TestPerJobResultLinger(t *testing.T) {
+	for _, acks := range []int{0, 2} {
+		t.Run(fmt.Sprintf("acks=%d", acks), func(t *testing.T) { testPerJobResultLinger(t, acks) })
+	}
+}
+
+// testPerJobResultLinger runs TestPerJobResultLinger with ResultAcks
+// acks: with 2 (a Kubernetes per-job cluster's, whose CLI acknowledges
+// too) the first acknowledgement does not end the wait.
+func testPerJobResultLinger(t *testing.T, acks int) {
 	jm, err := New(Config{RPCAddress: "127.0.0.1:0", RESTAddress: "127.0.0.1:0", HeartbeatInterval: 50 * time.Millisecond,
 		HeartbeatTimeout: time.Second, SlotRequestTimeout: time.Minute, MaxArtifactBytes: 1 << 20,
-		ExitAfterJob: true, ResultLinger: time.Minute})
+		ExitAfterJob: true, ResultLinger: time.Minute, ResultAcks: acks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,6 +326,17 @@ func TestPerJobResultLinger(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("the JobManager exited before its client acknowledged the result: %v", err)
 	default:
+	}
+	for range acks - 1 {
+		if err := c.AcknowledgeResult(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		jm.mu.Lock()
+		served := closed(jm.mu.resultServed)
+		jm.mu.Unlock()
+		if served {
+			t.Fatalf("one acknowledgement ended the wait for %d", acks)
+		}
 	}
 	if err := c.AcknowledgeResult(ctx, id); err != nil {
 		t.Fatal(err)
