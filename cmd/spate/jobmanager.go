@@ -30,13 +30,14 @@ func jobmanagerCmd(args []string) error {
 	host := fs.String("host", "", "address to bind (jobmanager.rpc.address, default localhost)")
 	rpcPort := fs.Int("rpc-port", -1, "RPC port (jobmanager.rpc.port, default 6123; 0 picks a free one)")
 	restPort := fs.Int("rest-port", -1, "REST port (rest.port, default 8081; 0 picks a free one)")
-	prov := fs.String("provider", "", "start TaskManagers on demand with this provider: process (child processes); empty for TaskManagers started by an operator")
+	prov := fs.String("provider", "", "start TaskManagers on demand with this provider: process (child processes) or kubernetes (pods of the cluster this JobManager's pod belongs to); empty for TaskManagers started by an operator")
 	clusterDir := fs.String("cluster-dir", "", "the cluster's directory (logs, TaskManagers' files); for --provider")
 	perJob := fs.Bool("per-job", false, "exit once a job has ended and its workers are gone (a per-job cluster)")
 	removeDir := fs.Bool("remove-cluster-dir", false, "remove --cluster-dir, logs included, on exit")
 	application := fs.String("application", "", "run this program's main in the cluster (application mode); its arguments follow the flags; the JobManager exits when it has returned and its jobs are over")
 	minTMs := fs.Int("taskmanagers", 0, "with --provider, TaskManagers to start at once and keep (a session cluster's)")
 	linger := fs.Duration("result-linger", 0, "with --per-job, how long to wait after the job's end for a client to fetch its result")
+	acks := fs.Int("result-acks", 1, "with --result-linger, how many clients acknowledge the result before the JobManager exits")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,6 +47,10 @@ func jobmanagerCmd(args []string) error {
 	conf, err := cf.load()
 	if err != nil {
 		return fmt.Errorf("jobmanager: %w", err)
+	}
+	if *host == "" && *prov == "kubernetes" {
+		// In a pod: its IP, which the TaskManager pods dial.
+		*host = podHost()
 	}
 	if *host != "" {
 		conf.Set(jobmanager.KeyRPCAddress, *host)
@@ -61,7 +66,7 @@ func jobmanagerCmd(args []string) error {
 		return fmt.Errorf("jobmanager: %w", err)
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg.ExitAfterJob, cfg.ResultLinger = *perJob, *linger
+	cfg.ExitAfterJob, cfg.ResultLinger, cfg.ResultAcks = *perJob, *linger, *acks
 	blobDir, cleanupDirs, err := jobManagerDirs(cfg.Logger, *clusterDir, *removeDir)
 	if err != nil {
 		return err
@@ -70,6 +75,7 @@ func jobmanagerCmd(args []string) error {
 	if cfg.BlobDir == "" {
 		cfg.BlobDir = blobDir
 	}
+	ended := new(func())
 	switch *prov {
 	case "":
 	case "process":
@@ -89,11 +95,15 @@ func jobmanagerCmd(args []string) error {
 			return err
 		}
 		cfg.Provider, cfg.ProvidedSlots, cfg.IdleTimeout, cfg.MinTaskManagers = p, slots, idle, *minTMs
+	case "kubernetes":
+		if *ended, err = kubeJobManager(conf, &cfg, cfg.Logger); err != nil {
+			return err
+		}
 	default:
-		return fmt.Errorf("jobmanager: --provider %q: want process (or none)", *prov)
+		return fmt.Errorf("jobmanager: --provider %q: want process or kubernetes (or none)", *prov)
 	}
 	if *application != "" {
-		prog, cleanup, err := executable(*application)
+		prog, cleanup, err := executable(localPath(*application))
 		if err != nil {
 			return fmt.Errorf("jobmanager: %w", err)
 		}
@@ -126,6 +136,10 @@ func jobmanagerCmd(args []string) error {
 	err = jm.Run(ctx)
 	if *removeDir && *clusterDir != "" {
 		os.RemoveAll(*clusterDir)
+	}
+	if *ended != nil && ctx.Err() == nil && (*perJob || *application != "") {
+		// The cluster's work is over: it removes itself.
+		(*ended)()
 	}
 	return err
 }

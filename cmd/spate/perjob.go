@@ -44,7 +44,7 @@ import (
 //	program's Execute ──ask──▶ CLI deploys cluster ──▶ program submits
 //	  ──▶ job ends ──▶ JobManager exits (TaskManagers with it)
 //	  ──▶ CLI removes the cluster's directory
-func runPerJob(prog string, args []string, conf config.Config, detached, keepLogs bool, pg *progress) error {
+func runPerJob(prog string, args []string, conf config.Config, detached, keepLogs, kube bool, pg *progress) error {
 	srv, err := launcher.Listen()
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
@@ -52,7 +52,7 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := &perJobRun{conf: conf, detached: detached, keepLogs: keepLogs,
+	r := &perJobRun{conf: conf, detached: detached, keepLogs: keepLogs, kube: kube,
 		out: &lineWriter{w: pg.output(os.Stdout)}, errOut: pg.output(os.Stderr), progress: pg, detach: make(chan struct{})}
 	served := make(chan struct{})
 	go func() { defer close(served); srv.Serve(ctx, r) }()
@@ -135,9 +135,11 @@ func noJobError(prog, target string) error {
 type perJobRun struct {
 	conf               config.Config
 	detached, keepLogs bool
-	out                *lineWriter
-	errOut             io.Writer // the client's messages
-	progress           *progress // shows the jobs' progress, if not nil
+	// kube makes the clusters pods (kubernetes-per-job, kubernetes.go).
+	kube     bool
+	out      *lineWriter
+	errOut   io.Writer // the client's messages
+	progress *progress // shows the jobs' progress, if not nil
 	// detach is closed when the client returns before its clusters end:
 	// their watchers stop.
 	detach   chan struct{}
@@ -176,6 +178,15 @@ func (r *perJobRun) DeployCluster(ctx context.Context, req launcher.ClusterReque
 		return launcher.Cluster{}, errors.New("the client is ending: no more clusters")
 	}
 	label := fmt.Sprintf("job %q (Execute call #%d)", req.JobName, req.JobOrdinal)
+	if r.kube {
+		cl, err := kubeDeployPerJob(ctx, r.conf, r.detached)
+		if err != nil {
+			return launcher.Cluster{}, fmt.Errorf("per-job cluster for %s: %w", label, err)
+		}
+		fmt.Fprintf(r.errOut, "Per-job cluster %s for %s: REST API at http://%s\n", cl.ID(), label, cl.REST())
+		return r.add(&jobCluster{name: req.JobName, ordinal: req.JobOrdinal, cl: cl, rest: cl.REST(),
+			stopFollow: make(chan struct{}), gone: make(chan struct{})})
+	}
 	dir, err := os.MkdirTemp("", "spate-perjob-")
 	if err != nil {
 		return launcher.Cluster{}, fmt.Errorf("per-job cluster for %s: %w", label, err)
@@ -193,22 +204,33 @@ func (r *perJobRun) DeployCluster(ctx context.Context, req launcher.ClusterReque
 		os.RemoveAll(dir)
 		return launcher.Cluster{}, fmt.Errorf("per-job cluster for %s: %w", label, err)
 	}
-	jc := &jobCluster{name: req.JobName, ordinal: req.JobOrdinal, dir: dir, cl: cl, rest: cl.REST(),
-		stopFollow: make(chan struct{}), gone: make(chan struct{})}
+	fmt.Fprintf(r.errOut, "Per-job cluster's REST API at http://%s for %s\n", cl.REST(), label)
+	return r.add(&jobCluster{name: req.JobName, ordinal: req.JobOrdinal, dir: dir, cl: cl, rest: cl.REST(),
+		stopFollow: make(chan struct{}), gone: make(chan struct{})})
+}
+
+// add records a deployed cluster and starts following it, or removes it
+// if the client is ending.
+func (r *perJobRun) add(jc *jobCluster) (launcher.Cluster, error) {
 	r.mu.Lock()
 	if r.mu.closed {
 		// Interrupted while it started.
 		r.mu.Unlock()
-		stopCluster(cl)
-		os.RemoveAll(dir)
+		stopCluster(jc.cl)
+		if jc.dir != "" {
+			os.RemoveAll(jc.dir)
+		}
 		return launcher.Cluster{}, errors.New("the client is ending: no more clusters")
 	}
 	r.mu.clusters = append(r.mu.clusters, jc)
 	jc.id = strconv.Itoa(len(r.mu.clusters))
 	r.watchers.Add(1)
 	r.mu.Unlock()
-	fmt.Fprintf(r.errOut, "Per-job cluster's REST API at http://%s for %s\n", jc.rest, label)
-	go r.watch(jc)
+	if r.kube {
+		go r.watchKube(jc)
+	} else {
+		go r.watch(jc)
+	}
 	return launcher.Cluster{ID: jc.id, REST: jc.rest}, nil
 }
 
@@ -265,7 +287,11 @@ func (r *perJobRun) Submitted(s launcher.Submission) {
 		jc.jobID = s.JobID
 		r.mu.Unlock()
 		r.progress.follow(jc.rest, s.JobID, s.JobName)
-		fmt.Fprintf(r.errOut, "Per-job cluster in %s runs job %q (%s)\n", jc.dir, s.JobName, s.JobID)
+		where := "in " + jc.dir
+		if r.kube {
+			where = jc.cl.ID()
+		}
+		fmt.Fprintf(r.errOut, "Per-job cluster %s runs job %q (%s)\n", where, s.JobName, s.JobID)
 	}
 }
 

@@ -22,7 +22,7 @@ func run(args []string) error {
 	var cf confFlags
 	cf.register(fs)
 	cf.registerEnvFile(fs)
-	target := fs.String("target", "local", "where jobs run: local (embedded executor), remote (a running JobManager) or process-per-job (a cluster of child processes for each job, removed after it)")
+	target := fs.String("target", "local", "where jobs run: local (embedded executor), remote (a running JobManager), process-per-job (a cluster of child processes for each job, removed after it), kubernetes-session (the session -D kubernetes.cluster-id=ID) or kubernetes-per-job (a cluster of pods for each job)")
 	var jm string
 	fs.StringVar(&jm, "jobmanager", "", "the JobManager's REST address host:port, for --target remote (default rest.address:rest.port, localhost:8081)")
 	fs.StringVar(&jm, "m", "", "shorthand for --jobmanager")
@@ -45,9 +45,9 @@ func run(args []string) error {
 		return errors.New("run: name the program, e.g. spate run --target remote ./examples/wordcount FILE")
 	}
 	switch *target {
-	case "local", "remote", "process-per-job":
+	case "local", "remote", "process-per-job", "kubernetes-session", "kubernetes-per-job":
 	default:
-		return fmt.Errorf("run: --target %q: want local, remote or process-per-job", *target)
+		return fmt.Errorf("run: --target %q: want local, remote, process-per-job, kubernetes-session or kubernetes-per-job", *target)
 	}
 	conf, err := cf.load()
 	if err != nil {
@@ -63,6 +63,13 @@ func run(args []string) error {
 			return fmt.Errorf("run: %w", err)
 		}
 		*target, jm = "remote", info.REST
+	}
+	if *target == "kubernetes-session" {
+		rest, err := kubeSessionREST(conf)
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		*target, jm = "remote", rest
 	}
 	if *par < 0 {
 		return fmt.Errorf("run: -p %d: want a positive parallelism", *par)
@@ -81,8 +88,8 @@ func run(args []string) error {
 		return err
 	}
 	defer cleanup()
-	if *target == "process-per-job" {
-		return runPerJob(prog, fs.Args()[1:], conf, *detached, *keepLogs, pg)
+	if *target == "process-per-job" || *target == "kubernetes-per-job" {
+		return runPerJob(prog, fs.Args()[1:], conf, *detached, *keepLogs, *target == "kubernetes-per-job", pg)
 	}
 	cmd := exec.Command(prog, fs.Args()[1:]...)
 	cmd.Env = append(os.Environ(), config.PropertiesEnv+"="+properties(conf), spate.TargetEnv+"="+*target)

@@ -26,7 +26,7 @@ func runApplication(args []string) error {
 	var cf confFlags
 	cf.register(fs)
 	cf.registerEnvFile(fs)
-	target := fs.String("target", "process-application", "where the application runs: process-application (child processes on this host)")
+	target := fs.String("target", "process-application", "where the application runs: process-application (child processes on this host) or kubernetes-application (pods; the program is in the image: local:///path)")
 	par := fs.Int("p", 0, "default parallelism of the program's jobs (parallelism.default)")
 	detached := fs.Bool("detached", false, "return once the cluster has started; it removes itself when the application ends")
 	keepLogs := fs.Bool("keep-logs", false, "keep the cluster's directory (logs) after the application")
@@ -43,8 +43,8 @@ func runApplication(args []string) error {
 		fs.Usage()
 		return errors.New("run-application: name the program")
 	}
-	if *target != "process-application" {
-		return fmt.Errorf("run-application: --target %q: want process-application", *target)
+	if *target != "process-application" && *target != "kubernetes-application" {
+		return fmt.Errorf("run-application: --target %q: want process-application or kubernetes-application", *target)
 	}
 	conf, err := cf.load()
 	if err != nil {
@@ -55,6 +55,9 @@ func runApplication(args []string) error {
 	}
 	if *par > 0 {
 		conf.Set(config.ParallelismDefault, strconv.Itoa(*par))
+	}
+	if *target == "kubernetes-application" {
+		return runKubeApplication(conf, fs.Arg(0), fs.Args()[1:], *detached)
 	}
 	prog, cleanupProg, err := executable(fs.Arg(0))
 	if err != nil {

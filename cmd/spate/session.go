@@ -69,14 +69,14 @@ func sessionStart(args []string) error {
 	fs := flag.NewFlagSet("session start", flag.ContinueOnError)
 	var cf confFlags
 	cf.register(fs)
-	target := fs.String("target", "process-session", "where the session runs: process-session (child processes on this host)")
+	target := fs.String("target", "process-session", "where the session runs: process-session (child processes on this host) or kubernetes-session (pods, see docs/kubernetes.md)")
 	tms := fs.Int("taskmanagers", 1, "TaskManagers to start")
 	slots := fs.Int("slots", 0, "slots per TaskManager (taskmanager.numberOfTaskSlots, default 1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *target != "process-session" {
-		return fmt.Errorf("session start: --target %q: want process-session", *target)
+	if *target != "process-session" && *target != "kubernetes-session" {
+		return fmt.Errorf("session start: --target %q: want process-session or kubernetes-session", *target)
 	}
 	if *tms < 0 {
 		return fmt.Errorf("session start: --taskmanagers %d: want 0 or more", *tms)
@@ -87,6 +87,9 @@ func sessionStart(args []string) error {
 	}
 	if *slots > 0 {
 		conf.Set("taskmanager.numberOfTaskSlots", strconv.Itoa(*slots))
+	}
+	if *target == "kubernetes-session" {
+		return kubeSessionStart(conf, *tms)
 	}
 	root, err := sessionsDir()
 	if err != nil {
@@ -202,6 +205,8 @@ func jobManagerRuns(info sessionInfo) bool {
 
 func sessionList(args []string) error {
 	fs := flag.NewFlagSet("session list", flag.ContinueOnError)
+	var cf confFlags
+	cf.register(fs)
 	output := fs.String("output", "text", "output format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -209,6 +214,15 @@ func sessionList(args []string) error {
 	all, err := sessions()
 	if err != nil {
 		return fmt.Errorf("session list: %w", err)
+	}
+	// And the Kubernetes sessions of the namespace, if there is a
+	// kubeconfig.
+	if conf, err := cf.load(); err != nil {
+		return fmt.Errorf("session list: %w", err)
+	} else if kube, err := kubeSessions(conf); err != nil {
+		fmt.Fprintf(os.Stderr, "spate session list: Kubernetes sessions not listed: %v\n", err)
+	} else {
+		all = append(all, kube...)
 	}
 	if *output == "json" {
 		if all == nil {
@@ -242,6 +256,8 @@ func sessionList(args []string) error {
 
 func sessionStop(args []string) error {
 	fs := flag.NewFlagSet("session stop", flag.ContinueOnError)
+	var cf confFlags
+	cf.register(fs)
 	keepLogs := fs.Bool("keep-logs", false, "keep the session's directory (logs)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -251,7 +267,19 @@ func sessionStop(args []string) error {
 	}
 	info, err := findAnySession(fs.Arg(0))
 	if err != nil {
-		return fmt.Errorf("session stop: %w", err)
+		// A Kubernetes session, found by its id in the namespace.
+		conf, cerr := cf.load()
+		if cerr != nil {
+			return fmt.Errorf("session stop: %w", cerr)
+		}
+		if !kubeAvailable(conf) {
+			return fmt.Errorf("session stop: %w", err)
+		}
+		if kerr := kubeSessionStop(conf, fs.Arg(0)); kerr != nil {
+			return fmt.Errorf("session stop: %w; %w", err, kerr)
+		}
+		fmt.Printf("Session %s stopped.\n", fs.Arg(0))
+		return nil
 	}
 	if info.Status != sessionDead {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -31,6 +31,10 @@ func taskmanagerCmd(args []string) error {
 	if err != nil {
 		return fmt.Errorf("taskmanager: %w", err)
 	}
+	if _, ok := conf.Get("taskmanager.host"); !ok && podHost() != "" {
+		// In a pod: its IP, which the other TaskManagers dial.
+		conf.Set("taskmanager.host", podHost())
+	}
 	addr := *jmAddr
 	if addr == "" {
 		host, _ := conf.Get("jobmanager.rpc.address")

@@ -574,8 +574,8 @@ func (jm *JobManager) tickLocked(now time.Time) {
 	jm.releaseIdleLocked(now)
 	for _, j := range slices.Clone(jm.mu.waiting) {
 		if j.status == statusCreated && now.Sub(j.submitted) > jm.cfg.SlotRequestTimeout {
-			jm.failLocked(j, fmt.Errorf("could not get %d slots within %v (slot.request.timeout): the cluster has %d free of %d; start more TaskManagers, give them more slots (taskmanager.numberOfTaskSlots) or lower the job's parallelism",
-				j.slotsNeeded, jm.cfg.SlotRequestTimeout, jm.freeSlotsLocked(), jm.totalSlotsLocked()), "", now)
+			jm.failLocked(j, fmt.Errorf("could not get %d slots within %v (slot.request.timeout): the cluster has %d free of %d; start more TaskManagers, give them more slots (taskmanager.numberOfTaskSlots) or lower the job's parallelism%s",
+				j.slotsNeeded, jm.cfg.SlotRequestTimeout, jm.freeSlotsLocked(), jm.totalSlotsLocked(), jm.pendingReasonsLocked()), "", now)
 		}
 	}
 	for _, j := range jobsOf(jm.mu.deploying) {

@@ -2,7 +2,9 @@ package jobmanager
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spate-dev/spate/internal/resource"
@@ -131,4 +133,28 @@ func (jm *JobManager) releaseIdleLocked(now time.Time) {
 			p.StopTaskManager(ctx, id)
 		}(tm.resourceID)
 	}
+}
+
+// pendingExplainer is a provider that can tell why a TaskManager it was
+// asked for has not started (a pod that is unschedulable, an image still
+// being pulled).
+type pendingExplainer interface {
+	Pending(id string) string
+}
+
+// pendingReasonsLocked says why the TaskManagers asked of the provider
+// have not registered, if it can tell: "; TaskManager taskmanager-2: pod
+// ... is not scheduled: Unschedulable: ...".
+func (jm *JobManager) pendingReasonsLocked() string {
+	pe, ok := jm.cfg.Provider.(pendingExplainer)
+	if !ok {
+		return ""
+	}
+	var b strings.Builder
+	for _, id := range slices.Sorted(maps.Keys(jm.mu.pending)) {
+		if why := pe.Pending(id); why != "" {
+			fmt.Fprintf(&b, "; TaskManager %s: %s", id, why)
+		}
+	}
+	return b.String()
 }

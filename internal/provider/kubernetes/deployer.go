@@ -88,11 +88,16 @@ func (d Deployer) Deploy(ctx context.Context, spec provider.ClusterSpec) (provid
 		mode = ModeSession
 	case provider.PerJob:
 		mode = ModePerJob
-		// Detached, the JobManager ends the cluster after the job;
-		// attached, the client does once it has the job's result and
-		// output.
-		if spec.RemoveWhenDone {
-			extra = append(extra, "--per-job")
+		// The JobManager deletes the cluster after its job. Attached, it
+		// waits first for two acknowledgements of the result (the
+		// program's, and the client's once it has the job's output from
+		// the TaskManagers), or ResultLinger.
+		extra = append(extra, "--per-job")
+		if spec.ResultLinger > 0 {
+			extra = append(extra, "--result-linger", spec.ResultLinger.String())
+			if !spec.RemoveWhenDone {
+				extra = append(extra, "--result-acks", "2")
+			}
 		}
 	case provider.Application:
 		mode = ModeApplication
@@ -502,4 +507,17 @@ func (d Deployer) Session(ctx context.Context, id string) (string, error) {
 		return "", fmt.Errorf("cluster %s: LoadBalancer Service %s/%s has no ingress address yet", id, ns, RESTServiceName(id))
 	}
 	return addr, nil
+}
+
+// DeleteOwnDeployment deletes the JobManager Deployment of cluster opts,
+// from the JobManager itself once its cluster's work is over (a per-job
+// cluster's job, an application); the garbage collector deletes the rest,
+// this pod included. Its service account needs delete on deployments.
+func DeleteOwnDeployment(ctx context.Context, kc kubernetes.Interface, opts Options) error {
+	bg := metav1.DeletePropagationBackground
+	err := kc.AppsV1().Deployments(opts.Namespace).Delete(ctx, opts.ClusterID, metav1.DeleteOptions{PropagationPolicy: &bg})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete Deployment %s/%s: %w", opts.Namespace, opts.ClusterID, explain(err))
+	}
+	return nil
 }
