@@ -24,6 +24,7 @@ import (
 
 // jobmanagerCmd runs a JobManager until interrupted.
 func jobmanagerCmd(args []string) error {
+	inPod()
 	fs := flag.NewFlagSet("jobmanager", flag.ContinueOnError)
 	var cf confFlags
 	cf.register(fs)

@@ -19,6 +19,7 @@ import (
 	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/jobmanager"
+	"github.com/spate-dev/spate/internal/localkube/inpod"
 	"github.com/spate-dev/spate/internal/provider"
 	"github.com/spate-dev/spate/internal/provider/kubernetes"
 )
@@ -337,6 +338,9 @@ func application(ctx context.Context, rest string) (v1.Application, error) {
 // the JobManager has ended by itself (a per-job or application cluster):
 // delete its own Deployment, the garbage collector then the rest.
 func kubeJobManager(conf config.Config, cfg *jobmanager.Config, log *slog.Logger) (ended func(), err error) {
+	if t, ok := conf.Get(kubernetes.KeyTaskManagerTemplate); ok && t != "" {
+		conf.Set(kubernetes.KeyTaskManagerTemplate, inpod.Path(t))
+	}
 	opts, err := kubernetes.OptionsFrom(conf, false)
 	if err != nil {
 		return nil, fmt.Errorf("jobmanager: %w", err)
@@ -386,8 +390,14 @@ func podHost() string { return os.Getenv(kubernetes.EnvPodIP) }
 // localPath is the path in the image of a program named local:///path
 // (an application cluster's), else the name as it is.
 func localPath(program string) string {
-	if p, ok := strings.CutPrefix(program, kubernetes.LocalScheme); ok {
-		return p
+	return inpod.LocalPath(program)
+}
+
+// inPod maps the container paths a daemon in a pod is given (its
+// configuration directory) to where they are: themselves on a real node,
+// under $LOCALKUBE_ROOT on localkube's pod runner (inpod).
+func inPod() {
+	if dir := os.Getenv(config.ConfDirEnv); dir != "" && podHost() != "" {
+		os.Setenv(config.ConfDirEnv, inpod.Path(dir))
 	}
-	return program
 }

@@ -15,6 +15,7 @@ import (
 
 // taskmanagerCmd runs a TaskManager until interrupted.
 func taskmanagerCmd(args []string) error {
+	inPod()
 	fs := flag.NewFlagSet("taskmanager", flag.ContinueOnError)
 	var cf confFlags
 	cf.register(fs)

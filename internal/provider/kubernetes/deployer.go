@@ -222,7 +222,14 @@ func jobManagerState(ctx context.Context, kc kubernetes.Interface, opts Options)
 			return "the JobManager " + why, true, nil
 		}
 		if s := mainStatus(p); s != nil && s.RestartCount > 0 {
-			return fmt.Sprintf("the JobManager in pod %s exited at start (restarted %d times); see kubectl logs -n %s %s", p.Name, s.RestartCount, opts.Namespace, p.Name), true, nil
+			why := fmt.Sprintf("the JobManager in pod %s exited at start (restarted %d times)", p.Name, s.RestartCount)
+			if t := s.LastTerminationState.Terminated; t != nil {
+				why += fmt.Sprintf(" with code %d", t.ExitCode)
+				if m := strings.TrimSpace(t.Message); m != "" {
+					why += ": " + m
+				}
+			}
+			return why + fmt.Sprintf("; see kubectl logs -n %s %s", opts.Namespace, p.Name), true, nil
 		}
 		if why := podPending(p); why != "" {
 			return "the JobManager " + why, false, nil

@@ -180,6 +180,8 @@ func (o Options) JobManagerDeployment(mode string, args []string, env map[string
 			{Name: "jobmanager-rpc", ContainerPort: RPCPort, Protocol: corev1.ProtocolTCP},
 		},
 		Env: append(o.baseEnv(), sortedEnv(env)...),
+		// A JobManager that fails at start says why in its pod's status.
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 	meta, spec := o.mergePod(o.JobManagerTemplate, labels, nil, main, corev1.RestartPolicyAlways)
 	return &appsv1.Deployment{
@@ -208,6 +210,8 @@ func (o Options) TaskManagerPod(name string, args []string, owner metav1.OwnerRe
 		Args:      args,
 		Resources: corev1.ResourceRequirements{Requests: o.TaskManager.DeepCopy(), Limits: o.TaskManager.DeepCopy()},
 		Env:       o.baseEnv(),
+		// A TaskManager that fails says why in its pod's status.
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 	meta, spec := o.mergePod(o.TaskManagerTemplate, Labels(o.ClusterID, ComponentTaskManager), nil, main, corev1.RestartPolicyNever)
 	meta.Name, meta.Namespace = name, o.Namespace

@@ -86,6 +86,7 @@ func mergeContainer(base, ours corev1.Container) corev1.Container {
 	c := base
 	c.Name, c.Image, c.ImagePullPolicy = ours.Name, ours.Image, ours.ImagePullPolicy
 	c.Command, c.Args = ours.Command, ours.Args
+	c.TerminationMessagePolicy = ours.TerminationMessagePolicy
 	c.Env = mergeByName(base.Env, ours.Env, func(e corev1.EnvVar) string { return e.Name })
 	c.Ports = mergeByName(base.Ports, ours.Ports, func(p corev1.ContainerPort) string { return fmt.Sprint(p.ContainerPort, p.Protocol) })
 	c.VolumeMounts = mergeByName(base.VolumeMounts, ours.VolumeMounts, func(m corev1.VolumeMount) string { return m.MountPath })
