@@ -100,6 +100,7 @@ func jobmanagerCmd(args []string) error {
 		if *ended, err = kubeJobManager(conf, &cfg, cfg.Logger); err != nil {
 			return err
 		}
+		cfg.MinTaskManagers = *minTMs
 	default:
 		return fmt.Errorf("jobmanager: --provider %q: want process or kubernetes (or none)", *prov)
 	}

@@ -103,17 +103,17 @@ func (jm *JobManager) providerLost(id, reason string) {
 	for _, tm := range jm.mu.tms {
 		if tm.resourceID == id {
 			jm.loseTMLocked(tm, reason, now)
-			// A session's kept TaskManagers are replaced; one that
-			// never registered is not, lest a cluster that cannot
-			// start any retry forever.
-			for len(jm.mu.tms)+len(jm.mu.pending) < jm.cfg.MinTaskManagers {
-				jm.log.Info("replacing a lost taskmanager", "lost", id)
-				jm.startProvidedLocked()
-			}
-			jm.requestLocked()
-			return
+			break
 		}
 	}
+	// A session's kept TaskManagers are replaced, also one whose session
+	// ended first; one that never registered is not (above), lest a
+	// cluster that cannot start any retry forever.
+	for len(jm.mu.tms)+len(jm.mu.pending) < jm.cfg.MinTaskManagers {
+		jm.log.Info("replacing a lost taskmanager", "lost", id)
+		jm.startProvidedLocked()
+	}
+	jm.requestLocked()
 }
 
 // releaseIdleLocked stops provided TaskManagers that have had no job for

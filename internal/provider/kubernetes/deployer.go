@@ -164,7 +164,7 @@ func (d Deployer) Deploy(ctx context.Context, spec provider.ClusterSpec) (provid
 func waitReady(ctx context.Context, kc kubernetes.Interface, opts Options) (string, error) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	state := "the JobManager pod is not created yet"
+	podState, state := "the JobManager pod is not created yet", ""
 	for n := 0; ; n++ {
 		if n%10 == 0 {
 			// The JobManager's pod, and why it may never come.
@@ -175,8 +175,8 @@ func waitReady(ctx context.Context, kc kubernetes.Interface, opts Options) (stri
 			if fatal {
 				return "", errors.New(why)
 			}
-			if why != "" {
-				state = why
+			if err == nil {
+				podState = why
 			}
 		}
 		if addr, err := RESTAddress(ctx, kc, opts.Namespace, opts.ClusterID); err == nil && addr != "" {
@@ -191,6 +191,10 @@ func waitReady(ctx context.Context, kc kubernetes.Interface, opts Options) (stri
 		}
 		select {
 		case <-ctx.Done():
+			if podState != "" {
+				// Why its pod does not run says more than its REST API.
+				state = podState
+			}
 			return "", fmt.Errorf("the JobManager did not start: %w: %s", ctx.Err(), state)
 		case <-tick.C:
 		}
