@@ -19,6 +19,10 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("TMPDIR", tmp)
 	code := m.Run()
+	kube.Close()
+	if kubeRoot != "" {
+		os.RemoveAll(kubeRoot)
+	}
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
