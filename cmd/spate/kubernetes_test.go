@@ -534,11 +534,11 @@ func TestKubernetesJobErrors(t *testing.T) {
 		want []string
 	}{
 		{"forbidden", []string{"kubernetes.service-account=limited"},
-			[]string{"create TaskManager pod " + k.ns + "/forbidden-taskmanager-1-1", "forbidden", "cannot create resource \"pods\""}},
+			[]string{"create TaskManager pod " + k.ns + "/forbidden-taskmanager-1-", "forbidden", "cannot create resource \"pods\""}},
 		{"invalid template", []string{"kubernetes.pod-template-file.taskmanager=" + invalid},
-			[]string{"create TaskManager pod " + k.ns + "/invalid-template-taskmanager-1-1", "Not_A_DNS_Label", "Invalid value"}},
+			[]string{"create TaskManager pod " + k.ns + "/invalid-template-taskmanager-1-", "Not_A_DNS_Label", "Invalid value"}},
 		{"unschedulable", []string{"kubernetes.taskmanager.cpu=1000", "slot.request.timeout=3s"},
-			[]string{"slot.request.timeout", "unschedulable-taskmanager-1-1 is not scheduled: Unschedulable", "Insufficient cpu"}},
+			[]string{"slot.request.timeout", "is not scheduled: Unschedulable", "Insufficient cpu"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := strings.ReplaceAll(tc.name, " ", "-")
