@@ -435,3 +435,62 @@ func TestDeployFailures(t *testing.T) {
 		t.Errorf("application with a host path: %v", err)
 	}
 }
+
+// TestModeObjects deploys a per-job and an application cluster, attached
+// and detached, and checks what differs by mode in their objects: the
+// JobManager's arguments, its environment, the mode annotation and the
+// configuration; then deletes them.
+func TestModeObjects(t *testing.T) {
+	c, ns := live(t)
+	for _, tc := range []struct {
+		name     string
+		spec     provider.ClusterSpec
+		wantArgs []string
+		wantEnv  string
+		wantConf string
+	}{
+		{"per-job attached", provider.ClusterSpec{Mode: provider.PerJob, ResultLinger: 30 * time.Second},
+			JobManagerArgs(ModePerJob, "--per-job", "--result-linger", "30s", "--result-acks", "2"), "", ""},
+		{"per-job detached", provider.ClusterSpec{Mode: provider.PerJob, RemoveWhenDone: true},
+			JobManagerArgs(ModePerJob, "--per-job"), "", ""},
+		// The spate binary stands in for a program: it submits nothing,
+		// so the attached application fails and its cluster stays.
+		{"application attached", provider.ClusterSpec{Mode: provider.Application, Artifact: "local://" + DefaultEntryPath, Args: []string{"help"},
+			Env: map[string]string{"SPATE_APPLICATION_PROPERTIES": `{"app.greeting":"hi"}`}},
+			JobManagerArgs(ModeApplication, "--application", "local://"+DefaultEntryPath, "--", "help"), "SPATE_APPLICATION_PROPERTIES", "execution.shutdown-on-application-finish: \"false\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			id := strings.ReplaceAll(tc.name, " ", "-")
+			tc.spec.Config = baseConfig(ns, id)
+			cl, err := Deployer{Client: c.Client}.Deploy(ctx, tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Stop(context.Background())
+			dep, err := c.Client.AppsV1().Deployments(ns).Get(ctx, id, metav1.GetOptions{})
+			must(t, err)
+			main := dep.Spec.Template.Spec.Containers[0]
+			if !slices.Equal(main.Args, tc.wantArgs) {
+				t.Errorf("JobManager args = %v, want %v", main.Args, tc.wantArgs)
+			}
+			wantMode := map[provider.Mode]string{provider.PerJob: ModePerJob, provider.Application: ModeApplication}[tc.spec.Mode]
+			if dep.Annotations[AnnotationMode] != wantMode {
+				t.Errorf("mode annotation = %q, want %q", dep.Annotations[AnnotationMode], wantMode)
+			}
+			if tc.wantEnv != "" && !slices.ContainsFunc(main.Env, func(e corev1.EnvVar) bool { return e.Name == tc.wantEnv }) {
+				t.Errorf("JobManager env %v lacks %s", main.Env, tc.wantEnv)
+			}
+			cm, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, ConfigMapName(id), metav1.GetOptions{})
+			must(t, err)
+			if tc.wantConf != "" && !strings.Contains(cm.Data[ConfigFile], tc.wantConf) {
+				t.Errorf("config.yaml lacks %q:\n%s", tc.wantConf, cm.Data[ConfigFile])
+			}
+			must(t, cl.Stop(ctx))
+			if left, err := Remaining(ctx, c.Client, ns, id); err != nil || len(left) > 0 {
+				t.Errorf("left after Stop: %v, %v", left, err)
+			}
+		})
+	}
+}
