@@ -107,7 +107,7 @@ func kubeSessions(conf config.Config) ([]sessionInfo, error) {
 		if s.Ready {
 			status = sessionRunning
 		}
-		out = append(out, sessionInfo{ID: s.ID, REST: s.REST, Started: s.Created, Dir: "kubernetes namespace " + ns, Status: status})
+		out = append(out, sessionInfo{ID: s.ID, REST: s.REST, Started: s.Created, Dir: "kubectl logs -n " + ns + " -l app=" + s.ID, Status: status})
 	}
 	return out, nil
 }

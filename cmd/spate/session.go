@@ -243,7 +243,11 @@ func sessionList(args []string) error {
 		if s.Status == sessionDead {
 			dead++
 		}
-		fmt.Fprintf(w, "%s\t%s\thttp://%s\t%s\t%s\n", s.ID, s.Status, s.REST, s.Started.Format("2006-01-02 15:04:05"), filepath.Join(s.Dir, "log"))
+		logs := filepath.Join(s.Dir, "log")
+		if !filepath.IsAbs(s.Dir) {
+			logs = s.Dir // a Kubernetes session's: how to read them
+		}
+		fmt.Fprintf(w, "%s\t%s\thttp://%s\t%s\t%s\n", s.ID, s.Status, s.REST, s.Started.Format("2006-01-02 15:04:05"), logs)
 	}
 	if err := w.Flush(); err != nil {
 		return err
