@@ -283,6 +283,15 @@ func TestKubernetesPerJob(t *testing.T) {
 		k.nothingLeft(t, 0)
 	})
 
+	t.Run("failing", func(t *testing.T) {
+		args := append(append([]string{"run", "--target", "kubernetes-per-job"}, k.flags()...), filepath.Join(bin, "wordcount"), "/nonexistent/input.txt")
+		out, err := k.spate(ctx, t, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "no such file or directory") {
+			t.Fatalf("a failing job: %v\n%s", err, out)
+		}
+		k.nothingLeft(t, 0)
+	})
+
 	t.Run("detached", func(t *testing.T) {
 		args := append(append([]string{"run", "--target", "kubernetes-per-job", "--detached"}, k.flags()...), filepath.Join(bin, "wordcount"), wordcountInput(t))
 		out, err := k.spate(ctx, t, args...).CombinedOutput()
