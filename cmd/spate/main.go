@@ -2,10 +2,10 @@
 //
 //	spate jobmanager [--rpc-port N] [--rest-port N] [--config F] [-D k=v]
 //	spate taskmanager --jobmanager host:rpcport [--slots N]
-//	spate run [--target local|remote] [--jobmanager host:restport] [-p N] [--detached] ./prog [args...]
-//	spate session start --target process-session [--taskmanagers N] [--slots S]
+//	spate run [--target local|remote|process-per-job|kubernetes-session|kubernetes-per-job] [--jobmanager host:restport] [-p N] [--detached] ./prog [args...]
+//	spate session start --target process-session|kubernetes-session [--taskmanagers N] [--slots S]
 //	spate session list | stop ID | prune
-//	spate run-application --target process-application [-p N] [--detached] ./prog [args...]
+//	spate run-application --target process-application|kubernetes-application [-p N] [--detached] ./prog|local:///path [args...]
 //	spate list [--all] [--output json]
 //	spate cancel JOBID
 //	spate logs [--session ID] JOBID
@@ -87,5 +87,7 @@ commands:
   info [-format json|dot] ./prog [args...]         print the plan of a program's jobs
   nexmark --query q0..q8|all --events N            run the Nexmark benchmark locally
 
-Cluster commands take --config FILE and -D key=value (Flink's key names).`)
+Cluster commands take --config FILE and -D key=value (Flink's key names).
+The kubernetes-session, kubernetes-per-job and kubernetes-application targets
+run clusters as pods (docs/kubernetes.md).`)
 }

@@ -323,6 +323,8 @@ func (p *Provider) ended(name, reason string, remove bool) {
 	close(t.gone)
 	p.mu.Unlock()
 	p.log.Warn("kubernetes provider: TaskManager pod ended", "taskmanager", t.id, "pod", name, "reason", reason)
+	// The resource manager says "its process " and the reason.
+	reason = "ended: " + reason
 	if remove {
 		if err := p.client.CoreV1().Pods(p.opts.Namespace).Delete(p.ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) && p.ctx.Err() == nil {
 			p.log.Warn("kubernetes provider: delete an ended TaskManager pod", "pod", name, "err", err)
