@@ -25,6 +25,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
@@ -548,12 +549,19 @@ func TestKubernetesJobErrors(t *testing.T) {
 			[]string{"create TaskManager pod " + k.ns + "/invalid-template-taskmanager-1-", "Not_A_DNS_Label", "Invalid value"}},
 		{"unschedulable", []string{"kubernetes.taskmanager.cpu=1000", "slot.request.timeout=3s"},
 			[]string{"slot.request.timeout", "is not scheduled: Unschedulable", "Insufficient cpu"}},
+		// Last: the quota is the namespace's.
+		{"quota", nil,
+			[]string{"create TaskManager pod " + k.ns + "/quota-taskmanager-1-", "exceeded quota", "a ResourceQuota of the namespace refuses it"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := strings.ReplaceAll(tc.name, " ", "-")
-			if tc.name == "forbidden" {
+			switch tc.name {
+			case "forbidden":
 				// Its Role may do all but create pods.
 				createLimited(t, k)
+			case "quota":
+				// Room for the JobManager's pod only.
+				createQuota(t, k, "1")
 			}
 			conf := append([]string{"kubernetes.cluster-id=" + id}, tc.conf...)
 			args := append(append([]string{"session", "start", "--target", "kubernetes-session", "--taskmanagers", "0"}, k.flags()...), flagsOf(conf)...)
@@ -615,4 +623,20 @@ func createLimited(t *testing.T, k *kubeTest) {
 	if _, err := kc.RbacV1().RoleBindings(k.ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// createQuota limits the namespace to pods pods, and waits until the
+// quota controller has taken it up.
+func createQuota(t *testing.T, k *kubeTest, pods string) {
+	t.Helper()
+	ctx := context.Background()
+	q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "pods"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: apiresource.MustParse(pods)}}}
+	if _, err := k.c.Client.CoreV1().ResourceQuotas(k.ns).Create(ctx, q, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the quota's status", func() bool {
+		q, err := k.c.Client.CoreV1().ResourceQuotas(k.ns).Get(ctx, "pods", metav1.GetOptions{})
+		return err == nil && len(q.Status.Hard) > 0
+	})
 }
