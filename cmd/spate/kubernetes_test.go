@@ -12,6 +12,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,6 +71,10 @@ func startKube(t *testing.T) *kubeTest {
 			if kubeRootErr = os.Symlink(filepath.Join(bin, name), p); kubeRootErr != nil {
 				return
 			}
+		}
+		// A program whose job's workers never get ready, to interrupt.
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(kubeRoot, "opt/spate/usrlib/hang"), "./testdata/hang").CombinedOutput(); err != nil {
+			kubeRootErr = fmt.Errorf("build hang: %v\n%s", err, out)
 		}
 	})
 	if kubeRootErr != nil {
@@ -307,10 +312,7 @@ func TestKubernetesPerJob(t *testing.T) {
 	})
 
 	t.Run("interrupted", func(t *testing.T) {
-		hang := filepath.Join(t.TempDir(), "hang")
-		if b, err := exec.Command("go", "build", "-o", hang, "./testdata/hang").CombinedOutput(); err != nil {
-			t.Fatalf("build hang: %v\n%s", err, b)
-		}
+		hang := filepath.Join(kubeRoot, "opt/spate/usrlib/hang")
 		args := append(append([]string{"run", "--target", "kubernetes-per-job"}, k.flags()...), hang)
 		b := startBackground(t, k.spate(ctx, t, args...))
 		waitFor(t, time.Minute, "the job to be submitted", func() bool { return regexpJobID.MatchString(b.text()) })
@@ -381,6 +383,25 @@ func TestKubernetesApplication(t *testing.T) {
 			t.Fatalf("a failing application: %v\n%s", err, out)
 		}
 		k.nothingLeft(t, 0)
+	})
+
+	t.Run("interrupted", func(t *testing.T) {
+		args := append(append([]string{"run-application", "--target", "kubernetes-application"}, k.flags()...), "local:///opt/spate/usrlib/hang")
+		b := startBackground(t, k.spate(ctx, t, args...))
+		waitFor(t, time.Minute, "the application's TaskManager pod", func() bool {
+			l, err := k.c.Client.CoreV1().Pods(k.ns).List(ctx, metav1.ListOptions{LabelSelector: "component=taskmanager"})
+			return err == nil && len(l.Items) > 0
+		})
+		b.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-b.done:
+		case <-time.After(time.Minute):
+			b.cmd.Process.Kill()
+			t.Fatalf("the interrupted client did not return:\n%s", b.text())
+		}
+		if left := k.left(t); len(left) > 0 {
+			t.Errorf("left when the interrupted client returned: %v\n%s", left, b.text())
+		}
 	})
 
 	t.Run("detached", func(t *testing.T) {
