@@ -358,8 +358,18 @@ func TestModeObjects(t *testing.T) {
 			if dep.Annotations[kubernetes.AnnotationMode] != wantMode {
 				t.Errorf("mode annotation = %q, want %q", dep.Annotations[kubernetes.AnnotationMode], wantMode)
 			}
-			if tc.wantEnv != "" && !slices.ContainsFunc(main.Env, func(e corev1.EnvVar) bool { return e.Name == tc.wantEnv }) {
-				t.Errorf("JobManager env %v lacks %s", main.Env, tc.wantEnv)
+			if tc.wantEnv != "" {
+				// From the cluster's Secret, owned by the Deployment: not
+				// readable in the Deployment.
+				i := slices.IndexFunc(main.Env, func(e corev1.EnvVar) bool { return e.Name == tc.wantEnv })
+				if i < 0 || main.Env[i].Value != "" || main.Env[i].ValueFrom == nil || main.Env[i].ValueFrom.SecretKeyRef == nil || main.Env[i].ValueFrom.SecretKeyRef.Name != kubernetes.EnvSecretName(id) {
+					t.Errorf("JobManager env %v: want %s from Secret %s", main.Env, tc.wantEnv, kubernetes.EnvSecretName(id))
+				}
+				s, err := c.Client.CoreV1().Secrets(ns).Get(ctx, kubernetes.EnvSecretName(id), metav1.GetOptions{})
+				mustOK(t, err)
+				if len(s.OwnerReferences) != 1 || s.OwnerReferences[0].UID != dep.UID || string(s.Data[tc.wantEnv]) != tc.spec.Env[tc.wantEnv] {
+					t.Errorf("Secret %s: owners %v, data %q", s.Name, s.OwnerReferences, s.Data)
+				}
 			}
 			cm, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, kubernetes.ConfigMapName(id), metav1.GetOptions{})
 			mustOK(t, err)

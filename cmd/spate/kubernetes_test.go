@@ -196,6 +196,11 @@ func (k *kubeTest) left(t *testing.T) []string {
 			left = append(left, "configmap/"+o.Name)
 		}
 	}
+	if l, err := kc.CoreV1().Secrets(k.ns).List(ctx, sel); err == nil {
+		for _, o := range l.Items {
+			left = append(left, "secret/"+o.Name)
+		}
+	}
 	return left
 }
 

@@ -113,11 +113,25 @@ func (d Deployer) Deploy(ctx context.Context, spec provider.ClusterSpec) (provid
 		return nil, fmt.Errorf("deploy cluster %s: unknown mode %d", opts.ClusterID, spec.Mode)
 	}
 	dep := opts.JobManagerDeployment(mode, JobManagerArgs(mode, extra...), spec.Env)
-	created, err := kc.AppsV1().Deployments(opts.Namespace).Create(ctx, dep, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
+	if _, err := kc.AppsV1().Deployments(opts.Namespace).Get(ctx, dep.Name, metav1.GetOptions{}); err == nil {
 		return nil, fmt.Errorf("deploy cluster %s: Deployment %s/%s already exists: stop that cluster (spate session stop %s) or choose another %s", opts.ClusterID, opts.Namespace, dep.Name, opts.ClusterID, KeyClusterID)
 	}
+	// The Secret first, so that the JobManager's pod finds it; it is
+	// owned by the Deployment once that exists.
+	secret := opts.EnvSecret(spec.Env)
+	if secret != nil {
+		if _, err := kc.CoreV1().Secrets(opts.Namespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+			return nil, fmt.Errorf("deploy cluster %s: create Secret %s/%s: %w", opts.ClusterID, opts.Namespace, secret.Name, explain(err))
+		}
+	}
+	created, err := kc.AppsV1().Deployments(opts.Namespace).Create(ctx, dep, metav1.CreateOptions{})
 	if err != nil {
+		if secret != nil {
+			kc.CoreV1().Secrets(opts.Namespace).Delete(context.WithoutCancel(ctx), secret.Name, metav1.DeleteOptions{})
+		}
+		if apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("deploy cluster %s: Deployment %s/%s already exists: stop that cluster (spate session stop %s) or choose another %s", opts.ClusterID, opts.Namespace, dep.Name, opts.ClusterID, KeyClusterID)
+		}
 		return nil, fmt.Errorf("deploy cluster %s: create Deployment %s/%s: %w", opts.ClusterID, opts.Namespace, dep.Name, explain(err))
 	}
 	c := &cluster{client: kc, opts: opts, done: make(chan struct{}), stopWatch: make(chan struct{})}
@@ -130,6 +144,16 @@ func (d Deployer) Deploy(ctx context.Context, spec provider.ClusterSpec) (provid
 		return nil, err
 	}
 	owner := OwnerReference(created)
+	if secret != nil {
+		s, err := kc.CoreV1().Secrets(opts.Namespace).Get(ctx, secret.Name, metav1.GetOptions{})
+		if err == nil {
+			s.OwnerReferences = []metav1.OwnerReference{owner}
+			_, err = kc.CoreV1().Secrets(opts.Namespace).Update(ctx, s, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			return fail(fmt.Errorf("deploy cluster %s: make Secret %s/%s the Deployment's: %w", opts.ClusterID, opts.Namespace, secret.Name, explain(err)))
+		}
+	}
 	cm, err := opts.ConfigMap(entries, owner)
 	if err != nil {
 		return fail(err)
@@ -388,6 +412,7 @@ func deleteCluster(ctx context.Context, kc kubernetes.Interface, ns, id string) 
 	}
 	ignore("Deployment "+ns+"/"+id, kc.AppsV1().Deployments(ns).Delete(ctx, id, del))
 	ignore("ConfigMap "+ns+"/"+ConfigMapName(id), kc.CoreV1().ConfigMaps(ns).Delete(ctx, ConfigMapName(id), del))
+	ignore("Secret "+ns+"/"+EnvSecretName(id), kc.CoreV1().Secrets(ns).Delete(ctx, EnvSecretName(id), del))
 	ignore("Service "+ns+"/"+id, kc.CoreV1().Services(ns).Delete(ctx, id, del))
 	ignore("Service "+ns+"/"+RESTServiceName(id), kc.CoreV1().Services(ns).Delete(ctx, RESTServiceName(id), del))
 	sel := metav1.ListOptions{LabelSelector: ClusterSelector(id)}
@@ -452,6 +477,13 @@ func Remaining(ctx context.Context, kc kubernetes.Interface, ns, id string) ([]s
 	}
 	for _, o := range cms.Items {
 		left = append(left, "configmap/"+o.Name)
+	}
+	secrets, err := kc.CoreV1().Secrets(ns).List(ctx, sel)
+	if err != nil {
+		return nil, explain(err)
+	}
+	for _, o := range secrets.Items {
+		left = append(left, "secret/"+o.Name)
 	}
 	return left, nil
 }

@@ -167,7 +167,8 @@ func JobManagerArgs(mode string, extra ...string) []string {
 
 // JobManagerDeployment is the cluster's JobManager Deployment, one
 // replica, its pod the JobManager pod template merged with args and env
-// (the JobManager's own variables, e.g. an application's configuration).
+// (the JobManager's own variables, e.g. an application's configuration,
+// taken from the Secret EnvSecret).
 func (o Options) JobManagerDeployment(mode string, args []string, env map[string]string) *appsv1.Deployment {
 	labels := Labels(o.ClusterID, ComponentJobManager)
 	main := corev1.Container{
@@ -179,7 +180,7 @@ func (o Options) JobManagerDeployment(mode string, args []string, env map[string
 			{Name: "rest", ContainerPort: RESTPort, Protocol: corev1.ProtocolTCP},
 			{Name: "jobmanager-rpc", ContainerPort: RPCPort, Protocol: corev1.ProtocolTCP},
 		},
-		Env: append(o.baseEnv(), sortedEnv(env)...),
+		Env: append(o.baseEnv(), o.secretEnv(env)...),
 		// A JobManager that fails at start says why in its pod's status.
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
@@ -240,10 +241,36 @@ func (o Options) volumes() ([]corev1.Volume, []corev1.VolumeMount) {
 		}
 }
 
-func sortedEnv(env map[string]string) []corev1.EnvVar {
+// secretEnv is the JobManager's own variables, each from its key of the
+// cluster's Secret (EnvSecretName): an application's configuration holds
+// its jobs' secrets, which must not be readable in the Deployment.
+func (o Options) secretEnv(env map[string]string) []corev1.EnvVar {
 	var vars []corev1.EnvVar
 	for _, k := range slices.Sorted(maps.Keys(env)) {
-		vars = append(vars, corev1.EnvVar{Name: k, Value: env[k]})
+		vars = append(vars, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: EnvSecretName(o.ClusterID)}, Key: k,
+		}}})
 	}
 	return vars
+}
+
+// EnvSecretName is the name of the Secret of a cluster's JobManager's own
+// environment variables.
+func EnvSecretName(clusterID string) string { return "spate-env-" + clusterID }
+
+// EnvSecret is the Secret of the JobManager's own variables (nil if none);
+// its owner reference is set once the Deployment exists.
+func (o Options) EnvSecret(env map[string]string) *corev1.Secret {
+	if len(env) == 0 {
+		return nil
+	}
+	data := map[string][]byte{}
+	for k, v := range env {
+		data[k] = []byte(v)
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: EnvSecretName(o.ClusterID), Namespace: o.Namespace, Labels: Labels(o.ClusterID, ComponentJobManager)},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
+	}
 }

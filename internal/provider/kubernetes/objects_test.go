@@ -142,7 +142,8 @@ func TestObjects(t *testing.T) {
 		TaskManagerArgs(provider.TaskManagerSpec{ID: "taskmanager-3", JobManager: "10.0.0.7:6123", Slots: 2}), owner)
 
 	var buf bytes.Buffer
-	for _, obj := range []any{dep, cm, headless, rest, tm} {
+	secret := o.EnvSecret(map[string]string{"SPATE_APPLICATION_PROPERTIES": `{"a":"b"}`})
+	for _, obj := range []any{dep, cm, headless, rest, tm, secret} {
 		b, err := yaml.Marshal(obj)
 		if err != nil {
 			t.Fatal(err)
