@@ -14,8 +14,8 @@ func TestPodStates(t *testing.T) {
 	}
 	now := metav1.Now()
 	for _, tc := range []struct {
-		name                 string
-		pod                  corev1.Pod
+		name                string
+		pod                 corev1.Pod
 		wantEnded, wantPend string
 	}{
 		{name: "running", pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning}}},
