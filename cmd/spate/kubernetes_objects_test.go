@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -214,6 +215,19 @@ func TestSessionObjects(t *testing.T) {
 	if _, err := kc.CoreV1().Pods(ns).Get(ctx, kubernetes.TaskManagerPodName(id, 1, 2), metav1.GetOptions{}); err != nil {
 		t.Errorf("replacement pod: %v", err)
 	}
+
+	// A TaskManager that dies (its pod Failed, exit code 137) is noticed
+	// too, replaced, and its failed pod deleted.
+	waitFor(t, 20*time.Second, "the replacement's process", func() bool {
+		return len(processesNaming("taskmanager.resource-id=taskmanager-2")) == 1
+	})
+	pid, _, _ := strings.Cut(processesNaming("taskmanager.resource-id=taskmanager-2")[0], ":")
+	mustOK(t, exec.Command("kill", "-KILL", pid).Run())
+	waitFor(t, 20*time.Second, "the killed TaskManager to be replaced", registered("tm-3"))
+	waitFor(t, 20*time.Second, "the failed pod to be deleted", func() bool {
+		_, err := kc.CoreV1().Pods(ns).Get(ctx, kubernetes.TaskManagerPodName(id, 1, 2), metav1.GetOptions{})
+		return err != nil
+	})
 
 	// Session list finds it by label.
 	sessions, err := kubernetes.Deployer{Client: kc, Config: map[string]string{kubernetes.KeyNamespace: ns}}.Sessions(ctx, kubernetes.ModeSession)
