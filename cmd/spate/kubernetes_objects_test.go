@@ -218,10 +218,13 @@ func TestSessionObjects(t *testing.T) {
 
 	// A TaskManager that dies (its pod Failed, exit code 137) is noticed
 	// too, replaced, and its failed pod deleted.
-	waitFor(t, 20*time.Second, "the replacement's process", func() bool {
-		return len(processesNaming("taskmanager.resource-id=taskmanager-2")) == 1
-	})
-	pid, _, _ := strings.Cut(processesNaming("taskmanager.resource-id=taskmanager-2")[0], ":")
+	// Its process: the one that dials this cluster's JobManager (its pod
+	// IP is this cluster's alone) as taskmanager-2.
+	replacement := func() []string {
+		return slices.DeleteFunc(processesNaming(jmIP+":"), func(p string) bool { return !strings.Contains(p, "taskmanager.resource-id=taskmanager-2") })
+	}
+	waitFor(t, 20*time.Second, "the replacement's process", func() bool { return len(replacement()) == 1 })
+	pid, _, _ := strings.Cut(replacement()[0], ":")
 	mustOK(t, exec.Command("kill", "-KILL", pid).Run())
 	waitFor(t, 20*time.Second, "the killed TaskManager to be replaced", registered("tm-3"))
 	waitFor(t, 20*time.Second, "the failed pod to be deleted", func() bool {
