@@ -352,9 +352,13 @@ func (c *cluster) watch() {
 		}
 	}()
 	for {
-		left, err := Remaining(ctx, c.client, c.opts.Namespace, c.opts.ClusterID)
-		if err == nil && len(left) == 0 {
-			return
+		// One call while the Deployment is there; all the cluster's kinds
+		// once it is gone, until the garbage collector is through.
+		_, err := c.client.AppsV1().Deployments(c.opts.Namespace).Get(ctx, c.opts.ClusterID, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if left, err := Remaining(ctx, c.client, c.opts.Namespace, c.opts.ClusterID); err == nil && len(left) == 0 {
+				return
+			}
 		}
 		select {
 		case <-ctx.Done():
