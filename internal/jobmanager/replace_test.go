@@ -8,7 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/spate-dev/spate/internal/provider"
+	"github.com/spate-dev/spate/internal/resource"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
 
@@ -17,7 +17,7 @@ import (
 // replaced at once; one that ended before registering is not, so that a
 // cluster whose TaskManagers cannot start does not retry forever.
 func TestKeptTaskManagerReplaced(t *testing.T) {
-	p := &fakeProvider{exits: make(chan provider.Exit, 4)}
+	p := &fakeProvider{exits: make(chan resource.Exit, 4)}
 	jm, _, _ := startJMWith(t, Config{Provider: p, ProvidedSlots: 1, MinTaskManagers: 1})
 	waitFor(t, 5*time.Second, "the kept TaskManager to be asked for", func() bool { return p.count() == 1 })
 
@@ -31,11 +31,11 @@ func TestKeptTaskManagerReplaced(t *testing.T) {
 	if _, err := rpc.RegisterTaskManager(context.Background(), &rpcpb.RegisterTaskManagerRequest{ResourceId: "taskmanager-1", Slots: 1}); err != nil {
 		t.Fatal(err)
 	}
-	p.exits <- provider.Exit{ID: "taskmanager-1", Reason: "ended: pod x was deleted"}
+	p.exits <- resource.Exit{ID: "taskmanager-1", Reason: "ended: pod x was deleted"}
 	waitFor(t, 5*time.Second, "a replacement to be asked for", func() bool { return p.count() == 2 })
 
 	// taskmanager-2 ends before registering: no third.
-	p.exits <- provider.Exit{ID: "taskmanager-2", Reason: "could not start: forbidden"}
+	p.exits <- resource.Exit{ID: "taskmanager-2", Reason: "could not start: forbidden"}
 	waitFor(t, 5*time.Second, "the loss to be taken", func() bool {
 		jm.mu.Lock()
 		defer jm.mu.Unlock()
