@@ -53,6 +53,18 @@ type Deployment struct {
 	// link to the JobManager; defaults if zero.
 	HeartbeatInterval time.Duration `json:"heartbeatInterval,omitempty"`
 	HeartbeatTimeout  time.Duration `json:"heartbeatTimeout,omitempty"`
+	// Attempt is the deployment's attempt number (DeployWorker.attempt):
+	// every call to the JobManager carries it, and the JobManager refuses
+	// an older attempt's.
+	Attempt int64 `json:"attempt,omitempty"`
+	// CheckpointMode is the job's execution.checkpointing.mode
+	// (EXACTLY_ONCE or AT_LEAST_ONCE) when it takes checkpoints, "" when
+	// it does not.
+	CheckpointMode string `json:"checkpointMode,omitempty"`
+	// Restore is the checkpoint to restore (DeployWorker.restore, an
+	// rpcpb.RestoreCheckpoint in protobuf's encoding), nil to start empty;
+	// see worker.RestoreCheckpoint.
+	Restore []byte `json:"restore,omitempty"`
 }
 
 // Local reports whether subtask s of a vertex runs in this worker.

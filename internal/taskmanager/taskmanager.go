@@ -332,7 +332,7 @@ func (tm *TaskManager) session(ctx context.Context) (registered bool, err error)
 			case *rpcpb.JobManagerMessage_Deploy:
 				tm.deploy(sctx, js, k.Deploy)
 			case *rpcpb.JobManagerMessage_Release:
-				tm.release(k.Release.JobId, k.Release.Reason)
+				tm.release(k.Release.JobId, k.Release.Reason, k.Release.Attempt)
 			case *rpcpb.JobManagerMessage_Shutdown:
 				tm.log.Info("taskmanager: the cluster ends", "reason", k.Shutdown.Reason)
 				// Acknowledged once the workers are gone: the JobManager

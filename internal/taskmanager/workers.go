@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/spate-dev/spate/internal/deployment"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
@@ -23,8 +25,10 @@ const tailLines = 20
 // workerProc is one job's worker process on this TaskManager.
 type workerProc struct {
 	jobID, workerID string
-	dir             string
-	cmd             *exec.Cmd
+	// attempt is the deployment's attempt (DeployWorker.attempt).
+	attempt int64
+	dir     string
+	cmd     *exec.Cmd
 	// exited is closed when the process has been waited for.
 	exited chan struct{}
 	// expected is set before the TaskManager stops the process itself.
@@ -41,7 +45,7 @@ func (tm *TaskManager) deploy(ctx context.Context, js jmSession, d *rpcpb.Deploy
 		tm.log.Warn("taskmanager: job deployed twice; ignoring", "job", d.JobId)
 		return
 	}
-	w := &workerProc{jobID: d.JobId, workerID: d.WorkerId, exited: make(chan struct{})}
+	w := &workerProc{jobID: d.JobId, workerID: d.WorkerId, attempt: d.Attempt, exited: make(chan struct{})}
 	tm.mu.workers[d.JobId] = w
 	tm.mu.Unlock()
 	tm.wg.Add(1)
@@ -62,7 +66,7 @@ func (tm *TaskManager) deploy(ctx context.Context, js jmSession, d *rpcpb.Deploy
 
 func exitedMsg(w *workerProc, code int, expected bool, reason string) *rpcpb.TaskManagerMessage {
 	return &rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_WorkerExited{WorkerExited: &rpcpb.WorkerExited{
-		JobId: w.jobID, WorkerId: w.workerID, ExitCode: int32(code), Expected: expected, Reason: reason,
+		JobId: w.jobID, WorkerId: w.workerID, ExitCode: int32(code), Expected: expected, Reason: reason, Attempt: w.attempt,
 	}}}
 }
 
@@ -97,6 +101,15 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 		JobManager: tm.cfg.JobManager, DataHost: tm.cfg.Host, SlotWorkers: d.SlotWorkers,
 		TaskManager:       fmt.Sprintf("%s (%s)", js.id, tm.cfg.ResourceID),
 		HeartbeatInterval: js.interval, HeartbeatTimeout: js.timeout,
+		Attempt: d.Attempt,
+	}
+	if d.Checkpointing != nil {
+		dep.CheckpointMode = d.Checkpointing.Mode.String()
+	}
+	if d.Restore != nil {
+		if dep.Restore, err = proto.Marshal(d.Restore); err != nil {
+			return fmt.Errorf("encode restore checkpoint: %w", err)
+		}
 	}
 	depPath := filepath.Join(dir, "deployment.json")
 	if err := dep.Write(depPath); err != nil {
@@ -198,10 +211,13 @@ func shortID(id string) string {
 }
 
 // release stops a job's worker, removes its files and confirms to the
-// JobManager.
-func (tm *TaskManager) release(jobID, reason string) {
+// JobManager. A non-zero attempt spares a worker of a newer attempt.
+func (tm *TaskManager) release(jobID, reason string, attempt int64) {
 	tm.mu.Lock()
 	w, ok := tm.mu.workers[jobID]
+	if ok && attempt != 0 && w.attempt > attempt {
+		ok = false
+	}
 	if ok {
 		w.expected = true
 	}
@@ -212,12 +228,14 @@ func (tm *TaskManager) release(jobID, reason string) {
 		if ok {
 			tm.stopWorker(w)
 			tm.mu.Lock()
-			delete(tm.mu.workers, jobID)
+			if tm.mu.workers[jobID] == w {
+				delete(tm.mu.workers, jobID)
+			}
 			tm.mu.Unlock()
 		}
 		tm.log.Info("taskmanager: job released", "job", jobID, "reason", reason)
 		select {
-		case tm.events <- &rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_JobReleased{JobReleased: &rpcpb.JobReleased{JobId: jobID}}}:
+		case tm.events <- &rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_JobReleased{JobReleased: &rpcpb.JobReleased{JobId: jobID, Attempt: attempt}}}:
 		case <-time.After(10 * time.Second):
 		}
 	}()

@@ -512,7 +512,9 @@ type WorkerExited struct {
 	Expected bool `protobuf:"varint,4,opt,name=expected,proto3" json:"expected,omitempty"`
 	// reason describes an unexpected exit: signal, exit status, the last lines
 	// of its standard error.
-	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// attempt is the exited worker's DeployWorker.attempt.
+	Attempt       int64 `protobuf:"varint,6,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -582,10 +584,19 @@ func (x *WorkerExited) GetReason() string {
 	return ""
 }
 
+func (x *WorkerExited) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
 // JobReleased confirms that a job's worker is gone and its files removed.
 type JobReleased struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// attempt echoes ReleaseJob.attempt.
+	Attempt       int64 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -625,6 +636,13 @@ func (x *JobReleased) GetJobId() string {
 		return x.JobId
 	}
 	return ""
+}
+
+func (x *JobReleased) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
 }
 
 type JobManagerMessage struct {
@@ -872,7 +890,20 @@ type DeployWorker struct {
 	// job_ordinal tells which job of its program this is: the worker runs
 	// the job_ordinal-th Execute/ExecuteAsync call of main (0 for the
 	// first), skipping the calls before it.
-	JobOrdinal    int32 `protobuf:"varint,11,opt,name=job_ordinal,json=jobOrdinal,proto3" json:"job_ordinal,omitempty"`
+	JobOrdinal int32 `protobuf:"varint,11,opt,name=job_ordinal,json=jobOrdinal,proto3" json:"job_ordinal,omitempty"`
+	// attempt is the deployment's attempt number (its epoch): 1 for the
+	// job's first deployment, one more at every restart (whole-job
+	// failover). Every call of the worker carries it; the JobManager refuses
+	// calls, reports, acknowledgements and commits of an older attempt.
+	// 0 (from an older JobManager) means attempt 1.
+	Attempt int64 `protobuf:"varint,12,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// restore, if set, is the completed checkpoint the worker's subtasks
+	// start from (see checkpoint.proto); unset, they start empty.
+	Restore *RestoreCheckpoint `protobuf:"bytes,13,opt,name=restore,proto3" json:"restore,omitempty"`
+	// checkpointing, if set, says that the job takes periodic checkpoints
+	// (execution.checkpointing.interval is set) and how; sinks then commit on
+	// NotifyCheckpointComplete rather than at the job's end.
+	Checkpointing *CheckpointOptions `protobuf:"bytes,14,opt,name=checkpointing,proto3" json:"checkpointing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -984,11 +1015,36 @@ func (x *DeployWorker) GetJobOrdinal() int32 {
 	return 0
 }
 
+func (x *DeployWorker) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *DeployWorker) GetRestore() *RestoreCheckpoint {
+	if x != nil {
+		return x.Restore
+	}
+	return nil
+}
+
+func (x *DeployWorker) GetCheckpointing() *CheckpointOptions {
+	if x != nil {
+		return x.Checkpointing
+	}
+	return nil
+}
+
 // ReleaseJob asks a TaskManager to stop a job's worker and remove its files.
 type ReleaseJob struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	JobId  string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Reason string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// attempt, if not 0, limits the release to the workers of the job's
+	// attempts up to this one (a failover stops the old attempt's workers
+	// before it deploys the next); 0 releases every worker of the job.
+	Attempt       int64 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1037,12 +1093,22 @@ func (x *ReleaseJob) GetReason() string {
 	return ""
 }
 
+func (x *ReleaseJob) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
 type WorkerReadyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	WorkerId      string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	DataAddress   string                 `protobuf:"bytes,3,opt,name=data_address,json=dataAddress,proto3" json:"data_address,omitempty"`
-	Fingerprint   string                 `protobuf:"bytes,4,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	JobId       string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	WorkerId    string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	DataAddress string                 `protobuf:"bytes,3,opt,name=data_address,json=dataAddress,proto3" json:"data_address,omitempty"`
+	Fingerprint string                 `protobuf:"bytes,4,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// attempt is the worker's DeployWorker.attempt; a stale one is refused
+	// with FAILED_PRECONDITION.
+	Attempt       int64 `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1105,6 +1171,13 @@ func (x *WorkerReadyRequest) GetFingerprint() string {
 	return ""
 }
 
+func (x *WorkerReadyRequest) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
 type WorkerReadyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// data_addresses maps worker id to its data-plane address.
@@ -1162,7 +1235,10 @@ type TaskStatus struct {
 	RecordsOut int64  `protobuf:"varint,6,opt,name=records_out,json=recordsOut,proto3" json:"records_out,omitempty"`
 	// peer_lost marks error as a lost data connection to another worker
 	// (see ReportTasksRequest.peer_lost).
-	PeerLost      bool `protobuf:"varint,7,opt,name=peer_lost,json=peerLost,proto3" json:"peer_lost,omitempty"`
+	PeerLost bool `protobuf:"varint,7,opt,name=peer_lost,json=peerLost,proto3" json:"peer_lost,omitempty"`
+	// attempt is the attempt of the deployment that ran the subtask (as
+	// ReportTasksRequest.attempt).
+	Attempt       int64 `protobuf:"varint,8,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1246,6 +1322,13 @@ func (x *TaskStatus) GetPeerLost() bool {
 	return false
 }
 
+func (x *TaskStatus) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
 type ReportTasksRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	JobId    string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -1257,7 +1340,11 @@ type ReportTasksRequest struct {
 	// peer_lost marks failure as a lost data connection to another worker:
 	// a consequence of another failure (that worker's process died), so the
 	// JobManager prefers a cause that explains it as the job's root.
-	PeerLost      bool `protobuf:"varint,5,opt,name=peer_lost,json=peerLost,proto3" json:"peer_lost,omitempty"`
+	PeerLost bool `protobuf:"varint,5,opt,name=peer_lost,json=peerLost,proto3" json:"peer_lost,omitempty"`
+	// attempt is the worker's DeployWorker.attempt; the JobManager refuses
+	// the report of a stale attempt (FAILED_PRECONDITION) and ignores its
+	// states, so a zombie cannot fail or finish the restored run.
+	Attempt       int64 `protobuf:"varint,6,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1327,6 +1414,13 @@ func (x *ReportTasksRequest) GetPeerLost() bool {
 	return false
 }
 
+func (x *ReportTasksRequest) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
 type ReportTasksResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1364,9 +1458,12 @@ func (*ReportTasksResponse) Descriptor() ([]byte, []int) {
 }
 
 type WorkerHeartbeatRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	WorkerId      string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	JobId    string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	WorkerId string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	// attempt is the worker's DeployWorker.attempt; a stale attempt is
+	// answered running=false.
+	Attempt       int64 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1413,6 +1510,13 @@ func (x *WorkerHeartbeatRequest) GetWorkerId() string {
 		return x.WorkerId
 	}
 	return ""
+}
+
+func (x *WorkerHeartbeatRequest) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
 }
 
 type WorkerHeartbeatResponse struct {
@@ -1472,9 +1576,12 @@ func (x *WorkerHeartbeatResponse) GetReason() string {
 }
 
 type AwaitPublishRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	WorkerId      string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	JobId    string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	WorkerId string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	// attempt is the worker's DeployWorker.attempt; a stale attempt is
+	// answered publish=false.
+	Attempt       int64 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1521,6 +1628,13 @@ func (x *AwaitPublishRequest) GetWorkerId() string {
 		return x.WorkerId
 	}
 	return ""
+}
+
+func (x *AwaitPublishRequest) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
 }
 
 type AwaitPublishResponse struct {
@@ -1582,7 +1696,7 @@ var File_control_proto protoreflect.FileDescriptor
 
 const file_control_proto_rawDesc = "" +
 	"\n" +
-	"\rcontrol.proto\x12\x10spate.control.v1\"\xad\x01\n" +
+	"\rcontrol.proto\x12\x10spate.control.v1\x1a\x10checkpoint.proto\"\xad\x01\n" +
 	"\x1aRegisterTaskManagerRequest\x12\x1f\n" +
 	"\vresource_id\x18\x01 \x01(\tR\n" +
 	"resourceId\x12\x14\n" +
@@ -1612,15 +1726,17 @@ const file_control_proto_rawDesc = "" +
 	"\x0etaskmanager_id\x18\x01 \x01(\tR\rtaskmanagerId\"-\n" +
 	"\tHeartbeat\x12 \n" +
 	"\fsent_unix_ms\x18\x01 \x01(\x03R\n" +
-	"sentUnixMs\"\x93\x01\n" +
+	"sentUnixMs\"\xad\x01\n" +
 	"\fWorkerExited\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\texit_code\x18\x03 \x01(\x05R\bexitCode\x12\x1a\n" +
 	"\bexpected\x18\x04 \x01(\bR\bexpected\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"$\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x18\n" +
+	"\aattempt\x18\x06 \x01(\x03R\aattempt\">\n" +
 	"\vJobReleased\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xd0\x02\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\x03R\aattempt\"\xd0\x02\n" +
 	"\x11JobManagerMessage\x12;\n" +
 	"\theartbeat\x18\x01 \x01(\v2\x1b.spate.control.v1.HeartbeatH\x00R\theartbeat\x128\n" +
 	"\x06deploy\x18\x02 \x01(\v2\x1e.spate.control.v1.DeployWorkerH\x00R\x06deploy\x128\n" +
@@ -1632,7 +1748,7 @@ const file_control_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\".\n" +
 	"\rStdoutRequest\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\x04R\trequestId\"\x99\x03\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\"\xbd\x04\n" +
 	"\fDeployWorker\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
 	"\bjob_name\x18\x02 \x01(\tR\ajobName\x12\x1b\n" +
@@ -1646,24 +1762,29 @@ const file_control_proto_rawDesc = "" +
 	"\tjob_graph\x18\n" +
 	" \x01(\fR\bjobGraph\x12\x1f\n" +
 	"\vjob_ordinal\x18\v \x01(\x05R\n" +
-	"jobOrdinal\x1a6\n" +
+	"jobOrdinal\x12\x18\n" +
+	"\aattempt\x18\f \x01(\x03R\aattempt\x12=\n" +
+	"\arestore\x18\r \x01(\v2#.spate.control.v1.RestoreCheckpointR\arestore\x12I\n" +
+	"\rcheckpointing\x18\x0e \x01(\v2#.spate.control.v1.CheckpointOptionsR\rcheckpointing\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
 	"\n" +
 	"ReleaseJob\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x8d\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
+	"\aattempt\x18\x03 \x01(\x03R\aattempt\"\xa7\x01\n" +
 	"\x12WorkerReadyRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12!\n" +
 	"\fdata_address\x18\x03 \x01(\tR\vdataAddress\x12 \n" +
-	"\vfingerprint\x18\x04 \x01(\tR\vfingerprint\"\xb8\x01\n" +
+	"\vfingerprint\x18\x04 \x01(\tR\vfingerprint\x12\x18\n" +
+	"\aattempt\x18\x05 \x01(\x03R\aattempt\"\xb8\x01\n" +
 	"\x13WorkerReadyResponse\x12_\n" +
 	"\x0edata_addresses\x18\x01 \x03(\v28.spate.control.v1.WorkerReadyResponse.DataAddressesEntryR\rdataAddresses\x1a@\n" +
 	"\x12DataAddressesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc7\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe1\x01\n" +
 	"\n" +
 	"TaskStatus\x12\x16\n" +
 	"\x06vertex\x18\x01 \x01(\x05R\x06vertex\x12\x18\n" +
@@ -1674,23 +1795,27 @@ const file_control_proto_rawDesc = "" +
 	"records_in\x18\x05 \x01(\x03R\trecordsIn\x12\x1f\n" +
 	"\vrecords_out\x18\x06 \x01(\x03R\n" +
 	"recordsOut\x12\x1b\n" +
-	"\tpeer_lost\x18\a \x01(\bR\bpeerLost\"\xb3\x01\n" +
+	"\tpeer_lost\x18\a \x01(\bR\bpeerLost\x12\x18\n" +
+	"\aattempt\x18\b \x01(\x03R\aattempt\"\xcd\x01\n" +
 	"\x12ReportTasksRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x122\n" +
 	"\x05tasks\x18\x03 \x03(\v2\x1c.spate.control.v1.TaskStatusR\x05tasks\x12\x18\n" +
 	"\afailure\x18\x04 \x01(\tR\afailure\x12\x1b\n" +
-	"\tpeer_lost\x18\x05 \x01(\bR\bpeerLost\"\x15\n" +
-	"\x13ReportTasksResponse\"L\n" +
+	"\tpeer_lost\x18\x05 \x01(\bR\bpeerLost\x12\x18\n" +
+	"\aattempt\x18\x06 \x01(\x03R\aattempt\"\x15\n" +
+	"\x13ReportTasksResponse\"f\n" +
 	"\x16WorkerHeartbeatRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
-	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"K\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x18\n" +
+	"\aattempt\x18\x03 \x01(\x03R\aattempt\"K\n" +
 	"\x17WorkerHeartbeatResponse\x12\x18\n" +
 	"\arunning\x18\x01 \x01(\bR\arunning\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"I\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"c\n" +
 	"\x13AwaitPublishRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
-	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"H\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x18\n" +
+	"\aattempt\x18\x03 \x01(\x03R\aattempt\"H\n" +
 	"\x14AwaitPublishResponse\x12\x18\n" +
 	"\apublish\x18\x01 \x01(\bR\apublish\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason2\xd9\x04\n" +
@@ -1742,6 +1867,8 @@ var file_control_proto_goTypes = []any{
 	(*AwaitPublishResponse)(nil),        // 22: spate.control.v1.AwaitPublishResponse
 	nil,                                 // 23: spate.control.v1.DeployWorker.EnvEntry
 	nil,                                 // 24: spate.control.v1.WorkerReadyResponse.DataAddressesEntry
+	(*RestoreCheckpoint)(nil),           // 25: spate.control.v1.RestoreCheckpoint
+	(*CheckpointOptions)(nil),           // 26: spate.control.v1.CheckpointOptions
 }
 var file_control_proto_depIdxs = []int32{
 	5,  // 0: spate.control.v1.TaskManagerMessage.hello:type_name -> spate.control.v1.Hello
@@ -1756,25 +1883,27 @@ var file_control_proto_depIdxs = []int32{
 	11, // 9: spate.control.v1.JobManagerMessage.stdout_request:type_name -> spate.control.v1.StdoutRequest
 	10, // 10: spate.control.v1.JobManagerMessage.shutdown:type_name -> spate.control.v1.Shutdown
 	23, // 11: spate.control.v1.DeployWorker.env:type_name -> spate.control.v1.DeployWorker.EnvEntry
-	24, // 12: spate.control.v1.WorkerReadyResponse.data_addresses:type_name -> spate.control.v1.WorkerReadyResponse.DataAddressesEntry
-	16, // 13: spate.control.v1.ReportTasksRequest.tasks:type_name -> spate.control.v1.TaskStatus
-	0,  // 14: spate.control.v1.JobManager.RegisterTaskManager:input_type -> spate.control.v1.RegisterTaskManagerRequest
-	2,  // 15: spate.control.v1.JobManager.Connect:input_type -> spate.control.v1.TaskManagerMessage
-	14, // 16: spate.control.v1.JobManager.WorkerReady:input_type -> spate.control.v1.WorkerReadyRequest
-	17, // 17: spate.control.v1.JobManager.ReportTasks:input_type -> spate.control.v1.ReportTasksRequest
-	19, // 18: spate.control.v1.JobManager.WorkerHeartbeat:input_type -> spate.control.v1.WorkerHeartbeatRequest
-	21, // 19: spate.control.v1.JobManager.AwaitPublish:input_type -> spate.control.v1.AwaitPublishRequest
-	1,  // 20: spate.control.v1.JobManager.RegisterTaskManager:output_type -> spate.control.v1.RegisterTaskManagerResponse
-	9,  // 21: spate.control.v1.JobManager.Connect:output_type -> spate.control.v1.JobManagerMessage
-	15, // 22: spate.control.v1.JobManager.WorkerReady:output_type -> spate.control.v1.WorkerReadyResponse
-	18, // 23: spate.control.v1.JobManager.ReportTasks:output_type -> spate.control.v1.ReportTasksResponse
-	20, // 24: spate.control.v1.JobManager.WorkerHeartbeat:output_type -> spate.control.v1.WorkerHeartbeatResponse
-	22, // 25: spate.control.v1.JobManager.AwaitPublish:output_type -> spate.control.v1.AwaitPublishResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	25, // 12: spate.control.v1.DeployWorker.restore:type_name -> spate.control.v1.RestoreCheckpoint
+	26, // 13: spate.control.v1.DeployWorker.checkpointing:type_name -> spate.control.v1.CheckpointOptions
+	24, // 14: spate.control.v1.WorkerReadyResponse.data_addresses:type_name -> spate.control.v1.WorkerReadyResponse.DataAddressesEntry
+	16, // 15: spate.control.v1.ReportTasksRequest.tasks:type_name -> spate.control.v1.TaskStatus
+	0,  // 16: spate.control.v1.JobManager.RegisterTaskManager:input_type -> spate.control.v1.RegisterTaskManagerRequest
+	2,  // 17: spate.control.v1.JobManager.Connect:input_type -> spate.control.v1.TaskManagerMessage
+	14, // 18: spate.control.v1.JobManager.WorkerReady:input_type -> spate.control.v1.WorkerReadyRequest
+	17, // 19: spate.control.v1.JobManager.ReportTasks:input_type -> spate.control.v1.ReportTasksRequest
+	19, // 20: spate.control.v1.JobManager.WorkerHeartbeat:input_type -> spate.control.v1.WorkerHeartbeatRequest
+	21, // 21: spate.control.v1.JobManager.AwaitPublish:input_type -> spate.control.v1.AwaitPublishRequest
+	1,  // 22: spate.control.v1.JobManager.RegisterTaskManager:output_type -> spate.control.v1.RegisterTaskManagerResponse
+	9,  // 23: spate.control.v1.JobManager.Connect:output_type -> spate.control.v1.JobManagerMessage
+	15, // 24: spate.control.v1.JobManager.WorkerReady:output_type -> spate.control.v1.WorkerReadyResponse
+	18, // 25: spate.control.v1.JobManager.ReportTasks:output_type -> spate.control.v1.ReportTasksResponse
+	20, // 26: spate.control.v1.JobManager.WorkerHeartbeat:output_type -> spate.control.v1.WorkerHeartbeatResponse
+	22, // 27: spate.control.v1.JobManager.AwaitPublish:output_type -> spate.control.v1.AwaitPublishResponse
+	22, // [22:28] is the sub-list for method output_type
+	16, // [16:22] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_control_proto_init() }
@@ -1782,6 +1911,7 @@ func file_control_proto_init() {
 	if File_control_proto != nil {
 		return
 	}
+	file_checkpoint_proto_init()
 	file_control_proto_msgTypes[2].OneofWrappers = []any{
 		(*TaskManagerMessage_Hello)(nil),
 		(*TaskManagerMessage_Heartbeat)(nil),
