@@ -224,6 +224,30 @@ var registry = func() map[string]Key {
 		{Name: "kubernetes.pod-template-file.taskmanager", Kind: KindString, Doc: "a Pod manifest merged into the TaskManager pods (labels, env, volumes, sidecars)"},
 		{Name: "kubernetes.entry.path", Kind: KindString, Default: "/opt/spate/bin/spate", Doc: "the spate executable in the image"},
 		{Name: "kubernetes.config.file", Kind: KindString, Doc: "the kubeconfig the client reads; $KUBECONFIG, ~/.kube/config or the pod's in-cluster configuration if unset"},
+
+		// Fault tolerance (issue 11, core): checkpoint coordination
+		// (internal/checkpoint), checkpoint storage and restart
+		// strategies (internal/restart), Flink's names and defaults.
+		{Name: "execution.checkpointing.interval", Kind: KindDuration, Doc: "interval of periodic checkpoints; none (and no checkpoints) if unset, as in Flink"},
+		{Name: "execution.checkpointing.mode", Kind: KindEnum, Values: []string{"EXACTLY_ONCE", "AT_LEAST_ONCE"}, Default: "EXACTLY_ONCE", Doc: "EXACTLY_ONCE aligns barriers at subtasks with several inputs, AT_LEAST_ONCE does not"},
+		{Name: "execution.checkpointing.timeout", Kind: KindDuration, NonZero: true, Default: "10 min", Doc: "a checkpoint not complete within it is aborted"},
+		{Name: "execution.checkpointing.min-pause", Kind: KindDuration, Default: "0", Doc: "least time from a checkpoint's completion to the next trigger"},
+		{Name: "execution.checkpointing.max-concurrent-checkpoints", Kind: KindInt, Min: 1, Max: maxInt, Default: "1", Doc: "checkpoints that may be pending at once"},
+		{Name: "execution.checkpointing.tolerable-failed-checkpoints", Kind: KindInt, Min: 0, Max: maxInt, Default: "0", Doc: "checkpoint failures in a row (timeouts, declines, failed writes) a job survives; one more fails it over"},
+		{Name: "state.checkpoints.dir", Kind: KindString, Doc: "where checkpoints are stored, a URL (file:///path) or a path; <dir>/<job-id>/chk-<n>/; if unset, checkpoints in the JobManager's cluster directory"},
+		{Name: "state.checkpoints.num-retained", Kind: KindInt, Min: 1, Max: maxInt, Default: "1", Doc: "completed checkpoints kept; older ones are deleted"},
+		{Name: "restart-strategy.type", Kind: KindEnum, Values: []string{"none", "off", "disable", "fixed-delay", "fixeddelay", "failure-rate", "failurerate", "exponential-delay", "exponentialdelay"}, Doc: "how a failed job restarts; exponential-delay if checkpointing is on, none otherwise, if unset"},
+		{Name: "restart-strategy.fixed-delay.attempts", Kind: KindInt, Min: 0, Max: maxInt, Default: "1", Doc: "restarts of fixed-delay before the job fails"},
+		{Name: "restart-strategy.fixed-delay.delay", Kind: KindDuration, Default: "1 s", Doc: "delay of each fixed-delay restart"},
+		{Name: "restart-strategy.failure-rate.max-failures-per-interval", Kind: KindInt, Min: 0, Max: maxInt, Default: "1", Doc: "failures within the interval that failure-rate restarts; one more fails the job"},
+		{Name: "restart-strategy.failure-rate.failure-rate-interval", Kind: KindDuration, NonZero: true, Default: "1 min", Doc: "interval over which failure-rate counts failures"},
+		{Name: "restart-strategy.failure-rate.delay", Kind: KindDuration, Default: "1 s", Doc: "delay of each failure-rate restart"},
+		{Name: "restart-strategy.exponential-delay.initial-backoff", Kind: KindDuration, NonZero: true, Default: "1 s", Doc: "first backoff of exponential-delay"},
+		{Name: "restart-strategy.exponential-delay.max-backoff", Kind: KindDuration, NonZero: true, Default: "1 min", Doc: "largest backoff of exponential-delay"},
+		{Name: "restart-strategy.exponential-delay.backoff-multiplier", Kind: KindString, Default: "1.5", Doc: "factor of each next backoff of exponential-delay (a number, 1 or more)"},
+		{Name: "restart-strategy.exponential-delay.reset-backoff-threshold", Kind: KindDuration, NonZero: true, Default: "1 h", Doc: "a failure this long after the previous one starts the backoff over"},
+		{Name: "restart-strategy.exponential-delay.jitter-factor", Kind: KindString, Default: "0.1", Doc: "each backoff is spread by up to this fraction of it, either way (a number from 0 to 1)"},
+		{Name: "restart-strategy.exponential-delay.attempts-before-reset-backoff", Kind: KindInt, Min: 0, Max: maxInt, Doc: "restarts of exponential-delay before the job fails, counted since the backoff was last reset; unbounded if unset"},
 	}
 	m := make(map[string]Key, len(keys))
 	for _, k := range keys {

@@ -1,0 +1,471 @@
+package checkpoint
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Subtask states the coordinator tells apart.
+const (
+	taskDeploying = iota
+	taskRunning
+	taskFinished
+	taskFailed
+)
+
+// pending is a checkpoint triggered and not yet completed or aborted.
+type pending struct {
+	id        ID
+	attempt   int64
+	triggered time.Time
+	// needed holds the subtasks that must acknowledge; acks those that
+	// have; finished those excluded because they had finished.
+	needed   map[Subtask]bool
+	acks     map[Subtask]Ack
+	finished []Subtask
+	// finalizing is set once every needed subtask acknowledged: the
+	// metadata is being written.
+	finalizing bool
+	stat       *Stat
+}
+
+// Completed is a completed checkpoint the coordinator retains.
+type Completed struct {
+	ID        ID
+	Attempt   int64
+	Timestamp time.Time
+	// Path is where its metadata was written (MetadataWritten's path).
+	Path string
+	Size int64
+}
+
+// AckResult says what became of an acknowledgement or a decline.
+type AckResult int
+
+// The results.
+const (
+	// Accepted: the checkpoint was pending and took it.
+	Accepted AckResult = iota
+	// Late: the checkpoint is no longer pending (aborted, completed,
+	// unknown); nothing changed.
+	Late
+	// Stale: it came from an attempt that is not the job's current one:
+	// refused (the sender is a zombie).
+	Stale
+	// Unexpected: the subtask is not one the checkpoint waits for.
+	Unexpected
+)
+
+func (r AckResult) String() string {
+	return [...]string{"accepted", "late", "stale", "unexpected"}[r]
+}
+
+// Coordinator coordinates one job's checkpoints. Its zero value is not
+// usable; see New.
+type Coordinator struct {
+	cfg      Config
+	vertices []Vertex
+	// attempt is the job's current attempt; active is true while it runs
+	// (between Deployed and Suspend).
+	attempt int64
+	active  bool
+	tasks   map[Subtask]int
+	// nextTrigger is when the next periodic checkpoint is due.
+	nextTrigger time.Time
+	// lastCompleted is when the last checkpoint completed (for min-pause).
+	lastCompleted time.Time
+	nextID        ID
+	pending       map[ID]*pending
+	completed     []Completed
+	// failures counts the counted checkpoint failures in a row.
+	failures int
+	stats    Stats
+}
+
+// New returns the coordinator of a job with these vertices (the JobGraph's,
+// in order).
+func New(cfg Config, vertices []Vertex) *Coordinator {
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 1
+	}
+	if cfg.Retained <= 0 {
+		cfg.Retained = 1
+	}
+	c := &Coordinator{cfg: cfg, vertices: vertices, nextID: 1, pending: map[ID]*pending{}, tasks: map[Subtask]int{}}
+	c.stats.Latest.Restored = nil
+	return c
+}
+
+// Config returns the coordinator's configuration.
+func (c *Coordinator) Config() Config { return c.cfg }
+
+// Enabled tells whether the job takes periodic checkpoints.
+func (c *Coordinator) Enabled() bool { return c.cfg.Interval > 0 }
+
+// Attempt is the job's current attempt, as the coordinator knows it.
+func (c *Coordinator) Attempt() int64 { return c.attempt }
+
+// Deployed starts a new attempt of the job at now: every subtask is being
+// deployed, except those finished, which a restored checkpoint recorded
+// as finished. Checkpoints of older attempts are aborted. The first
+// periodic checkpoint is due an interval later.
+func (c *Coordinator) Deployed(now time.Time, attempt int64, finished []Subtask) []Effect {
+	eff := c.abortAll(now, Suspended, "the job was redeployed")
+	c.attempt, c.active = attempt, true
+	clear(c.tasks)
+	for v, vx := range c.vertices {
+		for s := range vx.Parallelism {
+			c.tasks[Subtask{v, s}] = taskDeploying
+		}
+	}
+	for _, st := range finished {
+		c.tasks[st] = taskFinished
+	}
+	c.nextTrigger = now.Add(c.cfg.Interval)
+	return eff
+}
+
+// Restored records that the attempt restored checkpoint id (from path),
+// and makes the next checkpoint's id follow it.
+func (c *Coordinator) Restored(now time.Time, id ID, path string) {
+	c.stats.Counts.Restored++
+	c.stats.Latest.Restored = &Restored{ID: id, RestoreTime: now, Path: path}
+	if id >= c.nextID {
+		c.nextID = id + 1
+	}
+}
+
+// Suspend stops checkpointing (the job fails over, is cancelled or ended):
+// every pending checkpoint is aborted and no new one is triggered until
+// Deployed.
+func (c *Coordinator) Suspend(now time.Time, why string) []Effect {
+	c.active = false
+	return c.abortAll(now, Suspended, why)
+}
+
+// TaskState records a subtask's state ("RUNNING", "FINISHED", "FAILED",
+// "CANCELED", ...) reported by attempt. A stale attempt's report changes
+// nothing (Stale). A subtask that finishes or fails while a checkpoint
+// waits for it aborts that checkpoint.
+func (c *Coordinator) TaskState(now time.Time, attempt int64, st Subtask, state string) (AckResult, []Effect) {
+	if attempt != c.attempt {
+		return Stale, nil
+	}
+	if _, ok := c.tasks[st]; !ok {
+		return Unexpected, nil
+	}
+	var eff []Effect
+	switch state {
+	case "RUNNING":
+		if c.tasks[st] == taskDeploying {
+			c.tasks[st] = taskRunning
+		}
+	case "FINISHED":
+		c.tasks[st] = taskFinished
+		for _, p := range c.sortedPending() {
+			if _, acked := p.acks[st]; p.needed[st] && !acked {
+				eff = append(eff, c.abort(now, p, TaskFinished, fmt.Sprintf("subtask %s finished before it acknowledged", st))...)
+			}
+		}
+	case "FAILED", "CANCELED", "CANCELING":
+		c.tasks[st] = taskFailed
+		for _, p := range c.sortedPending() {
+			if p.needed[st] {
+				eff = append(eff, c.abort(now, p, TaskFailure, fmt.Sprintf("subtask %s is %s", st, state))...)
+			}
+		}
+	}
+	return Accepted, eff
+}
+
+// Tick advances time: pending checkpoints past the timeout are aborted,
+// and a periodic checkpoint is triggered when due.
+func (c *Coordinator) Tick(now time.Time) []Effect {
+	var eff []Effect
+	for _, p := range c.sortedPending() {
+		if now.Sub(p.triggered) >= c.cfg.Timeout && c.cfg.Timeout > 0 {
+			eff = append(eff, c.abort(now, p, Expired, fmt.Sprintf("not complete within %v (execution.checkpointing.timeout)", c.cfg.Timeout))...)
+		}
+	}
+	return append(eff, c.maybeTrigger(now)...)
+}
+
+// NextEvent is when the coordinator next needs a Tick without other
+// events: the next trigger or timeout; zero if none.
+func (c *Coordinator) NextEvent() time.Time {
+	var next time.Time
+	earlier := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	if c.active && c.cfg.Interval > 0 {
+		t := c.nextTrigger
+		if pause := c.lastCompleted.Add(c.cfg.MinPause); !c.lastCompleted.IsZero() && pause.After(t) {
+			t = pause
+		}
+		earlier(t)
+	}
+	for _, p := range c.pending {
+		if c.cfg.Timeout > 0 {
+			earlier(p.triggered.Add(c.cfg.Timeout))
+		}
+	}
+	return next
+}
+
+func (c *Coordinator) maybeTrigger(now time.Time) []Effect {
+	if !c.active || c.cfg.Interval <= 0 || now.Before(c.nextTrigger) {
+		return nil
+	}
+	if len(c.pending) >= c.cfg.MaxConcurrent {
+		// Due, and triggered once one ends.
+		return nil
+	}
+	if !c.lastCompleted.IsZero() && now.Before(c.lastCompleted.Add(c.cfg.MinPause)) {
+		return nil
+	}
+	c.nextTrigger = now.Add(c.cfg.Interval)
+	p := &pending{id: c.nextID, attempt: c.attempt, triggered: now, needed: map[Subtask]bool{}, acks: map[Subtask]Ack{}}
+	for _, st := range c.allSubtasks() {
+		switch c.tasks[st] {
+		case taskFinished:
+			p.finished = append(p.finished, st)
+		case taskRunning:
+			p.needed[st] = true
+		default:
+			// Not every subtask runs yet (deploying, or failed and the
+			// job about to fail over): skip this one, as Flink does
+			// (NOT_ALL_REQUIRED_TASKS_RUNNING, not a failure).
+			return nil
+		}
+	}
+	if len(p.needed) == 0 {
+		return nil // every subtask finished: the job is finishing
+	}
+	var at []Subtask
+	for _, st := range c.allSubtasks() {
+		if p.needed[st] && c.inputsFinished(st) {
+			at = append(at, st)
+		}
+	}
+	c.nextID++
+	c.pending[p.id] = p
+	p.stat = &Stat{ID: p.id, Status: StatusInProgress, TriggerTime: now, NumSubtasks: len(p.needed)}
+	c.stats.Counts.Total++
+	c.stats.Counts.InProgress++
+	c.stats.pushHistory(p.stat)
+	return []Effect{Trigger{ID: p.id, Attempt: c.attempt, Timestamp: now, Mode: c.cfg.Mode, Subtasks: at}}
+}
+
+// inputsFinished tells whether every subtask st reads from has finished:
+// true for a source.
+func (c *Coordinator) inputsFinished(st Subtask) bool {
+	for _, in := range c.vertices[st.Vertex].Inputs {
+		if in.Forward {
+			if c.tasks[Subtask{in.From, st.Index}] != taskFinished {
+				return false
+			}
+			continue
+		}
+		for s := range c.vertices[in.From].Parallelism {
+			if c.tasks[Subtask{in.From, s}] != taskFinished {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (c *Coordinator) allSubtasks() []Subtask {
+	var out []Subtask
+	for v, vx := range c.vertices {
+		for s := range vx.Parallelism {
+			out = append(out, Subtask{v, s})
+		}
+	}
+	return out
+}
+
+func (c *Coordinator) sortedPending() []*pending {
+	out := make([]*pending, 0, len(c.pending))
+	for _, p := range c.pending {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *pending) int { return int(a.id - b.id) })
+	return out
+}
+
+// Acknowledge takes a subtask's acknowledgement. Once every needed subtask
+// has acknowledged, the effects ask for the metadata to be written.
+func (c *Coordinator) Acknowledge(now time.Time, a Ack) (AckResult, []Effect) {
+	if a.Attempt != c.attempt {
+		return Stale, nil
+	}
+	p, ok := c.pending[a.ID]
+	if !ok || p.finalizing {
+		return Late, nil
+	}
+	if !p.needed[a.Subtask] {
+		return Unexpected, nil
+	}
+	if _, dup := p.acks[a.Subtask]; dup {
+		return Accepted, nil
+	}
+	p.acks[a.Subtask] = a
+	p.stat.NumAcknowledged++
+	p.stat.LatestAck = now
+	for _, h := range a.States {
+		p.stat.StateSize += h.Size
+	}
+	p.stat.SyncMax = max(p.stat.SyncMax, a.Sync)
+	p.stat.AsyncMax = max(p.stat.AsyncMax, a.Async)
+	p.stat.AlignmentMax = max(p.stat.AlignmentMax, a.Alignment)
+	if len(p.acks) < len(p.needed) {
+		return Accepted, nil
+	}
+	p.finalizing = true
+	return Accepted, []Effect{WriteMetadata{Meta: c.metadata(p)}}
+}
+
+func (c *Coordinator) metadata(p *pending) Metadata {
+	m := Metadata{ID: p.id, Attempt: p.attempt, TimestampMs: p.triggered.UnixMilli()}
+	for _, st := range p.finished {
+		m.Subtasks = append(m.Subtasks, SubtaskState{Vertex: st.Vertex, Subtask: st.Index, Finished: true})
+	}
+	for _, st := range c.allSubtasks() {
+		if a, ok := p.acks[st]; ok {
+			m.Subtasks = append(m.Subtasks, SubtaskState{Vertex: st.Vertex, Subtask: st.Index, Attempt: a.Attempt, States: a.States})
+		}
+	}
+	slices.SortFunc(m.Subtasks, func(a, b SubtaskState) int {
+		if a.Vertex != b.Vertex {
+			return a.Vertex - b.Vertex
+		}
+		return a.Subtask - b.Subtask
+	})
+	return m
+}
+
+// Decline takes a subtask's decline: the checkpoint is aborted.
+func (c *Coordinator) Decline(now time.Time, d Decline) (AckResult, []Effect) {
+	if d.Attempt != c.attempt {
+		return Stale, nil
+	}
+	p, ok := c.pending[d.ID]
+	if !ok || p.finalizing {
+		return Late, nil
+	}
+	if !p.needed[d.Subtask] {
+		return Unexpected, nil
+	}
+	r := d.Reason
+	if r == 0 {
+		r = Declined
+	}
+	return Accepted, c.abort(now, p, r, fmt.Sprintf("declined by subtask %s: %s", d.Subtask, d.Message))
+}
+
+// MetadataWritten reports the outcome of a WriteMetadata: err nil when
+// checkpoint id's metadata is durable at path. Only then is the
+// checkpoint complete. The metadata of a checkpoint no longer pending (of
+// a stale attempt, aborted meanwhile) is refused: its files are
+// discarded.
+func (c *Coordinator) MetadataWritten(now time.Time, id ID, attempt int64, path string, err error) (AckResult, []Effect) {
+	p, ok := c.pending[id]
+	if !ok || !p.finalizing || p.attempt != attempt || attempt != c.attempt {
+		res := Late
+		if attempt != c.attempt {
+			res = Stale
+		}
+		if c.isCompleted(id) {
+			return res, nil
+		}
+		return res, []Effect{Discard{ID: id}}
+	}
+	if err != nil {
+		return Accepted, c.abort(now, p, FinalizeFailed, fmt.Sprintf("write metadata: %v", err))
+	}
+	delete(c.pending, id)
+	c.failures = 0
+	c.lastCompleted = now
+	done := Completed{ID: id, Attempt: attempt, Timestamp: p.triggered, Path: path, Size: p.stat.StateSize}
+	c.completed = append(c.completed, done)
+	p.stat.Status, p.stat.EndTime, p.stat.Path = StatusCompleted, now, path
+	c.stats.Counts.InProgress--
+	c.stats.Counts.Completed++
+	c.stats.Latest.Completed = p.stat
+	c.stats.addCompleted(p.stat)
+	eff := []Effect{NotifyComplete{ID: id, Attempt: attempt, Timestamp: p.triggered}}
+	for _, o := range c.sortedPending() {
+		if o.id < id {
+			eff = append(eff, c.abort(now, o, Subsumed, fmt.Sprintf("subsumed by checkpoint %d", id))...)
+		}
+	}
+	for len(c.completed) > c.cfg.Retained {
+		old := c.completed[0]
+		c.completed = c.completed[1:]
+		c.stats.discarded(old.ID)
+		eff = append(eff, Discard{ID: old.ID, Completed: true})
+	}
+	// A trigger held back by max-concurrent may go now.
+	return Accepted, append(eff, c.maybeTrigger(now)...)
+}
+
+func (c *Coordinator) isCompleted(id ID) bool {
+	for _, d := range c.completed {
+		if d.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// CompletedCheckpoints returns the retained completed checkpoints, oldest
+// first.
+func (c *Coordinator) CompletedCheckpoints() []Completed { return slices.Clone(c.completed) }
+
+// Latest returns the latest completed checkpoint, if any.
+func (c *Coordinator) Latest() (Completed, bool) {
+	if len(c.completed) == 0 {
+		return Completed{}, false
+	}
+	return c.completed[len(c.completed)-1], true
+}
+
+// Forget drops a completed checkpoint that turned out unusable (its files
+// are damaged), so that restores fall back to an older one.
+func (c *Coordinator) Forget(id ID) {
+	c.completed = slices.DeleteFunc(c.completed, func(d Completed) bool { return d.ID == id })
+}
+
+func (c *Coordinator) abortAll(now time.Time, r Reason, why string) []Effect {
+	var eff []Effect
+	for _, p := range c.sortedPending() {
+		eff = append(eff, c.abort(now, p, r, why)...)
+	}
+	return eff
+}
+
+// abort ends p: workers are told, its files discarded, the failure
+// counted if its kind counts, and the job failed past the tolerance.
+func (c *Coordinator) abort(now time.Time, p *pending, r Reason, why string) []Effect {
+	delete(c.pending, p.id)
+	p.stat.Status, p.stat.EndTime, p.stat.FailureMessage = StatusFailed, now, why
+	c.stats.Counts.InProgress--
+	c.stats.Counts.Failed++
+	c.stats.Latest.Failed = p.stat
+	eff := []Effect{NotifyAborted{ID: p.id, Attempt: p.attempt, Reason: r}, Discard{ID: p.id}}
+	if r.Counts() && c.active {
+		c.failures++
+		if c.failures > c.cfg.TolerableFailures {
+			eff = append(eff, FailJob{Err: fmt.Sprintf("checkpoint %d failed (%s: %s), %d checkpoint failure(s) in a row, more than tolerated (execution.checkpointing.tolerable-failed-checkpoints = %d)",
+				p.id, r, why, c.failures, c.cfg.TolerableFailures)})
+			c.failures = 0
+			// The job fails over: no trigger until it is deployed again.
+			c.active = false
+		}
+	}
+	return eff
+}

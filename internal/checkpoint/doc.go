@@ -1,0 +1,46 @@
+// Package checkpoint is the job master's checkpoint coordinator, as
+// Flink's CheckpointCoordinator: it decides when a checkpoint starts, at
+// which subtasks, when it is complete, aborted or timed out, which
+// completed checkpoints are retained, and when too many failed ones fail
+// the job.
+//
+// It is a pure state machine. Every method takes one event (a timer tick,
+// a subtask's state, an acknowledgement, a decline, the durable write of
+// a checkpoint's metadata, a failover) with the time it happened, and
+// returns the effects the caller must carry out (trigger at subtasks,
+// write metadata, notify complete or aborted, discard files, fail the
+// job). It has no goroutines, no sockets and no clock: the JobManager
+// (internal/jobmanager) feeds it and performs the effects; the tests feed
+// it scripts (testdata/*.txt) and compare its effects with golden files.
+//
+// A checkpoint's life:
+//
+//	 trigger (interval due, min-pause passed, fewer than
+//	 max-concurrent pending, every unfinished subtask RUNNING)
+//	     │
+//	     ▼
+//	 PENDING ──decline / timeout / failover / subsumed──▶ ABORTED
+//	     │                                  (NotifyAborted, Discard)
+//	     │ every needed subtask acknowledged
+//	     │ (or finished meanwhile)
+//	     ▼
+//	FINALIZING ──metadata write failed / failover──▶ ABORTED
+//	     │
+//	     │ MetadataWritten (the _metadata is durable)
+//	     ▼
+//	COMPLETED  (NotifyComplete to every worker; older pending
+//	            ones subsumed; beyond state.checkpoints.num-retained
+//	            the oldest completed ones are discarded)
+//
+// The needed set is fixed at the trigger: every subtask not FINISHED. The
+// trigger goes to the running subtasks none of whose inputs still runs
+// (the sources, and those whose upstream all finished), so that a
+// finished bounded source does not block the checkpoints of the rest of
+// the job. A subtask that finishes while a checkpoint waits for it counts
+// as done (it is recorded finished, and is not run again on restore).
+//
+// Fencing: the coordinator knows the job's current attempt; an
+// acknowledgement or decline of another attempt is refused (Stale), and
+// a failover aborts every checkpoint of the old attempt, so a zombie's
+// late acknowledgement or metadata can never complete one.
+package checkpoint
