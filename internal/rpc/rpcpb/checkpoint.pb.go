@@ -1241,10 +1241,15 @@ func (x *RestoreCheckpoint) GetTimestampMs() int64 {
 
 // SubtaskState is one subtask's state in a checkpoint.
 type SubtaskState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Vertex        int32                  `protobuf:"varint,1,opt,name=vertex,proto3" json:"vertex,omitempty"`
-	Subtask       int32                  `protobuf:"varint,2,opt,name=subtask,proto3" json:"subtask,omitempty"`
-	States        []*StateHandle         `protobuf:"bytes,3,rep,name=states,proto3" json:"states,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Vertex  int32                  `protobuf:"varint,1,opt,name=vertex,proto3" json:"vertex,omitempty"`
+	Subtask int32                  `protobuf:"varint,2,opt,name=subtask,proto3" json:"subtask,omitempty"`
+	States  []*StateHandle         `protobuf:"bytes,3,rep,name=states,proto3" json:"states,omitempty"`
+	// finished marks a subtask that had finished before the checkpoint (a
+	// bounded source that ended): it is not run again; it reports FINISHED.
+	Finished bool `protobuf:"varint,4,opt,name=finished,proto3" json:"finished,omitempty"`
+	// attempt is the attempt that took the subtask's state.
+	Attempt       int64 `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1298,6 +1303,20 @@ func (x *SubtaskState) GetStates() []*StateHandle {
 		return x.States
 	}
 	return nil
+}
+
+func (x *SubtaskState) GetFinished() bool {
+	if x != nil {
+		return x.Finished
+	}
+	return false
+}
+
+func (x *SubtaskState) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
 }
 
 var File_checkpoint_proto protoreflect.FileDescriptor
@@ -1382,11 +1401,13 @@ const file_checkpoint_proto_rawDesc = "" +
 	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x12\x1a\n" +
 	"\bmetadata\x18\x02 \x01(\tR\bmetadata\x12:\n" +
 	"\bsubtasks\x18\x03 \x03(\v2\x1e.spate.control.v1.SubtaskStateR\bsubtasks\x12!\n" +
-	"\ftimestamp_ms\x18\x04 \x01(\x03R\vtimestampMs\"w\n" +
+	"\ftimestamp_ms\x18\x04 \x01(\x03R\vtimestampMs\"\xad\x01\n" +
 	"\fSubtaskState\x12\x16\n" +
 	"\x06vertex\x18\x01 \x01(\x05R\x06vertex\x12\x18\n" +
 	"\asubtask\x18\x02 \x01(\x05R\asubtask\x125\n" +
-	"\x06states\x18\x03 \x03(\v2\x1d.spate.control.v1.StateHandleR\x06states*5\n" +
+	"\x06states\x18\x03 \x03(\v2\x1d.spate.control.v1.StateHandleR\x06states\x12\x1a\n" +
+	"\bfinished\x18\x04 \x01(\bR\bfinished\x12\x18\n" +
+	"\aattempt\x18\x05 \x01(\x03R\aattempt*5\n" +
 	"\x0eCheckpointMode\x12\x10\n" +
 	"\fEXACTLY_ONCE\x10\x00\x12\x11\n" +
 	"\rAT_LEAST_ONCE\x10\x01*\x91\x01\n" +
