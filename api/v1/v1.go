@@ -143,6 +143,8 @@ type JobDetails struct {
 	StatusCounts TaskCounts       `json:"status-counts"`
 	// Plan is the job's JobGraph as JSON.
 	Plan json.RawMessage `json:"plan,omitempty"`
+	// NumRestarts counts the job's restarts (Flink's numRestarts metric).
+	NumRestarts int `json:"numRestarts"`
 }
 
 // ExceptionEntry is one failure in a job's exception history.

@@ -189,6 +189,7 @@ func (jm *JobManager) Job(ctx context.Context, id string) (v1.JobDetails, error)
 		d.Vertices = append(d.Vertices, vx)
 	}
 	d.StatusCounts = counts(all)
+	d.NumRestarts = restartsOf(j)
 	return d, nil
 }
 
@@ -312,8 +313,12 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v
 	if !jm.blobs.Has(req.Artifact) {
 		return v1.JobSubmitResponse{}, fmt.Errorf("artifact %q is not in the blob store: upload the program first (POST /v1/artifacts): %w", req.Artifact, rest.ErrInvalid)
 	}
+	ft, err := jm.newFaultTolerance(g, req.Env)
+	if err != nil {
+		return v1.JobSubmitResponse{}, fmt.Errorf("job %q: %w: %w", g.Name, err, rest.ErrInvalid)
+	}
 	now := jm.clock.Now()
-	j := &job{
+	j := &job{ft: ft,
 		id: newJobID(), name: g.Name, graph: g, graphJSON: req.JobGraph, artifact: req.Artifact,
 		program: req.Program, args: req.Args, ordinal: req.JobOrdinal, env: req.Env, fingerprint: g.Fingerprint,
 		timestamps: map[string]int64{}, submitted: now, slotsNeeded: need, ready: make(chan struct{}), root: -1,
@@ -333,6 +338,7 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v
 		return v1.JobSubmitResponse{}, fmt.Errorf("%v: %w", errClosed, rest.ErrUnavailable)
 	}
 	j.setStatusLocked(statusCreated, now)
+	ft.master.Schedule(now)
 	jm.mu.jobs[j.id] = j
 	jm.mu.active[j.id] = j
 	jm.mu.submitted++

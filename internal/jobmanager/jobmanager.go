@@ -264,7 +264,13 @@ type JobManager struct {
 	blobs   *blob.Store
 	blobDir string
 	ownBlob bool
-	started time.Time
+	// ckptDir is the default checkpoint directory (failover.go), made
+	// once; ownCkptDir when it is a temporary one of the JobManager's.
+	ckptDirOnce sync.Once
+	ckptDir     string
+	ckptDirErr  error
+	ownCkptDir  bool
+	started     time.Time
 	// runCtx ends when Run begins to shut down; provider calls take it.
 	runCtx context.Context
 
@@ -416,6 +422,9 @@ func (jm *JobManager) cleanup() {
 	if jm.ownBlob {
 		os.RemoveAll(jm.blobDir)
 	}
+	if jm.ownCkptDir {
+		os.RemoveAll(jm.ckptDir)
+	}
 }
 
 // Run serves RPC and REST until ctx ends, then cancels running jobs' workers
@@ -431,6 +440,7 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	)
 	rpcpb.RegisterJobManagerServer(srv, jm)
 	rpcpb.RegisterCollectRelayServer(srv, collectServer{jm: jm})
+	rpcpb.RegisterCheckpointCoordinatorServer(srv, checkpointServer{jm: jm})
 	// Both servers report here once, whether they failed or were stopped.
 	errc := make(chan error, 2)
 	var servers sync.WaitGroup
@@ -540,7 +550,7 @@ func (jm *JobManager) checkInterval() time.Duration {
 // checkLoop runs tickLocked periodically until Run shuts down.
 func (jm *JobManager) checkLoop() {
 	defer jm.wg.Done()
-	tick := time.NewTicker(jm.checkInterval())
+	tick := time.NewTimer(jm.checkInterval())
 	defer tick.Stop()
 	for {
 		select {
@@ -548,8 +558,15 @@ func (jm *JobManager) checkLoop() {
 			return
 		case <-tick.C:
 			jm.mu.Lock()
-			jm.tickLocked(jm.clock.Now())
+			now := jm.clock.Now()
+			jm.tickLocked(now)
+			// Sooner when a checkpoint or a restart is due sooner.
+			next := jm.checkInterval()
+			if at := jm.nextEventLocked(); !at.IsZero() && at.Sub(now) < next {
+				next = max(at.Sub(now), time.Millisecond)
+			}
 			jm.mu.Unlock()
+			tick.Reset(next)
 		}
 	}
 }
@@ -573,7 +590,7 @@ func (jm *JobManager) tickLocked(now time.Time) {
 	}
 	jm.releaseIdleLocked(now)
 	for _, j := range slices.Clone(jm.mu.waiting) {
-		if j.status == statusCreated && now.Sub(j.submitted) > jm.cfg.SlotRequestTimeout {
+		if waiting, since := j.waitingForSlots(); waiting && now.Sub(since) > jm.cfg.SlotRequestTimeout {
 			jm.failLocked(j, fmt.Errorf("could not get %d slots within %v (slot.request.timeout): the cluster has %d free of %d; start more TaskManagers, give them more slots (taskmanager.numberOfTaskSlots) or lower the job's parallelism%s",
 				j.slotsNeeded, jm.cfg.SlotRequestTimeout, jm.freeSlotsLocked(), jm.totalSlotsLocked(), jm.pendingReasonsLocked()), "", now)
 		}
@@ -588,6 +605,9 @@ func (jm *JobManager) tickLocked(now time.Time) {
 			jm.log.Info("no cause of a secondary failure came within the window; failing with it", "job", j.id, "window", jm.cfg.RootCauseWindow)
 			jm.failNowLocked(j, p.index, p.f, now)
 		}
+	}
+	for _, j := range jobsOf(jm.mu.active) {
+		jm.tickFTLocked(j, now)
 	}
 	jm.expireLocked(now)
 }

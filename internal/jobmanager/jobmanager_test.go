@@ -179,6 +179,8 @@ type fakeTM struct {
 	stream rpcpb.JobManager_ConnectClient
 	msgs   chan *rpcpb.JobManagerMessage
 	t      *testing.T
+	// stop ends the session, as the TaskManager's death does.
+	stop context.CancelFunc
 }
 
 // connectFakeTM registers a TaskManager with slots slots and opens its
@@ -205,7 +207,7 @@ func connectFakeTM(t *testing.T, jm *JobManager, slots int32) *fakeTM {
 	if err := stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Hello{Hello: &rpcpb.Hello{TaskmanagerId: reg.TaskmanagerId}}}); err != nil {
 		t.Fatal(err)
 	}
-	tm := &fakeTM{rpc: rpc, stream: stream, msgs: make(chan *rpcpb.JobManagerMessage, 16), t: t}
+	tm := &fakeTM{rpc: rpc, stream: stream, msgs: make(chan *rpcpb.JobManagerMessage, 16), t: t, stop: stop}
 	go func() {
 		for {
 			m, err := stream.Recv()

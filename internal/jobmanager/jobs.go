@@ -85,6 +85,11 @@ type job struct {
 	// publish holds, by worker id, the answers awaited by workers whose
 	// sinks wait to publish (AwaitPublish).
 	publish map[string]chan string
+	// ft is the job's failover and checkpoint state (failover.go);
+	// attempt the current deployment's attempt number (0 before the
+	// first).
+	ft      *faultTolerance
+	attempt int64
 }
 
 // vertexInfo is what the REST API shows of a vertex.
@@ -194,7 +199,7 @@ func (jm *JobManager) scheduleLocked(now time.Time) {
 	var waiting []*job
 	var needs []int
 	for _, j := range jm.mu.waiting {
-		if j.status == statusCreated {
+		if ok, _ := j.waitingForSlots(); ok {
 			waiting = append(waiting, j)
 			needs = append(needs, j.slotsNeeded)
 		}
@@ -238,7 +243,7 @@ func (jm *JobManager) deployLocked(j *job, now time.Time) {
 			continue
 		}
 		take := min(free, need)
-		w := &worker{id: fmt.Sprintf("w%d", len(j.workers)), tm: tm, slots: take}
+		w := &worker{id: workerID(j.nextAttempt(), len(j.workers)), tm: tm, slots: take}
 		j.workers = append(j.workers, w)
 		tm.used += take
 		need -= take
@@ -254,14 +259,16 @@ func (jm *JobManager) deployLocked(j *job, now time.Time) {
 			j.tasks[vi][s].state = v1.TaskDeploying
 		}
 	}
+	ckpt, restoreFor := jm.deployedFTLocked(j, now)
 	for _, w := range j.workers {
 		w.tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Deploy{Deploy: &rpcpb.DeployWorker{
 			JobId: string(j.id), JobName: j.name, WorkerId: w.id, Artifact: j.artifact,
 			Args: j.args, JobOrdinal: int32(j.ordinal), Env: j.env, Fingerprint: j.fingerprint,
 			SlotWorkers: slotWorkers, Slots: int32(w.slots), JobGraph: j.graphJSON,
+			Attempt: j.attempt, Checkpointing: ckpt, Restore: restoreFor(w, slotWorkers),
 		}}})
 	}
-	jm.log.Info("job deployed", "job", j.id, "name", j.name, "slots", j.slotsNeeded, "workers", len(j.workers))
+	jm.log.Info("job deployed", "job", j.id, "name", j.name, "slots", j.slotsNeeded, "workers", len(j.workers), "attempt", j.attempt)
 }
 
 // deploymentTimedOutLocked fails j, whose workers have not all reported
@@ -324,6 +331,9 @@ type failure struct {
 	// connection); death a process that died (a worker's exit, a lost
 	// TaskManager), the cause a secondary failure waits for.
 	secondary, death bool
+	// attempt is the attempt the failure happened in; 0 for the job's
+	// own (slots, checkpoints), which is always current.
+	attempt int64
 }
 
 // suspectFailure is a job's first failure when it is secondary: the job
@@ -351,6 +361,18 @@ func (jm *JobManager) reportLocked(j *job, f failure, now time.Time) {
 	switch j.status {
 	case statusFinished, statusCanceled, statusCancelling:
 		return
+	}
+	if f.attempt != 0 && j.attempt != 0 && f.attempt != j.attempt {
+		return // an older attempt's: a zombie's, or the lost attempt's
+	}
+	if j.status == statusRestarting {
+		// The attempt being released fails as it stops: kept in the
+		// history, decided by nobody. A failure of the job itself (no
+		// slots for the next attempt) is decided again.
+		jm.recordLocked(j, f, now, false)
+		if f.attempt != 0 {
+			return
+		}
 	}
 	// A failure that becomes the root is recorded even when the history
 	// is full of concurrent ones.
@@ -402,6 +424,9 @@ func (jm *JobManager) failNowLocked(j *job, idx int, f failure, now time.Time) {
 	if v1.TerminalJobStatus(j.status) || j.status == statusFailing || j.status == statusCancelling {
 		return
 	}
+	if j.ft != nil && jm.failoverLocked(j, idx, f, now) {
+		return
+	}
 	j.root, j.rootSecondary = idx, f.secondary
 	jm.log.Warn("job failed", "job", j.id, "name", j.name, "cause", f.err)
 	jm.endLocked(j, statusFailing, statusFailed, fmt.Errorf("job %s failed: %w", j.id, f.err), "job FAILING", now)
@@ -421,6 +446,7 @@ func (jm *JobManager) cancelLocked(j *job, now time.Time) {
 // workers stop, final once they are gone. The submission's graph and
 // secrets are dropped at once, and the jobs waiting are scheduled again.
 func (jm *JobManager) endLocked(j *job, transient, final string, readyErr error, reason string, now time.Time) {
+	jm.endFTLocked(j, final, now)
 	if j.readyErr == nil && !closed(j.ready) {
 		j.readyErr = readyErr
 		close(j.ready)
@@ -507,7 +533,7 @@ func (jm *JobManager) releaseLocked(j *job, reason string) {
 			continue
 		}
 		j.releasing[w.tm.id] = w
-		w.tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Release{Release: &rpcpb.ReleaseJob{JobId: string(j.id), Reason: reason}}})
+		w.tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Release{Release: &rpcpb.ReleaseJob{JobId: string(j.id), Reason: reason, Attempt: j.attempt}}})
 	}
 }
 
@@ -520,6 +546,11 @@ func (jm *JobManager) releasedLocked(j *job, tmID string, now time.Time) {
 	}
 	delete(j.releasing, tmID)
 	jm.freeLocked(w, now)
+	if len(j.releasing) == 0 && j.status == statusRestarting {
+		jm.restartReleasedLocked(j, now)
+		jm.scheduleLocked(now)
+		return
+	}
 	if len(j.releasing) == 0 {
 		switch j.status {
 		case statusFailing:
@@ -596,7 +627,7 @@ func (jm *JobManager) loseTMLocked(tm *taskManager, cause string, now time.Time)
 				continue
 			}
 			err := fmt.Errorf("TaskManager %s (%s) running worker %s was lost: %s", tm.id, tm.resourceID, w.id, cause)
-			jm.reportLocked(j, failure{name: exceptionTMLost, err: err, location: tm.id, death: true}, now)
+			jm.reportLocked(j, failure{name: exceptionTMLost, err: err, location: tm.id, death: true, attempt: j.attempt}, now)
 			jm.releasedLocked(j, tm.id, now)
 		}
 	}

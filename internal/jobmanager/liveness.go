@@ -23,8 +23,11 @@ func (jm *JobManager) WorkerHeartbeat(ctx context.Context, req *rpcpb.WorkerHear
 	if !ok {
 		return over("the JobManager has no job %s", req.JobId)
 	}
-	if v1.TerminalJobStatus(j.status) || j.status == statusFailing || j.status == statusCancelling {
+	if v1.TerminalJobStatus(j.status) || j.status == statusFailing || j.status == statusCancelling || j.status == statusRestarting {
 		return over("job %s is %s", j.id, j.status)
+	}
+	if j.staleAttempt(req.Attempt) {
+		return over("job %s runs attempt %d, not this worker's attempt %d", j.id, j.attempt, req.Attempt)
 	}
 	for _, w := range j.workers {
 		if w.id == req.WorkerId {

@@ -24,6 +24,10 @@ func (jm *JobManager) AwaitPublish(ctx context.Context, req *rpcpb.AwaitPublishR
 		jm.mu.Unlock()
 		return nil, err
 	}
+	if j.staleAttempt(req.Attempt) {
+		jm.mu.Unlock()
+		return &rpcpb.AwaitPublishResponse{Reason: fmt.Sprintf("job %s runs attempt %d, not this worker's attempt %d", j.id, j.attempt, req.Attempt)}, nil
+	}
 	answer := make(chan string, 1)
 	if j.publish == nil {
 		j.publish = map[string]chan string{}

@@ -116,10 +116,10 @@ func (jm *JobManager) onTMMessage(tm *taskManager, m *rpcpb.TaskManagerMessage) 
 	case *rpcpb.TaskManagerMessage_WorkerExited:
 		e := k.WorkerExited
 		j, ok := jm.mu.active[JobID(e.JobId)]
-		if !ok || e.Expected {
+		if !ok || e.Expected || j.staleAttempt(e.Attempt) {
 			return
 		}
-		jm.reportLocked(j, failure{name: exceptionWorkerExited, death: true, location: tm.id,
+		jm.reportLocked(j, failure{name: exceptionWorkerExited, death: true, location: tm.id, attempt: j.attempt,
 			err: fmt.Errorf("worker %s on TaskManager %s (%s) exited: %s%s", e.WorkerId, tm.id, tm.resourceID, e.Reason, exitHint(j, e.WorkerId, e.ExitCode))}, now)
 	case *rpcpb.TaskManagerMessage_Stdout:
 		if ch, ok := jm.mu.stdout[k.Stdout.RequestId]; ok {
@@ -141,6 +141,10 @@ func (jm *JobManager) WorkerReady(ctx context.Context, req *rpcpb.WorkerReadyReq
 	if err != nil {
 		jm.mu.Unlock()
 		return nil, err
+	}
+	if j.staleAttempt(req.Attempt) {
+		jm.mu.Unlock()
+		return nil, staleErr(j, "readiness", req.Attempt)
 	}
 	if req.Fingerprint != j.fingerprint {
 		jm.failLocked(j, fmt.Errorf("worker %s rebuilt job %q with fingerprint %s, but the submitted JobGraph has %s: the program must build the same dataflow for the same arguments (is main non-deterministic?)", w.id, j.name, req.Fingerprint, j.fingerprint), w.tm.id, jm.clock.Now())
@@ -180,6 +184,11 @@ func (jm *JobManager) WorkerReady(ctx context.Context, req *rpcpb.WorkerReadyReq
 func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksRequest) (*rpcpb.ReportTasksResponse, error) {
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
+	if j, ok := jm.mu.jobs[JobID(req.JobId)]; ok && j.staleAttempt(req.Attempt) {
+		// A zombie's report must not fail, finish or count for the
+		// restored run.
+		return nil, staleErr(j, "task report", req.Attempt)
+	}
 	j, w, err := jm.workerLocked(req.JobId, req.WorkerId)
 	if err != nil {
 		return nil, err
@@ -193,11 +202,12 @@ func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksReq
 		t := &j.tasks[ts.Vertex][ts.Subtask]
 		t.in, t.out = ts.RecordsIn, ts.RecordsOut
 		jm.taskStateLocked(j, t, ts.State, now)
+		jm.taskStateFTLocked(j, int(ts.Vertex), int(ts.Subtask), ts.State, at)
 		if ts.State == v1.TaskFailed {
 			// Also when the job already fails: the history keeps every
 			// failure (reportLocked drops repeats).
 			name := j.vertices[ts.Vertex].name
-			f := failure{name: exceptionFailure, err: errors.New(ts.Error),
+			f := failure{name: exceptionFailure, err: errors.New(ts.Error), attempt: j.attempt,
 				location: fmt.Sprintf("%s worker %s subtask %s (%d/%d)", w.tm.id, w.id, name, ts.Subtask+1, len(j.tasks[ts.Vertex]))}
 			if ts.PeerLost {
 				f.name, f.secondary = exceptionPeerLost, true
@@ -206,7 +216,7 @@ func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksReq
 		}
 	}
 	if req.Failure != "" {
-		f := failure{name: exceptionFailure, location: w.tm.id,
+		f := failure{name: exceptionFailure, location: w.tm.id, attempt: j.attempt,
 			err: fmt.Errorf("worker %s on TaskManager %s: %s", w.id, w.tm.id, req.Failure)}
 		if req.PeerLost {
 			f.name, f.secondary = exceptionPeerLost, true
