@@ -36,6 +36,7 @@ var layers = map[string]int{
 	"internal/resource":        0, // what a resource manager asks a provider for (TaskManagerSpec)
 	"internal/deployment":      0, // what a TaskManager tells a worker (Deployment, its env variables)
 	"internal/localkube/inpod": 0, // what localkube's pod runner gives a program in a pod (paths, DNS)
+	"internal/script":          0, // the event-script format of the pure packages' tests
 
 	// L1: the plan: stream graph, chaining, fingerprint, encoding.
 	"internal/jobgraph": 1,
@@ -51,25 +52,26 @@ var layers = map[string]int{
 	// L3: the runtime pieces and the cluster components. Siblings talk
 	// through small interfaces; none of them knows a resource manager's
 	// API or which role a process runs.
-	"internal/exec":            3, // subtasks (DESIGN's "task")
-	"internal/task":            3,
-	"internal/operator":        3,
-	"internal/state":           3,
-	"internal/batchcodec":      3,
-	"internal/codec":           3,
-	"internal/network":         3,
-	"internal/blob":            3,
-	"internal/rpc/...":         3,
-	"internal/rest/...":        3,
-	"internal/launcher":        3, // the program <-> CLI socket protocol
-	"internal/metrics":         3,
-	"internal/dashboard":       3,
-	"internal/jobmanager":      3, // dispatcher, job master and resource manager today
-	"internal/dispatcher":      3,
-	"internal/jobmaster":       3,
-	"internal/resourcemanager": 3,
-	"internal/taskmanager":     3,
-	"client":                   3, // the REST client, a sibling of internal/rest
+	"internal/exec":               3, // subtasks (DESIGN's "task")
+	"internal/task":               3,
+	"internal/operator":           3,
+	"internal/state":              3,
+	"internal/batchcodec":         3,
+	"internal/codec":              3,
+	"internal/network":            3,
+	"internal/blob":               3,
+	"internal/checkpoint/storage": 3, // checkpoint storage behind a URL (file://)
+	"internal/rpc/...":            3,
+	"internal/rest/...":           3,
+	"internal/launcher":           3, // the program <-> CLI socket protocol
+	"internal/metrics":            3,
+	"internal/dashboard":          3,
+	"internal/jobmanager":         3, // dispatcher, job master and resource manager today
+	"internal/dispatcher":         3,
+	"internal/jobmaster":          3,
+	"internal/resourcemanager":    3,
+	"internal/taskmanager":        3,
+	"client":                      3, // the REST client, a sibling of internal/rest
 
 	// L4: the only places that know a resource manager's API.
 	"internal/provider/...": 4,
