@@ -104,8 +104,13 @@ func SubmitOnly(ctx context.Context, p *Job) (_ *client.Client, _ string, err er
 // follow waits for a submitted job's end, printing its status changes, and
 // returns its failure.
 func follow(ctx context.Context, c *client.Client, id, name string) error {
-	d, err := c.WaitJob(ctx, id, 100*time.Millisecond, func(status string) {
-		fmt.Printf("Job %s (%s) is %s\n", id, name, status)
+	d, err := c.WatchJob(ctx, id, 100*time.Millisecond, func(prev, cur v1.JobDetails) {
+		if cur.NumRestarts > prev.NumRestarts {
+			printRestart(ctx, c, id, name, cur.NumRestarts)
+		}
+		if cur.State != prev.State {
+			fmt.Printf("Job %s (%s) is %s\n", id, name, cur.State)
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("job %q (%s): %w", name, id, err)
@@ -125,4 +130,13 @@ func follow(ctx context.Context, c *client.Client, id, name string) error {
 	default:
 		return fmt.Errorf("job %q (%s) ended %s", name, id, d.State)
 	}
+}
+
+// printRestart tells that job id restarted (the restarts-th time), and why.
+func printRestart(ctx context.Context, c *client.Client, id, name string, restarts int) {
+	cause := "see GET /v1/jobs/" + id + "/exceptions"
+	if ex, err := c.JobExceptions(ctx, id); err == nil && ex.RootException != "" {
+		cause = ex.RootException
+	}
+	fmt.Printf("Job %s (%s) restarted (restart %d) after: %s\n", id, name, restarts, cause)
 }
