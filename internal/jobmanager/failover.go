@@ -289,7 +289,9 @@ func (jm *JobManager) masterEffectsLocked(j *job, eff []jobmaster.Effect, now ti
 		case jobmaster.Deploy:
 			jm.redeployLocked(j, e, now)
 		case jobmaster.Status:
-			if e.To == jobmaster.Restarting {
+			// Only if still so: an earlier effect may have redeployed
+			// the job already (no workers to wait for, no backoff).
+			if e.To == jobmaster.Restarting && j.ft.master.Status() == jobmaster.Restarting && j.status != statusRestarting {
 				j.setStatusLocked(statusRestarting, now)
 			}
 		}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "github.com/spate-dev/spate/api/v1"
+)
+
+// TestClusterRestartAfterTaskManagerLost: a job whose configuration sets a
+// restart strategy survives the SIGKILL of the TaskManager running it: it
+// goes RESTARTING, runs again (attempt 2) on the TaskManager left, with
+// numRestarts 1, and `spate run` following it prints the restart and its
+// cause. Real processes: JobManager, TaskManagers, workers, the CLI.
+func TestClusterRestartAfterTaskManagerLost(t *testing.T) {
+	c := startCluster(t, 2, 2)
+	bin := binaries(t)
+	cmd := exec.Command(filepath.Join(bin, "spate"), "run", "--target", "remote", "--jobmanager", c.rest,
+		"-D", "restart-strategy.type=fixed-delay", "-D", "restart-strategy.fixed-delay.delay=0 s", "-p", "2",
+		filepath.Join(bin, "topn"), "-events", "1000000000000")
+	// The program it runs may hold the output open a moment longer.
+	cmd.WaitDelay = 5 * time.Second
+	run := startBackground(t, cmd)
+	ended := false
+	t.Cleanup(func() {
+		if !ended {
+			run.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-run.done:
+			case <-time.After(10 * time.Second):
+				run.cmd.Process.Kill()
+				<-run.done
+			}
+		}
+		if t.Failed() {
+			t.Logf("spate run:\n%s", run.text())
+		}
+	})
+	var id string
+	waitFor(t, 30*time.Second, "the job's submission", func() bool {
+		if m := regexpJobID.FindStringSubmatch(run.text()); m != nil {
+			id = m[1]
+		}
+		return id != ""
+	})
+	allRunning := func(d v1.JobDetails) bool {
+		total := 0
+		for _, v := range d.Vertices {
+			total += v.Parallelism
+		}
+		return d.State == v1.JobRunning && d.StatusCounts[v1.TaskRunning] == total
+	}
+	waitFor(t, 60*time.Second, "the job's subtasks to run", func() bool { return allRunning(c.job(t, id)) })
+	// The job's two slots are on the first TaskManager (registration
+	// order): kill it.
+	var tms v1.TaskManagers
+	if err := c.get(t, "/v1/taskmanagers", &tms); err != nil {
+		t.Fatal(err)
+	}
+	victim := -1
+	for _, tm := range tms.TaskManagers {
+		if tm.FreeSlots == 0 {
+			victim = int(tm.Path[len(tm.Path)-1] - 'A')
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("no TaskManager holds the job: %+v", tms)
+	}
+	start := time.Now()
+	c.tms[victim].cmd.Process.Kill()
+	var d v1.JobDetails
+	waitFor(t, 60*time.Second, "the job to run again after a restart", func() bool {
+		d = c.job(t, id)
+		if v1.TerminalJobStatus(d.State) {
+			t.Fatalf("job ended %s instead of restarting", d.State)
+		}
+		return d.NumRestarts == 1 && allRunning(d)
+	})
+	t.Logf("SIGKILL of the TaskManager to every subtask RUNNING again: %v", time.Since(start).Round(time.Millisecond))
+	var ex v1.JobExceptions
+	if err := c.get(t, "/v1/jobs/"+id+"/exceptions", &ex); err != nil {
+		t.Fatal(err)
+	}
+	name := string(rune('A' + victim))
+	if !strings.Contains(ex.RootException, "tm"+name) {
+		t.Errorf("root exception %q does not name the lost TaskManager tm%s", ex.RootException, name)
+	}
+	waitFor(t, 10*time.Second, "spate run to print the restart", func() bool {
+		return strings.Contains(run.text(), "restarted (restart 1) after: ") && strings.Contains(run.text(), "is RUNNING")
+	})
+	if out, err := spateCLI(t, "cancel", "--jobmanager", c.rest, id); err != nil {
+		t.Fatalf("cancel: %v\n%s", err, out)
+	}
+	c.waitStatus(t, id, v1.JobCanceled)
+	// spate run follows the job to its end, and exits.
+	select {
+	case <-run.done:
+		ended = true
+	case <-time.After(30 * time.Second):
+		t.Fatal("spate run still runs after its job was cancelled")
+	}
+	if !strings.Contains(run.text(), "is CANCELED") {
+		t.Errorf("spate run did not report the cancellation:\n%s", run.text())
+	}
+}
