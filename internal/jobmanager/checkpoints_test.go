@@ -441,3 +441,25 @@ func TestRestoreSkipsDamagedCheckpoint(t *testing.T) {
 		t.Fatalf("the exception history does not name the damaged state file %s: %+v", damaged, ex.History.Entries)
 	}
 }
+
+// TestRestartAtOnce: without a backoff, a job whose TaskManager is lost
+// (nothing left to release) is redeployed within the failover itself, and
+// runs: it is not left RESTARTING (it was, before b2f163a).
+func TestRestartAtOnce(t *testing.T) {
+	jm, c, _ := startJMWith(t, Config{Settings: checkpointSettings(t, t.TempDir(),
+		"restart-strategy.type", "fixed-delay", "restart-strategy.fixed-delay.delay", "0 s")})
+	id := submit(t, c, upload(t, c), 1)
+	tm1 := connectFakeTM(t, jm, 1)
+	d := tm1.next("deploy").GetDeploy()
+	w := startWorker(t, jm, d)
+	ready(t, w)
+	tm2 := connectFakeTM(t, jm, 1)
+	tm1.stop()
+	n := tm2.next("deploy").GetDeploy()
+	if n.Attempt != 2 || n.WorkerId != "w0.2" {
+		t.Fatalf("redeployment: attempt %d worker %s, want attempt 2 worker w0.2", n.Attempt, n.WorkerId)
+	}
+	if s := jobState(jm, id); s != v1.JobRunning {
+		t.Fatalf("job is %s after its redeployment, want RUNNING", s)
+	}
+}
