@@ -24,6 +24,9 @@ type pending struct {
 	needed   map[Subtask]bool
 	acks     map[Subtask]Ack
 	finished []Subtask
+	// fromFinal holds the needed subtasks whose part is their final
+	// state: they finished after the trigger.
+	fromFinal map[Subtask]bool
 	// finalizing is set once every needed subtask acknowledged: the
 	// metadata is being written.
 	finalizing bool
@@ -78,6 +81,9 @@ type Coordinator struct {
 	nextID        ID
 	pending       map[ID]*pending
 	completed     []Completed
+	// final holds the final states of the attempt's finished subtasks
+	// (FinalID acknowledgements, or a restored checkpoint's).
+	final map[Subtask]finalState
 	// failures counts the counted checkpoint failures in a row.
 	failures int
 	stats    Stats
@@ -92,7 +98,7 @@ func New(cfg Config, vertices []Vertex) *Coordinator {
 	if cfg.Retained <= 0 {
 		cfg.Retained = 1
 	}
-	c := &Coordinator{cfg: cfg, vertices: vertices, nextID: 1, pending: map[ID]*pending{}, tasks: map[Subtask]int{}}
+	c := &Coordinator{cfg: cfg, vertices: vertices, nextID: 1, pending: map[ID]*pending{}, tasks: map[Subtask]int{}, final: map[Subtask]finalState{}}
 	c.stats.Latest.Restored = nil
 	return c
 }
@@ -108,19 +114,23 @@ func (c *Coordinator) Attempt() int64 { return c.attempt }
 
 // Deployed starts a new attempt of the job at now: every subtask is being
 // deployed, except those finished, which a restored checkpoint recorded
-// as finished. Checkpoints of older attempts are aborted. The first
+// as finished (with their final states, which stand for every later
+// checkpoint). Checkpoints of older attempts are aborted. The first
 // periodic checkpoint is due an interval later.
-func (c *Coordinator) Deployed(now time.Time, attempt int64, finished []Subtask) []Effect {
+func (c *Coordinator) Deployed(now time.Time, attempt int64, finished []SubtaskState) []Effect {
 	eff := c.abortAll(now, Suspended, "the job was redeployed")
 	c.attempt, c.active = attempt, true
 	clear(c.tasks)
+	clear(c.final)
 	for v, vx := range c.vertices {
 		for s := range vx.Parallelism {
 			c.tasks[Subtask{v, s}] = taskDeploying
 		}
 	}
 	for _, st := range finished {
-		c.tasks[st] = taskFinished
+		sub := Subtask{st.Vertex, st.Subtask}
+		c.tasks[sub] = taskFinished
+		c.final[sub] = finalState{states: st.States, attempt: st.Attempt}
 	}
 	c.nextTrigger = now.Add(c.cfg.Interval)
 	return eff
@@ -162,12 +172,9 @@ func (c *Coordinator) TaskState(now time.Time, attempt int64, st Subtask, state 
 			c.tasks[st] = taskRunning
 		}
 	case "FINISHED":
+		// A pending checkpoint that waits for it takes its final state
+		// once known (Acknowledge with FinalID); until then it waits.
 		c.tasks[st] = taskFinished
-		for _, p := range c.sortedPending() {
-			if _, acked := p.acks[st]; p.needed[st] && !acked {
-				eff = append(eff, c.abort(now, p, TaskFinished, fmt.Sprintf("subtask %s finished before it acknowledged", st))...)
-			}
-		}
 	case "FAILED", "CANCELED", "CANCELING":
 		c.tasks[st] = taskFailed
 		for _, p := range c.sortedPending() {
@@ -227,7 +234,7 @@ func (c *Coordinator) maybeTrigger(now time.Time) []Effect {
 		return nil
 	}
 	c.nextTrigger = now.Add(c.cfg.Interval)
-	p := &pending{id: c.nextID, attempt: c.attempt, triggered: now, needed: map[Subtask]bool{}, acks: map[Subtask]Ack{}}
+	p := &pending{id: c.nextID, attempt: c.attempt, triggered: now, needed: map[Subtask]bool{}, acks: map[Subtask]Ack{}, fromFinal: map[Subtask]bool{}}
 	for _, st := range c.allSubtasks() {
 		switch c.tasks[st] {
 		case taskFinished:
@@ -303,6 +310,9 @@ func (c *Coordinator) Acknowledge(now time.Time, a Ack) (AckResult, []Effect) {
 	if a.Attempt != c.attempt {
 		return Stale, nil
 	}
+	if a.ID == FinalID {
+		return c.finalState(now, a)
+	}
 	p, ok := c.pending[a.ID]
 	if !ok || p.finalizing {
 		return Late, nil
@@ -313,6 +323,12 @@ func (c *Coordinator) Acknowledge(now time.Time, a Ack) (AckResult, []Effect) {
 	if _, dup := p.acks[a.Subtask]; dup {
 		return Accepted, nil
 	}
+	return Accepted, c.take(now, p, a)
+}
+
+// take records a's part of p, and asks for the metadata once p has every
+// part.
+func (c *Coordinator) take(now time.Time, p *pending, a Ack) []Effect {
 	p.acks[a.Subtask] = a
 	p.stat.NumAcknowledged++
 	p.stat.LatestAck = now
@@ -323,20 +339,42 @@ func (c *Coordinator) Acknowledge(now time.Time, a Ack) (AckResult, []Effect) {
 	p.stat.AsyncMax = max(p.stat.AsyncMax, a.Async)
 	p.stat.AlignmentMax = max(p.stat.AlignmentMax, a.Alignment)
 	if len(p.acks) < len(p.needed) {
-		return Accepted, nil
+		return nil
 	}
 	p.finalizing = true
-	return Accepted, []Effect{WriteMetadata{Meta: c.metadata(p)}}
+	return []Effect{WriteMetadata{Meta: c.metadata(p)}}
+}
+
+// finalState takes a finished subtask's final state: it stands for the
+// pending checkpoints after a.After that wait for the subtask, and for
+// every later one.
+func (c *Coordinator) finalState(now time.Time, a Ack) (AckResult, []Effect) {
+	if _, ok := c.tasks[a.Subtask]; !ok {
+		return Unexpected, nil
+	}
+	c.tasks[a.Subtask] = taskFinished
+	c.final[a.Subtask] = finalState{after: a.After, states: a.States, attempt: a.Attempt}
+	var eff []Effect
+	for _, p := range c.sortedPending() {
+		if _, acked := p.acks[a.Subtask]; p.needed[a.Subtask] && !acked && !p.finalizing && p.id > a.After {
+			x := a
+			x.ID = p.id
+			p.fromFinal[a.Subtask] = true
+			eff = append(eff, c.take(now, p, x)...)
+		}
+	}
+	return Accepted, eff
 }
 
 func (c *Coordinator) metadata(p *pending) Metadata {
 	m := Metadata{ID: p.id, Attempt: p.attempt, TimestampMs: p.triggered.UnixMilli()}
 	for _, st := range p.finished {
-		m.Subtasks = append(m.Subtasks, SubtaskState{Vertex: st.Vertex, Subtask: st.Index, Finished: true})
+		f := c.final[st]
+		m.Subtasks = append(m.Subtasks, SubtaskState{Vertex: st.Vertex, Subtask: st.Index, Finished: true, Attempt: f.attempt, States: f.states})
 	}
 	for _, st := range c.allSubtasks() {
 		if a, ok := p.acks[st]; ok {
-			m.Subtasks = append(m.Subtasks, SubtaskState{Vertex: st.Vertex, Subtask: st.Index, Attempt: a.Attempt, States: a.States})
+			m.Subtasks = append(m.Subtasks, SubtaskState{Vertex: st.Vertex, Subtask: st.Index, Attempt: a.Attempt, States: a.States, Finished: p.fromFinal[st]})
 		}
 	}
 	slices.SortFunc(m.Subtasks, func(a, b SubtaskState) int {

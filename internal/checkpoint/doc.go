@@ -22,7 +22,7 @@
 //	 PENDING ──decline / timeout / failover / subsumed──▶ ABORTED
 //	     │                                  (NotifyAborted, Discard)
 //	     │ every needed subtask acknowledged
-//	     │ (or finished meanwhile)
+//	     │ (or sent its final state, finishing)
 //	     ▼
 //	FINALIZING ──metadata write failed / failover──▶ ABORTED
 //	     │
@@ -36,8 +36,12 @@
 // trigger goes to the running subtasks none of whose inputs still runs
 // (the sources, and those whose upstream all finished), so that a
 // finished bounded source does not block the checkpoints of the rest of
-// the job. A subtask that finishes while a checkpoint waits for it counts
-// as done (it is recorded finished, and is not run again on restore).
+// the job. A subtask whose input ended sends its final state (an Ack with
+// ID FinalID): it stands for every checkpoint after the last one the
+// subtask took part in, including one that waits for it now, and the
+// metadata records the subtask finished (a restore does not run it
+// again). A checkpoint waiting for a subtask that finished without one
+// times out.
 //
 // Fencing: the coordinator knows the job's current attempt; an
 // acknowledgement or decline of another attempt is refused (Stale), and

@@ -127,7 +127,12 @@ func run(src string) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			eff = c.Deployed(now, a, fin)
+			var states []SubtaskState
+			for _, st := range fin {
+				states = append(states, SubtaskState{Vertex: st.Vertex, Subtask: st.Index, Finished: true, Attempt: a - 1,
+					States: []Handle{{Kind: "sink", URL: fmt.Sprintf("file:///chk/final-%d-%d", st.Vertex, st.Index), Size: 1}}})
+			}
+			eff = c.Deployed(now, a, states)
 		case "restored":
 			id, err := l.Int("chk", 0)
 			if err != nil {
@@ -152,10 +157,18 @@ func run(src string) (string, error) {
 			res = strings.Join(rs, ",")
 		case "tick":
 			eff = c.Tick(now)
-		case "ack":
+		case "ack", "final":
 			a, err := ack(l)
 			if err != nil {
 				return "", err
+			}
+			if l.Cmd == "final" {
+				// A finished subtask's final state (checkpoint id 0).
+				after, err := l.Int("after", 0)
+				if err != nil {
+					return "", err
+				}
+				a.ID, a.After = FinalID, ID(after)
 			}
 			var r AckResult
 			r, eff = c.Acknowledge(now, a)

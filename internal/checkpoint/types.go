@@ -112,12 +112,27 @@ func (m *Metadata) Size() int64 {
 	return n
 }
 
+// FinalID is the checkpoint id of a finished subtask's final state (an
+// Ack with ID FinalID): taken when its input ended, it stands for every
+// checkpoint after Ack.After.
+const FinalID ID = 0
+
+// finalState is a finished subtask's final state.
+type finalState struct {
+	after   ID
+	states  []Handle
+	attempt int64
+}
+
 // Ack is a subtask's acknowledgement of a checkpoint.
 type Ack struct {
 	Subtask
 	Attempt int64
 	ID      ID
-	States  []Handle
+	// After is, for a final state (ID FinalID), the last checkpoint the
+	// subtask took a snapshot of or declined.
+	After  ID
+	States []Handle
 	// Sync, Async and Alignment are the subtask's durations: records
 	// stopped for the snapshot, writing it afterwards, aligning barriers.
 	Sync, Async, Alignment time.Duration
@@ -153,9 +168,6 @@ const (
 	FinalizeFailed
 	// Subsumed: a newer checkpoint completed first.
 	Subsumed
-	// TaskFinished: a subtask the checkpoint waited for finished before
-	// acknowledging; the next checkpoint does without it.
-	TaskFinished
 	// TaskFailure: a subtask failed; the job fails over.
 	TaskFailure
 	// Suspended: the job is failing over, cancelled or ended.
@@ -165,7 +177,7 @@ const (
 var reasonNames = map[Reason]string{
 	Expired: "expired", Declined: "declined", DeclinedTaskNotReady: "declined-task-not-ready",
 	DeclinedSubsumed: "declined-subsumed", SnapshotFailed: "snapshot-failed", AlignmentFailed: "alignment-failed",
-	FinalizeFailed: "finalize-failed", Subsumed: "subsumed", TaskFinished: "task-finished",
+	FinalizeFailed: "finalize-failed", Subsumed: "subsumed",
 	TaskFailure: "task-failure", Suspended: "suspended",
 }
 

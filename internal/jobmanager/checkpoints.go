@@ -104,7 +104,8 @@ func (s checkpointServer) AcknowledgeCheckpoint(ctx context.Context, req *rpcpb.
 	}
 	a := checkpoint.Ack{
 		Subtask: checkpoint.Subtask{Vertex: int(req.Vertex), Index: int(req.Subtask)}, Attempt: j.attempt, ID: checkpoint.ID(req.CheckpointId),
-		Sync: time.Duration(req.SyncDurationMs) * time.Millisecond, Async: time.Duration(req.AsyncDurationMs) * time.Millisecond,
+		After: checkpoint.ID(req.FinalAfter),
+		Sync:  time.Duration(req.SyncDurationMs) * time.Millisecond, Async: time.Duration(req.AsyncDurationMs) * time.Millisecond,
 		Alignment: time.Duration(req.AlignmentDurationMs) * time.Millisecond,
 	}
 	for _, h := range req.States {

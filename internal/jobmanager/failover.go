@@ -180,11 +180,11 @@ func (jm *JobManager) deployedFTLocked(j *job, now time.Time) (ckpt *rpcpb.Check
 	j.attempt = ft.master.Attempt() + 1
 	ft.queued = false
 	ft.master.Deployed(now, j.attempt)
-	var finished []checkpoint.Subtask
+	var finished []checkpoint.SubtaskState
 	if ft.restore != nil {
 		for _, st := range ft.restore.Subtasks {
 			if st.Finished {
-				finished = append(finished, checkpoint.Subtask{Vertex: st.Vertex, Index: st.Subtask})
+				finished = append(finished, st)
 				ft.master.RestoredFinished(st.Vertex, st.Subtask)
 			}
 		}

@@ -867,7 +867,15 @@ type AcknowledgeCheckpointRequest struct {
 	AsyncDurationMs     int64 `protobuf:"varint,9,opt,name=async_duration_ms,json=asyncDurationMs,proto3" json:"async_duration_ms,omitempty"`
 	AlignmentDurationMs int64 `protobuf:"varint,10,opt,name=alignment_duration_ms,json=alignmentDurationMs,proto3" json:"alignment_duration_ms,omitempty"`
 	// state_size is the sum of the sizes of states, in bytes.
-	StateSize     int64 `protobuf:"varint,11,opt,name=state_size,json=stateSize,proto3" json:"state_size,omitempty"`
+	StateSize int64 `protobuf:"varint,11,opt,name=state_size,json=stateSize,proto3" json:"state_size,omitempty"`
+	// final_after is set with checkpoint_id 0, the final state of a subtask
+	// whose input ended (it finished): the last checkpoint the subtask took
+	// a snapshot of or declined. The final state stands for every later
+	// checkpoint (one pending now that waits for the subtask, and those
+	// triggered after), and is restored with the subtask marked finished. A
+	// subtask that finishes should send it; a checkpoint waiting for a
+	// finished subtask without one times out.
+	FinalAfter    int64 `protobuf:"varint,12,opt,name=final_after,json=finalAfter,proto3" json:"final_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -975,6 +983,13 @@ func (x *AcknowledgeCheckpointRequest) GetAlignmentDurationMs() int64 {
 func (x *AcknowledgeCheckpointRequest) GetStateSize() int64 {
 	if x != nil {
 		return x.StateSize
+	}
+	return 0
+}
+
+func (x *AcknowledgeCheckpointRequest) GetFinalAfter() int64 {
+	if x != nil {
+		return x.FinalAfter
 	}
 	return 0
 }
@@ -1370,7 +1385,7 @@ const file_checkpoint_proto_rawDesc = "" +
 	"\x06sha256\x18\x06 \x01(\tR\x06sha256\x12\x16\n" +
 	"\x06inline\x18\a \x01(\fR\x06inline\x12>\n" +
 	"\n" +
-	"key_groups\x18\b \x01(\v2\x1f.spate.control.v1.KeyGroupRangeR\tkeyGroups\"\xa3\x03\n" +
+	"key_groups\x18\b \x01(\v2\x1f.spate.control.v1.KeyGroupRangeR\tkeyGroups\"\xc4\x03\n" +
 	"\x1cAcknowledgeCheckpointRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x18\n" +
@@ -1384,7 +1399,9 @@ const file_checkpoint_proto_rawDesc = "" +
 	"\x15alignment_duration_ms\x18\n" +
 	" \x01(\x03R\x13alignmentDurationMs\x12\x1d\n" +
 	"\n" +
-	"state_size\x18\v \x01(\x03R\tstateSize\";\n" +
+	"state_size\x18\v \x01(\x03R\tstateSize\x12\x1f\n" +
+	"\vfinal_after\x18\f \x01(\x03R\n" +
+	"finalAfter\";\n" +
 	"\x1dAcknowledgeCheckpointResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\bR\baccepted\"\x92\x02\n" +
 	"\x18DeclineCheckpointRequest\x12\x15\n" +
