@@ -107,3 +107,72 @@ func TestClusterRestartAfterTaskManagerLost(t *testing.T) {
 		t.Errorf("spate run did not report the cancellation:\n%s", run.text())
 	}
 }
+
+// TestClusterZombieTaskManagerFenced: a TaskManager frozen (SIGSTOP) past
+// the heartbeat timeout is taken as lost; the job restarts on the other
+// one. Woken (SIGCONT), the zombie and its worker of attempt 1 change
+// nothing: its worker stops itself, the job runs on as attempt 2 with one
+// restart, and the woken TaskManager serves again as a fresh one.
+func TestClusterZombieTaskManagerFenced(t *testing.T) {
+	c := startCluster(t, 2, 2)
+	out, id, err := c.run(t, []string{"--detached", "-D", "restart-strategy.type=fixed-delay", "-D", "restart-strategy.fixed-delay.delay=0 s", "-p", "2"},
+		"topn", "-events", "1000000000000")
+	if err != nil || id == "" {
+		t.Fatalf("submit: %v\n%s", err, out)
+	}
+	allRunning := func(d v1.JobDetails) bool {
+		total := 0
+		for _, v := range d.Vertices {
+			total += v.Parallelism
+		}
+		return d.State == v1.JobRunning && d.StatusCounts[v1.TaskRunning] == total
+	}
+	waitFor(t, 60*time.Second, "the job's subtasks to run", func() bool { return allRunning(c.job(t, id)) })
+	var tms v1.TaskManagers
+	if err := c.get(t, "/v1/taskmanagers", &tms); err != nil {
+		t.Fatal(err)
+	}
+	victim := -1
+	for _, tm := range tms.TaskManagers {
+		if tm.FreeSlots == 0 {
+			victim = int(tm.Path[len(tm.Path)-1] - 'A')
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("no TaskManager holds the job: %+v", tms)
+	}
+	zombie := c.tms[victim]
+	if err := zombie.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	woken := false
+	t.Cleanup(func() {
+		if !woken {
+			zombie.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	})
+	waitFor(t, 60*time.Second, "the job to run again on the other TaskManager", func() bool {
+		d := c.job(t, id)
+		return d.NumRestarts == 1 && allRunning(d)
+	})
+	t.Logf("frozen TaskManager to the job RUNNING again: %v", time.Since(frozen).Round(time.Millisecond))
+	zombie.cmd.Process.Signal(syscall.SIGCONT)
+	woken = true
+	wake := time.Now()
+	// The woken TaskManager learns that its session is gone, stops its
+	// worker of attempt 1 and registers again.
+	waitFor(t, 30*time.Second, "the zombie's worker to stop and its TaskManager to register again", func() bool {
+		var now v1.TaskManagers
+		return strings.Contains(zombie.stderr(), "stopping worker") && c.get(t, "/v1/taskmanagers", &now) == nil && len(now.TaskManagers) == 2
+	})
+	t.Logf("woken TaskManager to its worker stopped and registered again: %v", time.Since(wake).Round(time.Millisecond))
+	d := c.job(t, id)
+	if !allRunning(d) || d.NumRestarts != 1 {
+		t.Fatalf("after the zombie woke: %s with %d restarts, %v", d.State, d.NumRestarts, d.StatusCounts)
+	}
+	if out, err := spateCLI(t, "cancel", "--jobmanager", c.rest, id); err != nil {
+		t.Fatalf("cancel: %v\n%s", err, out)
+	}
+	c.waitStatus(t, id, v1.JobCanceled)
+}
