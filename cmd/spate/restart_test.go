@@ -3,6 +3,7 @@ package main
 import (
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,6 +173,68 @@ func TestClusterZombieTaskManagerFenced(t *testing.T) {
 		t.Fatalf("after the zombie woke: %s with %d restarts, %v", d.State, d.NumRestarts, d.StatusCounts)
 	}
 	if out, err := spateCLI(t, "cancel", "--jobmanager", c.rest, id); err != nil {
+		t.Fatalf("cancel: %v\n%s", err, out)
+	}
+	c.waitStatus(t, id, v1.JobCanceled)
+}
+
+// TestSessionRestartAfterTaskManagerKilled: on the process provider, the
+// SIGKILL of the TaskManager running a job is noticed at once (child
+// exit), a TaskManager is started in its place, and the job runs again,
+// restarted once. The time from the SIGKILL to every subtask RUNNING is
+// logged (the aim: under 1 s).
+func TestSessionRestartAfterTaskManagerKilled(t *testing.T) {
+	home := t.TempDir()
+	out, err := spateEnv(t, home, "session", "start", "--target", "process-session", "--taskmanagers", "1", "--slots", "2")
+	if err != nil {
+		t.Fatalf("session start: %v\n%s", err, out)
+	}
+	ss := listSessions(t, home)
+	if len(ss) != 1 {
+		t.Fatalf("sessions: %+v", ss)
+	}
+	s := ss[0]
+	t.Cleanup(func() {
+		spateEnv(t, home, "session", "stop", s.ID)
+		syscall.Kill(s.PID, syscall.SIGKILL)
+	})
+	c := &cluster{rest: s.REST}
+	out, err = spateEnv(t, home, "run", "--session", s.ID, "--detached", "-D", "restart-strategy.type=fixed-delay", "-D", "restart-strategy.fixed-delay.delay=0 s",
+		"-p", "2", filepath.Join(binaries(t), "topn"), "-events", "1000000000000")
+	m := regexpJobID.FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	id := m[1]
+	allRunning := func(d v1.JobDetails) bool {
+		total := 0
+		for _, v := range d.Vertices {
+			total += v.Parallelism
+		}
+		return d.State == v1.JobRunning && d.StatusCounts[v1.TaskRunning] == total
+	}
+	waitFor(t, 60*time.Second, "the job's subtasks to run", func() bool { return allRunning(c.job(t, id)) })
+	var pids []int
+	for _, p := range processesNaming(s.Dir) {
+		if strings.Contains(p, " taskmanager ") {
+			pid, _ := strconv.Atoi(p[:strings.Index(p, ":")])
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) != 1 {
+		t.Fatalf("want the session's one TaskManager process, found %v", processesNaming(s.Dir))
+	}
+	start := time.Now()
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	waitFor(t, 60*time.Second, "the job to run again", func() bool {
+		d := c.job(t, id)
+		if v1.TerminalJobStatus(d.State) {
+			t.Fatalf("job ended %s instead of restarting", d.State)
+		}
+		return d.NumRestarts == 1 && allRunning(d)
+	})
+	t.Logf("process provider: SIGKILL of the TaskManager to every subtask RUNNING again: %v", time.Since(start).Round(time.Millisecond))
+	if out, err := spateEnv(t, home, "cancel", "--jobmanager", s.REST, id); err != nil {
 		t.Fatalf("cancel: %v\n%s", err, out)
 	}
 	c.waitStatus(t, id, v1.JobCanceled)
