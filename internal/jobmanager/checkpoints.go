@@ -16,6 +16,13 @@ import (
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
 
+// maxCheckpointAckBytes bounds an RPC the JobManager receives: an
+// acknowledgement may carry a subtask's state inline (the metadata writer
+// moves a large one to a state file of its own, storage.InlineLimit).
+// Larger state belongs in a state file the subtask writes at the
+// trigger's location.
+const maxCheckpointAckBytes = 64 << 20
+
 // checkpointServer serves the CheckpointCoordinator RPCs (checkpoint.proto)
 // to jobs' workers.
 type checkpointServer struct {

@@ -463,3 +463,42 @@ func TestRestartAtOnce(t *testing.T) {
 		t.Fatalf("job is %s after its redeployment, want RUNNING", s)
 	}
 }
+
+// TestLargeInlineState: an acknowledgement with 5 MiB of state inline
+// (above gRPC's default 4 MiB) is taken; the checkpoint completes with the
+// state in a file of its own, and _metadata stays small.
+func TestLargeInlineState(t *testing.T) {
+	dir := t.TempDir()
+	jm, c, clock := startJMWith(t, Config{Settings: checkpointSettings(t, dir)})
+	id := submit(t, c, upload(t, c), 1)
+	tm := connectFakeTM(t, jm, 1)
+	d := tm.next("deploy").GetDeploy()
+	w := startWorker(t, jm, d)
+	ready(t, w)
+	if err := w.report(v1.TaskRunning); err != nil {
+		t.Fatal(err)
+	}
+	tick(jm, clock, time.Second)
+	tr := w.next().GetTrigger()
+	big := strings.Repeat("s", 5<<20)
+	for v := range 2 {
+		st := &rpcpb.StateHandle{Kind: "subtask", Size: 1, Inline: []byte("x")}
+		if v == 1 {
+			st = &rpcpb.StateHandle{Kind: "subtask", Size: int64(len(big)), Inline: []byte(big)}
+		}
+		if _, err := w.ckpt.AcknowledgeCheckpoint(context.Background(), &rpcpb.AcknowledgeCheckpointRequest{JobId: id, WorkerId: d.WorkerId,
+			Attempt: 1, Vertex: int32(v), CheckpointId: tr.CheckpointId, States: []*rpcpb.StateHandle{st}}); err != nil {
+			t.Fatalf("ack of %d/0: %v", v, err)
+		}
+	}
+	if o := w.next().GetComplete(); o == nil {
+		t.Fatalf("want notify-complete, got %v", o)
+	}
+	fi, err := os.Stat(filepath.Join(dir, id, "chk-1", storage.MetadataName))
+	if err != nil || fi.Size() > 16<<10 {
+		t.Fatalf("_metadata: %v, %d bytes; want it small", err, fi.Size())
+	}
+	if fi, err := os.Stat(filepath.Join(dir, id, "chk-1", "1-0-1-inline-0")); err != nil || fi.Size() != int64(len(big)) {
+		t.Fatalf("the large state's file: %v", err)
+	}
+}

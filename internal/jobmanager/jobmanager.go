@@ -437,6 +437,7 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	jm.runCtx = runCtx
 	srv := grpc.NewServer(
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
+		grpc.MaxRecvMsgSize(maxCheckpointAckBytes),
 	)
 	rpcpb.RegisterJobManagerServer(srv, jm)
 	rpcpb.RegisterCollectRelayServer(srv, collectServer{jm: jm})

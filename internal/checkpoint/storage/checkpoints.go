@@ -110,9 +110,17 @@ func where(h checkpoint.Handle) string {
 	return fmt.Sprintf("(inline, operator %d)", h.Operator)
 }
 
+// InlineLimit is the largest state WriteMetadata keeps inline in a
+// checkpoint's _metadata; a larger inline state is written to a state file
+// of its own, so that the metadata, and the restore information sent to
+// workers, stay small.
+const InlineLimit = 64 << 10
+
 // WriteMetadata writes checkpoint m's _metadata, last and atomically, and
-// returns its URL. A state file whose handle has no SHA-256 is read to
-// compute it, so that the metadata holds a checksum of every state file.
+// returns its URL. An inline state above InlineLimit is first written to a
+// state file in the checkpoint's directory. A state file whose handle has
+// no SHA-256 is read to compute it, so that the metadata holds a checksum
+// of every state file.
 func WriteMetadata(ctx context.Context, s Store, job string, m checkpoint.Metadata) (string, error) {
 	m.Subtasks = slices.Clone(m.Subtasks)
 	for i := range m.Subtasks {
@@ -120,6 +128,14 @@ func WriteMetadata(ctx context.Context, s Store, job string, m checkpoint.Metada
 		st.States = slices.Clone(st.States)
 		for j := range st.States {
 			h := &st.States[j]
+			if h.URL == "" && len(h.Inline) > InlineLimit {
+				name := fmt.Sprintf("%d-%d-%d-inline-%d", st.Vertex, st.Subtask, st.Attempt, j)
+				f, err := WriteState(ctx, s, job, m.ID, name, h.Inline)
+				if err != nil {
+					return "", fmt.Errorf("checkpoint %d of job %s, subtask %d/%d: %w", m.ID, job, st.Vertex, st.Subtask, err)
+				}
+				h.URL, h.Size, h.SHA256, h.Inline = f.URL, f.Size, f.SHA256, nil
+			}
 			if h.SHA256 != "" {
 				continue
 			}

@@ -289,3 +289,39 @@ func TestFailedWriteNeverCompletes(t *testing.T) {
 		})
 	}
 }
+
+// TestLargeInlineSpilled: an inline state above InlineLimit is written to a
+// state file of its own; the metadata names it, and it loads back whole.
+func TestLargeInlineSpilled(t *testing.T) {
+	s, dir := open(t)
+	ctx := context.Background()
+	big := bytes.Repeat([]byte("k"), InlineLimit+1)
+	m := checkpoint.Metadata{ID: 4, Attempt: 2, Subtasks: []checkpoint.SubtaskState{{Vertex: 1, Subtask: 0, Attempt: 2, States: []checkpoint.Handle{
+		{Kind: "subtask", Inline: big, Size: int64(len(big)), KeyGroupStart: 0, KeyGroupEnd: 63},
+		{Kind: "subtask", Inline: []byte("small"), Size: 5},
+	}}}}
+	if _, err := WriteMetadata(ctx, s, job, m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(ctx, s, job, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := got.Subtasks[0].States[0]
+	if h.URL == "" || h.Inline != nil || h.KeyGroupEnd != 63 || h.SHA256 == "" {
+		t.Fatalf("large state handle = %+v, want a state file", h)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, job, "chk-4", "1-0-2-inline-0")); err != nil || fi.Size() != int64(len(big)) {
+		t.Fatalf("spilled state file: %v", err)
+	}
+	if data, err := ReadState(ctx, s, h); err != nil || !bytes.Equal(data, big) {
+		t.Fatalf("ReadState: %d bytes, %v", len(data), err)
+	}
+	if small := got.Subtasks[0].States[1]; string(small.Inline) != "small" || small.URL != "" {
+		t.Fatalf("small state handle = %+v, want it inline", small)
+	}
+	// The caller's metadata is not changed.
+	if m.Subtasks[0].States[0].URL != "" {
+		t.Fatal("WriteMetadata changed its argument")
+	}
+}
