@@ -18,6 +18,9 @@ const (
 	MsgIdle
 	// MsgEnd tells that the sending channel has ended.
 	MsgEnd
+	// MsgBarrier carries the barrier of a checkpoint: everything the
+	// channel sent before it belongs to the checkpoint, nothing after it.
+	MsgBarrier
 )
 
 // Msg is what travels through a subtask's inbox. Records come in batches,
@@ -26,7 +29,8 @@ type Msg struct {
 	Kind MsgKind
 	// Channel is the index of the sending channel at the receiver.
 	Channel int32
-	// WM is the watermark of a MsgWatermark.
+	// WM is the watermark of a MsgWatermark and the checkpoint ID of a
+	// MsgBarrier.
 	WM int64
 	// Batch is []Rec[T] on a local exchange or []byte when the exchange
 	// encodes records.
@@ -197,6 +201,15 @@ func (w *EdgeWriter[T]) Watermark(wm int64) {
 	}
 }
 
+// barrier flushes the buffered records and sends the barrier of checkpoint
+// id to every target.
+func (w *EdgeWriter[T]) barrier(id int64) {
+	w.Flush()
+	for _, t := range w.targets {
+		w.task.send(t, Msg{Kind: MsgBarrier, Channel: w.channel, WM: id})
+	}
+}
+
 // Finish flushes and sends the end of the partition to every target.
 func (w *EdgeWriter[T]) Finish() {
 	w.Flush()
@@ -254,6 +267,7 @@ func Deliverer[T any](out Output[T], codec *Codec[T]) func(batch any) (int, erro
 type writer interface {
 	Flush()
 	setIdle(bool)
+	barrier(id int64)
 }
 
 // send delivers m to ch, blocking while ch is full (backpressure) and

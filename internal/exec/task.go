@@ -63,6 +63,8 @@ type Task struct {
 	Flushes []func()
 	// Clock is the processing-time clock; WallClock if nil.
 	Clock Clock
+	// Checkpoint connects the task to checkpoints; see Checkpointing.
+	Checkpoint Checkpointing
 
 	// In counts the records received and Out the records sent to other
 	// subtasks; other goroutines may read them at any time.
@@ -76,6 +78,11 @@ type Task struct {
 	writers []writer
 	timers  procTimers
 	timer   *time.Timer
+
+	// trig holds the checkpoints triggered at a source; lastBarrier is
+	// the latest checkpoint the task snapshotted or gave up.
+	trig        triggers
+	lastBarrier int64
 }
 
 // Context returns the job's context as seen by this subtask.
@@ -183,6 +190,8 @@ func (t *Task) WaitTimers(d time.Duration) {
 	defer tm.Stop()
 	select {
 	case <-tm.C:
+	case <-t.trigWake():
+		t.PollCheckpoint()
 	case <-t.ctx.Done():
 		t.Abort()
 	}
@@ -203,22 +212,28 @@ func (t *Task) runInputs() error {
 	open := len(chans)
 	lastWM := MinWatermark
 	allIdle := false
+	al := newAlignment(t.Checkpoint.Aligned, len(chans))
 	for open > 0 {
-		var m Msg
-		select {
-		case m = <-t.Inbox:
-		default:
-			// Nothing waiting: send what is buffered before blocking, so a
-			// quiet stream has no added latency and a busy one full batches.
-			t.FlushOutputs()
+		m, ok := al.next()
+		if !ok {
 			select {
 			case m = <-t.Inbox:
-			case <-t.nextTimer():
-				t.FireProcTimers()
-				continue
-			case <-t.ctx.Done():
-				return context.Cause(t.ctx)
+			default:
+				// Nothing waiting: send what is buffered before blocking, so a
+				// quiet stream has no added latency and a busy one full batches.
+				t.FlushOutputs()
+				select {
+				case m = <-t.Inbox:
+				case <-t.nextTimer():
+					t.FireProcTimers()
+					continue
+				case <-t.ctx.Done():
+					return context.Cause(t.ctx)
+				}
 			}
+		}
+		if al.pending != 0 && al.hold(m) {
+			continue
 		}
 		c := &chans[m.Channel]
 		switch m.Kind {
@@ -244,6 +259,13 @@ func (t *Task) runInputs() error {
 			c.ended = true
 			c.wm = MaxWatermark
 			open--
+			if al.pending != 0 && open > 0 {
+				t.channelEnded(al, m.Channel, open)
+			}
+		case MsgBarrier:
+			t.barrier(al, m.Channel, m.WM, open)
+			t.FireProcTimers()
+			continue
 		}
 		if m.Kind != MsgData {
 			wm, idle := combine(chans)
@@ -352,10 +374,11 @@ func (t *Task) run(ctx context.Context) (err error) {
 		if err := t.Source(ctx); err != nil {
 			return t.wrap(err, "")
 		}
-		return nil
-	}
-	if err := t.runInputs(); err != nil {
+	} else if err := t.runInputs(); err != nil {
 		return t.wrap(err, "")
+	}
+	if t.Checkpoint.Snapshot != nil {
+		t.Snapshot(EndOfInput)
 	}
 	return nil
 }

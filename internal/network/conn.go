@@ -243,7 +243,7 @@ func (r *run) handshakeOut(p *peer, c net.Conn, deadline time.Time) (*bufio.Read
 		return fmt.Errorf("network: handshake of worker %q with worker %q (%s): %s", e.cfg.ID, p.id, p.addr, fmt.Sprintf(format, args...))
 	}
 	c.SetDeadline(deadline)
-	hello := frame{typ: frameHello, version: protocolVersion, from: e.cfg.ID, to: p.id}
+	hello := frame{typ: frameHello, version: protocolVersion, from: e.cfg.ID, to: p.id, attempt: e.cfg.Attempt}
 	if _, err := c.Write(appendFrame(nil, &hello)); err != nil {
 		return nil, fail("%v", err)
 	}
@@ -265,6 +265,8 @@ func (r *run) handshakeOut(p *peer, c net.Conn, deadline time.Time) (*bufio.Read
 		return nil, fail("reached worker %q instead", f.from)
 	case f.to != e.cfg.ID:
 		return nil, fail("the peer answered worker %q", f.to)
+	case f.attempt != e.cfg.Attempt:
+		return nil, fail("%s", attemptMismatch(f.attempt, e.cfg.Attempt))
 	}
 	c.SetDeadline(time.Time{})
 	return br, nil
@@ -332,7 +334,7 @@ func (r *run) handshakeInErr(c net.Conn, remote string) (*peer, *bufio.Reader, e
 	}
 	who := fmt.Sprintf("worker %q at ", f.from)
 	// Answer first, so that the dialer can tell a version mismatch itself.
-	hello := frame{typ: frameHello, version: protocolVersion, from: e.cfg.ID, to: f.from}
+	hello := frame{typ: frameHello, version: protocolVersion, from: e.cfg.ID, to: f.from, attempt: e.cfg.Attempt}
 	if _, err := c.Write(appendFrame(nil, &hello)); err != nil {
 		return nil, nil, fail(who, "%v", err)
 	}
@@ -341,6 +343,9 @@ func (r *run) handshakeInErr(c net.Conn, remote string) (*peer, *bufio.Reader, e
 	}
 	if f.to != e.cfg.ID {
 		return nil, nil, fail(who, "it meant to reach worker %q", f.to)
+	}
+	if f.attempt != e.cfg.Attempt {
+		return nil, nil, fail(who, "%s", attemptMismatch(f.attempt, e.cfg.Attempt))
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -364,6 +369,16 @@ func (r *run) handshakeInErr(c net.Conn, remote string) (*peer, *bufio.Reader, e
 	}
 	c.SetDeadline(time.Time{})
 	return p, br, nil
+}
+
+// attemptMismatch explains a peer of another job attempt: the older of
+// the two is a zombie left over from before a restart, whose data must not
+// reach the restored run.
+func attemptMismatch(peer, mine uint64) string {
+	if peer < mine {
+		return fmt.Sprintf("it runs attempt %d of the job, this worker attempt %d: refused, a stale attempt's data must not reach the restored job", peer, mine)
+	}
+	return fmt.Sprintf("it runs attempt %d of the job, this worker the stale attempt %d: this worker is left over from before a restart and must stop", peer, mine)
 }
 
 // serve runs the connection to p: it grants the initial credits, starts the
@@ -480,6 +495,9 @@ func (r *run) dispatch(p *peer, f frame) error {
 		m.WM = f.wm
 	case frameIdle:
 		m.Kind = exec.MsgIdle
+	case frameBarrier:
+		m.Kind = exec.MsgBarrier
+		m.WM = f.id
 	case frameEnd:
 		m.Kind = exec.MsgEnd
 		if s.endsSeen++; s.endsSeen == s.ends {

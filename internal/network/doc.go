@@ -13,10 +13,12 @@
 // accepts, so both agree on the single connection without negotiation.
 //
 // A connection starts with a handshake: the dialer sends HELLO (protocol
-// version, its ID, the ID it means to reach) and the acceptor answers with
-// its own HELLO. Either end rejects a wrong version, an unknown or
-// unexpected peer, or a second connection from the same peer, and Run fails
-// with an error saying so.
+// version, its ID, the ID it means to reach, the job attempt it runs in)
+// and the acceptor answers with its own HELLO. Either end rejects a wrong
+// version, an unknown or unexpected peer, a second connection from the same
+// peer, or a peer of another attempt of the job (a zombie left over from
+// before a restart must not exchange data with the restored run), and Run
+// fails with an error saying so.
 //
 // On a connection, streams are multiplexed: a stream is identified by its
 // number, and its direction, so stream 3 from A to B and stream 3 from B to
@@ -32,7 +34,12 @@
 //	IDLE       3  stream u32, channel i32
 //	END        4  stream u32, channel i32
 //	CREDIT     5  stream u32, n u32
-//	HELLO      6  version u32, from (u16 length, bytes), to (u16 length, bytes)
+//	HELLO      6  version u32, from (u16 length, bytes), to (u16 length, bytes), attempt u64
+//	BARRIER    7  stream u32, channel i32, checkpoint i64
+//
+// A BARRIER is a checkpoint's barrier (exec.MsgBarrier): it travels in band,
+// in order with the records and watermarks of its channel, and costs a
+// credit like them; the receiving task aligns it (see exec.Checkpointing).
 //
 // A length above Config.MaxFrame (or above a few hundred bytes before the
 // handshake is done), a length wrong for the type, an unknown type, or a

@@ -37,6 +37,12 @@ type Config struct {
 	// listen yet); it also bounds the wait for the HELLO of an accepted
 	// connection. Default 10s.
 	DialTimeout time.Duration
+	// Attempt is the attempt (epoch) of the job this endpoint's worker
+	// runs in, raised by every restart. The HELLO handshake carries it,
+	// and a connection between two attempts is refused: a zombie of an
+	// older attempt can neither send into nor receive from the restored
+	// job.
+	Attempt uint64
 	// Logger receives debug events (connections up and down); may be nil.
 	Logger *slog.Logger
 	// Resolve, if set, returns the address of a peer this endpoint has to

@@ -9,7 +9,8 @@ import (
 )
 
 // protocolVersion is the version of the data protocol a HELLO announces.
-const protocolVersion = 1
+// Version 2 added BARRIER frames and the attempt in HELLO.
+const protocolVersion = 2
 
 // frameType is the byte after a frame's length prefix.
 type frameType uint8
@@ -20,7 +21,8 @@ const (
 	frameIdle                           // stream u32, channel i32
 	frameEnd                            // stream u32, channel i32
 	frameCredit                         // stream u32, n u32
-	frameHello                          // version u32, from (u16 len + bytes), to (u16 len + bytes)
+	frameHello                          // version u32, from (u16 len + bytes), to (u16 len + bytes), attempt u64
+	frameBarrier                        // stream u32, channel i32, checkpoint i64
 )
 
 func (t frameType) String() string {
@@ -37,6 +39,8 @@ func (t frameType) String() string {
 		return "CREDIT"
 	case frameHello:
 		return "HELLO"
+	case frameBarrier:
+		return "BARRIER"
 	}
 	return fmt.Sprintf("frame type 0x%02x", uint8(t))
 }
@@ -46,7 +50,7 @@ const (
 	prefixLen     = 4         // uint32 big-endian body length
 	streamBodyLen = 1 + 4 + 4 // type, stream, channel (or credit n)
 	wmBodyLen     = streamBodyLen + 8
-	helloMinLen   = 1 + 4 + 2 + 2
+	helloMinLen   = 1 + 4 + 2 + 2 + 8
 	// maxIDLen bounds an endpoint ID, so that a HELLO is small.
 	maxIDLen = 256
 	// helloLimit is the largest frame accepted before the handshake is done.
@@ -59,11 +63,13 @@ type frame struct {
 	stream  uint32
 	channel int32
 	wm      int64  // WATERMARK
+	id      int64  // BARRIER: the checkpoint
 	n       uint32 // CREDIT
 	batch   []byte // DATA; aliases the decoded buffer
 	version uint32 // HELLO
 	from    string // HELLO: ID of the sender
 	to      string // HELLO: ID the sender means to reach
+	attempt uint64 // HELLO: the job attempt the sender runs in
 }
 
 // errProtocol marks a peer that does not follow the protocol.
@@ -85,7 +91,7 @@ func checkLen(t frameType, n uint32) error {
 		if n < min {
 			return protoErr("%v frame of %d bytes, want at least %d", t, n, min)
 		}
-	case frameWatermark:
+	case frameWatermark, frameBarrier:
 		if n != wmBodyLen {
 			return protoErr("%v frame of %d bytes, want %d", t, n, wmBodyLen)
 		}
@@ -120,6 +126,10 @@ func decodeFrame(b []byte) (frame, error) {
 		f.stream = be.Uint32(b[1:])
 		f.channel = int32(be.Uint32(b[5:]))
 		f.wm = int64(be.Uint64(b[9:]))
+	case frameBarrier:
+		f.stream = be.Uint32(b[1:])
+		f.channel = int32(be.Uint32(b[5:]))
+		f.id = int64(be.Uint64(b[9:]))
 	case frameIdle, frameEnd:
 		f.stream = be.Uint32(b[1:])
 		f.channel = int32(be.Uint32(b[5:]))
@@ -136,6 +146,11 @@ func decodeFrame(b []byte) (frame, error) {
 		if f.to, rest, ok = cutString(rest); !ok {
 			return frame{}, protoErr("HELLO frame: truncated receiver ID")
 		}
+		if len(rest) < 8 {
+			return frame{}, protoErr("HELLO frame: truncated attempt")
+		}
+		f.attempt = be.Uint64(rest)
+		rest = rest[8:]
 		if len(rest) != 0 {
 			return frame{}, protoErr("HELLO frame: %d trailing bytes", len(rest))
 		}
@@ -172,6 +187,12 @@ func appendFrame(dst []byte, f *frame) []byte {
 		dst = be.AppendUint32(dst, f.stream)
 		dst = be.AppendUint32(dst, uint32(f.channel))
 		return be.AppendUint64(dst, uint64(f.wm))
+	case frameBarrier:
+		dst = be.AppendUint32(dst, wmBodyLen)
+		dst = append(dst, byte(f.typ))
+		dst = be.AppendUint32(dst, f.stream)
+		dst = be.AppendUint32(dst, uint32(f.channel))
+		return be.AppendUint64(dst, uint64(f.id))
 	case frameIdle, frameEnd:
 		dst = be.AppendUint32(dst, streamBodyLen)
 		dst = append(dst, byte(f.typ))
@@ -189,7 +210,8 @@ func appendFrame(dst []byte, f *frame) []byte {
 		dst = be.AppendUint16(dst, uint16(len(f.from)))
 		dst = append(dst, f.from...)
 		dst = be.AppendUint16(dst, uint16(len(f.to)))
-		return append(dst, f.to...)
+		dst = append(dst, f.to...)
+		return be.AppendUint64(dst, f.attempt)
 	}
 	panic(fmt.Sprintf("network: encode %v", f.typ))
 }

@@ -20,7 +20,8 @@ func seedFrames() []frame {
 		{typ: frameIdle, stream: 4, channel: 0},
 		{typ: frameEnd, stream: 4, channel: 5},
 		{typ: frameCredit, stream: 9, n: 8},
-		{typ: frameHello, version: protocolVersion, from: "w1", to: "w2"},
+		{typ: frameHello, version: protocolVersion, from: "w1", to: "w2", attempt: 3},
+		{typ: frameBarrier, stream: 2, channel: 1, id: 42},
 		{typ: frameHello, version: 99, from: "", to: ""},
 	}
 }
@@ -56,7 +57,8 @@ func TestFrameRoundTrip(t *testing.T) {
 
 func framesEqual(a, b frame) bool {
 	return a.typ == b.typ && a.stream == b.stream && a.channel == b.channel && a.wm == b.wm &&
-		a.n == b.n && bytes.Equal(a.batch, b.batch) && a.version == b.version && a.from == b.from && a.to == b.to
+		a.n == b.n && bytes.Equal(a.batch, b.batch) && a.version == b.version && a.from == b.from && a.to == b.to &&
+		a.id == b.id && a.attempt == b.attempt
 }
 
 func TestDecodeFrameErrors(t *testing.T) {
@@ -72,9 +74,11 @@ func TestDecodeFrameErrors(t *testing.T) {
 		{"short watermark", []byte{byte(frameWatermark), 0, 0, 0, 1, 0, 0, 0, 1}, "WATERMARK frame of 9 bytes, want 17"},
 		{"long end", []byte{byte(frameEnd), 0, 0, 0, 1, 0, 0, 0, 1, 0}, "END frame of 10 bytes, want 9"},
 		{"short credit", []byte{byte(frameCredit), 0}, "CREDIT frame of 2 bytes, want 9"},
-		{"hello truncated from", []byte{byte(frameHello), 0, 0, 0, 1, 0, 5, 'a', 0, 0}, "truncated sender ID"},
-		{"hello truncated to", []byte{byte(frameHello), 0, 0, 0, 1, 0, 1, 'a', 0, 3, 'b'}, "truncated receiver ID"},
-		{"hello trailing", []byte{byte(frameHello), 0, 0, 0, 1, 0, 0, 0, 0, 'x'}, "1 trailing bytes"},
+		{"hello truncated from", []byte{byte(frameHello), 0, 0, 0, 1, 0, 20, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, "truncated sender ID"},
+		{"hello truncated to", []byte{byte(frameHello), 0, 0, 0, 1, 0, 1, 'a', 0, 20, 'b', 0, 0, 0, 0, 0, 0, 0}, "truncated receiver ID"},
+		{"hello truncated attempt", []byte{byte(frameHello), 0, 0, 0, 1, 0, 1, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 0}, "truncated attempt"},
+		{"hello trailing", []byte{byte(frameHello), 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 'x'}, "1 trailing bytes"},
+		{"short barrier", []byte{byte(frameBarrier), 0, 0, 0, 1, 0, 0, 0, 1}, "BARRIER frame of 9 bytes, want 17"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

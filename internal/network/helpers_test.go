@@ -107,7 +107,7 @@ func (e *Endpoint) openConns() int {
 
 // streamGen produces the deterministic message sequence of a test stream:
 // n messages over two channels, data with varying payloads and some
-// watermarks and idle marks, then an END per channel.
+// watermarks, idle marks and barriers, then an END per channel.
 type streamGen struct {
 	tag string // distinguishes streams and directions in payloads
 	n   int
@@ -125,6 +125,8 @@ func (g streamGen) msg(i int) exec.Msg {
 		return exec.Msg{Kind: exec.MsgWatermark, Channel: ch, WM: int64(i) * 1000}
 	case i%1013 == 1000:
 		return exec.Msg{Kind: exec.MsgIdle, Channel: ch}
+	case i%499 == 498:
+		return exec.Msg{Kind: exec.MsgBarrier, Channel: ch, WM: int64(i)}
 	}
 	p := fmt.Sprintf("%s/%d/", g.tag, i)
 	p += strings.Repeat("x", i%61)

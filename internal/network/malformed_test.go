@@ -82,7 +82,7 @@ func TestMalformedInbound(t *testing.T) {
 	}{
 		{"garbage", func(f fakePeer) {
 			f.dial().Write([]byte("GET / HTTP/1.1\r\nHost: w5\r\n\r\n"))
-		}, "frame of 1195725856 bytes exceeds the limit of 521 bytes (not a spate data connection?)"},
+		}, "frame of 1195725856 bytes exceeds the limit of 529 bytes (not a spate data connection?)"},
 		{"oversized HELLO", func(f fakePeer) {
 			f.dial().Write(prefix(0xffffffff, byte(frameHello)))
 		}, "exceeds the limit"},
@@ -100,7 +100,7 @@ func TestMalformedInbound(t *testing.T) {
 		}, `worker "w0" at 127.0.0.1:`},
 		{"wrong version says so", func(f fakePeer) {
 			f.dial().Write(enc(hello("w0", "w5", 99)))
-		}, "it speaks data protocol version 99, this worker speaks version 1"},
+		}, "it speaks data protocol version 99, this worker speaks version 2"},
 		{"unknown peer", func(f fakePeer) {
 			f.dial().Write(enc(hello("intruder", "w5", protocolVersion)))
 		}, `unknown worker; expected one of ["w0" "w1"]`},
@@ -206,7 +206,7 @@ func TestMalformedOutbound(t *testing.T) {
 		}, `handshake of worker "w1" with worker "w2" (127.0.0.1:`},
 		{"wrong version says so", func(c net.Conn) {
 			c.Write(enc(hello("w2", "w1", 7)))
-		}, "the peer speaks data protocol version 7, this worker speaks version 1"},
+		}, "the peer speaks data protocol version 7, this worker speaks version 2"},
 		{"another worker", func(c net.Conn) {
 			c.Write(enc(hello("w3", "w1", protocolVersion)))
 		}, `reached worker "w3" instead`},

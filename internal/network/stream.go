@@ -125,6 +125,9 @@ func (r *run) forward(p *peer, s *sendStream) {
 			f.wm = m.WM
 		case exec.MsgIdle:
 			f.typ = frameIdle
+		case exec.MsgBarrier:
+			f.typ = frameBarrier
+			f.id = m.WM
 		case exec.MsgEnd:
 			f.typ = frameEnd
 			left--

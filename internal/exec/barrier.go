@@ -1,0 +1,249 @@
+package exec
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Checkpointing connects a task to checkpoints. The zero value leaves them
+// off: barriers that arrive anyway are passed on without a snapshot.
+//
+// A checkpoint's barrier enters the job at the sources (TriggerCheckpoint)
+// and travels in band, in the same queues and frames as records and
+// watermarks. A task with inputs takes its snapshot when the barrier has
+// come in on every input channel that has not ended (an ended channel has
+// delivered every later barrier), then sends the barrier on through every
+// outgoing channel:
+//
+//	               barrier n on channel c
+//	idle ─────────────────────────────────────► aligning n (c blocked if Aligned)
+//	 ▲                                              │  │
+//	 │  snapshot(n), barrier n sent on,             │  │ barrier m > n on a channel:
+//	 │  blocked channels replayed                   │  │ abort(n), aligning m
+//	 └──── barrier n on every open channel ◄────────┘  ▼
+//
+// With Aligned (EXACTLY_ONCE) a channel that delivered the barrier is
+// blocked: what it sends afterwards is held in the task, in order, until the
+// checkpoint's snapshot is taken, so the snapshot holds exactly the records
+// before the barrier. The task keeps reading its inbox meanwhile, so a
+// blocked channel never stops the credits of the data plane or the other
+// channels of the shared inbox (no deadlock); what it holds is bounded by
+// what the blocked producers send before the last barrier arrives. Without
+// Aligned (AT_LEAST_ONCE) nothing is held: records after a barrier may reach
+// the snapshot, and are replayed after a restore.
+type Checkpointing struct {
+	// Aligned aligns barriers of tasks with several input channels
+	// (EXACTLY_ONCE); false is AT_LEAST_ONCE.
+	Aligned bool
+	// Snapshot is called on the task's goroutine at checkpoint id's
+	// barrier, before the barrier is sent on: it captures the state of the
+	// task's operators. What takes long (writing the state out, the
+	// acknowledgement) it must leave to another goroutine, since records
+	// wait meanwhile. It is also called once with id EndOfInput when the
+	// task has finished its input: its final state stands for every later
+	// checkpoint.
+	Snapshot func(id int64)
+	// Abort, if set, is called on the task's goroutine when the task gives
+	// up checkpoint id before its snapshot: a later checkpoint's barrier
+	// overtook it.
+	Abort func(id int64)
+}
+
+// EndOfInput is the checkpoint ID Checkpointing.Snapshot is called with when
+// the task has finished: checkpoint IDs start at 1.
+const EndOfInput int64 = 0
+
+// triggers holds the checkpoints triggered at a source task and not yet
+// injected.
+type triggers struct {
+	pending atomic.Bool
+	mu      sync.Mutex
+	ids     []int64
+	wake    chan struct{} // cap 1
+}
+
+// TriggerCheckpoint asks a source task to inject the barrier of checkpoint
+// id at its next consistent point (PollCheckpoint): it snapshots its state
+// and sends the barrier on. Any goroutine may call it; a task that has
+// ended ignores it.
+func (t *Task) TriggerCheckpoint(id int64) {
+	t.trig.mu.Lock()
+	t.trig.ids = append(t.trig.ids, id)
+	t.trig.mu.Unlock()
+	t.trig.pending.Store(true)
+	select {
+	case t.trigWake() <- struct{}{}:
+	default:
+	}
+}
+
+func (t *Task) trigWake() chan struct{} {
+	t.trig.mu.Lock()
+	defer t.trig.mu.Unlock()
+	if t.trig.wake == nil {
+		t.trig.wake = make(chan struct{}, 1)
+	}
+	return t.trig.wake
+}
+
+// PollCheckpoint injects the barriers of the checkpoints triggered since the
+// last call. A source calls it between records, where its position is
+// consistent with what it has emitted; it costs an atomic load when nothing
+// is pending.
+func (t *Task) PollCheckpoint() {
+	if !t.trig.pending.Load() {
+		return
+	}
+	t.trig.mu.Lock()
+	ids := t.trig.ids
+	t.trig.ids = nil
+	t.trig.pending.Store(false)
+	t.trig.mu.Unlock()
+	for _, id := range ids {
+		if id <= t.lastBarrier {
+			continue
+		}
+		t.checkpointAt(id)
+	}
+}
+
+// checkpointAt snapshots the task at checkpoint id's barrier and sends the
+// barrier on.
+func (t *Task) checkpointAt(id int64) {
+	t.lastBarrier = id
+	if t.Checkpoint.Snapshot != nil {
+		t.Snapshot(id)
+	}
+	for _, w := range t.writers {
+		w.barrier(id)
+	}
+}
+
+// Snapshot calls the task's snapshot hook for checkpoint id, naming the
+// hook in a panic.
+func (t *Task) Snapshot(id int64) {
+	cur := t.Current
+	t.Current = t.Name + " (snapshot)"
+	t.Checkpoint.Snapshot(id)
+	t.Current = cur
+}
+
+// alignment is the barrier state of a task's input loop.
+type alignment struct {
+	aligned bool
+	// pending is the checkpoint whose barriers are being collected, 0 if
+	// none; seen marks the channels that delivered its barrier.
+	pending int64
+	seen    []bool
+	nseen   int
+	// held keeps, per blocked channel, what it sent after the barrier.
+	held [][]Msg
+	// replay is what the loop processes before it reads the inbox again:
+	// held messages released by a snapshot or an abort.
+	replay []Msg
+}
+
+func newAlignment(aligned bool, channels int) *alignment {
+	return &alignment{aligned: aligned, seen: make([]bool, channels), held: make([][]Msg, channels)}
+}
+
+// next returns the next message to replay, if any.
+func (a *alignment) next() (Msg, bool) {
+	if len(a.replay) == 0 {
+		return Msg{}, false
+	}
+	m := a.replay[0]
+	a.replay[0] = Msg{}
+	a.replay = a.replay[1:]
+	if len(a.replay) == 0 {
+		a.replay = nil
+	}
+	return m, true
+}
+
+// hold keeps m if its channel is blocked and reports whether it did.
+func (a *alignment) hold(m Msg) bool {
+	if !a.aligned || a.pending == 0 || !a.seen[m.Channel] {
+		return false
+	}
+	a.held[m.Channel] = append(a.held[m.Channel], m)
+	return true
+}
+
+// release ends the alignment: the held messages go before what was still
+// to replay, each channel's in order.
+func (a *alignment) release() {
+	var r []Msg
+	for c := range a.held {
+		r = append(r, a.held[c]...)
+		a.held[c] = nil
+	}
+	if len(r) > 0 {
+		a.replay = append(r, a.replay...)
+	}
+	clear(a.seen)
+	a.nseen = 0
+	a.pending = 0
+}
+
+// barrier handles checkpoint id's barrier on channel c, with open channels
+// not ended.
+func (t *Task) barrier(a *alignment, c int32, id int64, open int) {
+	switch {
+	case id <= t.lastBarrier:
+		// A checkpoint already taken or given up: its barrier on a
+		// channel that was not waited for.
+		return
+	case a.pending != 0 && id > a.pending:
+		t.abortAlignment(a)
+	}
+	if a.pending == 0 {
+		a.pending = id
+	}
+	if !a.seen[c] {
+		a.seen[c] = true
+		a.nseen++
+	}
+	t.completeAlignment(a, open)
+}
+
+// completeAlignment takes the pending checkpoint's snapshot once every open
+// channel delivered its barrier.
+func (t *Task) completeAlignment(a *alignment, open int) {
+	if a.pending == 0 || a.nseen < open {
+		return
+	}
+	id := a.pending
+	a.release()
+	t.checkpointAt(id)
+}
+
+// abortAlignment gives up the pending checkpoint.
+func (t *Task) abortAlignment(a *alignment) {
+	id := a.pending
+	a.release()
+	t.lastBarrier = id
+	if t.Checkpoint.Abort != nil {
+		t.Checkpoint.Abort(id)
+	}
+}
+
+// channelEnded updates the alignment for channel c's end: it no longer
+// delivers barriers, so the pending checkpoint may be complete.
+func (t *Task) channelEnded(a *alignment, c int32, open int) {
+	if a.seen[c] {
+		// Only without alignment: an aligned channel's END is held.
+		a.seen[c] = false
+		a.nseen--
+	}
+	t.completeAlignment(a, open)
+}
+
+// heldCount returns how many messages the alignment holds, for tests.
+func (a *alignment) heldCount() int {
+	n := 0
+	for _, h := range a.held {
+		n += len(h)
+	}
+	return n + len(a.replay)
+}
