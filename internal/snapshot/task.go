@@ -1,0 +1,303 @@
+package snapshot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/spate-dev/spate/internal/exec"
+)
+
+// Operator is an operator with state.
+type Operator interface {
+	// SnapshotState runs on the task's goroutine at checkpoint id's barrier
+	// (exec.EndOfInput when the task finished). It captures the state, with
+	// a copy cheap enough for the barrier's path, and returns what encodes
+	// the capture into entries: that runs on another goroutine while
+	// records flow, so it must not touch what the operator goes on
+	// changing. The entries' Operator fields are filled in by the caller.
+	SnapshotState(id int64) (func() ([]Entry, error), error)
+	// RestoreState hands the operator its entries of the checkpoint the
+	// task restores, before the task opens. It is not called when the
+	// task starts empty.
+	RestoreState(entries []Entry) error
+}
+
+// Committer is an operator whose output becomes visible in two phases (a
+// transactional sink): it pre-commits in SnapshotState and commits once the
+// checkpoint is complete. See docs/sinks.md.
+type Committer interface {
+	// CommitCheckpoint commits what was pre-committed for checkpoint id and
+	// every earlier one not committed yet. It may run on any goroutine,
+	// concurrently with the task, and must be idempotent.
+	CommitCheckpoint(id int64) error
+	// AbortCheckpoint drops what was pre-committed for checkpoint id alone:
+	// it will never complete.
+	AbortCheckpoint(id int64)
+}
+
+// Handle locates the state file of one subtask in a checkpoint.
+type Handle struct {
+	// URL is the file in checkpoint storage; empty when Inline holds the
+	// bytes.
+	URL    string
+	Inline []byte
+	// Size is the file's length and SHA256 the hex SHA-256 of its bytes.
+	Size   int64
+	SHA256 string
+	// KeyGroups is the inclusive range of key groups the file's keyed
+	// entries belong to.
+	KeyGroups [2]int32
+}
+
+// Store keeps state files. Implementations are safe for concurrent use.
+type Store interface {
+	// Put stores data, the state file name of checkpoint id, and returns
+	// its handle.
+	Put(ctx context.Context, id int64, name string, data []byte) (Handle, error)
+	// Get returns the bytes h locates, checked against its SHA-256.
+	Get(ctx context.Context, h Handle) ([]byte, error)
+}
+
+// InlineStore keeps state files in their handles: for the local executor
+// and small state, where the coordinator holds the handles anyway.
+type InlineStore struct{}
+
+// Put returns a handle holding data.
+func (InlineStore) Put(_ context.Context, _ int64, _ string, data []byte) (Handle, error) {
+	return Handle{Inline: data, Size: int64(len(data)), SHA256: Sum(data)}, nil
+}
+
+// Get returns the handle's bytes, checked.
+func (InlineStore) Get(_ context.Context, h Handle) ([]byte, error) {
+	if h.URL != "" {
+		return nil, fmt.Errorf("state file %s is not inline: this store reads inline state only", h.URL)
+	}
+	return h.Inline, Check(h, h.Inline)
+}
+
+// Sum returns the hex SHA-256 of data.
+func Sum(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// Check verifies that data is what h describes.
+func Check(h Handle, data []byte) error {
+	if int64(len(data)) != h.Size || Sum(data) != h.SHA256 {
+		return fmt.Errorf("%w: state file %s has %d bytes with SHA-256 %s, its handle says %d bytes with %s", ErrCorrupt, h.name(), len(data), Sum(data), h.Size, h.SHA256)
+	}
+	return nil
+}
+
+func (h Handle) name() string {
+	if h.URL != "" {
+		return h.URL
+	}
+	return "(inline)"
+}
+
+// Ack is one subtask's acknowledgement of a checkpoint.
+type Ack struct {
+	Vertex, Subtask int
+	// Checkpoint is the checkpoint's id, exec.EndOfInput for the final
+	// state of a finished subtask.
+	Checkpoint int64
+	// State is the subtask's state file; none (Size 0) for a subtask
+	// without state.
+	State *Handle
+	// Sync is how long records stopped for the snapshot, Async how long
+	// writing it took afterwards.
+	Sync, Async time.Duration
+}
+
+// Acker receives the acknowledgements and declines of a run's subtasks,
+// from the run's goroutines.
+type Acker interface {
+	Acknowledge(a Ack)
+	Decline(vertex, subtask int, id int64, err error)
+}
+
+// Runner owns the goroutines that write the snapshots of one run of a job's
+// tasks in this process.
+type Runner struct {
+	ctx   context.Context
+	store Store
+	acker Acker
+	name  func(vertex, subtask int, id int64) string
+
+	mu      sync.Mutex
+	closed  bool
+	wg      sync.WaitGroup
+	commits []Committer
+}
+
+// NewRunner returns a runner writing to store and acknowledging to acker
+// until ctx ends. name gives the file name of a subtask's state file.
+func NewRunner(ctx context.Context, store Store, acker Acker, name func(vertex, subtask int, id int64) string) *Runner {
+	if name == nil {
+		name = func(v, s int, id int64) string { return fmt.Sprintf("%d-%d-chk-%d", v, s, id) }
+	}
+	return &Runner{ctx: ctx, store: store, acker: acker, name: name}
+}
+
+// Close waits for the snapshots being written; later ones are dropped.
+func (r *Runner) Close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+func (r *Runner) goAsync(f func()) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// CommitCheckpoint tells every committer of the run that checkpoint id is
+// complete, and returns the first failure.
+func (r *Runner) CommitCheckpoint(id int64) error {
+	r.mu.Lock()
+	cs := append([]Committer(nil), r.commits...)
+	r.mu.Unlock()
+	var errs []error
+	for _, c := range cs {
+		if err := c.CommitCheckpoint(id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// AbortCheckpoint tells every committer of the run that checkpoint id will
+// not complete.
+func (r *Runner) AbortCheckpoint(id int64) {
+	r.mu.Lock()
+	cs := append([]Committer(nil), r.commits...)
+	r.mu.Unlock()
+	for _, c := range cs {
+		c.AbortCheckpoint(id)
+	}
+}
+
+// TaskState is the state of one subtask: the operators of its chain that
+// have state.
+type TaskState struct {
+	r               *Runner
+	Vertex, Subtask int
+	KeyGroups       [2]int32
+	ops             []registered
+}
+
+type registered struct {
+	id int32
+	op Operator
+}
+
+// Task returns the state of subtask s of vertex v, whose keyed state covers
+// key groups [kgStart, kgEnd).
+func (r *Runner) Task(v, s, kgStart, kgEnd int) *TaskState {
+	return &TaskState{r: r, Vertex: v, Subtask: s, KeyGroups: [2]int32{int32(kgStart), int32(kgEnd - 1)}}
+}
+
+// Add registers operator op, the chain's operator id.
+func (t *TaskState) Add(id int32, op Operator) {
+	t.ops = append(t.ops, registered{id: id, op: op})
+	if c, ok := op.(Committer); ok {
+		t.r.mu.Lock()
+		t.r.commits = append(t.r.commits, c)
+		t.r.mu.Unlock()
+	}
+}
+
+// Empty reports whether no operator of the chain has state.
+func (t *TaskState) Empty() bool { return len(t.ops) == 0 }
+
+// Snapshot is the task's exec.Checkpointing.Snapshot: it captures every
+// operator's state on the task's goroutine, then encodes, stores and
+// acknowledges it on one of the runner's goroutines.
+func (t *TaskState) Snapshot(id int64) {
+	start := time.Now()
+	encs := make([]func() ([]Entry, error), len(t.ops))
+	for i, o := range t.ops {
+		enc, err := o.op.SnapshotState(id)
+		if err != nil {
+			t.r.acker.Decline(t.Vertex, t.Subtask, id, fmt.Errorf("snapshot of operator %d: %w", o.id, err))
+			return
+		}
+		encs[i] = enc
+	}
+	sync := time.Since(start)
+	t.r.goAsync(func() {
+		astart := time.Now()
+		ack := Ack{Vertex: t.Vertex, Subtask: t.Subtask, Checkpoint: id, Sync: sync}
+		if len(encs) > 0 {
+			var all []Entry
+			for i, enc := range encs {
+				es, err := enc()
+				if err != nil {
+					t.r.acker.Decline(t.Vertex, t.Subtask, id, fmt.Errorf("encode the state of operator %d: %w", t.ops[i].id, err))
+					return
+				}
+				for j := range es {
+					es[j].Operator = t.ops[i].id
+				}
+				all = append(all, es...)
+			}
+			h, err := t.r.store.Put(t.r.ctx, id, t.r.name(t.Vertex, t.Subtask, id), Encode(nil, all))
+			if err != nil {
+				t.r.acker.Decline(t.Vertex, t.Subtask, id, fmt.Errorf("write state: %w", err))
+				return
+			}
+			h.KeyGroups = t.KeyGroups
+			ack.State = &h
+		}
+		ack.Async = time.Since(astart)
+		t.r.acker.Acknowledge(ack)
+	})
+}
+
+// Restore reads the subtask's state file h and hands each operator its
+// entries.
+func (t *TaskState) Restore(ctx context.Context, store Store, h Handle) error {
+	data, err := store.Get(ctx, h)
+	if err != nil {
+		return fmt.Errorf("restore subtask %d of vertex %d: %w", t.Subtask, t.Vertex, err)
+	}
+	entries, err := Decode(data)
+	if err != nil {
+		return fmt.Errorf("restore subtask %d of vertex %d from %s: %w", t.Subtask, t.Vertex, h.name(), err)
+	}
+	byOp := map[int32][]Entry{}
+	for _, e := range entries {
+		byOp[e.Operator] = append(byOp[e.Operator], e)
+	}
+	for _, o := range t.ops {
+		if err := o.op.RestoreState(byOp[o.id]); err != nil {
+			return fmt.Errorf("restore operator %d of subtask %d of vertex %d: %w", o.id, t.Subtask, t.Vertex, err)
+		}
+		delete(byOp, o.id)
+	}
+	for id := range byOp {
+		return fmt.Errorf("restore subtask %d of vertex %d: the checkpoint holds state of operator %d, which the job no longer has (a changed job needs operator uids and a savepoint)", t.Subtask, t.Vertex, id)
+	}
+	return nil
+}
+
+// Hook returns the exec.Checkpointing of the task.
+func (t *TaskState) Hook(aligned bool, abort func(id int64)) exec.Checkpointing {
+	return exec.Checkpointing{Aligned: aligned, Snapshot: t.Snapshot, Abort: abort}
+}
