@@ -138,6 +138,7 @@ func nextPartCounter(dir string, subtask int) (int, error) {
 			if n, ok = strings.CutSuffix(n, ".inprogress"); !ok {
 				continue
 			}
+			n, _, _ = strings.Cut(n, ".") // a transactional writer's ".a<attempt>"
 		}
 		rest, ok := strings.CutPrefix(n, prefix)
 		if !ok {
@@ -171,6 +172,10 @@ type sinkWriter[T any] struct {
 	line    []byte
 	err     error // sticky failure
 	closed  bool
+	// txn is set by Begin: files become visible through Commit, and the
+	// in-progress names carry the attempt (see sink_txn.go).
+	txn     bool
+	attempt int64
 }
 
 // pendingPart is a complete part file waiting for the job's end.
@@ -244,6 +249,9 @@ func formatRecord(v any) string {
 func (w *sinkWriter[T]) partName(inProgress bool) string {
 	n := "part-" + strconv.Itoa(w.subtask) + "-" + strconv.Itoa(w.counter)
 	if inProgress {
+		if w.txn {
+			n += ".a" + strconv.FormatInt(w.attempt, 10)
+		}
 		n = "." + n + ".inprogress"
 	}
 	return filepath.Join(w.dir, n)
