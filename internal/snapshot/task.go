@@ -110,6 +110,10 @@ type Ack struct {
 	// State is the subtask's state file; none (Size 0) for a subtask
 	// without state.
 	State *Handle
+	// After is, for the final state (Checkpoint exec.EndOfInput), the
+	// last checkpoint the subtask took a snapshot of or gave up: the final
+	// state stands for the checkpoints after it only.
+	After int64
 	// Sync is how long records stopped for the snapshot, Async how long
 	// writing it took afterwards.
 	Sync, Async time.Duration
@@ -200,6 +204,9 @@ type TaskState struct {
 	Vertex, Subtask int
 	KeyGroups       [2]int32
 	ops             []registered
+	// last is the latest checkpoint snapshotted or given up; only the
+	// task's goroutine touches it.
+	last int64
 }
 
 type registered struct {
@@ -230,6 +237,10 @@ func (t *TaskState) Empty() bool { return len(t.ops) == 0 }
 // operator's state on the task's goroutine, then encodes, stores and
 // acknowledges it on one of the runner's goroutines.
 func (t *TaskState) Snapshot(id int64) {
+	after := t.last
+	if id != exec.EndOfInput {
+		t.last = id
+	}
 	start := time.Now()
 	encs := make([]func() ([]Entry, error), len(t.ops))
 	for i, o := range t.ops {
@@ -243,7 +254,7 @@ func (t *TaskState) Snapshot(id int64) {
 	sync := time.Since(start)
 	t.r.goAsync(func() {
 		astart := time.Now()
-		ack := Ack{Vertex: t.Vertex, Subtask: t.Subtask, Checkpoint: id, Sync: sync}
+		ack := Ack{Vertex: t.Vertex, Subtask: t.Subtask, Checkpoint: id, After: after, Sync: sync}
 		if len(encs) > 0 {
 			var all []Entry
 			for i, enc := range encs {
@@ -297,7 +308,13 @@ func (t *TaskState) Restore(ctx context.Context, store Store, h Handle) error {
 	return nil
 }
 
-// Hook returns the exec.Checkpointing of the task.
+// Hook returns the exec.Checkpointing of the task; abort, if not nil,
+// hears of the checkpoints the task gave up.
 func (t *TaskState) Hook(aligned bool, abort func(id int64)) exec.Checkpointing {
-	return exec.Checkpointing{Aligned: aligned, Snapshot: t.Snapshot, Abort: abort}
+	return exec.Checkpointing{Aligned: aligned, Snapshot: t.Snapshot, Abort: func(id int64) {
+		t.last = max(t.last, id)
+		if abort != nil {
+			abort(id)
+		}
+	}}
 }
