@@ -157,11 +157,7 @@ func (e *Env) run(ctx context.Context, p *plan) error {
 	if done, err := e.execute(ctx, p); done {
 		return err
 	}
-	tasks, err := p.tasks(e)
-	if err != nil {
-		return err
-	}
-	if err := exec.Run(ctx, tasks); err != nil {
+	if err := e.runLocal(ctx, p); err != nil {
 		return fmt.Errorf("job %q: %w", name, err)
 	}
 	return nil

@@ -23,6 +23,9 @@ type plan struct {
 	par     map[int]int
 	maxPar  int
 	graph   *jobgraph.JobGraph
+	// ck, when the job takes checkpoints, collects the state of the
+	// subtasks build makes (checkpointing.go).
+	ck *checkpointBuild
 }
 
 func (e *Env) plan(name string, nodes []*node) (*plan, error) {
@@ -243,6 +246,7 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 					MaxParallelism: p.maxPar, JobName: p.name, Outs: make([]any, len(outs)), Sides: operator.SideOutputs{},
 					AutoWatermarkInterval: e.autoWatermarkInterval,
 				}
+				p.ck.instance(inst, vi, s, v.Parallelism)
 				var sideCtl []exec.Control
 				for i, o := range outs {
 					k := n.outType(i)
@@ -261,6 +265,7 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 					return nil, fmt.Errorf("job %q: operator %q: %w", p.name, n.name, err)
 				}
 				specs[op.ID] = spec
+				p.ck.add(vi, s, op.ID, spec.State)
 				if spec.Open != nil {
 					t.Opens = append(t.Opens, spec.Open)
 				}

@@ -23,7 +23,9 @@ func FromSource[T any](env *Env, name string, src Source[T], strategy WatermarkS
 		if o, ok := in.Sides[RecordErrors.ID]; ok {
 			errOut = o.(exec.Output[RecordError])
 		}
-		open := func(ctx context.Context) (operator.Reader[T], error) { return src.Open(ctx, split) }
+		open := func(ctx context.Context, restore *operator.Restore) (operator.Reader[T], error) {
+			return openSource(ctx, in.Name, src, split, restore)
+		}
 		return operator.NewSource(in, open, strategy.runtime(), func(err error) error { return routeRecordError(err, errOut) })
 	})
 	return newStream[T](env, n)
@@ -54,12 +56,12 @@ func FromSlice[T any](env *Env, records []T) Stream[T] {
 type sliceSource[T any] []T
 
 func (s sliceSource[T]) Open(_ context.Context, sp Split) (SourceReader[T], error) {
-	return &sliceReader[T]{recs: s, next: sp.Subtask, step: sp.Parallelism}, nil
+	return &sliceReader[T]{recs: s, next: sp.Subtask, first: sp.Subtask, step: sp.Parallelism}, nil
 }
 
 type sliceReader[T any] struct {
-	recs       []T
-	next, step int
+	recs              []T
+	next, first, step int
 }
 
 func (r *sliceReader[T]) Read(_ context.Context, buf []T) (int, error) {

@@ -62,7 +62,7 @@ func NewKeyedCoProcess[K comparable, A, B, O any](in *Instance, keyA func(A) K, 
 	op.ctx.init(in, op.onTimer)
 	spec := &Spec{
 		Inputs:  []any{exec.Output[A](coInput[A]{op.in1}), exec.Output[B](coInput[B]{op.in2})},
-		Control: op, Close: close,
+		Control: op, Close: close, State: op,
 	}
 	if open != nil {
 		spec.Open = func() error {

@@ -1,12 +1,19 @@
 package operator
 
-import "github.com/spate-dev/spate/internal/exec"
+import (
+	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/snapshot"
+)
 
 // keyedRuntime tracks the current key and namespace of a keyed operator.
 type keyedRuntime[K comparable] struct {
 	key    K
 	ns     Window
 	states map[string]any
+	// kc encodes keys for checkpoints; restored holds, by state name, the
+	// entries of a restored checkpoint for states not declared yet.
+	kc       *keyCoder[K]
+	restored map[string][]snapshot.Entry
 }
 
 // KeyedContext is the context of a keyed function: Context plus the current
@@ -25,6 +32,7 @@ type KeyedContext[K comparable, O any] struct {
 func (c *KeyedContext[K, O]) init(in *Instance, fire func(timerKey[K], TimeDomain)) {
 	c.Context = newContext[O](in)
 	c.rt.states = map[string]any{}
+	c.rt.kc = newKeyCoder[K](in.MaxParallelism)
 	c.store = StateStore[K]{rt: &c.rt}
 	c.timers = newTimerService(in.Task, fire)
 }

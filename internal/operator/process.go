@@ -41,7 +41,7 @@ func (o *processOp[T, O]) Finish() { o.ctx.out.Finish() }
 func NewKeyedProcess[K comparable, T, O any](in *Instance, key func(T) K, process func(*KeyedContext[K, O], T) error, onTimer func(*KeyedContext[K, O], int64) error, open func(*KeyedContext[K, O]) error, close func() error) *Spec {
 	op := &keyedProcessOp[K, T, O]{key: key, process: process, th: onTimer}
 	op.ctx.init(in, op.onTimer)
-	spec := &Spec{Inputs: []any{exec.Output[T](op)}, Close: close}
+	spec := &Spec{Inputs: []any{exec.Output[T](op)}, Close: close, State: op}
 	if open != nil {
 		spec.Open = func() error {
 			op.ctx.task.Current = op.ctx.name // an error or panic in Open names this operator

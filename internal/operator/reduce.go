@@ -6,8 +6,8 @@ import "github.com/spate-dev/spate/internal/exec"
 // key), the result of combining every record so far with f, emitted after
 // each record.
 func NewReduce[K comparable, T any](in *Instance, key func(T) K, f func(acc, v T) T) *Spec {
-	op := &reduceOp[K, T]{task: in.Task, name: in.Name, key: key, f: f, out: Out[T](in), acc: map[K]T{}}
-	return &Spec{Inputs: []any{exec.Output[T](op)}}
+	op := &reduceOp[K, T]{task: in.Task, name: in.Name, key: key, f: f, out: Out[T](in), acc: map[K]T{}, kc: newKeyCoder[K](in.MaxParallelism)}
+	return &Spec{Inputs: []any{exec.Output[T](op)}, State: op}
 }
 
 type reduceOp[K comparable, T any] struct {
@@ -17,6 +17,7 @@ type reduceOp[K comparable, T any] struct {
 	f    func(T, T) T
 	out  exec.Output[T]
 	acc  map[K]T
+	kc   *keyCoder[K]
 }
 
 func (o *reduceOp[K, T]) Collect(v T, ts int64) {

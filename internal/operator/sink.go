@@ -2,6 +2,8 @@ package operator
 
 import (
 	"context"
+	"errors"
+	"sync"
 
 	"github.com/spate-dev/spate/internal/exec"
 )
@@ -23,9 +25,9 @@ type Flusher interface{ Flush() error }
 // this process is known, so that it publishes only the output of a job
 // that succeeded.
 func NewSink[T any](in *Instance, open func(ctx context.Context) (Writer[T], error)) *Spec {
-	op := &sinkOp[T]{task: in.Task, name: in.Name, openWriter: open}
+	op := &sinkOp[T]{task: in.Task, name: in.Name, openWriter: open, checkpointing: in.Checkpointing, attempt: in.Attempt}
 	in.Task.Ends = append(in.Task.Ends, op.end)
-	return &Spec{Inputs: []any{exec.Output[T](op)}, Open: op.open}
+	return &Spec{Inputs: []any{exec.Output[T](op)}, Open: op.open, State: op}
 }
 
 type sinkOp[T any] struct {
@@ -33,6 +35,19 @@ type sinkOp[T any] struct {
 	name       string
 	openWriter func(ctx context.Context) (Writer[T], error)
 	w          Writer[T]
+
+	// With checkpoints, a transactional writer (txn) commits what it
+	// pre-committed at each barrier once the checkpoint completes;
+	// restored holds the committables of a restored checkpoint (nil on a
+	// fresh start).
+	checkpointing bool
+	attempt       int64
+	txn           TxnWriter
+	restored      [][]byte
+	mu            struct {
+		sync.Mutex
+		pending []pendingTxn
+	}
 }
 
 func (o *sinkOp[T]) open() error {
@@ -42,6 +57,12 @@ func (o *sinkOp[T]) open() error {
 		return err
 	}
 	o.w = w
+	if t, ok := w.(TxnWriter); ok && o.checkpointing {
+		o.txn = t
+		if err := t.Begin(o.attempt, o.restored); err != nil {
+			return err
+		}
+	}
 	if f, ok := w.(Flusher); ok {
 		o.task.Flushes = append(o.task.Flushes, func() {
 			o.task.Current = o.name
@@ -70,5 +91,10 @@ func (o *sinkOp[T]) end(err error) error {
 	w := o.w
 	o.w = nil
 	o.task.Current = o.name
+	if err == nil && o.txn != nil {
+		if cerr := o.commitAll(); cerr != nil {
+			return errors.Join(cerr, w.Close(cerr))
+		}
+	}
 	return w.Close(err)
 }

@@ -21,26 +21,32 @@ type Reader[T any] interface {
 const readBatch = 256
 
 // NewSource makes a source operator instance: open opens the subtask's
-// reader, whose records get timestamps and watermarks by strategy. A read
+// reader (resuming the splits of restore when the subtask restores a
+// checkpoint; nil otherwise), whose records get timestamps and watermarks
+// by strategy. A read
 // error other than io.EOF goes to readError, which returns nil if the
 // error was a malformed record it routed elsewhere (the source reads on),
 // or the error that fails the subtask.
-func NewSource[T any](in *Instance, open func(ctx context.Context) (Reader[T], error), strategy Strategy[T], readError func(error) error) (*Spec, error) {
+func NewSource[T any](in *Instance, open func(ctx context.Context, restore *Restore) (Reader[T], error), strategy Strategy[T], readError func(error) error) (*Spec, error) {
 	r, err := newStrategyRun(in, strategy)
 	if err != nil {
 		return nil, err
 	}
 	op := &sourceOp[T]{task: in.Task, name: in.Name, open: open, strategy: r, readError: readError}
-	return &Spec{Source: op.run, Close: op.close}, nil
+	return &Spec{Source: op.run, Close: op.close, State: op}, nil
 }
 
 type sourceOp[T any] struct {
 	task      *exec.Task
 	name      string
-	open      func(ctx context.Context) (Reader[T], error)
+	open      func(ctx context.Context, restore *Restore) (Reader[T], error)
 	strategy  *strategyRun[T]
 	reader    Reader[T]
 	readError func(error) error
+	// restore is the restored checkpoint's state, nil on a fresh start;
+	// finished tells that the source had ended.
+	restore  *Restore
+	finished bool
 }
 
 // run reads records until the reader's io.EOF, or ctx's end. Between
@@ -48,7 +54,13 @@ type sourceOp[T any] struct {
 // it flushes the outputs and waits a moment for a timer.
 func (o *sourceOp[T]) run(ctx context.Context) error {
 	o.task.Current = o.name
-	r, err := o.open(ctx)
+	if o.finished {
+		// Restored after it had ended: nothing more to read.
+		o.strategy.wm.EmitWatermark(exec.MaxWatermark)
+		o.strategy.wm.out.Finish()
+		return nil
+	}
+	r, err := o.open(ctx, o.restore)
 	if err != nil {
 		return fmt.Errorf("open source: %w", err)
 	}
@@ -81,10 +93,16 @@ func (o *sourceOp[T]) run(ctx context.Context) error {
 			}
 		}
 		o.task.Current = o.name // chained operators ran; what follows is the source's
+		if !errors.Is(err, io.EOF) {
+			// Between reads the reader's position matches what was
+			// emitted: where a barrier goes.
+			o.task.PollCheckpoint()
+		}
 		o.task.FireProcTimers()
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF):
+			o.finished = true
 			run.stop()
 			run.wm.EmitWatermark(exec.MaxWatermark)
 			out.Finish()

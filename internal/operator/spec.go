@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/snapshot"
 )
 
 // Spec is an operator instance for one subtask, as a node's build function
@@ -19,6 +20,8 @@ type Spec struct {
 	Close   func() error
 	// Source is the run loop of a source operator, which has no inputs.
 	Source func(ctx context.Context) error
+	// State, if set, is the operator's part in checkpoints.
+	State snapshot.Operator
 }
 
 // Instance is what a node's build function gets to make an operator
@@ -39,6 +42,11 @@ type Instance struct {
 	// milliseconds (0: no periodic watermarks), or the error of a
 	// malformed value.
 	AutoWatermarkInterval func() (int64, error)
+	// Checkpointing tells that the job takes checkpoints; Attempt is the
+	// run's attempt (1, then one more per restart), which transactional
+	// sinks name their transactions with.
+	Checkpointing bool
+	Attempt       int64
 }
 
 // SideOutputs resolves, at build time, the outputs of an operator's side

@@ -43,6 +43,7 @@ func register[S any, K comparable](s *StateStore[K], name string, make func() *S
 	}
 	st := make()
 	s.rt.states[name] = st
+	s.rt.restoreState(name, st)
 	return st
 }
 

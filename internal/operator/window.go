@@ -117,7 +117,7 @@ func NewWindow[K comparable, T, A, O any](in *Instance, key func(T) K, as Assign
 			op.lateOut = o.(exec.Output[T])
 		}
 	}
-	spec := &Spec{Inputs: []any{exec.Output[T](op)}, Close: close}
+	spec := &Spec{Inputs: []any{exec.Output[T](op)}, Close: close, State: op}
 	if open != nil {
 		spec.Open = func() error { return open(&op.ctx) }
 	}

@@ -293,6 +293,9 @@ func (r *Reader) Len() int {
 	return int(n)
 }
 
+// AtEnd reports whether everything was read, or a read failed.
+func (r *Reader) AtEnd() bool { return r.Err != nil || r.c.off >= len(r.c.b) }
+
 // Done reports whether everything was read, and sets Err if bytes remain.
 func (r *Reader) Done() error {
 	if r.Err == nil && r.c.off != len(r.c.b) {

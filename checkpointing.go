@@ -1,0 +1,90 @@
+package spate
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/spate-dev/spate/internal/checkpoint"
+	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/keygroup"
+	"github.com/spate-dev/spate/internal/localexec"
+	"github.com/spate-dev/spate/internal/operator"
+	"github.com/spate-dev/spate/internal/restart"
+	"github.com/spate-dev/spate/internal/snapshot"
+)
+
+// checkpointBuild is the checkpointing side of one build of a plan's
+// subtasks: the attempt they run in, and the state of each.
+type checkpointBuild struct {
+	runner  *snapshot.Runner
+	attempt int64
+	maxPar  int
+	states  map[[2]int]*snapshot.TaskState
+}
+
+// instance tells an operator instance of subtask s of vertex v about
+// checkpoints; nothing when b is nil (no checkpoints).
+func (b *checkpointBuild) instance(in *operator.Instance, v, s, parallelism int) {
+	if b == nil {
+		return
+	}
+	in.Checkpointing, in.Attempt = true, b.attempt
+	k := [2]int{v, s}
+	if b.states[k] == nil {
+		start, end := keygroup.Range(s, b.maxPar, parallelism)
+		b.states[k] = b.runner.Task(v, s, start, end)
+	}
+}
+
+// add registers the state of operator id in subtask s of vertex v.
+func (b *checkpointBuild) add(v, s, id int, st snapshot.Operator) {
+	if b == nil || st == nil {
+		return
+	}
+	b.states[[2]int{v, s}].Add(int32(id), st)
+}
+
+// runLocal runs the job in this process: as it is when it takes no
+// checkpoints; else with checkpoints and in-process restarts from them.
+func (e *Env) runLocal(ctx context.Context, p *plan) error {
+	cfg, err := checkpoint.ConfigFrom(e.conf)
+	if err != nil {
+		return err
+	}
+	if cfg.Interval <= 0 {
+		tasks, err := p.tasks(e)
+		if err != nil {
+			return err
+		}
+		return exec.Run(ctx, tasks)
+	}
+	strategy, err := restart.FromConfig(e.conf, true, rand.Float64)
+	if err != nil {
+		return err
+	}
+	job := localexec.Job{
+		Name: p.name, Interval: cfg.Interval, Aligned: cfg.Mode == checkpoint.ExactlyOnce, Timeout: cfg.Timeout,
+		Restart: func(int, error) (time.Duration, bool) {
+			d := strategy.Failed(time.Now())
+			return d.Delay, d.Restart
+		},
+		Build: func(attempt int64, r *snapshot.Runner) ([]localexec.Subtask, error) {
+			p.ck = &checkpointBuild{runner: r, attempt: attempt, maxPar: p.maxPar, states: map[[2]int]*snapshot.TaskState{}}
+			defer func() { p.ck = nil }()
+			byVertex, err := p.build(e, nil)
+			if err != nil {
+				return nil, err
+			}
+			var subs []localexec.Subtask
+			for v, ts := range byVertex {
+				for s, t := range ts {
+					subs = append(subs, localexec.Subtask{Task: t, Vertex: v, Subtask: s, State: p.ck.states[[2]int{v, s}]})
+				}
+			}
+			return subs, nil
+		},
+	}
+	_, err = localexec.Run(ctx, job)
+	return err
+}
