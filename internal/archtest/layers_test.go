@@ -59,6 +59,7 @@ var layers = map[string]int{
 	"internal/batchcodec":         3,
 	"internal/codec":              3,
 	"internal/network":            3,
+	"internal/snapshot":           3, // state files, operator snapshots at barriers
 	"internal/blob":               3,
 	"internal/checkpoint/storage": 3, // checkpoint storage behind a URL (file://)
 	"internal/rpc/...":            3,
@@ -83,6 +84,7 @@ var layers = map[string]int{
 	"internal/entrypoint":  5,
 	"internal/minicluster": 5,
 	"internal/localkube":   5, // a local Kubernetes cluster for tests and hack/localkube
+	"internal/localexec":   5, // the local executor\'s checkpoints and restarts
 
 	// L6: what users import.
 	"":              6, // package spate
