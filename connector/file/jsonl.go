@@ -33,6 +33,17 @@ func (s jsonSource[T]) Open(ctx context.Context, split spate.Split) (spate.Sourc
 	}), nil
 }
 
+// Restore implements spate.RestorableSource: each file resumes at the
+// byte offset and line of the checkpoint.
+func (s jsonSource[T]) Restore(_ context.Context, split spate.Split, splits []spate.SplitState) (spate.SourceReader[T], error) {
+	const name = "file.JSONLines"
+	return restoreFileReader(name, splits, func(path string, r io.Reader, p filePos) decoder[T] {
+		return &jsonDecoder[T]{path: path, lr: newLineReaderAt(r, readBufferSize, p), v: new(T)}
+	})
+}
+
+func (d *jsonDecoder[T]) position() (off, line int64) { return d.lr.off, d.lr.line }
+
 // jsonDecoder yields the documents of one JSON Lines file.
 type jsonDecoder[T any] struct {
 	path string

@@ -32,6 +32,17 @@ func (s linesSource) Open(ctx context.Context, split spate.Split) (spate.SourceR
 	}), nil
 }
 
+// Restore implements spate.RestorableSource: each file resumes at the
+// byte offset and line of the checkpoint.
+func (s linesSource) Restore(_ context.Context, split spate.Split, splits []spate.SplitState) (spate.SourceReader[string], error) {
+	const name = "file.Lines"
+	return restoreFileReader(name, splits, func(path string, r io.Reader, p filePos) decoder[string] {
+		return &linesDecoder{path: path, lr: newLineReaderAt(r, readBufferSize, p)}
+	})
+}
+
+func (d *linesDecoder) position() (off, line int64) { return d.lr.off, d.lr.line }
+
 // linesDecoder yields the lines of one file.
 type linesDecoder struct {
 	path string

@@ -40,6 +40,11 @@ type fileReader[T any] struct {
 	cur    decoder[T] // decoder of f
 	err    error      // sticky failure
 	closed bool
+
+	// at, for a reader restored from a checkpoint, is where to start in
+	// each file, and resume opens a decoder there (splits.go).
+	at     []filePos
+	resume func(path string, r io.Reader, p filePos) decoder[T]
 }
 
 func newFileReader[T any](name string, files []string, open func(string, io.Reader) decoder[T]) *fileReader[T] {
@@ -67,12 +72,31 @@ func (r *fileReader[T]) Read(ctx context.Context, buf []T) (int, error) {
 				return n, nil
 			}
 			path := r.files[r.i]
+			var at filePos
+			if r.at != nil {
+				at = r.at[r.i]
+			}
+			if at.done {
+				r.i++
+				continue
+			}
 			f, err := os.Open(path)
 			if err != nil {
 				r.err = fmt.Errorf("%s: %w", r.name, err)
 				return n, r.err
 			}
-			r.f, r.cur = f, r.open(path, f)
+			if at.off > 0 {
+				if _, err := f.Seek(at.off, io.SeekStart); err != nil {
+					f.Close()
+					r.err = fmt.Errorf("%s: resume %s at byte %d: %w", r.name, path, at.off, err)
+					return n, r.err
+				}
+			}
+			if r.resume != nil {
+				r.f, r.cur = f, r.resume(path, f, at)
+			} else {
+				r.f, r.cur = f, r.open(path, f)
+			}
 		}
 		v, err := r.cur.next()
 		if err == nil {
@@ -122,6 +146,7 @@ func (r *fileReader[T]) Close() error {
 type lineReader struct {
 	br   *bufio.Reader
 	line int64  // number of the line last returned, 1-based
+	off  int64  // bytes of the file consumed: where the next line starts
 	acc  []byte // accumulates lines longer than the buffer
 }
 
@@ -140,6 +165,7 @@ func (l *lineReader) readLine() ([]byte, error) {
 	l.acc = l.acc[:0]
 	for {
 		chunk, err := l.br.ReadSlice('\n')
+		l.off += int64(len(chunk))
 		if err == bufio.ErrBufferFull {
 			l.acc = append(l.acc, chunk...)
 			continue
