@@ -33,7 +33,7 @@ func (s source) Open(ctx context.Context, split spate.Split) (spate.SourceReader
 	if err != nil {
 		return nil, err
 	}
-	return &reader{g: g, limited: s.cfg.RateLimited}, nil
+	return &reader{g: g, limited: s.cfg.RateLimited, split: splitID(int64(split.Subtask), int64(split.Parallelism))}, nil
 }
 
 type reader struct {
@@ -41,6 +41,7 @@ type reader struct {
 	limited  bool
 	started  bool
 	wallBase time.Time // wallclock time of the base time, when limited
+	split    string    // the split's ID (splits.go)
 }
 
 // maxIdleWait bounds how long a rate-limited Read waits for the next event

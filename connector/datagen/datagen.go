@@ -6,6 +6,7 @@ package datagen
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"time"
@@ -91,3 +92,33 @@ func (r *reader[T]) Read(_ context.Context, buf []T) (int, error) {
 }
 
 func (r *reader[T]) Close() error { return nil }
+
+// Splits (spate.CheckpointedReader): a subtask's records are one split,
+// "datagen/<subtask>/<parallelism>", positioned at the index of its next
+// record.
+
+// SnapshotSplits implements spate.CheckpointedReader.
+func (r *reader[T]) SnapshotSplits() ([]spate.SplitState, error) {
+	return []spate.SplitState{{ID: splitID(r.next%r.step, r.step), Position: binary.AppendVarint(nil, r.next)}}, nil
+}
+
+func splitID(first, step int64) string { return fmt.Sprintf("datagen/%d/%d", first, step) }
+
+// Restore implements spate.RestorableSource: the subtask goes on at the
+// index of the checkpoint (a rate limit counts afresh from there).
+func (s *source[T]) Restore(ctx context.Context, sp spate.Split, splits []spate.SplitState) (spate.SourceReader[T], error) {
+	rr, err := s.Open(ctx, sp)
+	if err != nil {
+		return nil, err
+	}
+	r := rr.(*reader[T])
+	want := splitID(int64(sp.Subtask), int64(sp.Parallelism))
+	for _, st := range splits {
+		next, n := binary.Varint(st.Position)
+		if st.ID != want || n <= 0 || n != len(st.Position) || next < 0 || next%r.step != int64(sp.Subtask) {
+			return nil, fmt.Errorf("datagen: split %q at %x in the checkpoint, want split %q (restoring at another parallelism is not supported yet)", st.ID, st.Position, want)
+		}
+		r.next = next
+	}
+	return r, nil
+}

@@ -59,3 +59,41 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("50 records at 500/s took %v; the rate limit is not applied", d)
 	}
 }
+
+// TestResumeFromSplits: a reader restored from its splits, taken between
+// any two reads, goes on with the next index.
+func TestResumeFromSplits(t *testing.T) {
+	src := datagen.New(func(i int64) int64 { return i }, datagen.Count(50))
+	sp := spate.Split{Subtask: 1, Parallelism: 3}
+	want := drain(t, src, sp)
+	for reads := 0; reads < 4; reads++ {
+		r, _ := src.Open(context.Background(), sp)
+		var got []int64
+		buf := make([]int64, 4)
+		for range reads {
+			n, _ := r.Read(context.Background(), buf)
+			got = append(got, buf[:n]...)
+		}
+		splits, err := r.(spate.CheckpointedReader[int64]).SnapshotSplits()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr, err := src.(spate.RestorableSource[int64]).Restore(context.Background(), sp, splits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			n, err := rr.Read(context.Background(), buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("after %d reads and a restore: %v, want %v", reads, got, want)
+		}
+	}
+	if _, err := src.(spate.RestorableSource[int64]).Restore(context.Background(), spate.Split{Subtask: 0, Parallelism: 2}, []spate.SplitState{{ID: "datagen/1/3"}}); err == nil {
+		t.Fatal("restored a split of another parallelism")
+	}
+}
