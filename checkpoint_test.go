@@ -84,8 +84,9 @@ func (s *stateful) OnTimer(ctx *spate.KeyedContext[int, string], ts int64) error
 
 // checkpointedJob declares a job with state of every kind: keyed state and
 // event-time timers, tumbling, session and count windows, and a rolling
-// reduce; it writes everything to the exactly-once file sink in dir.
-func checkpointedJob(env *spate.Env, dir string, n int64, inject func(ev) error) {
+// reduce; it writes everything to the exactly-once file sink in dir, and
+// collects it too.
+func checkpointedJob(env *spate.Env, dir string, n int64, inject func(ev) error) *spate.Collected[string] {
 	gen := datagen.New(func(i int64) ev {
 		k := int(i % 6)
 		t := i * 10
@@ -120,6 +121,7 @@ func checkpointedJob(env *spate.Env, dir string, n int64, inject func(ev) error)
 		func(e ev) string { return fmt.Sprintf("rolling %+v", e) })
 	out := spate.Union(timers, tumbling, sessions, counts, rolling)
 	spate.SinkTo(out, file.Sink[string](dir))
+	return spate.Collect(out)
 }
 
 // committedLines returns the lines of dir's committed files, sorted.
@@ -159,9 +161,16 @@ func TestCheckpointedStateSurvivesFailures(t *testing.T) {
 	}
 	run := func(dir string, inject func(ev) error) {
 		env := spate.NewEnv(spate.WithParallelism(2), spate.WithEncodedExchanges(true), spate.WithConfig(conf))
-		checkpointedJob(env, dir, n, inject)
+		col := checkpointedJob(env, dir, n, inject)
 		if err := env.Execute("checkpointed"); err != nil {
 			t.Fatalf("Execute: %v", err)
+		}
+		// Collect commits with the checkpoints too.
+		got := col.Values()
+		slices.Sort(got)
+		if want := committedLines(t, dir); !slices.Equal(got, want) {
+			extra, missing := diffLines(got, want)
+			t.Fatalf("Collect gathered %d records, the file sink committed %d; extra %q, missing %q", len(got), len(want), extra, missing)
 		}
 	}
 	clean := t.TempDir()

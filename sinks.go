@@ -60,6 +60,9 @@ type Collected[T any] struct {
 	mu   sync.Mutex
 	vals []T
 	sink int // the Collect sink's operator id
+	// pending holds, with checkpoints, the records pre-committed and not
+	// committed yet, by transaction (collect_txn.go).
+	pending map[string][]T
 }
 
 // Collect adds a sink to s that gathers its records, and returns it.
@@ -91,17 +94,22 @@ func (c *Collected[T]) Open(ctx context.Context, info SinkInfo) (SinkWriter[T], 
 	if p := role.CollectPusher(ctx); p != nil {
 		return newRemoteCollectWriter(ctx, c, p, info)
 	}
-	return &collectWriter[T]{c: c}, nil
+	return &collectWriter[T]{c: c, subtask: info.Subtask}, nil
 }
 
 type collectWriter[T any] struct {
 	c   *Collected[T]
 	buf []T
+	// With checkpoints (txn), records become Values only when their
+	// checkpoint commits.
+	txn          bool
+	subtask, seq int
+	attempt      int64
 }
 
 func (w *collectWriter[T]) Write(v T) error {
 	w.buf = append(w.buf, v)
-	if len(w.buf) >= 1024 {
+	if !w.txn && len(w.buf) >= 1024 {
 		w.flush()
 	}
 	return nil
@@ -117,7 +125,11 @@ func (w *collectWriter[T]) flush() {
 // Close implements SinkWriter. The records of a failed job gathered
 // before the failure stay readable, as those of a local run always were:
 // Execute's error tells that they are not the whole result.
-func (w *collectWriter[T]) Close(error) error {
+func (w *collectWriter[T]) Close(err error) error {
+	if w.txn && err != nil {
+		w.buf = nil // not committed: a restart replays them
+		return nil
+	}
 	w.flush()
 	return nil
 }
