@@ -84,7 +84,7 @@ var layers = map[string]int{
 	"internal/entrypoint":  5,
 	"internal/minicluster": 5,
 	"internal/localkube":   5, // a local Kubernetes cluster for tests and hack/localkube
-	"internal/localexec":   5, // the local executor\'s checkpoints and restarts
+	"internal/localexec":   5, // the local executor's checkpoints and restarts
 
 	// L6: what users import.
 	"":              6, // package spate
