@@ -14,6 +14,7 @@ import (
 type step struct {
 	emit    int           // emit this many more records
 	barrier int64         // inject this checkpoint's barrier
+	finish  bool          // end the channel (else it ends after the script)
 	signal  chan struct{} // close it
 	wait    chan struct{} // wait until it is closed
 }
@@ -102,6 +103,7 @@ func runBarrierJob(t *testing.T, aligned bool, scripts [2][]step) barrierRun {
 		}}
 		src.Source = func(ctx context.Context) error {
 			next := 1
+			finished := false
 			for _, s := range script {
 				for range s.emit {
 					w.Collect(i*1_000_000+next, NoTimestamp)
@@ -110,6 +112,10 @@ func runBarrierJob(t *testing.T, aligned bool, scripts [2][]step) barrierRun {
 				if s.barrier != 0 {
 					src.TriggerCheckpoint(s.barrier)
 					src.PollCheckpoint()
+				}
+				if s.finish {
+					w.Finish()
+					finished = true
 				}
 				if s.signal != nil {
 					w.Flush()
@@ -124,7 +130,9 @@ func runBarrierJob(t *testing.T, aligned bool, scripts [2][]step) barrierRun {
 					}
 				}
 			}
-			w.Finish()
+			if !finished {
+				w.Finish()
+			}
 			return nil
 		}
 		tasks = append(tasks, src)
@@ -183,6 +191,22 @@ func TestBarrierAlignment(t *testing.T) {
 			},
 			wantAligned: want{snaps: map[int64]map[int]int{1: {0: 10, 1: 5}}, sink: map[int64]int{1: 15}},
 			total:       [2]int{20, 5},
+		},
+		{
+			// The END of a channel that delivered the barrier comes before
+			// the other channel ends without one: the last END completes
+			// the checkpoint.
+			name: "channels end after and without the barrier",
+			scripts: func() [2][]step {
+				d0 := make(chan struct{})
+				return [2][]step{
+					{{emit: 10, barrier: 1}, {emit: 10, finish: true, signal: d0}},
+					{{emit: 5, wait: d0}, {emit: 3}},
+				}
+			},
+			wantAligned:     want{snaps: map[int64]map[int]int{1: {0: 10, 1: 8}}, sink: map[int64]int{1: 18}},
+			wantAtLeastOnce: want{snaps: map[int64]map[int]int{1: {0: 20, 1: 8}}, sink: map[int64]int{1: 28}},
+			total:           [2]int{20, 8},
 		},
 		{
 			name: "a later barrier overtakes a pending checkpoint",

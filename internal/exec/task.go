@@ -259,7 +259,9 @@ func (t *Task) runInputs() error {
 			c.ended = true
 			c.wm = MaxWatermark
 			open--
-			if al.pending != 0 && open > 0 {
+			if al.pending != 0 {
+				// With the last channel ended too, the pending
+				// checkpoint has all its barriers.
 				t.channelEnded(al, m.Channel, open)
 			}
 		case MsgBarrier:
