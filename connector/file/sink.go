@@ -73,9 +73,13 @@ func RollSize(size int64) SinkOption {
 // The guarantee is the one SinkWriter documents: a job publishes all of
 // its part files or none, also when its subtasks run in several workers
 // (each waits for the JobManager to see the whole job finish), up to a
-// rename that fails midway. An unbounded job never ends successfully, so it
-// publishes nothing; two-phase commit on checkpoints will publish its files
-// as Flink's file sink does in streaming mode.
+// rename that fails midway. An unbounded job never ends successfully, so
+// without checkpoints it publishes nothing. With checkpoints
+// (execution.checkpointing.interval) the sink commits in two phases
+// instead, as Flink's file sink does in streaming mode: each checkpoint's
+// barrier completes the current file and the checkpoint's completion
+// renames it, exactly once across restarts (see sink_txn.go and
+// docs/sinks.md).
 func Sink[T any](dir string, opts ...SinkOption) spate.Sink[T] {
 	var cfg sinkConfig
 	for _, o := range opts {
