@@ -45,6 +45,18 @@ func (b *checkpointBuild) add(v, s, id int, st snapshot.Operator) {
 	b.states[[2]int{v, s}].Add(int32(id), st)
 }
 
+// buildCheckpointed makes the subtasks of attempt with their state
+// registered with r; local is as for build.
+func (p *plan) buildCheckpointed(e *Env, local func(vertex, subtask int) bool, r *snapshot.Runner, attempt int64) ([][]*exec.Task, map[[2]int]*snapshot.TaskState, error) {
+	p.ck = &checkpointBuild{runner: r, attempt: attempt, maxPar: p.maxPar, states: map[[2]int]*snapshot.TaskState{}}
+	defer func() { p.ck = nil }()
+	byVertex, err := p.build(e, local)
+	if err != nil {
+		return nil, nil, err
+	}
+	return byVertex, p.ck.states, nil
+}
+
 // runLocal runs the job in this process: as it is when it takes no
 // checkpoints; else with checkpoints and in-process restarts from them.
 func (e *Env) runLocal(ctx context.Context, p *plan) error {
@@ -70,16 +82,14 @@ func (e *Env) runLocal(ctx context.Context, p *plan) error {
 			return d.Delay, d.Restart
 		},
 		Build: func(attempt int64, r *snapshot.Runner) ([]localexec.Subtask, error) {
-			p.ck = &checkpointBuild{runner: r, attempt: attempt, maxPar: p.maxPar, states: map[[2]int]*snapshot.TaskState{}}
-			defer func() { p.ck = nil }()
-			byVertex, err := p.build(e, nil)
+			byVertex, states, err := p.buildCheckpointed(e, nil, r, attempt)
 			if err != nil {
 				return nil, err
 			}
 			var subs []localexec.Subtask
 			for v, ts := range byVertex {
 				for s, t := range ts {
-					subs = append(subs, localexec.Subtask{Task: t, Vertex: v, Subtask: s, State: p.ck.states[[2]int{v, s}]})
+					subs = append(subs, localexec.Subtask{Task: t, Vertex: v, Subtask: s, State: states[[2]int{v, s}]})
 				}
 			}
 			return subs, nil

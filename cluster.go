@@ -12,6 +12,7 @@ import (
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/network"
 	"github.com/spate-dev/spate/internal/role"
+	"github.com/spate-dev/spate/internal/snapshot"
 )
 
 // Environment variables that choose where Execute runs a job. The spate
@@ -58,7 +59,10 @@ func (e *Env) execute(ctx context.Context, p *plan) (bool, error) {
 func (e *Env) job(p *plan) *role.Job {
 	return &role.Job{
 		Name: p.name, Ordinal: p.ordinal, Graph: p.graph,
-		Build:            func(local func(vertex, subtask int) bool) ([][]*exec.Task, error) { return p.build(e, local) },
+		Build: func(local func(vertex, subtask int) bool) ([][]*exec.Task, error) { return p.build(e, local) },
+		BuildCheckpointed: func(local func(vertex, subtask int) bool, r *snapshot.Runner, attempt int64) ([][]*exec.Task, map[[2]int]*snapshot.TaskState, error) {
+			return p.buildCheckpointed(e, local, r, attempt)
+		},
 		Credits:          e.networkCredits,
 		WorkerEnv:        func() (map[string]string, error) { return e.conf.WorkerEnv() },
 		WorkerProperties: e.workerProperties,

@@ -27,6 +27,7 @@ import (
 	"github.com/spate-dev/spate/internal/deployment"
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/jobgraph"
+	"github.com/spate-dev/spate/internal/snapshot"
 	"github.com/spate-dev/spate/internal/worker"
 )
 
@@ -64,6 +65,10 @@ type Job struct {
 	// Build makes every subtask of the job, indexed by vertex and
 	// subtask; local tells which subtasks run in this process.
 	Build func(local func(vertex, subtask int) bool) ([][]*exec.Task, error)
+	// BuildCheckpointed is Build for a job that takes checkpoints: the
+	// subtasks of attempt register their state with r, and it returns it
+	// by (vertex, subtask).
+	BuildCheckpointed func(local func(vertex, subtask int) bool, r *snapshot.Runner, attempt int64) ([][]*exec.Task, map[[2]int]*snapshot.TaskState, error)
 	// Credits is the configured credit per data-plane channel, 0 for the
 	// data plane's default, or the error of a malformed value.
 	Credits func() (int, error)
@@ -142,7 +147,17 @@ func runWorker(ctx context.Context, dep *deployment.Deployment, job *Job) error 
 	// The process ends at its job's call, so a later one is never
 	// reached: this is that call, and it must have built the job.
 	if job.Graph.Fingerprint == dep.Fingerprint {
-		tasks, berr := job.Build(dep.Local)
+		var tasks [][]*exec.Task
+		var berr error
+		var ck *worker.Checkpoints
+		if dep.CheckpointMode != "" && job.BuildCheckpointed != nil {
+			r := snapshot.NewRunner(ctx, nil, nil, nil)
+			var states map[[2]int]*snapshot.TaskState
+			tasks, states, berr = job.BuildCheckpointed(dep.Local, r, max(dep.Attempt, 1))
+			ck = &worker.Checkpoints{Runner: r, States: states}
+		} else {
+			tasks, berr = job.Build(dep.Local)
+		}
 		if berr != nil {
 			err = worker.Fail(ctx, dep, berr)
 		} else {
@@ -150,7 +165,7 @@ func runWorker(ctx context.Context, dep *deployment.Deployment, job *Job) error 
 			if cerr != nil {
 				err = worker.Fail(ctx, dep, cerr)
 			} else {
-				err = worker.Run(ctx, dep, job.Graph, tasks, worker.Options{Credits: credits})
+				err = worker.Run(ctx, dep, job.Graph, tasks, worker.Options{Credits: credits, Checkpoints: ck})
 			}
 		}
 	} else {

@@ -149,6 +149,12 @@ func NewRunner(ctx context.Context, store Store, acker Acker, name func(vertex, 
 	return &Runner{ctx: ctx, store: store, acker: acker, name: name}
 }
 
+// Bind sets the store and acker of a runner made without them, before its
+// tasks run.
+func (r *Runner) Bind(store Store, acker Acker) {
+	r.store, r.acker = store, acker
+}
+
 // Close waits for the snapshots being written; later ones are dropped.
 func (r *Runner) Close() {
 	r.mu.Lock()

@@ -67,6 +67,7 @@ func endAbandoned(err error, grace time.Duration) {
 type liveness struct {
 	jm                rpcpb.JobManagerClient
 	jobID, workerID   string
+	attempt           int64
 	jobManager        string
 	interval, timeout time.Duration
 	// parent is the TaskManager's pid; getppid reports the current parent.
@@ -77,7 +78,7 @@ type liveness struct {
 
 func newLiveness(jm rpcpb.JobManagerClient, d *Deployment) *liveness {
 	l := &liveness{
-		jm: jm, jobID: d.JobID, workerID: d.WorkerID, jobManager: d.JobManager,
+		jm: jm, jobID: d.JobID, workerID: d.WorkerID, attempt: d.Attempt, jobManager: d.JobManager,
 		interval: d.HeartbeatInterval, timeout: d.HeartbeatTimeout,
 		parent: os.Getppid(), getppid: os.Getppid,
 	}
@@ -108,7 +109,7 @@ func (l *liveness) watch(ctx context.Context) error {
 		}
 		// Each check may take until the deadline of the whole link.
 		rctx, cancel := context.WithDeadline(ctx, lastHeard.Add(l.timeout))
-		resp, err := l.jm.WorkerHeartbeat(rctx, &rpcpb.WorkerHeartbeatRequest{JobId: l.jobID, WorkerId: l.workerID})
+		resp, err := l.jm.WorkerHeartbeat(rctx, &rpcpb.WorkerHeartbeatRequest{JobId: l.jobID, WorkerId: l.workerID, Attempt: l.attempt})
 		cancel()
 		switch {
 		case ctx.Err() != nil:

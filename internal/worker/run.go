@@ -19,6 +19,7 @@ import (
 	"github.com/spate-dev/spate/internal/jobgraph"
 	"github.com/spate-dev/spate/internal/network"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
+	"github.com/spate-dev/spate/internal/snapshot"
 )
 
 // readyTimeout bounds the wait for the job's other workers to start.
@@ -32,6 +33,9 @@ type Options struct {
 	// Credits is how many batches each incoming data-plane channel may
 	// have in flight; 0 for network.DefaultCredits.
 	Credits int
+	// Checkpoints, if the job takes checkpoints, holds the subtasks'
+	// state (checkpoints.go).
+	Checkpoints *Checkpoints
 }
 
 // Run runs this worker's subtasks of the job g: tasks[v][s] is subtask s of
@@ -93,14 +97,14 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 		}
 		return "", fmt.Errorf("job %s has no worker %q", d.JobID, id)
 	}
-	ep, err := network.Listen(net.JoinHostPort(d.DataHost, "0"), network.Config{ID: d.WorkerID, Logger: log, Resolve: resolve, Credits: opts.Credits})
+	ep, err := network.Listen(net.JoinHostPort(d.DataHost, "0"), network.Config{ID: d.WorkerID, Logger: log, Resolve: resolve, Credits: opts.Credits, Attempt: uint64(d.Attempt)})
 	if err != nil {
 		return report(live, jm, d, nil, fmt.Errorf("open data plane: %w", err))
 	}
 	defer ep.Close()
 	rctx, cancel := context.WithTimeout(live, readyTimeout)
 	ready, err := jm.WorkerReady(rctx, &rpcpb.WorkerReadyRequest{
-		JobId: d.JobID, WorkerId: d.WorkerID, DataAddress: ep.Addr(), Fingerprint: g.Fingerprint,
+		JobId: d.JobID, WorkerId: d.WorkerID, DataAddress: ep.Addr(), Fingerprint: g.Fingerprint, Attempt: d.Attempt,
 	}, grpc.WaitForReady(true))
 	cancel()
 	if err != nil {
@@ -131,6 +135,17 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 	runCtx, stopRun := context.WithCancelCause(live)
 	defer stopRun(nil)
 	var wg sync.WaitGroup
+	if ck := opts.Checkpoints; ck != nil {
+		c := &checkpointing{cc: rpcpb.NewCheckpointCoordinatorClient(conn), d: d, ck: ck, log: log, ctx: live, fail: stopRun}
+		ck.Runner.Bind(snapshot.InlineStore{}, c)
+		if err := c.setup(live, local); err != nil {
+			return report(live, jm, d, nil, err)
+		}
+		// Acknowledgements still being written go out before Run returns.
+		defer ck.Runner.Close()
+		wg.Add(1)
+		go func() { defer wg.Done(); c.subscribe(runCtx) }()
+	}
 	wg.Add(2)
 	repCtx, stopReports := context.WithCancel(ctx)
 	defer stopReports()
@@ -229,7 +244,7 @@ func describe(err error) string {
 func report(ctx context.Context, jm rpcpb.JobManagerClient, d *Deployment, _ []*exec.Task, err error) error {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	jm.ReportTasks(rctx, &rpcpb.ReportTasksRequest{JobId: d.JobID, WorkerId: d.WorkerID, Failure: err.Error()})
+	jm.ReportTasks(rctx, &rpcpb.ReportTasksRequest{JobId: d.JobID, WorkerId: d.WorkerID, Failure: err.Error(), Attempt: d.Attempt})
 	return err
 }
 
@@ -369,7 +384,7 @@ func (r *reporter) loop(ctx context.Context) {
 }
 
 func (r *reporter) send(ctx context.Context) {
-	req := &rpcpb.ReportTasksRequest{JobId: r.d.JobID, WorkerId: r.d.WorkerID}
+	req := &rpcpb.ReportTasksRequest{JobId: r.d.JobID, WorkerId: r.d.WorkerID, Attempt: r.d.Attempt}
 	r.mu.Lock()
 	for _, lt := range r.tasks {
 		st := r.state[lt.Task]
@@ -407,7 +422,7 @@ const publishPoll = 30 * time.Second
 func awaitPublish(ctx context.Context, jm rpcpb.JobManagerClient, d *Deployment) error {
 	for {
 		cctx, cancel := context.WithTimeout(ctx, publishPoll)
-		resp, err := jm.AwaitPublish(cctx, &rpcpb.AwaitPublishRequest{JobId: d.JobID, WorkerId: d.WorkerID}, grpc.WaitForReady(true))
+		resp, err := jm.AwaitPublish(cctx, &rpcpb.AwaitPublishRequest{JobId: d.JobID, WorkerId: d.WorkerID, Attempt: d.Attempt}, grpc.WaitForReady(true))
 		cancel()
 		switch {
 		case err == nil && resp.Publish:

@@ -1,0 +1,236 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/rpc/rpcpb"
+	"github.com/spate-dev/spate/internal/snapshot"
+)
+
+// Checkpoints are the checkpointing side of a worker's subtasks: the
+// runner their state was registered with when they were built, and the
+// state of each by (vertex, subtask).
+type Checkpoints struct {
+	Runner *snapshot.Runner
+	States map[[2]int]*snapshot.TaskState
+}
+
+// The worker's side of checkpoints (checkpoint.proto):
+//
+//	Subscribe ──TriggerCheckpoint──▶ the listed source subtasks inject barriers
+//	subtask snapshot ──▶ AcknowledgeCheckpoint (state inline) / DeclineCheckpoint
+//	Subscribe ──NotifyCheckpointComplete──▶ the sinks commit
+//	           ──NotifyCheckpointAborted──▶ the sinks drop nothing (the next commits)
+//
+// Every call carries the deployment's attempt, and an order of another
+// attempt is ignored: a worker of an older attempt is refused by the
+// JobManager (its subscription ends with FAILED_PRECONDITION), so it never
+// hears of a completed checkpoint and its sinks never commit.
+
+// checkpointing connects a worker's subtasks to the JobManager's
+// checkpoint coordinator.
+type checkpointing struct {
+	cc    rpcpb.CheckpointCoordinatorClient
+	d     *Deployment
+	ck    *Checkpoints
+	log   *slog.Logger
+	tasks map[[2]int]*exec.Task
+	fail  func(error) // fails the worker's subtasks (a commit failed)
+	ctx   context.Context
+}
+
+// setup restores the local subtasks' state from the deployment's restore
+// point and hooks them to checkpoints.
+func (c *checkpointing) setup(ctx context.Context, local []LocalTask) error {
+	aligned := c.d.CheckpointMode != "AT_LEAST_ONCE"
+	c.tasks = map[[2]int]*exec.Task{}
+	rc, err := RestoreCheckpoint(c.d)
+	if err != nil {
+		return err
+	}
+	restore := map[[2]int]*rpcpb.SubtaskState{}
+	if rc != nil {
+		for _, st := range rc.Subtasks {
+			restore[[2]int{int(st.Vertex), int(st.Subtask)}] = st
+		}
+	}
+	for _, lt := range local {
+		k := [2]int{lt.Vertex, lt.Subtask}
+		c.tasks[k] = lt.Task
+		ts := c.ck.States[k]
+		if ts == nil {
+			ts = c.ck.Runner.Task(lt.Vertex, lt.Subtask, 0, 0)
+			c.ck.States[k] = ts
+		}
+		if st := restore[k]; st != nil {
+			for _, h := range st.States {
+				if err := ts.Restore(ctx, fileStore{}, handleFromProto(h)); err != nil {
+					return fmt.Errorf("restore checkpoint %d: %w", rc.CheckpointId, err)
+				}
+			}
+		}
+		lt.Task.Checkpoint = ts.Hook(aligned, func(id int64) {
+			c.Decline(lt.Vertex, lt.Subtask, id, errors.New("a later checkpoint's barrier overtook it"))
+		})
+	}
+	return nil
+}
+
+// subscribe receives the coordinator's orders until ctx ends or the
+// JobManager says this attempt no longer runs.
+func (c *checkpointing) subscribe(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		err := c.subscribeOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if status.Code(err) == codes.FailedPrecondition {
+			// Stale, or the job stopped running with this attempt: the
+			// liveness link stops the worker.
+			c.log.Info("checkpoint orders end", "reason", err)
+			return
+		}
+		c.log.Warn("checkpoint subscription lost; subscribing again", "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+func (c *checkpointing) subscribeOnce(ctx context.Context) error {
+	stream, err := c.cc.Subscribe(ctx, &rpcpb.CheckpointSubscribeRequest{JobId: c.d.JobID, WorkerId: c.d.WorkerID, Attempt: c.d.Attempt}, grpc.WaitForReady(true))
+	if err != nil {
+		return err
+	}
+	for {
+		o, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		c.order(o)
+	}
+}
+
+// order carries out one order of the coordinator.
+func (c *checkpointing) order(o *rpcpb.CheckpointOrder) {
+	switch k := o.Kind.(type) {
+	case *rpcpb.CheckpointOrder_Trigger:
+		tr := k.Trigger
+		if tr.Attempt != c.d.Attempt {
+			return
+		}
+		for _, ref := range tr.Subtasks {
+			if t := c.tasks[[2]int{int(ref.Vertex), int(ref.Subtask)}]; t != nil {
+				t.TriggerCheckpoint(tr.CheckpointId)
+			}
+		}
+	case *rpcpb.CheckpointOrder_Complete:
+		if k.Complete.Attempt != c.d.Attempt {
+			return
+		}
+		if err := c.ck.Runner.CommitCheckpoint(k.Complete.CheckpointId); err != nil {
+			c.fail(fmt.Errorf("commit checkpoint %d: %w", k.Complete.CheckpointId, err))
+		}
+	case *rpcpb.CheckpointOrder_Aborted:
+		if k.Aborted.Attempt == c.d.Attempt {
+			c.ck.Runner.AbortCheckpoint(k.Aborted.CheckpointId)
+		}
+	}
+}
+
+// Acknowledge implements snapshot.Acker: the state goes inline, kept by
+// the JobManager in the checkpoint's metadata.
+func (c *checkpointing) Acknowledge(a snapshot.Ack) {
+	req := &rpcpb.AcknowledgeCheckpointRequest{
+		JobId: c.d.JobID, WorkerId: c.d.WorkerID, Attempt: c.d.Attempt,
+		Vertex: int32(a.Vertex), Subtask: int32(a.Subtask), CheckpointId: a.Checkpoint,
+		SyncDurationMs: a.Sync.Milliseconds(), AsyncDurationMs: a.Async.Milliseconds(),
+	}
+	if a.Checkpoint == exec.EndOfInput {
+		req.FinalAfter = a.After
+	}
+	if a.State != nil {
+		req.States = []*rpcpb.StateHandle{handleToProto(*a.State)}
+		req.StateSize = a.State.Size
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := c.cc.AcknowledgeCheckpoint(ctx, req, grpc.WaitForReady(true)); err != nil && c.ctx.Err() == nil {
+		c.log.Warn("acknowledgement of a checkpoint failed", "checkpoint", a.Checkpoint, "subtask", fmt.Sprintf("%d/%d", a.Vertex, a.Subtask), "err", err)
+	}
+}
+
+// Decline implements snapshot.Acker.
+func (c *checkpointing) Decline(vertex, subtask int, id int64, err error) {
+	if id == exec.EndOfInput {
+		c.log.Warn("the final state of a finished subtask could not be taken", "subtask", fmt.Sprintf("%d/%d", vertex, subtask), "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	if _, rerr := c.cc.DeclineCheckpoint(ctx, &rpcpb.DeclineCheckpointRequest{
+		JobId: c.d.JobID, WorkerId: c.d.WorkerID, Attempt: c.d.Attempt,
+		Vertex: int32(vertex), Subtask: int32(subtask), CheckpointId: id,
+		Reason: rpcpb.DeclineReason_DECLINE_SNAPSHOT_FAILED, Message: err.Error(),
+	}); rerr != nil && c.ctx.Err() == nil {
+		c.log.Warn("decline of a checkpoint failed", "checkpoint", id, "err", rerr)
+	}
+}
+
+// Kind of the state handle of a subtask's state file.
+const subtaskStateKind = "subtask"
+
+func handleToProto(h snapshot.Handle) *rpcpb.StateHandle {
+	return &rpcpb.StateHandle{
+		Operator: -1, Kind: subtaskStateKind, Url: h.URL, Inline: h.Inline, Size: h.Size, Sha256: h.SHA256,
+		KeyGroups: &rpcpb.KeyGroupRange{Start: h.KeyGroups[0], End: h.KeyGroups[1]},
+	}
+}
+
+func handleFromProto(h *rpcpb.StateHandle) snapshot.Handle {
+	sh := snapshot.Handle{URL: h.Url, Inline: h.Inline, Size: h.Size, SHA256: h.Sha256}
+	if kg := h.KeyGroups; kg != nil {
+		sh.KeyGroups = [2]int32{kg.Start, kg.End}
+	}
+	return sh
+}
+
+// fileStore reads state files inline or at file:// URLs, checked against
+// their handles.
+type fileStore struct{}
+
+func (fileStore) Put(context.Context, int64, string, []byte) (snapshot.Handle, error) {
+	return snapshot.Handle{}, errors.New("worker: state files are sent inline")
+}
+
+func (fileStore) Get(ctx context.Context, h snapshot.Handle) ([]byte, error) {
+	if h.URL == "" {
+		return snapshot.InlineStore{}.Get(ctx, h)
+	}
+	u, err := url.Parse(h.URL)
+	if err != nil || u.Scheme != "file" {
+		return nil, fmt.Errorf("state file %s: only file:// URLs can be read", h.URL)
+	}
+	data, err := os.ReadFile(u.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	return data, snapshot.Check(h, data)
+}
