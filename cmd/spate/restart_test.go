@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -163,14 +165,25 @@ func TestClusterZombieTaskManagerFenced(t *testing.T) {
 		t.Fatalf("no TaskManager holds the job: %+v", tms)
 	}
 	zombie := c.tms[victim]
-	if err := zombie.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
+	// The TaskManager and its workers freeze together, as a whole host
+	// or container would.
+	frozenPids := append([]int{zombie.cmd.Process.Pid}, childrenOf(zombie.cmd.Process.Pid)...)
+	if len(frozenPids) < 2 {
+		t.Fatalf("the TaskManager %d has no worker process", zombie.cmd.Process.Pid)
+	}
+	for _, pid := range frozenPids {
+		syscall.Kill(pid, syscall.SIGSTOP)
 	}
 	frozen := time.Now()
 	woken := false
+	wakeAll := func() {
+		for _, pid := range frozenPids {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
 	t.Cleanup(func() {
 		if !woken {
-			zombie.cmd.Process.Signal(syscall.SIGCONT)
+			wakeAll()
 		}
 	})
 	waitFor(t, 60*time.Second, "the job to restart on the other TaskManager", func() bool {
@@ -178,11 +191,12 @@ func TestClusterZombieTaskManagerFenced(t *testing.T) {
 		return d.NumRestarts >= 1 && d.State == v1.JobRunning || v1.TerminalJobStatus(d.State)
 	})
 	t.Logf("frozen TaskManager to the job RUNNING again: %v", time.Since(frozen).Round(time.Millisecond))
-	zombie.cmd.Process.Signal(syscall.SIGCONT)
+	wakeAll()
 	woken = true
 	wake := time.Now()
 	// The woken TaskManager learns that its session is gone, stops its
-	// worker of attempt 1 and registers again.
+	// worker of attempt 1 (which the JobManager refuses meanwhile) and
+	// registers again.
 	waitFor(t, 30*time.Second, "the zombie's worker to stop and its TaskManager to register again", func() bool {
 		var now v1.TaskManagers
 		return strings.Contains(zombie.stderr(), "stopping worker") && c.get(t, "/v1/taskmanagers", &now) == nil && len(now.TaskManagers) == 2
@@ -263,4 +277,27 @@ func TestSessionRestartAfterTaskManagerKilled(t *testing.T) {
 		t.Fatalf("cancel: %v\n%s", err, out)
 	}
 	c.waitStatus(t, id, v1.JobCanceled)
+}
+
+// childrenOf returns the pids of pid's child processes.
+func childrenOf(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read
+		// after the last ')'.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
 }
