@@ -48,9 +48,8 @@ type faultTolerance struct {
 	restore     *checkpoint.Metadata
 	restorePath string
 	// queued is set while a redeployment waits for slots, since when.
-	queued      bool
-	waitSince   time.Time
-	loadPending bool
+	queued    bool
+	waitSince time.Time
 	// orders holds, by worker id, the queue of checkpoint orders of the
 	// current attempt's workers (created at deployment, so that an order
 	// sent before the worker subscribed waits for it); closed when the
@@ -353,7 +352,6 @@ func (jm *JobManager) redeployLocked(j *job, d jobmaster.Deploy, now time.Time) 
 		jm.queueRedeployLocked(j, nil, "", now)
 		return
 	}
-	ft.loadPending = true
 	store, jobID, ctx := ft.store, string(j.id), jm.runCtx
 	jm.wg.Add(1)
 	go func() {
@@ -361,7 +359,6 @@ func (jm *JobManager) redeployLocked(j *job, d jobmaster.Deploy, now time.Time) 
 		m, path, skipped, ok, err := storage.LoadLatest(ctx, store, jobID, ids, jm.log)
 		jm.mu.Lock()
 		defer jm.mu.Unlock()
-		ft.loadPending = false
 		at := jm.clock.Now()
 		if j.status != statusRestarting || jm.mu.closed {
 			return
@@ -468,11 +465,4 @@ func restartsOf(j *job) int {
 		return 0
 	}
 	return j.ft.master.Restarts()
-}
-
-// sortedIDs lists ids ascending (for messages).
-func sortedIDs(ids []checkpoint.ID) []checkpoint.ID {
-	out := slices.Clone(ids)
-	slices.Sort(out)
-	return out
 }
