@@ -126,8 +126,10 @@ func processTable() []procInfo {
 // (the process provider's TaskManagers) and their children whose command
 // line contains mark (the job's workers: the program's binary from the
 // TaskManager's artifact cache, with the job's arguments). A fork about
-// to exec shares its parent's command line, so it is neither.
-func clusterProcs(jm int, mark string) (tms, workers []int) {
+// to exec shares its parent's command line, so it is neither. busy are
+// the TaskManagers running a worker of the job: killing an idle one fails
+// nothing.
+func clusterProcs(jm int, mark string) (tms, workers, busy []int) {
 	ps := processTable()
 	isTM := map[int]bool{}
 	for _, p := range ps {
@@ -139,9 +141,12 @@ func clusterProcs(jm int, mark string) (tms, workers []int) {
 	for _, p := range ps {
 		if isTM[p.ppid] && strings.Contains(p.cmdline, mark) && !strings.Contains(p.cmdline, " taskmanager ") && p.state != 'Z' {
 			workers = append(workers, p.pid)
+			if !slices.Contains(busy, p.ppid) {
+				busy = append(busy, p.ppid)
+			}
 		}
 	}
-	return tms, workers
+	return tms, workers, busy
 }
 
 // jobManagerOf returns the pid of the JobManager process whose command
@@ -258,11 +263,11 @@ func (k *killer) run() {
 		var what string
 		var before int
 		waitFor(t, 20*time.Second, "a process to kill", func() bool {
-			tms, workers := clusterProcs(k.jm, k.mark)
+			tms, workers, busy := clusterProcs(k.jm, k.mark)
 			before = len(tms)
 			switch {
-			case wantTM && len(tms) > 0:
-				victim, what = tms[k.rng.IntN(len(tms))], "TaskManager"
+			case wantTM && len(busy) > 0:
+				victim, what = busy[k.rng.IntN(len(busy))], "TaskManager"
 			case !wantTM && len(workers) > 0:
 				victim, what = workers[k.rng.IntN(len(workers))], "worker"
 			}
@@ -294,7 +299,7 @@ func (k *killer) run() {
 			// The process provider replaced it (the job, which needs
 			// every slot, runs again anyway).
 			waitFor(t, 10*time.Second, "the killed TaskManager's replacement", func() bool {
-				tms, _ := clusterProcs(k.jm, k.mark)
+				tms, _, _ := clusterProcs(k.jm, k.mark)
 				return len(tms) == before && !slices.Contains(tms, victim)
 			})
 		}

@@ -84,10 +84,10 @@ func BenchmarkRecoverySIGKILL(b *testing.B) {
 				d := job()
 				var pid int
 				waitFor(b, 30*time.Second, "a "+victim+" to kill", func() bool {
-					tms, workers := clusterProcs(s.PID, "-out "+out)
+					_, workers, busy := clusterProcs(s.PID, "-out "+out)
 					pick := workers
 					if victim == "taskmanager" {
-						pick = tms
+						pick = busy
 					}
 					if len(pick) > 0 {
 						pid = pick[i%len(pick)]
