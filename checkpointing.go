@@ -7,6 +7,7 @@ import (
 
 	"github.com/spate-dev/spate/internal/checkpoint"
 	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/jobgraph"
 	"github.com/spate-dev/spate/internal/keygroup"
 	"github.com/spate-dev/spate/internal/localexec"
 	"github.com/spate-dev/spate/internal/operator"
@@ -57,6 +58,26 @@ func (p *plan) buildCheckpointed(e *Env, local func(vertex, subtask int) bool, r
 	return byVertex, p.ck.states, nil
 }
 
+// checkpointVertices describes the job's vertices to the checkpoint
+// coordinator: parallelism and inputs.
+func (p *plan) checkpointVertices() []checkpoint.Vertex {
+	g := p.graph
+	vertexOf := map[int]int{}
+	vs := make([]checkpoint.Vertex, len(g.Vertices))
+	for vi, v := range g.Vertices {
+		vs[vi].Parallelism = v.Parallelism
+		for _, op := range v.Operators {
+			vertexOf[op.ID] = vi
+		}
+	}
+	for _, ed := range g.Edges {
+		from, to := vertexOf[ed.FromNode], vertexOf[ed.ToNode]
+		fwd := ed.Partitioning == jobgraph.Forward && vs[from].Parallelism == vs[to].Parallelism
+		vs[to].Inputs = append(vs[to].Inputs, checkpoint.Input{From: from, Forward: fwd})
+	}
+	return vs
+}
+
 // runLocal runs the job in this process: as it is when it takes no
 // checkpoints; else with checkpoints and in-process restarts from them.
 func (e *Env) runLocal(ctx context.Context, p *plan) error {
@@ -76,7 +97,7 @@ func (e *Env) runLocal(ctx context.Context, p *plan) error {
 		return err
 	}
 	job := localexec.Job{
-		Name: p.name, Interval: cfg.Interval, Aligned: cfg.Mode == checkpoint.ExactlyOnce, Timeout: cfg.Timeout,
+		Name: p.name, Checkpoints: cfg, Vertices: p.checkpointVertices(),
 		Restart: func(int, error) (time.Duration, bool) {
 			d := strategy.Failed(time.Now())
 			return d.Delay, d.Restart

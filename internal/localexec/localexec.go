@@ -1,14 +1,17 @@
 // Package localexec runs a job's subtasks in this process, as the local
 // executor does (tests and `go run`), with checkpoints and in-process
-// restarts: a checkpoint coordinator triggers barriers at the sources every
-// interval, collects the subtasks' acknowledgements (their state files kept
-// inline), commits the sinks when a checkpoint completes, and when a
-// subtask fails it stops the attempt, builds the job's subtasks afresh,
-// restores them from the latest completed checkpoint and runs them again,
-// as long as the restart policy allows.
+// restarts. The decisions are the pure checkpoint coordinator's
+// (internal/checkpoint), the same the JobManager runs: this package feeds
+// it events (subtasks running and finished, acknowledgements, declines,
+// time) and carries out its effects in process: barriers injected at the
+// sources it names, the metadata of a completed checkpoint kept in memory
+// (its state files are inline), sinks committed on completion. When a
+// subtask fails, the attempt stops, the job's subtasks are built afresh,
+// restored from the latest completed checkpoint and run again, as long as
+// the restart policy allows.
 //
-//	build(attempt) ─► restore(latest) ─► run ──every interval──► trigger n at the running sources
-//	      ▲                                │                      acks of every subtask ─► complete n ─► sinks commit
+//	build(attempt) ─► restore(latest) ─► run ──coordinator: Trigger──► barriers at the sources
+//	      ▲                                │      acks of every subtask ─► WriteMetadata (in memory) ─► NotifyComplete ─► sinks commit
 //	      │                                │ a subtask fails
 //	      └──── restart policy: delay ◄────┘          (exhausted: the job fails)
 //
@@ -25,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spate-dev/spate/internal/checkpoint"
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/snapshot"
 )
@@ -45,13 +49,11 @@ type Job struct {
 	// run, one more per restart), registering their state with r. Each
 	// call must make new operators: a restart must not reuse state.
 	Build func(attempt int64, r *snapshot.Runner) ([]Subtask, error)
-	// Interval is execution.checkpointing.interval; 0 runs without
-	// checkpoints and without restarts.
-	Interval time.Duration
-	// Aligned is EXACTLY_ONCE (else AT_LEAST_ONCE).
-	Aligned bool
-	// Timeout aborts a checkpoint not complete after it; 0 for 10 minutes.
-	Timeout time.Duration
+	// Checkpoints configure the coordinator; an Interval of 0 runs
+	// without checkpoints and without restarts.
+	Checkpoints checkpoint.Config
+	// Vertices are the job's vertices as the coordinator sees them.
+	Vertices []checkpoint.Vertex
 	// Restart decides, after the failures-th failure (from 1) err, whether
 	// the job restarts and after which delay; nil never restarts.
 	Restart func(failures int, err error) (delay time.Duration, ok bool)
@@ -78,13 +80,13 @@ func Run(ctx context.Context, job Job) (Stats, error) {
 		log = slog.Default()
 	}
 	log = log.With("job", job.Name)
-	c := &coordinator{nextID: 1, onComplete: job.Completed}
+	d := &driver{job: job, log: log, coord: checkpoint.New(job.Checkpoints, job.Vertices)}
 	var st Stats
 	failures := 0
 	for attempt := int64(1); ; attempt++ {
-		err := c.runAttempt(ctx, job, attempt)
-		st.Completed, st.Latest = c.completed, c.latestID()
-		if err == nil || ctx.Err() != nil || job.Interval <= 0 || job.Restart == nil {
+		err := d.runAttempt(ctx, attempt)
+		st.Completed, st.Latest = d.completed, d.latestID()
+		if err == nil || ctx.Err() != nil || job.Checkpoints.Interval <= 0 || job.Restart == nil {
 			return st, err
 		}
 		failures++
@@ -93,7 +95,7 @@ func Run(ctx context.Context, job Job) (Stats, error) {
 			return st, err
 		}
 		st.Restarts++
-		log.Warn("job restarts from its latest checkpoint", "attempt", attempt+1, "checkpoint", c.latestID(), "delay", delay, "err", err)
+		log.Warn("job restarts from its latest checkpoint", "attempt", attempt+1, "checkpoint", d.latestID(), "delay", delay, "err", err)
 		if delay > 0 {
 			t := time.NewTimer(delay)
 			select {
@@ -106,114 +108,112 @@ func Run(ctx context.Context, job Job) (Stats, error) {
 	}
 }
 
-// completed is a completed checkpoint: the state of every subtask.
-type completed struct {
-	id     int64
-	states map[[2]int]*snapshot.Handle
+// driver carries out the coordinator's effects for one Run; it outlives
+// the attempts, so that checkpoint ids only grow and the latest completed
+// checkpoint is there to restore.
+type driver struct {
+	job   Job
+	log   *slog.Logger
+	mu    sync.Mutex
+	coord *checkpoint.Coordinator
+	// latest is the latest completed checkpoint's metadata; pending holds
+	// the metadata being "written" (kept), by checkpoint.
+	latest    *checkpoint.Metadata
+	completed int64
+	// Of the running attempt:
+	attempt int64
+	tasks   map[checkpoint.Subtask]*exec.Task
+	runner  *snapshot.Runner
+	stop    context.CancelCauseFunc
+	failed  error // a commit failure or too many failed checkpoints
+	wake    chan struct{}
 }
 
-// pending is a checkpoint waiting for acknowledgements.
-type pending struct {
-	id      int64
-	started time.Time
-	acks    map[[2]int]*snapshot.Handle
-}
-
-// coordinator is the in-process checkpoint coordinator; it outlives the
-// attempts, so that checkpoint ids only grow.
-type coordinator struct {
-	nextID     int64
-	latest     *completed
-	completed  int64
-	onComplete func(id int64)
-
-	mu struct {
-		sync.Mutex
-		subtasks map[[2]int]Subtask
-		running  map[[2]int]bool
-		// finals holds the final state of each finished subtask and the
-		// last checkpoint it snapshotted before.
-		finals  map[[2]int]final
-		pending *pending
-		runner  *snapshot.Runner
-		failed  error // a commit failure, which fails the attempt
-		stop    context.CancelCauseFunc
-	}
-}
-
-type final struct {
-	after int64
-	state *snapshot.Handle
-}
-
-func (c *coordinator) latestID() int64 {
-	if c.latest == nil {
+func (d *driver) latestID() int64 {
+	if d.latest == nil {
 		return 0
 	}
-	return c.latest.id
+	return int64(d.latest.ID)
 }
 
 // runAttempt builds, restores and runs the job's subtasks once.
-func (c *coordinator) runAttempt(ctx context.Context, job Job, attempt int64) error {
+func (d *driver) runAttempt(ctx context.Context, attempt int64) error {
+	job := d.job
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	runner := snapshot.NewRunner(actx, snapshot.InlineStore{}, c, nil)
+	runner := snapshot.NewRunner(actx, snapshot.InlineStore{}, d, nil)
 	subs, err := job.Build(attempt, runner)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.mu.subtasks = map[[2]int]Subtask{}
-	c.mu.running = map[[2]int]bool{}
-	c.mu.finals = map[[2]int]final{}
-	c.mu.pending = nil
-	c.mu.runner = runner
-	c.mu.failed = nil
-	c.mu.stop = cancel
-	c.mu.Unlock()
-	tasks := make([]*exec.Task, len(subs))
-	byTask := map[*exec.Task][2]int{}
-	for i, s := range subs {
-		k := [2]int{s.Vertex, s.Subtask}
-		tasks[i] = s.Task
-		byTask[s.Task] = k
-		c.mu.subtasks[k] = s
-		c.mu.running[k] = true
-		if s.State == nil {
-			s.State = runner.Task(s.Vertex, s.Subtask, 0, 0)
-			c.mu.subtasks[k] = s
+	restore := map[checkpoint.Subtask]checkpoint.SubtaskState{}
+	var finished []checkpoint.SubtaskState
+	if d.latest != nil {
+		for _, st := range d.latest.Subtasks {
+			restore[checkpoint.Subtask{Vertex: st.Vertex, Index: st.Subtask}] = st
+			if st.Finished {
+				finished = append(finished, st)
+			}
 		}
-		if c.latest != nil {
-			if h := c.latest.states[k]; h != nil {
-				if err := s.State.Restore(ctx, snapshot.InlineStore{}, *h); err != nil {
-					return fmt.Errorf("job %q: restore checkpoint %d: %w", job.Name, c.latest.id, err)
+	}
+	d.mu.Lock()
+	d.attempt, d.runner, d.stop, d.failed = attempt, runner, cancel, nil
+	d.tasks = map[checkpoint.Subtask]*exec.Task{}
+	d.wake = make(chan struct{}, 1)
+	d.mu.Unlock()
+	tasks := make([]*exec.Task, len(subs))
+	byTask := map[*exec.Task]checkpoint.Subtask{}
+	for i, s := range subs {
+		k := checkpoint.Subtask{Vertex: s.Vertex, Index: s.Subtask}
+		tasks[i], byTask[s.Task] = s.Task, k
+		d.tasks[k] = s.Task
+		ts := s.State
+		if ts == nil {
+			ts = runner.Task(s.Vertex, s.Subtask, 0, 0)
+		}
+		if st, ok := restore[k]; ok {
+			for _, h := range st.States {
+				if err := ts.Restore(ctx, snapshot.InlineStore{}, toSnapshot(h)); err != nil {
+					return fmt.Errorf("job %q: restore checkpoint %d: %w", job.Name, d.latest.ID, err)
 				}
 			}
 		}
-		if job.Interval > 0 {
-			ts := s.State
-			s.Task.Checkpoint = ts.Hook(job.Aligned, func(id int64) {
-				c.Decline(k[0], k[1], id, errors.New("a later checkpoint's barrier overtook it"))
+		if job.Checkpoints.Interval > 0 {
+			s := s
+			s.Task.Checkpoint = ts.Hook(job.Checkpoints.Mode == checkpoint.ExactlyOnce, func(id int64) {
+				d.Decline(s.Vertex, s.Subtask, id, errors.New("a later checkpoint's barrier overtook it"))
 			})
 		}
 	}
-	timeout := job.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Minute
-	}
 	var wg sync.WaitGroup
-	if job.Interval > 0 {
+	if job.Checkpoints.Interval > 0 {
+		d.mu.Lock()
+		now := time.Now()
+		d.apply(d.coord.Deployed(now, attempt, finished))
+		if d.latest != nil {
+			d.coord.Restored(now, d.latest.ID, "memory")
+		}
+		for k := range d.tasks {
+			_, eff := d.coord.TaskState(now, attempt, k, "RUNNING")
+			d.apply(eff)
+		}
+		d.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.loop(actx, job.Interval, timeout)
+			d.loop(actx)
 		}()
 	}
 	err = exec.RunObserved(actx, tasks, func(t *exec.Task, err error) {
-		if err == nil {
-			c.mu.Lock()
-			delete(c.mu.running, byTask[t])
-			c.mu.Unlock()
+		if job.Checkpoints.Interval > 0 {
+			state := "FINISHED"
+			if err != nil {
+				state = "FAILED"
+			}
+			d.mu.Lock()
+			_, eff := d.coord.TaskState(time.Now(), attempt, byTask[t], state)
+			d.apply(eff)
+			d.mu.Unlock()
 		}
 		if job.Ended != nil {
 			job.Ended(t, err)
@@ -222,114 +222,130 @@ func (c *coordinator) runAttempt(ctx context.Context, job Job, attempt int64) er
 	cancel(nil)
 	wg.Wait()
 	runner.Close()
-	c.mu.Lock()
+	d.mu.Lock()
 	if err == nil {
-		err = c.mu.failed
+		err = d.failed
 	}
-	c.mu.runner = nil
-	c.mu.Unlock()
+	d.apply(d.coord.Suspend(time.Now(), "the attempt ended"))
+	d.runner, d.tasks = nil, nil
+	d.mu.Unlock()
 	return err
 }
 
-// loop triggers a checkpoint every interval and times out pending ones.
-func (c *coordinator) loop(ctx context.Context, interval, timeout time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+// loop gives the coordinator time: a Tick whenever it asked for one.
+func (d *driver) loop(ctx context.Context) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
 	for {
+		d.mu.Lock()
+		now := time.Now()
+		d.apply(d.coord.Tick(now))
+		next := d.coord.NextEvent()
+		wake := d.wake
+		d.mu.Unlock()
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(next.Sub(now), time.Millisecond)
+		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-t.C:
+		case <-wake:
 		}
-		c.mu.Lock()
-		if p := c.mu.pending; p != nil {
-			if time.Since(p.started) > timeout {
-				c.abortLocked(p.id, fmt.Errorf("not complete within %v", timeout))
+	}
+}
+
+// apply carries out the coordinator's effects; d.mu is held.
+func (d *driver) apply(eff []checkpoint.Effect) {
+	for _, e := range eff {
+		switch e := e.(type) {
+		case checkpoint.Trigger:
+			if e.Attempt != d.attempt {
+				continue
 			}
-			c.mu.Unlock()
-			continue
-		}
-		var sources []*exec.Task
-		for k := range c.mu.running {
-			if t := c.mu.subtasks[k].Task; t.Source != nil {
-				sources = append(sources, t)
+			for _, st := range e.Subtasks {
+				if t := d.tasks[st]; t != nil {
+					t.TriggerCheckpoint(int64(e.ID))
+				}
 			}
+		case checkpoint.WriteMetadata:
+			// In process "durable" is kept: the metadata stands in memory.
+			m := e.Meta
+			_, more := d.coord.MetadataWritten(time.Now(), m.ID, m.Attempt, "memory", nil)
+			d.latest = &m
+			d.apply(more)
+		case checkpoint.NotifyComplete:
+			d.completed++
+			if d.runner != nil && e.Attempt == d.attempt {
+				if err := d.runner.CommitCheckpoint(int64(e.ID)); err != nil && d.failed == nil {
+					d.failed = fmt.Errorf("commit checkpoint %d: %w", e.ID, err)
+					d.stop(d.failed)
+					continue
+				}
+			}
+			if d.job.Completed != nil {
+				d.job.Completed(int64(e.ID))
+			}
+		case checkpoint.NotifyAborted:
+			d.log.Debug("checkpoint aborted", "checkpoint", e.ID, "reason", e.Reason)
+			if d.runner != nil && e.Attempt == d.attempt {
+				d.runner.AbortCheckpoint(int64(e.ID))
+			}
+		case checkpoint.FailJob:
+			if d.failed == nil && d.stop != nil {
+				d.failed = errors.New(e.Err)
+				d.stop(d.failed)
+			}
+		case checkpoint.Discard:
+			// Nothing is stored outside the metadata.
 		}
-		if len(sources) == 0 {
-			// Nothing to inject barriers at: the job is draining.
-			c.mu.Unlock()
-			continue
-		}
-		id := c.nextID
-		c.nextID++
-		c.mu.pending = &pending{id: id, started: time.Now(), acks: map[[2]int]*snapshot.Handle{}}
-		c.mu.Unlock()
-		for _, t := range sources {
-			t.TriggerCheckpoint(id)
+	}
+	if len(eff) > 0 && d.wake != nil {
+		select {
+		case d.wake <- struct{}{}:
+		default:
 		}
 	}
 }
 
 // Acknowledge implements snapshot.Acker.
-func (c *coordinator) Acknowledge(a snapshot.Ack) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k := [2]int{a.Vertex, a.Subtask}
-	if a.Checkpoint == exec.EndOfInput {
-		c.mu.finals[k] = final{after: a.After, state: a.State}
-	} else if p := c.mu.pending; p != nil && p.id == a.Checkpoint {
-		p.acks[k] = a.State
+func (d *driver) Acknowledge(a snapshot.Ack) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ack := checkpoint.Ack{
+		Subtask: checkpoint.Subtask{Vertex: a.Vertex, Index: a.Subtask}, Attempt: d.attempt,
+		ID: checkpoint.ID(a.Checkpoint), After: checkpoint.ID(a.After), Sync: a.Sync, Async: a.Async,
 	}
-	c.tryCompleteLocked()
+	if a.State != nil {
+		ack.States = []checkpoint.Handle{fromSnapshot(*a.State)}
+	}
+	_, eff := d.coord.Acknowledge(time.Now(), ack)
+	d.apply(eff)
 }
 
 // Decline implements snapshot.Acker.
-func (c *coordinator) Decline(vertex, subtask int, id int64, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if p := c.mu.pending; p != nil && p.id == id {
-		c.abortLocked(id, fmt.Errorf("subtask %d of vertex %d declined: %w", subtask, vertex, err))
-	}
-}
-
-func (c *coordinator) abortLocked(id int64, why error) {
-	slog.Warn("checkpoint aborted", "checkpoint", id, "err", why)
-	c.mu.pending = nil
-	if c.mu.runner != nil {
-		c.mu.runner.AbortCheckpoint(id)
-	}
-}
-
-// tryCompleteLocked completes the pending checkpoint once every subtask
-// acknowledged it or finished before its barrier.
-func (c *coordinator) tryCompleteLocked() {
-	p := c.mu.pending
-	if p == nil {
+func (d *driver) Decline(vertex, subtask int, id int64, err error) {
+	if id == exec.EndOfInput {
+		d.log.Warn("the final state of a finished subtask could not be taken", "subtask", fmt.Sprintf("%d/%d", vertex, subtask), "err", err)
 		return
 	}
-	states := map[[2]int]*snapshot.Handle{}
-	for k := range c.mu.subtasks {
-		if h, ok := p.acks[k]; ok {
-			states[k] = h
-			continue
-		}
-		if f, ok := c.mu.finals[k]; ok && f.after < p.id {
-			states[k] = f.state
-			continue
-		}
-		return
-	}
-	c.latest = &completed{id: p.id, states: states}
-	c.completed++
-	c.mu.pending = nil
-	if c.mu.runner != nil {
-		if err := c.mu.runner.CommitCheckpoint(p.id); err != nil && c.mu.failed == nil {
-			c.mu.failed = fmt.Errorf("commit checkpoint %d: %w", p.id, err)
-			c.mu.stop(c.mu.failed)
-			return
-		}
-	}
-	if c.onComplete != nil {
-		c.onComplete(p.id)
-	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, eff := d.coord.Decline(time.Now(), checkpoint.Decline{
+		Subtask: checkpoint.Subtask{Vertex: vertex, Index: subtask}, Attempt: d.attempt,
+		ID: checkpoint.ID(id), Reason: checkpoint.SnapshotFailed, Message: err.Error(),
+	})
+	d.apply(eff)
+}
+
+func fromSnapshot(h snapshot.Handle) checkpoint.Handle {
+	return checkpoint.Handle{Operator: -1, Kind: "subtask", URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
+		KeyGroupStart: int(h.KeyGroups[0]), KeyGroupEnd: int(h.KeyGroups[1])}
+}
+
+func toSnapshot(h checkpoint.Handle) snapshot.Handle {
+	return snapshot.Handle{URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
+		KeyGroups: [2]int32{int32(h.KeyGroupStart), int32(h.KeyGroupEnd)}}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spate-dev/spate/internal/checkpoint"
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/snapshot"
 )
@@ -228,6 +229,13 @@ func testJob(n int64, log *committedLog, failAt map[int64]int64, restored *[]int
 	}
 }
 
+// chain3 is the test job's graph: source -> check -> sink, forward.
+var chain3 = []checkpoint.Vertex{
+	{Parallelism: 1},
+	{Parallelism: 1, Inputs: []checkpoint.Input{{From: 0, Forward: true}}},
+	{Parallelism: 1, Inputs: []checkpoint.Input{{From: 1, Forward: true}}},
+}
+
 // TestRestartFromCheckpoint: a job whose subtask fails restarts in-process
 // from its latest checkpoint, and its committed output holds every number
 // once, as the failure-free run's does.
@@ -249,7 +257,8 @@ func TestRestartFromCheckpoint(t *testing.T) {
 			var completed atomic.Int64
 			st, err := Run(ctx, Job{
 				Completed: func(int64) { completed.Add(1) },
-				Name:      "test", Build: testJob(n, log, tc.failAt, &restored, &completed, 2001, 4001), Interval: 5 * time.Millisecond, Aligned: true,
+				Name:      "test", Build: testJob(n, log, tc.failAt, &restored, &completed, 2001, 4001),
+				Checkpoints: checkpoint.Config{Interval: 5 * time.Millisecond, Mode: checkpoint.ExactlyOnce}, Vertices: chain3,
 				Restart: func(failures int, err error) (time.Duration, bool) { return 0, failures <= 3 },
 			})
 			if err != nil {
@@ -286,7 +295,8 @@ func TestRestartsExhausted(t *testing.T) {
 	log := &committedLog{done: map[string]bool{}}
 	always := map[int64]int64{1: 100, 2: 100, 3: 100}
 	st, err := Run(context.Background(), Job{
-		Name: "test", Build: testJob(1000, log, always, new([]int64), nil), Interval: 5 * time.Millisecond, Aligned: true,
+		Name: "test", Build: testJob(1000, log, always, new([]int64), nil),
+		Checkpoints: checkpoint.Config{Interval: 5 * time.Millisecond, Mode: checkpoint.ExactlyOnce}, Vertices: chain3,
 		Restart: func(failures int, err error) (time.Duration, bool) { return 0, failures < 3 },
 	})
 	if err == nil || st.Restarts != 2 {
