@@ -181,7 +181,7 @@ func (d *driver) runAttempt(ctx context.Context, attempt int64) error {
 		if job.Checkpoints.Interval > 0 {
 			s := s
 			s.Task.Checkpoint = ts.Hook(job.Checkpoints.Mode == checkpoint.ExactlyOnce, func(id int64) {
-				d.Decline(s.Vertex, s.Subtask, id, errors.New("a later checkpoint's barrier overtook it"))
+				d.Decline(s.Vertex, s.Subtask, id, snapshot.ErrSubsumed)
 			})
 		}
 	}
@@ -331,13 +331,24 @@ func (d *driver) Decline(vertex, subtask int, id int64, err error) {
 		d.log.Warn("the final state of a finished subtask could not be taken", "subtask", fmt.Sprintf("%d/%d", vertex, subtask), "err", err)
 		return
 	}
+	reason := reasonOf(err)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	_, eff := d.coord.Decline(time.Now(), checkpoint.Decline{
 		Subtask: checkpoint.Subtask{Vertex: vertex, Index: subtask}, Attempt: d.attempt,
-		ID: checkpoint.ID(id), Reason: checkpoint.SnapshotFailed, Message: err.Error(),
+		ID: checkpoint.ID(id), Reason: reason, Message: err.Error(),
 	})
 	d.apply(eff)
+}
+
+// reasonOf classes a decline: an overtaken checkpoint does not count
+// towards execution.checkpointing.tolerable-failed-checkpoints, a failed
+// snapshot does.
+func reasonOf(err error) checkpoint.Reason {
+	if errors.Is(err, snapshot.ErrSubsumed) {
+		return checkpoint.DeclinedSubsumed
+	}
+	return checkpoint.SnapshotFailed
 }
 
 func fromSnapshot(h snapshot.Handle) checkpoint.Handle {

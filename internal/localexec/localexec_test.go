@@ -303,3 +303,12 @@ func TestRestartsExhausted(t *testing.T) {
 		t.Fatalf("Run = %v after %d restarts, want the injected failure after 2", err, st.Restarts)
 	}
 }
+
+func TestDeclineReason(t *testing.T) {
+	if got := reasonOf(fmt.Errorf("x: %w", snapshot.ErrSubsumed)); got != checkpoint.DeclinedSubsumed {
+		t.Errorf("an overtaken checkpoint declines as %v, want declined-subsumed (not a failure)", got)
+	}
+	if got := reasonOf(fmt.Errorf("no codec")); got != checkpoint.SnapshotFailed {
+		t.Errorf("a failed snapshot declines as %v", got)
+	}
+}

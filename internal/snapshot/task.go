@@ -119,6 +119,11 @@ type Ack struct {
 	Sync, Async time.Duration
 }
 
+// ErrSubsumed is the cause of a decline because a later checkpoint's
+// barrier overtook the checkpoint at a subtask: the checkpoint was given up
+// upstream, which does not count as a failure of its own.
+var ErrSubsumed = errors.New("a later checkpoint's barrier overtook it")
+
 // Acker receives the acknowledgements and declines of a run's subtasks,
 // from the run's goroutines.
 type Acker interface {

@@ -81,7 +81,7 @@ func (c *checkpointing) setup(ctx context.Context, local []LocalTask) error {
 			}
 		}
 		lt.Task.Checkpoint = ts.Hook(aligned, func(id int64) {
-			c.Decline(lt.Vertex, lt.Subtask, id, errors.New("a later checkpoint's barrier overtook it"))
+			c.Decline(lt.Vertex, lt.Subtask, id, snapshot.ErrSubsumed)
 		})
 	}
 	return nil
@@ -183,15 +183,26 @@ func (c *checkpointing) Decline(vertex, subtask int, id int64, err error) {
 		c.log.Warn("the final state of a finished subtask could not be taken", "subtask", fmt.Sprintf("%d/%d", vertex, subtask), "err", err)
 		return
 	}
+	reason := declineReason(err)
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
 	if _, rerr := c.cc.DeclineCheckpoint(ctx, &rpcpb.DeclineCheckpointRequest{
 		JobId: c.d.JobID, WorkerId: c.d.WorkerID, Attempt: c.d.Attempt,
 		Vertex: int32(vertex), Subtask: int32(subtask), CheckpointId: id,
-		Reason: rpcpb.DeclineReason_DECLINE_SNAPSHOT_FAILED, Message: err.Error(),
+		Reason: reason, Message: err.Error(),
 	}); rerr != nil && c.ctx.Err() == nil {
 		c.log.Warn("decline of a checkpoint failed", "checkpoint", id, "err", rerr)
 	}
+}
+
+// declineReason classes a decline for the coordinator: an overtaken
+// checkpoint is subsumed (not counted as a failure), anything else a failed
+// snapshot.
+func declineReason(err error) rpcpb.DeclineReason {
+	if errors.Is(err, snapshot.ErrSubsumed) {
+		return rpcpb.DeclineReason_DECLINE_SUBSUMED
+	}
+	return rpcpb.DeclineReason_DECLINE_SNAPSHOT_FAILED
 }
 
 // Kind of the state handle of a subtask's state file.

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 
@@ -38,5 +40,14 @@ func TestOrdersOfAnotherAttemptIgnored(t *testing.T) {
 	}
 	if len(sink.commits) != 1 || sink.commits[0] != 6 || len(sink.aborts) != 1 || sink.aborts[0] != 9 {
 		t.Fatalf("commits %v, aborts %v; want only attempt 3's: [6], [9]", sink.commits, sink.aborts)
+	}
+}
+
+func TestDeclineReason(t *testing.T) {
+	if got := declineReason(fmt.Errorf("subtask 1: %w", snapshot.ErrSubsumed)); got != rpcpb.DeclineReason_DECLINE_SUBSUMED {
+		t.Errorf("an overtaken checkpoint declines as %v, want DECLINE_SUBSUMED (not a failure)", got)
+	}
+	if got := declineReason(errors.New("no codec")); got != rpcpb.DeclineReason_DECLINE_SNAPSHOT_FAILED {
+		t.Errorf("a failed snapshot declines as %v", got)
 	}
 }
