@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/keygroup"
 	"github.com/spate-dev/spate/internal/snapshot"
 )
@@ -106,5 +107,41 @@ func TestStateWithoutCodec(t *testing.T) {
 	f.Update(func() {})
 	if _, err := s.rt.captureStates(); err == nil {
 		t.Fatal("a state of funcs was snapshotted")
+	}
+}
+
+// TestTimersRestore: event-time and processing-time timers, the window's
+// own and the function's, come back from a snapshot registered as they
+// were, and fire in time order.
+func TestTimersRestore(t *testing.T) {
+	kc := newKeyCoder[string](16)
+	var fired []timerKey[string]
+	s := newTimerService(&exec.Task{}, func(tk timerKey[string], _ TimeDomain) { fired = append(fired, tk) })
+	w := Window{Start: 0, End: 100}
+	s.registerEvent(timerKey[string]{key: "a", ns: w, ts: 99, own: true})
+	s.registerEvent(timerKey[string]{key: "b", ts: 50})
+	s.registerProc(timerKey[string]{key: "c", ts: 1_000, own: true})
+	enc, err := s.capture(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.registerEvent(timerKey[string]{key: "late", ts: 10}) // after the barrier
+	es, err := enc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := newTimerService(&exec.Task{}, func(tk timerKey[string], _ TimeDomain) { fired = append(fired, tk) })
+	for _, e := range es {
+		if err := s2.restore(kc, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s2.pendingProc(true); len(got) != 1 || got[0].key != "c" || got[0].ts != 1_000 {
+		t.Fatalf("processing-time timers after restore: %+v", got)
+	}
+	s2.advance(200)
+	want := []timerKey[string]{{key: "b", ts: 50}, {key: "a", ns: w, ts: 99, own: true}}
+	if !slices.Equal(fired, want) {
+		t.Fatalf("fired %+v, want %+v", fired, want)
 	}
 }
