@@ -3,6 +3,7 @@ package exec
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Checkpointing connects a task to checkpoints. The zero value leaves them
@@ -141,7 +142,15 @@ type alignment struct {
 	// replay is what the loop processes before it reads the inbox again:
 	// held messages released by a snapshot or an abort.
 	replay []Msg
+	// started is when the pending checkpoint's first barrier came.
+	started time.Time
 }
+
+// Alignment returns how long the task's last checkpoint took from its
+// first barrier to its snapshot (the barrier alignment of a task with
+// several inputs; 0 for a source). Only the task's goroutine may call it,
+// as its snapshot hook does.
+func (t *Task) Alignment() time.Duration { return t.alignment }
 
 func newAlignment(aligned bool, channels int) *alignment {
 	return &alignment{aligned: aligned, seen: make([]bool, channels), held: make([][]Msg, channels)}
@@ -198,7 +207,7 @@ func (t *Task) barrier(a *alignment, c int32, id int64, open int) {
 		t.abortAlignment(a)
 	}
 	if a.pending == 0 {
-		a.pending = id
+		a.pending, a.started = id, time.Now()
 	}
 	if !a.seen[c] {
 		a.seen[c] = true
@@ -214,6 +223,7 @@ func (t *Task) completeAlignment(a *alignment, open int) {
 		return
 	}
 	id := a.pending
+	t.alignment = time.Since(a.started)
 	a.release()
 	t.checkpointAt(id)
 }

@@ -51,7 +51,8 @@ type barrierRun struct {
 	sinkSnaps     map[int64]int         // checkpoint -> records at the sink
 	aborts        []int64
 	got           []int
-	finals        int // EndOfInput snapshots
+	finals        int                     // EndOfInput snapshots
+	alignments    map[int64]time.Duration // at the consumer
 }
 
 // runBarrierJob runs two scripted sources into a consumer with two input
@@ -61,6 +62,7 @@ func runBarrierJob(t *testing.T, aligned bool, scripts [2][]step) barrierRun {
 	var res barrierRun
 	res.consumerSnaps = map[int64]map[int]int{}
 	res.sinkSnaps = map[int64]int{}
+	res.alignments = map[int64]time.Duration{}
 	var mu sync.Mutex // the finals of several tasks
 	final := func() { mu.Lock(); res.finals++; mu.Unlock() }
 
@@ -88,6 +90,7 @@ func runBarrierJob(t *testing.T, aligned bool, scripts [2][]step) barrierRun {
 				return
 			}
 			res.consumerSnaps[id] = perSource(rec.got)
+			res.alignments[id] = cons.Alignment()
 		},
 		Abort: func(id int64) { res.aborts = append(res.aborts, id) },
 	}
@@ -262,6 +265,9 @@ func TestBarrierAlignment(t *testing.T) {
 						t.Fatalf("record %d after %d: out of order", v, last[v/1_000_000])
 					}
 					last[v/1_000_000] = v
+				}
+				if tc.name == "records after the barrier of a blocked channel" && res.alignments[1] <= 0 {
+					t.Errorf("the consumer's alignment of checkpoint 1 took %v, want the time it waited for the second barrier", res.alignments[1])
 				}
 				if res.finals != 4 {
 					t.Errorf("%d end-of-input snapshots, want one per task (4)", res.finals)

@@ -83,6 +83,7 @@ type Task struct {
 	// the latest checkpoint the task snapshotted or gave up.
 	trig        triggers
 	lastBarrier int64
+	alignment   time.Duration // of the last checkpoint, see Alignment
 }
 
 // Context returns the job's context as seen by this subtask.

@@ -180,7 +180,7 @@ func (d *driver) runAttempt(ctx context.Context, attempt int64) error {
 		}
 		if job.Checkpoints.Interval > 0 {
 			s := s
-			s.Task.Checkpoint = ts.Hook(job.Checkpoints.Mode == checkpoint.ExactlyOnce, func(id int64) {
+			s.Task.Checkpoint = ts.Hook(s.Task, job.Checkpoints.Mode == checkpoint.ExactlyOnce, func(id int64) {
 				d.Decline(s.Vertex, s.Subtask, id, snapshot.ErrSubsumed)
 			})
 		}
@@ -316,7 +316,7 @@ func (d *driver) Acknowledge(a snapshot.Ack) {
 	defer d.mu.Unlock()
 	ack := checkpoint.Ack{
 		Subtask: checkpoint.Subtask{Vertex: a.Vertex, Index: a.Subtask}, Attempt: d.attempt,
-		ID: checkpoint.ID(a.Checkpoint), After: checkpoint.ID(a.After), Sync: a.Sync, Async: a.Async,
+		ID: checkpoint.ID(a.Checkpoint), After: checkpoint.ID(a.After), Sync: a.Sync, Async: a.Async, Alignment: a.Alignment,
 	}
 	if a.State != nil {
 		ack.States = []checkpoint.Handle{fromSnapshot(*a.State)}

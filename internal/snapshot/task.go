@@ -115,8 +115,9 @@ type Ack struct {
 	// state stands for the checkpoints after it only.
 	After int64
 	// Sync is how long records stopped for the snapshot, Async how long
-	// writing it took afterwards.
-	Sync, Async time.Duration
+	// writing it took afterwards, Alignment how long the subtask aligned
+	// the checkpoint's barriers before.
+	Sync, Async, Alignment time.Duration
 }
 
 // ErrSubsumed is the cause of a decline because a later checkpoint's
@@ -215,9 +216,11 @@ type TaskState struct {
 	Vertex, Subtask int
 	KeyGroups       [2]int32
 	ops             []registered
-	// last is the latest checkpoint snapshotted or given up; only the
-	// task's goroutine touches it.
-	last int64
+	// last is the latest checkpoint snapshotted or given up, alignment
+	// the task's barrier alignment before the snapshot being taken; only
+	// the task's goroutine touches them.
+	last      int64
+	alignment time.Duration
 }
 
 type registered struct {
@@ -263,9 +266,10 @@ func (t *TaskState) Snapshot(id int64) {
 		encs[i] = enc
 	}
 	sync := time.Since(start)
+	alignment := t.alignment
 	t.r.goAsync(func() {
 		astart := time.Now()
-		ack := Ack{Vertex: t.Vertex, Subtask: t.Subtask, Checkpoint: id, After: after, Sync: sync}
+		ack := Ack{Vertex: t.Vertex, Subtask: t.Subtask, Checkpoint: id, After: after, Sync: sync, Alignment: alignment}
 		if len(encs) > 0 {
 			var all []Entry
 			for i, enc := range encs {
@@ -319,10 +323,17 @@ func (t *TaskState) Restore(ctx context.Context, store Store, h Handle) error {
 	return nil
 }
 
-// Hook returns the exec.Checkpointing of the task; abort, if not nil,
-// hears of the checkpoints the task gave up.
-func (t *TaskState) Hook(aligned bool, abort func(id int64)) exec.Checkpointing {
-	return exec.Checkpointing{Aligned: aligned, Snapshot: t.Snapshot, Abort: func(id int64) {
+// Hook returns the exec.Checkpointing of task, whose state t is; abort, if
+// not nil, hears of the checkpoints the task gave up.
+func (t *TaskState) Hook(task *exec.Task, aligned bool, abort func(id int64)) exec.Checkpointing {
+	snap := func(id int64) {
+		t.alignment = 0
+		if id != exec.EndOfInput {
+			t.alignment = task.Alignment()
+		}
+		t.Snapshot(id)
+	}
+	return exec.Checkpointing{Aligned: aligned, Snapshot: snap, Abort: func(id int64) {
 		t.last = max(t.last, id)
 		if abort != nil {
 			abort(id)

@@ -80,7 +80,7 @@ func (c *checkpointing) setup(ctx context.Context, local []LocalTask) error {
 				}
 			}
 		}
-		lt.Task.Checkpoint = ts.Hook(aligned, func(id int64) {
+		lt.Task.Checkpoint = ts.Hook(lt.Task, aligned, func(id int64) {
 			c.Decline(lt.Vertex, lt.Subtask, id, snapshot.ErrSubsumed)
 		})
 	}
@@ -161,7 +161,7 @@ func (c *checkpointing) Acknowledge(a snapshot.Ack) {
 	req := &rpcpb.AcknowledgeCheckpointRequest{
 		JobId: c.d.JobID, WorkerId: c.d.WorkerID, Attempt: c.d.Attempt,
 		Vertex: int32(a.Vertex), Subtask: int32(a.Subtask), CheckpointId: a.Checkpoint,
-		SyncDurationMs: a.Sync.Milliseconds(), AsyncDurationMs: a.Async.Milliseconds(),
+		SyncDurationMs: a.Sync.Milliseconds(), AsyncDurationMs: a.Async.Milliseconds(), AlignmentDurationMs: a.Alignment.Milliseconds(),
 	}
 	if a.Checkpoint == exec.EndOfInput {
 		req.FinalAfter = a.After
