@@ -174,7 +174,9 @@ func (w *EdgeWriter[T]) sendBatch(i int, b []Rec[T]) []Rec[T] {
 	m := Msg{Kind: MsgData, Channel: w.channel}
 	w.task.Out.Add(int64(len(b)))
 	if w.codec != nil && (w.remote == nil || w.remote[i]) {
-		m.Batch = w.codec.Encode(make([]byte, 0, 16*len(b)), b)
+		enc := w.codec.Encode(make([]byte, 0, 16*len(b)), b)
+		w.task.M.bytesOut.Add(int64(len(enc)))
+		m.Batch = enc
 		w.task.send(w.targets[i], m)
 		return b[:0]
 	}
@@ -196,6 +198,7 @@ func (w *EdgeWriter[T]) Flush() {
 func (w *EdgeWriter[T]) Watermark(wm int64) {
 	w.Flush()
 	w.idle = false
+	w.task.M.setOutputWatermark(wm)
 	for _, t := range w.targets {
 		w.task.send(t, Msg{Kind: MsgWatermark, Channel: w.channel, WM: wm})
 	}
@@ -278,9 +281,12 @@ func (t *Task) send(ch chan Msg, m Msg) {
 		return
 	default:
 	}
+	since := t.M.beginWait(waitBackPressured)
 	select {
 	case ch <- m:
+		t.M.endWait(waitBackPressured, since)
 	case <-t.ctx.Done():
+		t.M.endWait(waitBackPressured, since)
 		panic(errAbort{context.Cause(t.ctx)})
 	}
 }

@@ -69,6 +69,9 @@ type Task struct {
 	// In counts the records received and Out the records sent to other
 	// subtasks; other goroutines may read them at any time.
 	In, Out atomic.Int64
+	// M holds the subtask's other figures (metrics.go); read them with
+	// Sample.
+	M TaskMetrics
 
 	// Current names the operator whose code runs now; operators set it
 	// before calling user code so that a panic names the right operator.
@@ -189,11 +192,15 @@ func (t *Task) WaitTimers(d time.Duration) {
 	}
 	tm := time.NewTimer(d)
 	defer tm.Stop()
+	since := t.M.beginWait(waitIdle)
 	select {
 	case <-tm.C:
+		t.M.endWait(waitIdle, since)
 	case <-t.trigWake():
+		t.M.endWait(waitIdle, since)
 		t.PollCheckpoint()
 	case <-t.ctx.Done():
+		t.M.endWait(waitIdle, since)
 		t.Abort()
 	}
 }
@@ -223,12 +230,16 @@ func (t *Task) runInputs() error {
 				// Nothing waiting: send what is buffered before blocking, so a
 				// quiet stream has no added latency and a busy one full batches.
 				t.FlushOutputs()
+				since := t.M.beginWait(waitIdle)
 				select {
 				case m = <-t.Inbox:
+					t.M.endWait(waitIdle, since)
 				case <-t.nextTimer():
+					t.M.endWait(waitIdle, since)
 					t.FireProcTimers()
 					continue
 				case <-t.ctx.Done():
+					t.M.endWait(waitIdle, since)
 					return context.Cause(t.ctx)
 				}
 			}
@@ -245,6 +256,9 @@ func (t *Task) runInputs() error {
 				return fmt.Errorf("input channel %d: %w", m.Channel, err)
 			}
 			t.In.Add(int64(n))
+			if b, ok := m.Batch.([]byte); ok {
+				t.M.bytesIn.Add(int64(len(b)))
+			}
 			if allIdle {
 				allIdle = false
 				t.SetIdle(false)
@@ -274,6 +288,7 @@ func (t *Task) runInputs() error {
 			wm, idle := combine(chans)
 			if wm > lastWM {
 				lastWM = wm
+				t.M.setInputWatermark(wm)
 				t.Head.Watermark(wm)
 			}
 			if idle != allIdle && open > 0 {
@@ -352,6 +367,7 @@ func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 // run runs the task to its end and turns panics into errors.
 func (t *Task) run(ctx context.Context) (err error) {
 	t.ctx = ctx
+	t.M.noWriters.Store(len(t.writers) == 0)
 	if t.Clock == nil {
 		t.Clock = WallClock
 	}
@@ -359,6 +375,8 @@ func (t *Task) run(ctx context.Context) (err error) {
 		if r := recover(); r != nil {
 			err = t.recovered(r)
 		}
+		// An ended subtask idles from now on (see TaskMetrics).
+		t.M.beginWait(waitIdle)
 		for i := len(t.Closes) - 1; i >= 0; i-- {
 			if cerr := t.closeOne(t.Closes[i]); cerr != nil && err == nil {
 				err = t.wrap(cerr, "")
