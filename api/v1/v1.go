@@ -185,6 +185,9 @@ type TaskManagerInfo struct {
 	SlotsNumber            int      `json:"slotsNumber"`
 	FreeSlots              int      `json:"freeSlots"`
 	Hardware               Hardware `json:"hardware"`
+	// PrometheusAddress is host:port of the TaskManager's /metrics, once
+	// its first metrics report arrived; empty if it serves none.
+	PrometheusAddress string `json:"prometheusAddress,omitempty"`
 }
 
 // TaskManagers is GET /v1/taskmanagers.

@@ -248,6 +248,11 @@ var registry = func() map[string]Key {
 		{Name: "restart-strategy.exponential-delay.reset-backoff-threshold", Kind: KindDuration, NonZero: true, Default: "1 h", Doc: "a failure this long after the previous one starts the backoff over"},
 		{Name: "restart-strategy.exponential-delay.jitter-factor", Kind: KindString, Default: "0.1", Doc: "each backoff is spread by up to this fraction of it, either way (a number from 0 to 1)"},
 		{Name: "restart-strategy.exponential-delay.attempts-before-reset-backoff", Kind: KindInt, Min: 0, Max: maxInt, Doc: "restarts of exponential-delay before the job fails, counted since the backoff was last reset; unbounded if unset"},
+
+		// Metrics (internal/metrics, issue 13): the Prometheus reporter of
+		// the JobManager and the TaskManagers.
+		{Name: "metrics.reporters", Kind: KindString, Default: "prom", Doc: "reporters a daemon starts, comma-separated: prom serves Prometheus' /metrics; empty for none"},
+		{Name: "metrics.reporter.prom.port", Kind: KindString, Default: "9249-9260", Doc: "port, or range lo-hi of ports, of a daemon's /metrics: the first free one is taken, so that several daemons share a host; 0 picks any free port"},
 	}
 	m := make(map[string]Key, len(keys))
 	for _, k := range keys {

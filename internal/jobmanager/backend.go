@@ -255,6 +255,7 @@ func (jm *JobManager) TaskManagers(ctx context.Context) (v1.TaskManagers, error)
 			ID: tm.id, Path: tm.resourceID, SlotsNumber: tm.slots, FreeSlots: tm.slots - tm.used,
 			TimeSinceLastHeartbeat: now.Sub(tm.lastHeartbeat).Milliseconds(),
 			Hardware:               v1.Hardware{CPUCores: tm.cpu, PhysicalMemory: tm.mem},
+			PrometheusAddress:      tm.promAddr,
 		})
 	}
 	return out, nil

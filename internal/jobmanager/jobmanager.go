@@ -34,6 +34,7 @@ import (
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/metrics"
 	"github.com/spate-dev/spate/internal/rest"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
@@ -158,6 +159,9 @@ type Config struct {
 	// KeepAfterApplication keeps the cluster running after its
 	// application has ended, until Run's context ends.
 	KeepAfterApplication bool
+	// Prometheus, if set, are the ports /metrics may listen on
+	// (metrics.reporter.prom.port); nil for no /metrics.
+	Prometheus *metrics.PortRange
 }
 
 // ConfigFrom reads a JobManager's configuration from c, with Flink's
@@ -217,6 +221,11 @@ func ConfigFrom(c config.Config) (Config, error) {
 	}
 	if cfg.ArtifactGrace, err = blob.CleanupInterval(c); err != nil {
 		return cfg, err
+	}
+	if pr, on, err := metrics.PromPort(c.Get); err != nil {
+		return cfg, err
+	} else if on {
+		cfg.Prometheus = &pr
 	}
 	return cfg, nil
 }
@@ -319,6 +328,9 @@ type JobManager struct {
 	// collect relays the records of jobs' Collect sinks to their clients
 	// (collect.go).
 	collect collectRelay
+	// metrics holds the TaskManagers' figures and serves /metrics
+	// (metrics.go).
+	metrics *jmMetrics
 	// stop is closed when Run shuts down.
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -409,6 +421,13 @@ func New(cfg Config) (*JobManager, error) {
 		jm.cleanup()
 		return nil, fmt.Errorf("jobmanager: listen for REST on %s: %w (set %s)", cfg.RESTAddress, err, KeyRESTPort)
 	}
+	host, _, _ := net.SplitHostPort(cfg.RPCAddress)
+	if jm.metrics, err = newJMMetrics(host, cfg.Prometheus); err != nil {
+		jm.rpcLn.Close()
+		jm.restLn.Close()
+		jm.cleanup()
+		return nil, fmt.Errorf("jobmanager: %w", err)
+	}
 	return jm, nil
 }
 
@@ -442,6 +461,8 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	rpcpb.RegisterJobManagerServer(srv, jm)
 	rpcpb.RegisterCollectRelayServer(srv, collectServer{jm: jm})
 	rpcpb.RegisterCheckpointCoordinatorServer(srv, checkpointServer{jm: jm})
+
+	rpcpb.RegisterMetricsReporterServer(srv, metricsServer{jm: jm})
 	// Both servers report here once, whether they failed or were stopped.
 	errc := make(chan error, 2)
 	var servers sync.WaitGroup
@@ -461,6 +482,10 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	jm.wg.Add(2)
 	go jm.checkLoop()
 	go jm.sweepArtifacts()
+	if jm.metrics.promLn != nil {
+		jm.wg.Add(1)
+		go jm.serveMetrics(runCtx)
+	}
 	jm.log.Info("jobmanager started", "rpc", jm.RPCAddr(), "rest", jm.RESTAddr())
 
 	if p := jm.cfg.Provider; p != nil {

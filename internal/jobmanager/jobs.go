@@ -113,13 +113,16 @@ type task struct {
 
 // taskManager is the resource manager's record of a registered TaskManager.
 type taskManager struct {
-	id            string
-	resourceID    string
-	host          string
-	slots         int
-	used          int
-	cpu           int
-	mem           int64
+	id         string
+	resourceID string
+	host       string
+	slots      int
+	used       int
+	cpu        int
+	mem        int64
+	// promAddr is where its /metrics listens, as its last metrics
+	// report said (metrics.go).
+	promAddr      string
 	lastHeartbeat time.Time
 	// idleSince is when its last slot was freed (or it registered).
 	idleSince time.Time

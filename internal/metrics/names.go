@@ -79,6 +79,18 @@ func lag(nowMs, wm int64) (float64, bool) {
 // ("<operator>.numRecordsIn", the name made safe by OperatorKey). nowMs is
 // when they were sampled, for the watermark lag.
 func SubtaskValues(s *rpcpb.SubtaskMetrics, nowMs int64) []Value {
+	vs := TaskValues(s, nowMs)
+	for _, op := range s.Operators {
+		for _, v := range OperatorValues(op, nowMs) {
+			v.ID = OperatorKey(op.Name) + "." + v.ID
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// TaskValues lists a subtask's own figures, not its operators'.
+func TaskValues(s *rpcpb.SubtaskMetrics, nowMs int64) []Value {
 	vs := []Value{
 		{ID: NumRecordsIn, Value: float64(s.RecordsIn), Counter: true},
 		{ID: NumRecordsOut, Value: float64(s.RecordsOut), Counter: true},
@@ -102,12 +114,6 @@ func SubtaskValues(s *rpcpb.SubtaskMetrics, nowMs int64) []Value {
 	}
 	if s.PendingBytes >= 0 {
 		vs = append(vs, Value{ID: PendingBytes, Value: float64(s.PendingBytes)})
-	}
-	for _, op := range s.Operators {
-		for _, v := range OperatorValues(op, nowMs) {
-			v.ID = OperatorKey(op.Name) + "." + v.ID
-			vs = append(vs, v)
-		}
 	}
 	return vs
 }

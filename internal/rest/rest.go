@@ -174,6 +174,8 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	}
 	h.handleCollect(b)
 	h.handleCheckpoints(b)
+
+	h.handleMetrics(b)
 	h.handle("POST /v1/artifacts", h.putArtifact)
 	h.handle("GET /v1/artifacts/{id}", h.getArtifact)
 	h.handleDashboard()

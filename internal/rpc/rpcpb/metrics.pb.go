@@ -180,8 +180,10 @@ type SubtaskMetrics struct {
 	PendingRecords int64              `protobuf:"varint,17,opt,name=pending_records,json=pendingRecords,proto3" json:"pending_records,omitempty"`
 	PendingBytes   int64              `protobuf:"varint,18,opt,name=pending_bytes,json=pendingBytes,proto3" json:"pending_bytes,omitempty"`
 	Operators      []*OperatorMetrics `protobuf:"bytes,19,rep,name=operators,proto3" json:"operators,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// vertex_id is the vertex's id in the JobGraph (Flink's task_id).
+	VertexId      string `protobuf:"bytes,20,opt,name=vertex_id,json=vertexId,proto3" json:"vertex_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubtaskMetrics) Reset() {
@@ -345,6 +347,13 @@ func (x *SubtaskMetrics) GetOperators() []*OperatorMetrics {
 		return x.Operators
 	}
 	return nil
+}
+
+func (x *SubtaskMetrics) GetVertexId() string {
+	if x != nil {
+		return x.VertexId
+	}
+	return ""
 }
 
 // OperatorMetrics are one operator's figures in a subtask's chain.
@@ -682,7 +691,7 @@ const file_metrics_proto_rawDesc = "" +
 	"\vcpu_time_ns\x18\b \x01(\x03R\tcpuTimeNs\x12\x19\n" +
 	"\bcpu_load\x18\t \x01(\x01R\acpuLoad\x12\x18\n" +
 	"\athreads\x18\n" +
-	" \x01(\x03R\athreads\"\x9c\x06\n" +
+	" \x01(\x03R\athreads\"\xb9\x06\n" +
 	"\x0eSubtaskMetrics\x12\x16\n" +
 	"\x06vertex\x18\x01 \x01(\x05R\x06vertex\x12\x18\n" +
 	"\asubtask\x18\x02 \x01(\x05R\asubtask\x12\x1b\n" +
@@ -705,7 +714,8 @@ const file_metrics_proto_rawDesc = "" +
 	"\x10output_watermark\x18\x10 \x01(\x03R\x0foutputWatermark\x12'\n" +
 	"\x0fpending_records\x18\x11 \x01(\x03R\x0ependingRecords\x12#\n" +
 	"\rpending_bytes\x18\x12 \x01(\x03R\fpendingBytes\x12?\n" +
-	"\toperators\x18\x13 \x03(\v2!.spate.control.v1.OperatorMetricsR\toperators\"\xff\x02\n" +
+	"\toperators\x18\x13 \x03(\v2!.spate.control.v1.OperatorMetricsR\toperators\x12\x1b\n" +
+	"\tvertex_id\x18\x14 \x01(\tR\bvertexId\"\xff\x02\n" +
 	"\x0fOperatorMetrics\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
