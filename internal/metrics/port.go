@@ -100,3 +100,8 @@ func Listen(host string, r PortRange) (net.Listener, error) {
 	}
 	return nil, fmt.Errorf("listen for /metrics on %s, ports %d-%d: %w (set %s to a free port or range, or 0)", host, r.Lo, r.Hi, last, KeyPromPort)
 }
+
+// PipeEnv names the environment variable that tells a worker the file
+// descriptor of its metrics pipe, on which it writes a length-delimited
+// rpcpb.WorkerMetrics every second for its TaskManager.
+const PipeEnv = "SPATE_METRICS_FD"

@@ -44,6 +44,7 @@ import (
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/metrics"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
 
@@ -99,6 +100,9 @@ type Config struct {
 	// blob.DefaultCleanupInterval if zero.
 	ArtifactGrace time.Duration
 	Logger        *slog.Logger
+	// Prometheus, if set, are the ports /metrics may listen on
+	// (metrics.reporter.prom.port); nil for no /metrics.
+	Prometheus *metrics.PortRange
 }
 
 // ConfigFrom reads a TaskManager's configuration from c.
@@ -131,6 +135,11 @@ func ConfigFrom(c config.Config, jobManager string) (Config, error) {
 	if cfg.ArtifactGrace, err = blob.CleanupInterval(c); err != nil {
 		return cfg, err
 	}
+	if pr, on, err := metrics.PromPort(c.Get); err != nil {
+		return cfg, err
+	} else if on {
+		cfg.Prometheus = &pr
+	}
 	return cfg, nil
 }
 
@@ -143,6 +152,7 @@ type TaskManager struct {
 	out     *lineWriter
 
 	artifacts artifactCache // cached program binaries (artifacts.go)
+	metrics   *tmMetrics    // workers' figures, /metrics (metrics.go)
 
 	mu struct {
 		sync.Mutex
@@ -197,6 +207,13 @@ func New(cfg Config) (*TaskManager, error) {
 	} else if err := os.MkdirAll(tm.workDir, 0o755); err != nil {
 		return nil, fmt.Errorf("taskmanager: create work directory: %w", err)
 	}
+	var err error
+	if tm.metrics, err = newTMMetrics(cfg.Host, cfg.Prometheus); err != nil {
+		if tm.ownDir {
+			os.RemoveAll(tm.workDir)
+		}
+		return nil, fmt.Errorf("taskmanager: %w", err)
+	}
 	return tm, nil
 }
 
@@ -226,6 +243,10 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 	defer stopSweep() // before the wait above
 	tm.wg.Add(1)
 	go tm.sweepArtifacts(sweepCtx)
+	if tm.metrics.promLn != nil {
+		tm.wg.Add(1)
+		go tm.serveMetrics(sweepCtx)
+	}
 	backoff := 100 * time.Millisecond
 	for {
 		registered, err := tm.session(ctx)
@@ -270,10 +291,13 @@ func (tm *TaskManager) session(ctx context.Context) (registered bool, err error)
 	id := reg.TaskmanagerId
 	interval := time.Duration(reg.HeartbeatIntervalMs) * time.Millisecond
 	timeout := time.Duration(reg.HeartbeatTimeoutMs) * time.Millisecond
-	tm.log.Info("taskmanager registered", "id", id, "jobmanager", tm.cfg.JobManager, "slots", tm.cfg.Slots)
+	tm.log.Info("taskmanager registered", "id", id, "jobmanager", tm.cfg.JobManager, "slots", tm.cfg.Slots, "prometheus", tm.PrometheusAddr())
 
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
+	var reporting sync.WaitGroup
+	defer reporting.Wait() // after stop
+	reporting.Go(func() { tm.reportMetrics(sctx, conn, id) })
 	stream, err := client.Connect(sctx)
 	if err != nil {
 		return true, fmt.Errorf("open session: %w", err)

@@ -133,18 +133,25 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 	// A process the worker started may hold its output open: it does not
 	// hold up the TaskManager (and is killed with the group below).
 	cmd.WaitDelay = pipeGrace
+	mp, err := tm.openMetricsPipe(cmd)
+	if err != nil {
+		return err
+	}
 	tm.mu.Lock()
 	if w.expected {
 		// Released while the artifact was being fetched.
 		tm.mu.Unlock()
+		mp.started(false)
 		return errors.New("released before start")
 	}
 	if err := cmd.Start(); err != nil {
 		tm.mu.Unlock()
+		mp.started(false)
 		return fmt.Errorf("start worker: %w", err)
 	}
 	w.cmd = cmd
 	tm.mu.Unlock()
+	mp.started(true)
 	watchDone := make(chan struct{})
 	var overLimit string
 	go func() {
@@ -154,6 +161,7 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 	err = cmd.Wait()
 	// What the worker's group left behind goes with it.
 	signalGroup(cmd, syscall.SIGKILL)
+	mp.stop()
 	stdout.flush()
 	stderr.flush()
 	if n := stdout.split + stderr.split; n > 0 {

@@ -128,6 +128,8 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 		return report(live, jm, d, nil, err)
 	}
 
+	stopMetrics := startMetrics(ctx, d, g, local, log)
+	defer stopMetrics()
 	r := &reporter{jm: jm, d: d, tasks: local, state: map[*exec.Task]taskState{}, changed: make(chan struct{}, 1)}
 	for _, lt := range local {
 		r.state[lt.Task] = taskState{state: v1.TaskRunning}
