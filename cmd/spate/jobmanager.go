@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
@@ -39,6 +38,7 @@ func jobmanagerCmd(args []string) error {
 	minTMs := fs.Int("taskmanagers", 0, "with --provider, TaskManagers to start at once and keep (a session cluster's)")
 	linger := fs.Duration("result-linger", 0, "with --per-job, how long to wait after the job's end for a client to fetch its result")
 	acks := fs.Int("result-acks", 1, "with --result-linger, how many clients acknowledge the result before the JobManager exits")
+	logFormat := logFormatFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,7 +66,9 @@ func jobmanagerCmd(args []string) error {
 	if err != nil {
 		return fmt.Errorf("jobmanager: %w", err)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if cfg.Logger, err = daemonLogger("jobmanager", *logFormat); err != nil {
+		return err
+	}
 	cfg.ExitAfterJob, cfg.ResultLinger, cfg.ResultAcks = *perJob, *linger, *acks
 	blobDir, cleanupDirs, err := jobManagerDirs(cfg.Logger, *clusterDir, *removeDir)
 	if err != nil {

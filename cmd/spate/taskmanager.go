@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -22,6 +21,7 @@ func taskmanagerCmd(args []string) error {
 	jmAddr := fs.String("jobmanager", "", "the JobManager's RPC address host:port (default jobmanager.rpc.address:jobmanager.rpc.port, localhost:6123)")
 	slots := fs.Int("slots", 0, "task slots to offer (taskmanager.numberOfTaskSlots, default 1)")
 	exitOnLoss := fs.Bool("exit-on-jobmanager-loss", false, "exit when the JobManager is lost instead of registering again")
+	logFormat := logFormatFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,7 +56,9 @@ func taskmanagerCmd(args []string) error {
 		cfg.Slots = *slots
 	}
 	cfg.ExitOnJobManagerLoss = *exitOnLoss
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if cfg.Logger, err = daemonLogger("taskmanager", *logFormat); err != nil {
+		return err
+	}
 	if cfg.WorkDir == "" {
 		dir, cleanup, err := taskManagerDir(cfg.Logger)
 		if err != nil {

@@ -127,20 +127,21 @@ func (tm *TaskManager) reportMetrics(ctx context.Context, conn grpc.ClientConnIn
 // the write end as file descriptor 3 (metrics.PipeEnv says so), the
 // TaskManager reads the other.
 type metricsPipe struct {
-	tm   *TaskManager
-	r, w *os.File
-	done chan struct{}
+	tm              *TaskManager
+	jobID, workerID string
+	r, w            *os.File
+	done            chan struct{}
 }
 
 // openMetricsPipe prepares cmd to get a metrics pipe.
-func (tm *TaskManager) openMetricsPipe(cmd *exec.Cmd) (*metricsPipe, error) {
+func (tm *TaskManager) openMetricsPipe(cmd *exec.Cmd, jobID, workerID string) (*metricsPipe, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("create the worker's metrics pipe: %w", err)
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, w)
 	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", metrics.PipeEnv, 2+len(cmd.ExtraFiles)))
-	return &metricsPipe{tm: tm, r: r, w: w, done: make(chan struct{})}, nil
+	return &metricsPipe{tm: tm, jobID: jobID, workerID: workerID, r: r, w: w, done: make(chan struct{})}, nil
 }
 
 // started begins reading, once the worker runs (or closes the pipe if it
@@ -160,7 +161,7 @@ func (p *metricsPipe) started(ok bool) {
 			p.tm.metrics.mu.Unlock()
 		})
 		if err != nil && !errors.Is(err, os.ErrClosed) {
-			p.tm.log.Warn("taskmanager: a worker's metrics pipe failed; its figures stop", "err", err)
+			p.tm.log.Warn("taskmanager: a worker's metrics pipe failed; its figures stop", "job", p.jobID, "worker", p.workerID, "err", err)
 		}
 	}()
 }

@@ -133,7 +133,7 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 	// A process the worker started may hold its output open: it does not
 	// hold up the TaskManager (and is killed with the group below).
 	cmd.WaitDelay = pipeGrace
-	mp, err := tm.openMetricsPipe(cmd)
+	mp, err := tm.openMetricsPipe(cmd, d.JobId, d.WorkerId)
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ type Options struct {
 // process itself, with status ExitJobOver when the JobManager said the job
 // is over (the TaskManager then counts the exit as expected), 1 otherwise.
 func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*exec.Task, opts Options) error {
-	log := slog.Default().With("job", d.JobID, "worker", d.WorkerID)
+	log := setupLogging(d)
 	conn, err := grpc.NewClient(d.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return fmt.Errorf("worker %s: connect to JobManager %s: %w", d.WorkerID, d.JobManager, err)
