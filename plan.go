@@ -191,6 +191,7 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 	for vi, v := range g.Vertices {
 		for s, t := range tasks[vi] {
 			specs := map[int]*operator.Spec{}
+			opMetrics := make([]*exec.OperatorMetrics, len(v.Operators))
 			for oi := len(v.Operators) - 1; oi >= 0; oi-- {
 				op := v.Operators[oi]
 				n := p.byID[op.ID]
@@ -260,6 +261,10 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 					// Side outputs follow the main output's watermarks and end.
 					inst.Outs[0] = n.out.WithSides(inst.Outs[0], sideCtl)
 				}
+				// The operator's numRecordsOut and currentOutputWatermark.
+				om := &exec.OperatorMetrics{ID: op.ID, Name: n.name, From: op.ChainedFrom}
+				inst.Outs[0] = n.out.Counted(inst.Outs[0], om)
+				opMetrics[oi] = om
 				spec, err := n.build(inst)
 				if err != nil {
 					return nil, fmt.Errorf("job %q: operator %q: %w", p.name, n.name, err)
@@ -272,6 +277,9 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 				if spec.Close != nil {
 					t.Closes = append([]func() error{spec.Close}, t.Closes...)
 				}
+			}
+			for _, om := range opMetrics {
+				t.AddOperator(om)
 			}
 			head := v.Operators[0]
 			hs := specs[head.ID]

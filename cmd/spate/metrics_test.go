@@ -259,6 +259,36 @@ func TestClusterMetrics(t *testing.T) {
 		t.Errorf("/metrics: upstream numBytesOut %v, REST says %v", bo, bytesOut)
 	}
 
+	// Operator by operator: the generator emitted every record and has
+	// none pending, the map passed them all on, the sink took them all.
+	op := func(v v1.JobVertex, name string) map[string]string {
+		l := task(v)
+		l["operator_name"] = name
+		return l
+	}
+	const op_ = "spate_taskmanager_job_task_operator_"
+	for _, tc := range []struct {
+		metric string
+		labels map[string]string
+		want   float64
+	}{
+		{op_ + "numRecordsOut", op(upV, "gen"), records},
+		{op_ + "pendingRecords", op(upV, "gen"), 0},
+		{op_ + "numRecordsIn", op(upV, "Upstream"), records},
+		{op_ + "numRecordsOut", op(upV, "Upstream"), records},
+		{op_ + "numRecordsIn", op(sinkV, "SlowSink"), records},
+	} {
+		if got, n := promValues(s, tc.metric, tc.labels); n != 2 || got != tc.want {
+			t.Errorf("/metrics: %s%v = %v over %d subtasks, want %v over 2", tc.metric, tc.labels, got, n, tc.want)
+		}
+	}
+	if got, _ := restAgg(t, c, id, upV.ID, "Upstream.numRecordsOut", "sum"); got != records {
+		t.Errorf("REST: Upstream.numRecordsOut %v, want %d", got, records)
+	}
+	if got, _ := restAgg(t, c, id, upV.ID, "gen.currentOutputWatermark", "min"); got <= 0 {
+		t.Errorf("REST: gen.currentOutputWatermark %v, want an event time", got)
+	}
+
 	if err := os.WriteFile(gate, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}

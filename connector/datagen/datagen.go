@@ -122,3 +122,15 @@ func (s *source[T]) Restore(ctx context.Context, sp spate.Split, splits []spate.
 	}
 	return r, nil
 }
+
+// Pending tells how many records the reader has left (the runtime's
+// pendingRecords metric): -1 for an unbounded source; bytes are unknown.
+func (r *reader[T]) Pending() (records, bytes int64) {
+	if r.count <= 0 {
+		return -1, -1
+	}
+	if r.next >= r.count {
+		return 0, -1
+	}
+	return (r.count - r.next + r.step - 1) / r.step, -1
+}

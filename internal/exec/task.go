@@ -78,6 +78,7 @@ type Task struct {
 	Current string
 
 	ctx     context.Context
+	ops     []*OperatorMetrics
 	writers []writer
 	timers  procTimers
 	timer   *time.Timer
@@ -256,6 +257,7 @@ func (t *Task) runInputs() error {
 				return fmt.Errorf("input channel %d: %w", m.Channel, err)
 			}
 			t.In.Add(int64(n))
+			t.PublishMetrics()
 			if b, ok := m.Batch.([]byte); ok {
 				t.M.bytesIn.Add(int64(len(b)))
 			}
@@ -377,6 +379,7 @@ func (t *Task) run(ctx context.Context) (err error) {
 		}
 		// An ended subtask idles from now on (see TaskMetrics).
 		t.M.beginWait(waitIdle)
+		t.PublishMetrics()
 		for i := len(t.Closes) - 1; i >= 0; i-- {
 			if cerr := t.closeOne(t.Closes[i]); cerr != nil && err == nil {
 				err = t.wrap(cerr, "")

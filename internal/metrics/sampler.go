@@ -20,13 +20,15 @@ type Subtask struct {
 type Sampler struct {
 	subtasks []Subtask
 	prev     []exec.TaskSample
+	prevOps  [][]exec.OperatorSample
 }
 
 // NewSampler returns a Sampler of subtasks, taking a first reading.
 func NewSampler(subtasks []Subtask) *Sampler {
-	s := &Sampler{subtasks: subtasks, prev: make([]exec.TaskSample, len(subtasks))}
+	s := &Sampler{subtasks: subtasks, prev: make([]exec.TaskSample, len(subtasks)), prevOps: make([][]exec.OperatorSample, len(subtasks))}
 	for i, st := range subtasks {
 		s.prev[i] = st.Task.Sample()
+		s.prevOps[i] = st.Task.OperatorSamples(s.prev[i])
 	}
 	return s
 }
@@ -58,7 +60,24 @@ func (s *Sampler) Sample() []*rpcpb.SubtaskMetrics {
 			m.IdleMsPerSecond, m.BackPressuredMsPerSecond = idle, bp
 			m.BusyMsPerSecond = max(1000-idle-bp, 0)
 		}
-		s.prev[i] = cur
+		ops := st.Task.OperatorSamples(cur)
+		for j, op := range ops {
+			om := &rpcpb.OperatorMetrics{
+				Id: int32(op.ID), Name: op.Name, RecordsIn: op.RecordsIn, RecordsOut: op.RecordsOut,
+				InputWatermark: op.InputWatermark, OutputWatermark: op.OutputWatermark, PendingRecords: -1, PendingBytes: -1,
+			}
+			if dt := float64(cur.At - prev.At); dt > 0 && j < len(s.prevOps[i]) {
+				p := s.prevOps[i][j]
+				om.RecordsInPerSecond = max(float64(op.RecordsIn-p.RecordsIn), 0) * 1e9 / dt
+				om.RecordsOutPerSecond = max(float64(op.RecordsOut-p.RecordsOut), 0) * 1e9 / dt
+			}
+			if j == 0 && st.Task.Source != nil {
+				// A source's pending input is its head operator's.
+				om.PendingRecords, om.PendingBytes = cur.PendingRecords, cur.PendingBytes
+			}
+			m.Operators = append(m.Operators, om)
+		}
+		s.prev[i], s.prevOps[i] = cur, ops
 		out[i] = m
 	}
 	return out

@@ -33,6 +33,9 @@ type RecordType interface {
 	// WithSides makes out, the main output, pass its watermarks and end
 	// of input to the side outputs too.
 	WithSides(out any, sides []exec.Control) any
+	// Counted makes out, an operator's main output, count its records
+	// and watermarks into m (exec.Counting).
+	Counted(out any, m *exec.OperatorMetrics) any
 }
 
 // TypeOf returns the RecordType of T.
@@ -61,6 +64,10 @@ type typeOf[T any] struct{}
 
 func (typeOf[T]) Type() reflect.Type { return reflect.TypeFor[T]() }
 func (typeOf[T]) Discard() any       { return exec.Output[T](exec.Discard[T]{}) }
+
+func (typeOf[T]) Counted(out any, m *exec.OperatorMetrics) any {
+	return exec.Output[T](&exec.Counting[T]{Next: out.(exec.Output[T]), M: m})
+}
 
 func (typeOf[T]) Combine(outs []any) any {
 	typed := make([]exec.Output[T], len(outs))

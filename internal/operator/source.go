@@ -68,6 +68,9 @@ func (o *sourceOp[T]) run(ctx context.Context) error {
 	run := o.strategy
 	out := run.wm.out
 	buf := make([]T, readBatch)
+	// A reader that knows what it has left tells it (pendingRecords,
+	// pendingBytes).
+	pending, _ := r.(interface{ Pending() (records, bytes int64) })
 	run.start()
 	defer run.stop()
 	for {
@@ -97,6 +100,10 @@ func (o *sourceOp[T]) run(ctx context.Context) error {
 			// Between reads the reader's position matches what was
 			// emitted: where a barrier goes.
 			o.task.PollCheckpoint()
+		}
+		o.task.PublishMetrics()
+		if pending != nil {
+			o.task.M.SetPending(pending.Pending())
 		}
 		o.task.FireProcTimers()
 		switch {
