@@ -151,6 +151,10 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 	if err != nil {
 		return nil, err
 	}
+	countOps, err := e.conf.Bool(config.OperatorMetrics, false)
+	if err != nil {
+		return nil, err
+	}
 	vertexOf := map[int]int{}
 	for vi, v := range g.Vertices {
 		for _, op := range v.Operators {
@@ -261,10 +265,12 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 					// Side outputs follow the main output's watermarks and end.
 					inst.Outs[0] = n.out.WithSides(inst.Outs[0], sideCtl)
 				}
-				// The operator's numRecordsOut and currentOutputWatermark.
-				om := &exec.OperatorMetrics{ID: op.ID, Name: n.name, From: op.ChainedFrom}
-				inst.Outs[0] = n.out.Counted(inst.Outs[0], om)
-				opMetrics[oi] = om
+				if countOps {
+					// The operator's numRecordsOut and currentOutputWatermark.
+					om := &exec.OperatorMetrics{ID: op.ID, Name: n.name, From: op.ChainedFrom}
+					inst.Outs[0] = n.out.Counted(inst.Outs[0], om)
+					opMetrics[oi] = om
+				}
 				spec, err := n.build(inst)
 				if err != nil {
 					return nil, fmt.Errorf("job %q: operator %q: %w", p.name, n.name, err)
@@ -279,7 +285,9 @@ func (p *plan) build(e *Env, local func(vertex, subtask int) bool) ([][]*exec.Ta
 				}
 			}
 			for _, om := range opMetrics {
-				t.AddOperator(om)
+				if om != nil {
+					t.AddOperator(om)
+				}
 			}
 			head := v.Operators[0]
 			hs := specs[head.ID]

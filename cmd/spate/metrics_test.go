@@ -103,7 +103,7 @@ func TestClusterMetrics(t *testing.T) {
 	// Small batches and queues, so that the upstream vertex soon waits
 	// for the sink: 2 sinks at 1 ms per record take 4 s for them all.
 	const records = 8000
-	jobConf := []string{"-p", "2", "--detached", "-D", "execution.buffer.records=16", "-D", "execution.queue.batches=1", "-D", "taskmanager.network.memory.buffers-per-channel=1"}
+	jobConf := []string{"-p", "2", "--detached", "-D", "execution.buffer.records=16", "-D", "execution.queue.batches=1", "-D", "taskmanager.network.memory.buffers-per-channel=1", "-D", "metrics.operator.enabled=true"}
 	prom := []string{"-D", "metrics.reporter.prom.port=0"}
 	c := startClusterTM(t, prom, prom, 1, 1)
 	gate := filepath.Join(t.TempDir(), "gate")

@@ -6,6 +6,11 @@ import (
 	"log/slog"
 )
 
+// OperatorMetrics (a job's key) makes every operator of a chain count
+// the records and watermarks it emits (Flink's operator scope). Off by
+// default: it costs an extra call per record per chained operator.
+const OperatorMetrics = "metrics.operator.enabled"
+
 // LogFormatEnv carries a daemon's --log-format to the processes it starts
 // (TaskManagers, workers), which log in the same format.
 const LogFormatEnv = "SPATE_LOG_FORMAT"
