@@ -321,6 +321,11 @@ func TestCheckpointAndFailover(t *testing.T) {
 	if d, _ := c.Job(ctx, id); d.NumRestarts != 1 {
 		t.Fatalf("job details: numRestarts %d, want 1", d.NumRestarts)
 	}
+	// The job metrics (REST /v1/jobs/{id}/metrics, Prometheus) read the
+	// same cores.
+	if s := jm.jobStats(JobID(id)); s.Restarts != 1 || s.CompletedCheckpoints != 1 || s.LastCheckpointSize == 0 || s.LastCheckpointDuration < 0 {
+		t.Fatalf("job metrics after the restart: %+v; want 1 restart, 1 completed checkpoint with its size (the fake clock stood still: duration 0)", s)
+	}
 	// The next checkpoint of attempt 2 follows the restored one.
 	tick(jm, clock, time.Second)
 	if tr := v1w.next().GetTrigger(); tr == nil || tr.Attempt != 2 || tr.CheckpointId <= 2 {

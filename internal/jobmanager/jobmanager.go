@@ -428,6 +428,7 @@ func New(cfg Config) (*JobManager, error) {
 		jm.cleanup()
 		return nil, fmt.Errorf("jobmanager: %w", err)
 	}
+	jm.metrics.stats = coreStats{jm}
 	return jm, nil
 }
 

@@ -30,10 +30,10 @@ type JobStats struct {
 	LastCheckpointSize     int64
 }
 
-// JobStatsSource tells a job's JobStats. The fault-tolerance work fills
-// it in (SetJobStats); until then every job reports zeros. It is called
-// without the JobManager's mutex held, from REST requests and Prometheus
-// scrapes, so it must be safe for concurrent use.
+// JobStatsSource tells a job's JobStats. The JobManager's own reads its
+// jobs' failover and checkpoint cores; SetJobStats replaces it. It is
+// called without the JobManager's mutex held, from REST requests and
+// Prometheus scrapes, so it must be safe for concurrent use.
 type JobStatsSource interface {
 	JobStats(job JobID) JobStats
 }
