@@ -294,9 +294,14 @@ func (tm *TaskManager) session(ctx context.Context) (registered bool, err error)
 	tm.log.Info("taskmanager registered", "id", id, "jobmanager", tm.cfg.JobManager, "slots", tm.cfg.Slots, "prometheus", tm.PrometheusAddr())
 
 	sctx, stop := context.WithCancel(ctx)
-	defer stop()
 	var reporting sync.WaitGroup
-	defer reporting.Wait() // after stop
+	// One deferred call: the reporter ends only once sctx is cancelled, so
+	// the wait must come after stop (two defers would run in the other
+	// order and wait for ever: the TaskManager never registered again).
+	defer func() {
+		stop()
+		reporting.Wait()
+	}()
 	reporting.Go(func() { tm.reportMetrics(sctx, conn, id) })
 	stream, err := client.Connect(sctx)
 	if err != nil {
