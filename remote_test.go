@@ -37,7 +37,7 @@ func runPlaced(ctx context.Context, e *Env, name string, workers []string, place
 	addrs := map[string]string{}
 	resolve := func(id string) (string, error) { return addrs[id], nil }
 	for _, w := range workers {
-		ep, err := network.Listen("127.0.0.1:0", network.Config{ID: w, Resolve: resolve, Credits: credits})
+		ep, err := network.Listen("127.0.0.1:0", network.Config{ID: w, Resolve: resolve, Credits: credits, TLS: placedTLS(w)})
 		if err != nil {
 			return err
 		}

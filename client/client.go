@@ -52,6 +52,7 @@ type Client struct {
 	addr    string   // host:port, as errors show it
 	hc      *http.Client
 	timeout time.Duration
+	token   string // bearer token, if any (auth.go)
 }
 
 // Option configures New.
@@ -222,6 +223,9 @@ func (c *Client) send(ctx context.Context, rq request) (resp *http.Response, don
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err = c.hc.Do(req)
 	if err != nil {
 		done()

@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"time"
-
-	"github.com/spate-dev/spate/client"
 )
 
 // cancel cancels a job.
@@ -27,7 +25,7 @@ func cancel(args []string) error {
 	if err != nil {
 		return fmt.Errorf("cancel: %w", err)
 	}
-	c, err := client.New(restAddress(jm, conf))
+	c, err := newClient(restAddress(jm, conf), conf)
 	if err != nil {
 		return fmt.Errorf("cancel: %w", err)
 	}

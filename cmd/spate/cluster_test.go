@@ -45,7 +45,7 @@ func binaries(t testing.TB) string {
 		if binErr != nil {
 			return
 		}
-		for name, pkg := range map[string]string{"spate": ".", "wordcount": "../../examples/wordcount", "topn": "../../examples/topn", "exactlyonce": "../../examples/exactlyonce", "nondet": "./testdata/nondet", "misbehave": "./testdata/misbehave", "multijob": "./testdata/multijob", "envprobe": "./testdata/envprobe", "twice": "./testdata/twice", "procs": "./testdata/procs", "slowsink": "./testdata/slowsink"} {
+		for name, pkg := range map[string]string{"spate": ".", "wordcount": "../../examples/wordcount", "topn": "../../examples/topn", "exactlyonce": "../../examples/exactlyonce", "nondet": "./testdata/nondet", "misbehave": "./testdata/misbehave", "multijob": "./testdata/multijob", "envprobe": "./testdata/envprobe", "twice": "./testdata/twice", "procs": "./testdata/procs", "spy": "./testdata/spy", "slowsink": "./testdata/slowsink"} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg).CombinedOutput()
 			if err != nil {
 				binErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
@@ -101,6 +101,7 @@ func start(t testing.TB, args ...string) *proc {
 // startEnv is start with env added to the process's environment.
 func startEnv(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
+	args = withTestTLS(t, args)
 	p := &proc{cmd: exec.Command(filepath.Join(binaries(t), "spate"), args...)}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.out}

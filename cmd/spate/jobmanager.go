@@ -81,6 +81,9 @@ func jobmanagerCmd(args []string) error {
 	ended := new(func())
 	switch *prov {
 	case "":
+		if cfg.TLS, err = internalTLS(conf, cfg.Logger, "jobmanager"); err != nil {
+			return err
+		}
 	case "process":
 		if *clusterDir == "" {
 			return fmt.Errorf("jobmanager: --provider process needs --cluster-dir for the TaskManagers' logs and files")
@@ -93,7 +96,12 @@ func jobmanagerCmd(args []string) error {
 		if err != nil {
 			return fmt.Errorf("jobmanager: %w", err)
 		}
-		p, err := process.New(process.Config{Dir: *clusterDir, Args: taskManagerArgs(conf)})
+		ca, material, err := clusterCA(conf, cfg.Logger)
+		if err != nil {
+			return fmt.Errorf("jobmanager: %w", err)
+		}
+		cfg.TLS = material
+		p, err := process.New(process.Config{Dir: *clusterDir, Args: taskManagerArgs(conf), CA: ca})
 		if err != nil {
 			return err
 		}
@@ -102,6 +110,7 @@ func jobmanagerCmd(args []string) error {
 		if *ended, err = kubeJobManager(conf, &cfg, cfg.Logger); err != nil {
 			return err
 		}
+		kubeSecurity(conf, &cfg)
 		cfg.MinTaskManagers = *minTMs
 	default:
 		return fmt.Errorf("jobmanager: --provider %q: want process or kubernetes (or none)", *prov)

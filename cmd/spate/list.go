@@ -35,7 +35,7 @@ func list(args []string) error {
 	if err != nil {
 		return fmt.Errorf("list: %w", err)
 	}
-	c, err := client.New(restAddress(jm, conf))
+	c, err := newClient(restAddress(jm, conf), conf)
 	if err != nil {
 		return fmt.Errorf("list: %w", err)
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	v1 "github.com/spate-dev/spate/api/v1"
-	"github.com/spate-dev/spate/client"
 )
 
 // logs prints a job's output lines (its print sinks, its workers' errors)
@@ -58,7 +57,7 @@ func logs(args []string) error {
 	} else if info, ok := sessionAt(addr); ok {
 		logDir = filepath.Join(info.Dir, "log")
 	}
-	c, err := client.New(addr)
+	c, err := newClient(addr, conf)
 	if err != nil {
 		return fmt.Errorf("logs: %w", err)
 	}

@@ -118,7 +118,7 @@ func processGone(pid int) bool {
 // worker's process group.
 func TestPerJobChildHoldingOutput(t *testing.T) {
 	bin := binaries(t)
-	pidFile := filepath.Join(t.TempDir(), "sleep.pid")
+	pidFile := filepath.Join(workerDir(t), "sleep.pid")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	began := time.Now()
@@ -150,7 +150,7 @@ func TestPerJobChildHoldingOutput(t *testing.T) {
 // with main's process group.
 func TestApplicationMainChild(t *testing.T) {
 	bin := binaries(t)
-	pidFile := filepath.Join(t.TempDir(), "sleep.pid")
+	pidFile := filepath.Join(workerDir(t), "sleep.pid")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	began := time.Now()
@@ -182,7 +182,7 @@ func TestApplicationMainChild(t *testing.T) {
 // itself within heartbeat.timeout, though its TaskManager cannot stop it.
 func TestClusterFrozenTaskManager(t *testing.T) {
 	c := startCluster(t, 1) // heartbeat.interval 200 ms, heartbeat.timeout 2 s
-	effects := filepath.Join(t.TempDir(), "effects")
+	effects := filepath.Join(workerDir(t), "effects")
 	out, id, err := c.run(t, []string{"--detached"}, "procs", "-mode", "effects", "-file", effects)
 	if err != nil || id == "" {
 		t.Fatalf("submit: %v\n%s", err, out)
@@ -368,7 +368,7 @@ func TestClusterLogsRotatedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	tm := exec.Command(filepath.Join(binaries(t), "spate"), "taskmanager", "--jobmanager", c.rpc, "-D", "taskmanager.resource-id=tmFile")
+	tm := exec.Command(filepath.Join(binaries(t), "spate"), withTestTLS(t, []string{"taskmanager", "--jobmanager", c.rpc, "-D", "taskmanager.resource-id=tmFile"})...)
 	tm.Stdout = f
 	if err := tm.Start(); err != nil {
 		t.Fatal(err)

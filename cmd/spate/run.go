@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/launcher"
 )
@@ -119,6 +120,10 @@ func run(args []string) error {
 	}
 	if *target == "remote" {
 		cmd.Env = append(cmd.Env, spate.JobManagerEnv+"="+restAddress(jm, conf), spate.DetachedEnv+"="+strconv.FormatBool(*detached))
+		if path, _ := conf.Get(keyRESTTokenFile); path != "" {
+			// The file's path, never the token, in the program's environment.
+			cmd.Env = append(cmd.Env, client.TokenFileEnv+"="+path)
+		}
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, pg.output(os.Stdout), pg.output(os.Stderr)
 	if err := cmd.Run(); err != nil {

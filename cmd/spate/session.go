@@ -113,7 +113,7 @@ func sessionStart(args []string) error {
 	pid, _ := strconv.Atoi(cl.ID())
 	info := sessionInfo{ID: id, REST: rest, PID: pid, Dir: dir, Started: time.Now()}
 	b2, _ := json.MarshalIndent(info, "", "  ")
-	if err := os.WriteFile(filepath.Join(dir, "session.json"), b2, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "session.json"), b2, 0o600); err != nil {
 		stopCluster(cl)
 		os.RemoveAll(dir)
 		return fmt.Errorf("session start: %w", err)

@@ -69,7 +69,7 @@ func TestClusterFailedJobPublishesNoParts(t *testing.T) {
 	bin := sinkjob(t)
 	c := startCluster(t, 1, 1)
 
-	failedDir := t.TempDir()
+	failedDir := workerDir(t)
 	out, id, err := c.run(t, nil, filepath.Base(bin), "file", failedDir, "3999")
 	if err == nil || id == "" {
 		t.Fatalf("spate run of the failing job: err %v, job %q\n%s", err, id, out)
@@ -90,7 +90,7 @@ func TestClusterFailedJobPublishesNoParts(t *testing.T) {
 		}
 	}
 
-	okDir := t.TempDir()
+	okDir := workerDir(t)
 	out, id, err = c.run(t, nil, filepath.Base(bin), "file", okDir, "-1")
 	if err != nil {
 		t.Fatalf("spate run of the good job: %v\n%s", err, out)
@@ -220,7 +220,7 @@ func TestPerJobCollect(t *testing.T) {
 func TestClusterSinkWaitsForTheWholeJob(t *testing.T) {
 	bin := sinkjob(t)
 	c := startCluster(t, 1, 1)
-	dir := t.TempDir()
+	dir := workerDir(t)
 	out, id, err := c.run(t, nil, filepath.Base(bin), "split", dir)
 	if err == nil || id == "" {
 		t.Fatalf("spate run of the failing job: err %v, job %q\n%s", err, id, out)

@@ -59,6 +59,9 @@ func taskmanagerCmd(args []string) error {
 	if cfg.Logger, err = daemonLogger("taskmanager", *logFormat); err != nil {
 		return err
 	}
+	if cfg.TLS, err = internalTLS(conf, cfg.Logger, "taskmanager"); err != nil {
+		return err
+	}
 	if cfg.WorkDir == "" {
 		dir, cleanup, err := taskManagerDir(cfg.Logger)
 		if err != nil {

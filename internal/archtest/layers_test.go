@@ -37,6 +37,7 @@ var layers = map[string]int{
 	"internal/deployment":      0, // what a TaskManager tells a worker (Deployment, its env variables)
 	"internal/localkube/inpod": 0, // what localkube's pod runner gives a program in a pod (paths, DNS)
 	"internal/script":          0, // the event-script format of the pure packages' tests
+	"internal/pki":             0, // the cluster CA, certificate identities, TLS configurations (standard library only)
 
 	// L1: the plan: stream graph, chaining, fingerprint, encoding.
 	"internal/jobgraph": 1,

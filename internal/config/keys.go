@@ -254,6 +254,16 @@ var registry = func() map[string]Key {
 		{Name: "metrics.reporters", Kind: KindString, Default: "prom", Doc: "reporters a daemon starts, comma-separated: prom serves Prometheus' /metrics; empty for none"},
 		{Name: OperatorMetrics, Kind: KindBool, Default: "false", Doc: "a job's operators each count the records and watermarks they emit (operator-scope numRecordsIn/Out, currentOutputWatermark); costs about 2.5 ns per record per chained operator, so off unless set; subtask figures are always there"},
 		{Name: "metrics.reporter.prom.port", Kind: KindString, Default: "9249-9260", Doc: "port, or range lo-hi of ports, of a daemon's /metrics: the first free one is taken, so that several daemons share a host; 0 picks any free port"},
+
+		// Security (issue 15: internal/pki, internal/rest/auth.go,
+		// internal/jobmanager/security.go, docs/security.md).
+		{Name: "security.ssl.internal.enabled", Kind: KindBool, Default: "true", Doc: "mutual TLS 1.3 on the cluster's internal connections (RPC, data plane); a standalone daemon refuses to start without keystore and truststore unless this is false"},
+		{Name: "security.ssl.internal.keystore", Kind: KindString, Doc: "PEM file (mode 0600) with this daemon's certificate, its chain and its private key, for internal connections; the process provider makes its own"},
+		{Name: "security.ssl.internal.truststore", Kind: KindString, Doc: "PEM file with the CA certificates that sign the cluster members' certificates"},
+		{Name: "rest.authentication.token-file", Kind: KindString, Doc: "file (mode 0600) holding the bearer token the REST API requires; clients read it too"},
+		{Name: "rest.authentication.enabled", Kind: KindBool, Default: "true", Doc: "require authentication on a REST API bound to a non-loopback address; false serves it to anyone, logged loudly"},
+		{Name: "rest.upload.max-concurrent", Kind: KindInt, Min: 1, Max: 1 << 16, Default: "4", Doc: "uploads one client (token or address) may have in flight; more are answered 429"},
+		{Name: "taskmanager.worker.uid-range", Kind: KindString, Default: "100000-165535", Doc: "uids (first-last) the workers of a TaskManager running as root run under, each worker its own with a private 0700 directory; none runs them as the TaskManager's user"},
 	}
 	m := make(map[string]Key, len(keys))
 	for _, k := range keys {

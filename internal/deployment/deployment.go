@@ -65,6 +65,23 @@ type Deployment struct {
 	// rpcpb.RestoreCheckpoint in protobuf's encoding), nil to start empty;
 	// see worker.RestoreCheckpoint.
 	Restore []byte `json:"restore,omitempty"`
+	// TLS, if set, are the worker's certificate files; nil when the
+	// cluster's internal connections are in the clear.
+	TLS *TLSFiles `json:"tls,omitempty"`
+}
+
+// TLSFiles are the files, in the worker's private directory and readable
+// by the worker only (0600), that prove which worker of which job it is.
+type TLSFiles struct {
+	// Keystore holds the worker's certificate (it names the job and the
+	// worker; the JobManager's worker CA signed it) and its key.
+	Keystore string `json:"keystore"`
+	// Truststore holds the cluster's CA certificates: the JobManager's
+	// certificate must chain to one.
+	Truststore string `json:"truststore"`
+	// PeerCA holds the worker CA's certificate: the job's other workers'
+	// certificates must chain to it.
+	PeerCA string `json:"peerCA"`
 }
 
 // Local reports whether subtask s of a vertex runs in this worker.

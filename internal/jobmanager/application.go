@@ -46,6 +46,10 @@ func (jm *JobManager) runApplication(ctx context.Context, app *Application, appE
 	defer jm.wg.Done()
 	cmd := exec.Command(app.Path, app.Args...)
 	cmd.Env = append(append(os.Environ(), app.Env...), envTarget+"=remote", envJobManager+"="+jm.RESTAddr(), envDetached+"=false")
+	if jm.cfg.RESTTokenFile != "" {
+		// The token file's path, not the token: the main's client reads it.
+		cmd.Env = append(cmd.Env, "SPATE_REST_TOKEN_FILE="+jm.cfg.RESTTokenFile)
+	}
 	// Its last error line says why it failed, if it does.
 	errTail := &tailWriter{max: 4 << 10}
 	cmd.Stdout, cmd.Stderr = app.Output, io.MultiWriter(app.Output, errTail)

@@ -29,12 +29,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/keepalive"
 
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/metrics"
+	"github.com/spate-dev/spate/internal/pki"
 	"github.com/spate-dev/spate/internal/rest"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
@@ -162,6 +162,24 @@ type Config struct {
 	// Prometheus, if set, are the ports /metrics may listen on
 	// (metrics.reporter.prom.port); nil for no /metrics.
 	Prometheus *metrics.PortRange
+	// TLS, if set, makes the RPC port mutual TLS 1.3 (security.go); nil
+	// serves it in the clear.
+	TLS *pki.Material
+	// RPCHandshakeTimeout bounds a new RPC connection's handshakes;
+	// DefaultRPCHandshakeTimeout if zero.
+	RPCHandshakeTimeout time.Duration
+	// RESTToken, if set, is the bearer token the REST API requires
+	// (rest.authentication.token-file).
+	RESTToken []byte
+	// RESTTokenFile is the file RESTToken was read from, for an
+	// application's main.
+	RESTTokenFile string
+	// RESTUnauthenticated lets a REST API on a non-loopback address go
+	// without a token (rest.authentication.enabled: false).
+	RESTUnauthenticated bool
+	// MaxUploadsPerClient bounds one client's uploads in flight
+	// (rest.upload.max-concurrent).
+	MaxUploadsPerClient int
 }
 
 // ConfigFrom reads a JobManager's configuration from c, with Flink's
@@ -226,6 +244,9 @@ func ConfigFrom(c config.Config) (Config, error) {
 		return cfg, err
 	} else if on {
 		cfg.Prometheus = &pr
+	}
+	if err := restSecurityFrom(c, &cfg); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }
@@ -325,6 +346,8 @@ type JobManager struct {
 		resultAcks   int
 		app          v1.Application
 	}
+	// sec is the RPC port's TLS state; nil without Config.TLS.
+	sec *rpcSecurity
 	// collect relays the records of jobs' Collect sinks to their clients
 	// (collect.go).
 	collect collectRelay
@@ -387,6 +410,9 @@ func New(cfg Config) (*JobManager, error) {
 	if cfg.ArtifactGrace <= 0 {
 		cfg.ArtifactGrace = blob.DefaultCleanupInterval
 	}
+	if cfg.RPCHandshakeTimeout <= 0 {
+		cfg.RPCHandshakeTimeout = DefaultRPCHandshakeTimeout
+	}
 	jm := &JobManager{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, started: cfg.Clock.Now(), stop: make(chan struct{}), runCtx: context.Background()}
 	if jm.log == nil {
 		jm.log = slog.Default()
@@ -400,6 +426,13 @@ func New(cfg Config) (*JobManager, error) {
 	jm.mu.pending = map[string]int{}
 	jm.mu.jobEnded = make(chan struct{})
 	jm.mu.resultServed = make(chan struct{})
+	if cfg.TLS != nil {
+		sec, err := newRPCSecurity(cfg.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("jobmanager: %w", err)
+		}
+		jm.sec = sec
+	}
 	jm.blobDir = cfg.BlobDir
 	if jm.blobDir == "" {
 		d, err := os.MkdirTemp("", "spate-blobs-")
@@ -429,6 +462,12 @@ func New(cfg Config) (*JobManager, error) {
 		return nil, fmt.Errorf("jobmanager: %w", err)
 	}
 	jm.metrics.stats = coreStats{jm}
+	if err := jm.checkRESTExposure(); err != nil {
+		jm.rpcLn.Close()
+		jm.restLn.Close()
+		jm.cleanup()
+		return nil, err
+	}
 	return jm, nil
 }
 
@@ -455,11 +494,11 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	jm.runCtx = runCtx
-	srv := grpc.NewServer(
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
-		grpc.MaxRecvMsgSize(maxCheckpointAckBytes),
-	)
+	// The checkpoint acknowledgements may be larger than the default
+	// bound of rpcServerOptions.
+	srv := grpc.NewServer(append(jm.rpcServerOptions(), grpc.MaxRecvMsgSize(max(maxCheckpointAckBytes, rpcMaxRecvBytes)))...)
 	rpcpb.RegisterJobManagerServer(srv, jm)
+	rpcpb.RegisterClusterSecurityServer(srv, securityServer{jm: jm})
 	rpcpb.RegisterCollectRelayServer(srv, collectServer{jm: jm})
 	rpcpb.RegisterCheckpointCoordinatorServer(srv, checkpointServer{jm: jm})
 
@@ -478,7 +517,8 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	defer stopREST()
 	go func() {
 		defer servers.Done()
-		errc <- rest.Serve(restCtx, jm.restLn, rest.NewHandler(jm, rest.Options{MaxArtifactBytes: jm.cfg.MaxArtifactBytes, Logger: jm.log}))
+		errc <- rest.Serve(restCtx, jm.restLn, rest.NewHandler(jm, rest.Options{MaxArtifactBytes: jm.cfg.MaxArtifactBytes, Logger: jm.log,
+			Token: jm.cfg.RESTToken, MaxUploadsPerClient: jm.cfg.MaxUploadsPerClient}))
 	}()
 	jm.wg.Add(2)
 	go jm.checkLoop()

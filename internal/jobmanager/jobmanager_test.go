@@ -28,7 +28,7 @@ func startJM(t *testing.T, slotTimeout time.Duration) (*JobManager, *client.Clie
 
 // runJM runs a JobManager configured by cfg, on free loopback ports and
 // with a 1 MiB artifact limit, until the test ends.
-func runJM(t *testing.T, cfg Config) (*JobManager, *client.Client) {
+func runJM(t testing.TB, cfg Config) (*JobManager, *client.Client) {
 	t.Helper()
 	cfg.RPCAddress, cfg.RESTAddress, cfg.MaxArtifactBytes = "127.0.0.1:0", "127.0.0.1:0", 1<<20
 	jm, err := New(cfg)

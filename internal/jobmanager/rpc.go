@@ -46,7 +46,7 @@ func (jm *JobManager) RegisterTaskManager(ctx context.Context, req *rpcpb.Regist
 
 // Connect serves a TaskManager's session.
 func (jm *JobManager) Connect(stream rpcpb.JobManager_ConnectServer) error {
-	first, err := stream.Recv()
+	first, err := jm.recvHello(stream)
 	if err != nil {
 		return err
 	}

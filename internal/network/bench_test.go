@@ -22,8 +22,12 @@ func BenchmarkThroughput(b *testing.B) {
 }
 
 func benchThroughput(b *testing.B, streams, size int) {
-	a := listen(b, "w1", Config{})
-	c := listen(b, "w2", Config{})
+	benchThroughputWith(b, streams, size, Config{}, Config{})
+}
+
+func benchThroughputWith(b *testing.B, streams, size int, ca, cc Config) {
+	a := listen(b, "w1", ca)
+	c := listen(b, "w2", cc)
 	payload := make([]byte, size)
 	for i := range payload {
 		payload[i] = byte(rand.Uint32())

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spate-dev/spate/internal/exec"
@@ -216,6 +217,16 @@ func (r *run) dialPeer(p *peer) {
 		}
 		backoff = min(2*backoff, 500*time.Millisecond)
 	}
+	if e.cfg.TLS != nil {
+		tc, err := r.secureOut(p, c, deadline)
+		if err != nil {
+			if r.ctx.Err() == nil {
+				r.fail(err)
+			}
+			return
+		}
+		c = tc
+	}
 	if !e.track(c) {
 		c.Close()
 		return
@@ -253,6 +264,9 @@ func (r *run) handshakeOut(p *peer, c net.Conn, deadline time.Time) (*bufio.Read
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return nil, fail("no HELLO within %v", e.cfg.DialTimeout)
+	case e.cfg.TLS != nil && (err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)):
+		// Past TLS, the peer is the job's worker: it died.
+		return nil, lostError{fail("the peer's connection ended before its HELLO: %v", err)}
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, fail("the peer closed the connection (it rejected the handshake; see its error)")
 	case err != nil:
@@ -286,6 +300,7 @@ func (r *run) accept() {
 			r.fail(fmt.Errorf("network: worker %q: accept on %s: %w", e.cfg.ID, e.addr, err))
 			return
 		}
+		c = e.secureIn(c)
 		if !e.track(c) {
 			c.Close()
 			return
@@ -301,7 +316,14 @@ func (r *run) handshakeIn(c net.Conn) {
 	defer r.wg.Done()
 	e := r.e
 	remote := c.RemoteAddr().String()
-	p, br, err := r.handshakeInErr(c, remote)
+	certID, err := r.handshakeTLSIn(c)
+	if err != nil {
+		// A stranger (or a worker of another job): drop it, the run goes on.
+		e.untrack(c)
+		e.log.Warn("data connection refused: TLS handshake failed", "remote", remote, "err", err)
+		return
+	}
+	p, br, err := r.handshakeInErr(c, remote, certID)
 	if err != nil {
 		e.untrack(c)
 		if r.ctx.Err() == nil {
@@ -313,7 +335,7 @@ func (r *run) handshakeIn(c net.Conn) {
 	r.serve(p, c, br)
 }
 
-func (r *run) handshakeInErr(c net.Conn, remote string) (*peer, *bufio.Reader, error) {
+func (r *run) handshakeInErr(c net.Conn, remote, certID string) (*peer, *bufio.Reader, error) {
 	e := r.e
 	fail := func(who, format string, args ...any) error {
 		return fmt.Errorf("network: worker %q: handshake of connection from %s%s: %s", e.cfg.ID, who, remote, fmt.Sprintf(format, args...))
@@ -325,6 +347,10 @@ func (r *run) handshakeInErr(c net.Conn, remote string) (*peer, *bufio.Reader, e
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return nil, nil, fail("", "no HELLO within %v", e.cfg.DialTimeout)
+	case e.cfg.TLS != nil && err != nil && !errors.Is(err, errProtocol):
+		// A worker of the job (its certificate says so) whose connection
+		// broke before its HELLO: it died, a consequence.
+		return nil, nil, lostError{fail("", "connection lost before a complete HELLO: %v", err)}
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, nil, fail("", "closed before a complete HELLO")
 	case err != nil:
@@ -346,6 +372,9 @@ func (r *run) handshakeInErr(c net.Conn, remote string) (*peer, *bufio.Reader, e
 	}
 	if f.attempt != e.cfg.Attempt {
 		return nil, nil, fail(who, "%s", attemptMismatch(f.attempt, e.cfg.Attempt))
+	}
+	if e.cfg.TLS != nil && f.from != certID {
+		return nil, nil, fail(who, "its certificate names worker %q", certID)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

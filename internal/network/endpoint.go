@@ -49,6 +49,9 @@ type Config struct {
 	// dial (its ID is greater than ID) when no Send to that peer gave one,
 	// as when this endpoint only receives from it.
 	Resolve func(peerID string) (addr string, err error)
+	// TLS, if set, makes every connection mutual TLS (see TLS); nil
+	// leaves them in the clear.
+	TLS *TLS
 }
 
 // Endpoint is one worker process's end of the data plane: a TCP listener,

@@ -245,7 +245,7 @@ func (h *handler) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) er
 		return h.bodyTooLarge(what)
 	}
 	// The body of a JSON request is small: it need not take long.
-	http.NewResponseController(w).SetReadDeadline(time.Now().Add(jsonBodyTimeout))
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.dl.body))
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err == nil {
 		dec := json.NewDecoder(bytes.NewReader(data))
@@ -286,7 +286,7 @@ func (h *handler) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) er
 		return h.bodyTooLarge(what)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return errorf(http.StatusRequestTimeout,
-			"request body not received within %v: send the %s at once", jsonBodyTimeout, what)
+			"request body not received within %v: send the %s at once", h.dl.body, what)
 	case err == io.EOF:
 		return errorf(http.StatusBadRequest,
 			"empty request body: send a JSON %s object with fields %s", what, jsonFields(dst))
@@ -373,7 +373,17 @@ func jsonKind(t reflect.Type) string {
 }
 
 func (h *handler) putArtifact(w http.ResponseWriter, r *http.Request) error {
+	release, ok := h.uploads.acquire(r)
+	if !ok {
+		return errorf(http.StatusTooManyRequests,
+			"%d uploads from %s are in flight, the most one client may have: wait for them to end and upload again",
+			h.uploads.max, clientOf(r))
+	}
+	defer release()
 	var src io.Reader
+	// Below the multipart reader: its part headers are under the upload
+	// deadlines too.
+	body := h.progress(w, r.Body)
 	ct := r.Header.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
 	switch {
@@ -382,7 +392,7 @@ func (h *handler) putArtifact(w http.ResponseWriter, r *http.Request) error {
 		if r.ContentLength > h.maxArtifact {
 			return h.artifactTooLarge()
 		}
-		src = http.MaxBytesReader(w, r.Body, h.maxArtifact)
+		src = http.MaxBytesReader(w, readCloser{body, r.Body}, h.maxArtifact)
 	case mt == "multipart/form-data":
 		if r.ContentLength > h.maxArtifact+multipartSlack {
 			return h.artifactTooLarge()
@@ -391,7 +401,7 @@ func (h *handler) putArtifact(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusBadRequest,
 				"multipart/form-data without a boundary: let the HTTP client set the Content-Type (curl -F %s=@PROGRAM)", ArtifactField)
 		}
-		mr := multipart.NewReader(http.MaxBytesReader(w, r.Body, h.maxArtifact+multipartSlack), params["boundary"])
+		mr := multipart.NewReader(http.MaxBytesReader(w, readCloser{body, r.Body}, h.maxArtifact+multipartSlack), params["boundary"])
 		for src == nil {
 			part, err := mr.NextPart()
 			if err == io.EOF {
@@ -417,7 +427,7 @@ func (h *handler) putArtifact(w http.ResponseWriter, r *http.Request) error {
 			"unsupported Content-Type %q: send the binary as application/octet-stream or as the file field %q of multipart/form-data",
 			mt, ArtifactField)
 	}
-	tr := &trackReader{r: src, rc: http.NewResponseController(w)}
+	tr := &trackReader{r: src}
 	var first [1]byte
 	if n, err := io.ReadFull(tr, first[:]); n == 0 {
 		if err == io.EOF {
@@ -454,7 +464,8 @@ func (h *handler) uploadError(err error) error {
 		return h.artifactTooLarge()
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return errorf(http.StatusRequestTimeout,
-			"upload stalled: no bytes for %v; check the network and upload again", uploadStallTimeout)
+			"upload too slow: an upload must bring %d bytes every %v and end within %v; check the network and upload again",
+			h.dl.uploadMin, h.dl.uploadWindow, h.dl.upload)
 	}
 	return &httpError{status: http.StatusBadRequest, cause: err,
 		msg: fmt.Sprintf("read upload: %v; upload the binary again", err)}
@@ -481,20 +492,23 @@ func (c *capReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// trackReader keeps the first error (but io.EOF) of reading an upload, and
-// before each read lets the upload stall for no more than
-// uploadStallTimeout.
+// trackReader keeps the first error (but io.EOF) of reading an upload.
 type trackReader struct {
 	r   io.Reader
-	rc  *http.ResponseController
 	err error
+}
+
+// readCloser reads from a reader and closes a closer (a request body
+// read through a progressReader).
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 func (t *trackReader) Read(p []byte) (int, error) {
 	if t.err != nil {
 		return 0, t.err
 	}
-	t.rc.SetReadDeadline(time.Now().Add(uploadStallTimeout))
 	n, err := t.r.Read(p)
 	if err != nil && err != io.EOF {
 		t.err = err
@@ -528,7 +542,8 @@ func (h *handler) getArtifact(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	n, err := io.Copy(w, rc)
+	// Not io.Copy(w, …): each chunk's write has a deadline.
+	n, err := io.CopyBuffer(h.progressOut(w), struct{ io.Reader }{rc}, make([]byte, 64<<10))
 	if err == nil && size >= 0 && n != size {
 		err = fmt.Errorf("artifact is %d bytes, not the %d announced", n, size)
 	}

@@ -3,6 +3,7 @@ package rest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,14 +61,23 @@ type Options struct {
 	// Logger receives a line per handler panic and 5xx answer (Error) and
 	// per request (Debug); nil means slog.Default().
 	Logger *slog.Logger
+	// BodyTimeout, UploadWindow, UploadMinBytes, UploadTimeout and
+	// WriteTimeout are the request deadlines (see deadline.go); 0 means
+	// their Default.
+	BodyTimeout    time.Duration
+	UploadWindow   time.Duration
+	UploadMinBytes int64
+	UploadTimeout  time.Duration
+	WriteTimeout   time.Duration
+	// Token, if set, is the bearer token every request but GET
+	// /v1/health must carry (auth.go).
+	Token []byte
+	// MaxUploadsPerClient bounds the uploads one client address has in
+	// flight; 0 means DefaultMaxUploadsPerClient (limits.go).
+	MaxUploadsPerClient int
 }
 
 const (
-	// jsonBodyTimeout bounds reading a JSON request body.
-	jsonBodyTimeout = 30 * time.Second
-	// uploadStallTimeout bounds the wait for the next bytes of an upload:
-	// an upload may take long, but not stall.
-	uploadStallTimeout = 60 * time.Second
 	// multipartSlack is what a multipart body may hold beyond the binary:
 	// boundaries, part headers, other small fields.
 	multipartSlack = 1 << 20
@@ -100,6 +110,9 @@ type handler struct {
 	maxBody     int64
 	maxArtifact int64
 	log         *slog.Logger
+	dl          deadlines
+	tokenSum    []byte // SHA-256 of Options.Token; nil serves everyone
+	uploads     uploadLimiter
 	mux         *http.ServeMux
 	routes      []string // patterns, for the 404 message
 }
@@ -117,6 +130,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 		maxBody:     opts.MaxBodyBytes,
 		maxArtifact: opts.MaxArtifactBytes,
 		log:         opts.Logger,
+		dl:          deadlinesOf(opts),
 		mux:         http.NewServeMux(),
 	}
 	if h.maxBody <= 0 {
@@ -128,6 +142,15 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
+	if opts.Token != nil {
+		sum := sha256.Sum256(opts.Token)
+		h.tokenSum = sum[:]
+	}
+	h.uploads.max = opts.MaxUploadsPerClient
+	if h.uploads.max <= 0 {
+		h.uploads.max = DefaultMaxUploadsPerClient
+	}
+	h.handle("GET "+HealthPath, h.health)
 	h.handle("GET /v1/overview", h.overview)
 	h.handle("GET /v1/config", h.config)
 	h.handle("GET /v1/jobs", h.jobs)
@@ -194,8 +217,23 @@ func (h *handler) handle(pattern string, f apiFunc) {
 // ServeHTTP routes r, answering unknown paths and wrong methods with JSON
 // errors and recovering a handler's panic into a 500.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sw := &statusWriter{ResponseWriter: w, head: r.Method == http.MethodHead}
+	sw := &statusWriter{ResponseWriter: w, head: r.Method == http.MethodHead, writeTimeout: h.dl.write}
 	start := time.Now()
+	// A body has a deadline from the start (an upload's then moves with
+	// its progress). One the handler left unread is not drained (the
+	// server would read up to 256 KiB of it, at the client's pace, to
+	// reuse the connection): the connection closes after the answer.
+	if r.ContentLength != 0 {
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(start.Add(h.dl.body))
+		body := &eofBody{ReadCloser: r.Body}
+		r.Body, sw.body = body, body
+		defer func() {
+			if !body.eof {
+				rc.SetReadDeadline(time.Now())
+			}
+		}()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -215,6 +253,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Debug("rest: request", "method", r.Method, "path", r.URL.Path,
 			"status", sw.status, "duration", time.Since(start))
 	}()
+	if !h.authorized(r) {
+		h.unauthorized(sw, r)
+		return
+	}
 	if r.RequestURI == "*" {
 		h.writeError(sw, r, errorf(http.StatusBadRequest,
 			"request target * is not supported: the API's routes are under %s/", v1.Version))
@@ -343,11 +385,36 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	head   bool
+	// writeTimeout bounds the answer from its start: a client that does
+	// not read it is cut off.
+	writeTimeout time.Duration
+	// body is the request's body, if it has one.
+	body *eofBody
+}
+
+// eofBody tells whether a request body was read to its end.
+type eofBody struct {
+	io.ReadCloser
+	eof bool
+}
+
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
 }
 
 func (w *statusWriter) WriteHeader(status int) {
 	if w.status == 0 && status >= 200 {
 		w.status = status
+		if w.body != nil && !w.body.eof {
+			w.Header().Set("Connection", "close")
+		}
+		if w.writeTimeout > 0 {
+			http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(w.writeTimeout))
+		}
 	}
 	w.ResponseWriter.WriteHeader(status)
 }

@@ -24,14 +24,33 @@ const (
 // the server's error if serving fails before. Serve closes ln.
 //
 // There is no total read or write timeout, as artifacts may be large: a
-// request's header must come within ReadHeaderTimeout, a JSON body within
-// 30s, an upload may not stall for more than 60s, and bodies are bounded by
-// the handler's limits.
+// request's header must come within ReadHeaderTimeout, and the handler
+// bounds the body and the answer (see deadline.go): every request has a
+// deadline, and bodies are bounded by the handler's limits.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	return ServeWith(ctx, ln, h, ServeConfig{})
+}
+
+// ServeConfig tunes ServeWith; the zero value is Serve's.
+type ServeConfig struct {
+	// ReadHeaderTimeout and IdleTimeout replace the defaults of the same
+	// name when positive.
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+}
+
+// ServeWith is Serve with cfg.
+func ServeWith(ctx context.Context, ln net.Listener, h http.Handler, cfg ServeConfig) error {
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = ReadHeaderTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = IdleTimeout
+	}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		IdleTimeout:       IdleTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    1 << 20,
 		// Requests keep ctx's values, not its end: the shutdown lets
 		// requests in flight finish.

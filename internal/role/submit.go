@@ -68,7 +68,11 @@ func SubmitOnly(ctx context.Context, p *Job) (_ *client.Client, _ string, err er
 	case addr == "":
 		return nil, "", fmt.Errorf("job %q: %s=remote needs %s=host:port, the JobManager's REST address", p.Name, TargetEnv, JobManagerEnv)
 	}
-	c, err := client.New(addr)
+	auth, err := client.TokenFromEnvironment()
+	if err != nil {
+		return nil, "", fmt.Errorf("job %q: %w", p.Name, err)
+	}
+	c, err := client.New(addr, auth)
 	if err != nil {
 		return nil, "", fmt.Errorf("job %q: %w", p.Name, err)
 	}

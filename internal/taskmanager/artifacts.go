@@ -6,12 +6,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
 
 // The cache holds each program binary a job of this TaskManager ran, in
@@ -103,7 +106,7 @@ func (tm *TaskManager) sweepArtifactsOnce(cutoff time.Time) []string {
 
 // artifact returns the path of the binary id, downloading it from the
 // JobManager's blob store the first time and checking its hash.
-func (tm *TaskManager) artifact(ctx context.Context, restAddr, id string) (string, error) {
+func (tm *TaskManager) artifact(ctx context.Context, conn *grpc.ClientConn, id string) (string, error) {
 	tm.artifacts.fetchMu.Lock()
 	defer tm.artifacts.fetchMu.Unlock()
 	if len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" {
@@ -119,18 +122,11 @@ func (tm *TaskManager) artifact(ctx context.Context, restAddr, id string) (strin
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+restAddr+"/v1/artifacts/"+id, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	// Over the cluster's RPC (mutual TLS), not the REST API, which is
+	// for clients.
+	stream, err := rpcpb.NewClusterSecurityClient(conn).FetchArtifact(ctx, &rpcpb.FetchArtifactRequest{Artifact: id})
 	if err != nil {
 		return "", fmt.Errorf("fetch artifact %s: %w", shortID(id), err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return "", fmt.Errorf("fetch artifact %s: %s: %s", shortID(id), resp.Status, strings.TrimSpace(string(b)))
 	}
 	tmp, err := os.CreateTemp(dir, ".fetch-*")
 	if err != nil {
@@ -138,9 +134,19 @@ func (tm *TaskManager) artifact(ctx context.Context, restAddr, id string) (strin
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, h), resp.Body); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("fetch artifact %s: %w", shortID(id), err)
+	w := io.MultiWriter(tmp, h)
+	for {
+		c, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err == nil {
+			_, err = w.Write(c.Data)
+		}
+		if err != nil {
+			tmp.Close()
+			return "", fmt.Errorf("fetch artifact %s: %w", shortID(id), err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return "", err

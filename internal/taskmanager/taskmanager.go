@@ -36,15 +36,16 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/metrics"
+	"github.com/spate-dev/spate/internal/pki"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
 
@@ -103,6 +104,14 @@ type Config struct {
 	// Prometheus, if set, are the ports /metrics may listen on
 	// (metrics.reporter.prom.port); nil for no /metrics.
 	Prometheus *metrics.PortRange
+	// WorkerUIDs, if set, are the uids workers run under when the
+	// TaskManager runs as root, one per worker (users.go); nil runs them
+	// as the TaskManager's user.
+	WorkerUIDs *UIDRange
+	// TLS, if set, makes the connection to the JobManager mutual TLS and
+	// gives each worker a certificate naming its job (security.go); nil
+	// speaks in the clear.
+	TLS *pki.Material
 }
 
 // ConfigFrom reads a TaskManager's configuration from c.
@@ -132,6 +141,9 @@ func ConfigFrom(c config.Config, jobManager string) (Config, error) {
 		return cfg, fmt.Errorf("configuration %s = %q: want a size above 0, such as \"4g\"", KeyProcessMemory, v)
 	}
 	cfg.WorkDir, _ = c.Get(KeyDir)
+	if cfg.WorkerUIDs, err = ParseUIDRange(c.String(KeyWorkerUIDs, DefaultWorkerUIDs)); err != nil {
+		return cfg, err
+	}
 	if cfg.ArtifactGrace, err = blob.CleanupInterval(c); err != nil {
 		return cfg, err
 	}
@@ -158,6 +170,11 @@ type TaskManager struct {
 		sync.Mutex
 		workers map[string]*workerProc // by job id
 	}
+	// uidCursor, usersMu and usersRoot serve the workers' own users
+	// (users.go).
+	uidCursor atomic.Int64
+	usersMu   sync.Mutex
+	usersRoot string
 	// events carries messages for the JobManager from worker supervisors to
 	// the session loop.
 	events chan *rpcpb.TaskManagerMessage
@@ -235,6 +252,7 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 	defer func() {
 		tm.stopAll("taskmanager stopping")
 		tm.wg.Wait()
+		tm.removeWorkersRoot()
 		if tm.ownDir {
 			os.RemoveAll(tm.workDir)
 		}
@@ -273,7 +291,7 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 // session registers and serves one session; registered tells whether
 // registration succeeded.
 func (tm *TaskManager) session(ctx context.Context) (registered bool, err error) {
-	conn, err := grpc.NewClient(tm.cfg.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(tm.cfg.JobManager, tm.dialOption())
 	if err != nil {
 		return false, fmt.Errorf("connect to JobManager %s: %w", tm.cfg.JobManager, err)
 	}
@@ -336,7 +354,7 @@ func (tm *TaskManager) session(ctx context.Context) (registered bool, err error)
 		}
 		return nil
 	}
-	js := jmSession{id: id, rest: reg.RestAddress, interval: interval, timeout: timeout}
+	js := jmSession{id: id, rest: reg.RestAddress, interval: interval, timeout: timeout, conn: conn}
 	for {
 		select {
 		case <-ctx.Done():

@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,13 +19,15 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/spate-dev/spate/internal/deployment"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
 
 // The tests in this file run a real TaskManager against a fake JobManager
-// served on real TCP (gRPC for the session, HTTP for the artifact), with
+// served on real TCP (gRPC for the session and the artifact), with
 // shell scripts as the workers' programs.
 
 // fakeJM is a JobManager that registers one TaskManager, answers its
@@ -84,6 +84,20 @@ func (f *fakeJM) Connect(stream rpcpb.JobManager_ConnectServer) error {
 	}
 }
 
+// fakeArtifacts serves one artifact to the TaskManager.
+type fakeArtifacts struct {
+	rpcpb.UnimplementedClusterSecurityServer
+	id   string
+	data []byte
+}
+
+func (f fakeArtifacts) FetchArtifact(req *rpcpb.FetchArtifactRequest, stream rpcpb.ClusterSecurity_FetchArtifactServer) error {
+	if req.Artifact != f.id {
+		return status.Errorf(codes.NotFound, "no artifact %s", req.Artifact)
+	}
+	return stream.Send(&rpcpb.ArtifactChunk{Data: f.data, Size: int64(len(f.data))})
+}
+
 // syncBuffer is an io.Writer safe for concurrent use.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -116,21 +130,14 @@ func startTM(t *testing.T, cfg Config, script string) *harness {
 	t.Helper()
 	sum := sha256.Sum256([]byte(script))
 	h := &harness{out: &syncBuffer{}, artifact: hex.EncodeToString(sum[:])}
-	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/artifacts/"+h.artifact {
-			http.NotFound(w, r)
-			return
-		}
-		io.WriteString(w, script)
-	}))
-	t.Cleanup(web.Close)
-	h.jm = &fakeJM{rest: strings.TrimPrefix(web.URL, "http://"), toTM: make(chan *rpcpb.JobManagerMessage, 16), fromTM: make(chan *rpcpb.TaskManagerMessage, 16)}
+	h.jm = &fakeJM{toTM: make(chan *rpcpb.JobManagerMessage, 16), fromTM: make(chan *rpcpb.TaskManagerMessage, 16)}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
 	rpcpb.RegisterJobManagerServer(srv, h.jm)
+	rpcpb.RegisterClusterSecurityServer(srv, fakeArtifacts{id: h.artifact, data: []byte(script)})
 	served := make(chan struct{})
 	go func() { defer close(served); srv.Serve(lis) }()
 	cfg.JobManager, cfg.WorkDir, cfg.Output = lis.Addr().String(), t.TempDir(), h.out

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/spate-dev/spate/internal/deployment"
@@ -34,6 +35,8 @@ type workerProc struct {
 	// expected is set before the TaskManager stops the process itself.
 	expected bool
 	tail     tail
+	// user is the worker's own user, if it has one (users.go).
+	user *workerUser
 }
 
 // deploy starts a job's worker in the background: fetching the artifact
@@ -77,6 +80,8 @@ type jmSession struct {
 	// REST address.
 	id, rest          string
 	interval, timeout time.Duration
+	// conn is the session's connection, for the ClusterSecurity calls.
+	conn *grpc.ClientConn
 }
 
 // pipeGrace is how long a worker's output pipes may stay open after the
@@ -85,18 +90,49 @@ type jmSession struct {
 const pipeGrace = time.Second
 
 func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployWorker, w *workerProc) error {
-	bin, err := tm.artifact(ctx, js.rest, d.Artifact)
+	bin, err := tm.artifact(ctx, js.conn, d.Artifact)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(tm.workDir, "jobs", d.JobId+"-"+d.WorkerId)
+	base := filepath.Join(tm.workDir, "jobs")
+	var owner *workerUser
+	if tm.ownUsers() {
+		if owner, err = tm.takeUser(); err != nil {
+			return err
+		}
+		if base, err = tm.workersRoot(); err != nil {
+			owner.release()
+			return err
+		}
+	}
+	dir := filepath.Join(base, d.JobId+"-"+d.WorkerId)
+	// The directory is recorded before anything can fail, so that
+	// stopWorker removes it, and only then frees its user.
+	tm.mu.Lock()
+	w.dir, w.user = dir, owner
+	tm.mu.Unlock()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create job directory: %w", err)
 	}
-	tm.mu.Lock()
-	w.dir = dir
-	tm.mu.Unlock()
+	if err := owner.own(dir); err != nil {
+		return err
+	}
+	if owner != nil {
+		// Its own copy: the cache is not the worker's to read.
+		prog := filepath.Join(dir, "program")
+		if err := verifiedCopy(bin, prog, d.Artifact); err != nil {
+			return err
+		}
+		bin = prog
+	} else if err := verifyFile(bin, d.Artifact); err != nil {
+		return err
+	}
+	tlsFiles, err := tm.workerTLS(ctx, js, d, dir, owner)
+	if err != nil {
+		return err
+	}
 	dep := &deployment.Deployment{
+		TLS:   tlsFiles,
 		JobID: d.JobId, JobName: d.JobName, JobOrdinal: int(d.JobOrdinal), WorkerID: d.WorkerId, Fingerprint: d.Fingerprint,
 		JobManager: tm.cfg.JobManager, DataHost: tm.cfg.Host, SlotWorkers: d.SlotWorkers,
 		TaskManager:       fmt.Sprintf("%s (%s)", js.id, tm.cfg.ResourceID),
@@ -115,6 +151,9 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 	if err := dep.Write(depPath); err != nil {
 		return fmt.Errorf("write deployment: %w", err)
 	}
+	if err := owner.own(depPath); err != nil {
+		return err
+	}
 	cmd := exec.Command(bin, d.Args...)
 	// The job sees the TaskManager's environment plus its own entries,
 	// never another job's.
@@ -126,6 +165,9 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	setProcAttr(cmd)
+	if owner != nil {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(owner.uid), Gid: uint32(owner.gid), Groups: []uint32{}}
+	}
 	tag := fmt.Sprintf("[job %s %s]", shortID(d.JobId), d.WorkerId)
 	stdout := &lineSplitter{emit: func(line string) { tm.out.line(tag, line) }}
 	stderr := &lineSplitter{emit: func(line string) { tm.out.line(tag, line); w.tail.add(line) }}
@@ -270,11 +312,14 @@ func (tm *TaskManager) stopWorker(w *workerProc) {
 		<-w.exited
 	}
 	tm.mu.Lock()
-	dir := w.dir
+	dir, user := w.dir, w.user
+	w.user = nil
 	tm.mu.Unlock()
 	if dir != "" {
 		os.RemoveAll(dir)
 	}
+	// Its files are gone: its uid may serve another worker.
+	user.release()
 }
 
 // stopAll stops every worker, as when the JobManager is lost.

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
@@ -30,7 +29,7 @@ func NewCollectPusher(d *Deployment) *CollectPusher { return &CollectPusher{d: d
 // JobManager's buffer for the job is full, until ctx ends.
 func (p *CollectPusher) Push(ctx context.Context, sink, subtask int, records []byte, last bool) error {
 	p.once.Do(func() {
-		p.conn, p.err = grpc.NewClient(p.d.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		p.conn, p.err = dialJobManager(p.d)
 		if p.err == nil {
 			p.rpc = rpcpb.NewCollectRelayClient(p.conn)
 		}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
 
@@ -33,7 +30,7 @@ func (e *MismatchError) Error() string {
 // job, for err (a *MismatchError, say); the JobManager fails the job with
 // err as its cause. It returns err for the caller.
 func Refuse(ctx context.Context, d *Deployment, err error) error {
-	conn, cerr := grpc.NewClient(d.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, cerr := dialJobManager(d)
 	if cerr != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	v1 "github.com/spate-dev/spate/api/v1"
@@ -58,7 +57,7 @@ type Options struct {
 // is over (the TaskManager then counts the exit as expected), 1 otherwise.
 func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*exec.Task, opts Options) error {
 	log := setupLogging(d)
-	conn, err := grpc.NewClient(d.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := dialJobManager(d)
 	if err != nil {
 		return fmt.Errorf("worker %s: connect to JobManager %s: %w", d.WorkerID, d.JobManager, err)
 	}
@@ -97,7 +96,11 @@ func Run(ctx context.Context, d *Deployment, g *jobgraph.JobGraph, tasks [][]*ex
 		}
 		return "", fmt.Errorf("job %s has no worker %q", d.JobID, id)
 	}
-	ep, err := network.Listen(net.JoinHostPort(d.DataHost, "0"), network.Config{ID: d.WorkerID, Logger: log, Resolve: resolve, Credits: opts.Credits, Attempt: uint64(d.Attempt)})
+	ntls, err := networkTLS(d)
+	if err != nil {
+		return report(live, jm, d, nil, fmt.Errorf("open data plane: %w", err))
+	}
+	ep, err := network.Listen(net.JoinHostPort(d.DataHost, "0"), network.Config{ID: d.WorkerID, Logger: log, Resolve: resolve, Credits: opts.Credits, TLS: ntls, Attempt: uint64(d.Attempt)})
 	if err != nil {
 		return report(live, jm, d, nil, fmt.Errorf("open data plane: %w", err))
 	}
@@ -406,7 +409,7 @@ func (r *reporter) send(ctx context.Context) {
 
 // Fail reports that the worker could not build its subtasks.
 func Fail(ctx context.Context, d *Deployment, err error) error {
-	conn, cerr := grpc.NewClient(d.JobManager, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, cerr := dialJobManager(d)
 	if cerr != nil {
 		return err
 	}

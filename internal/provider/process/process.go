@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/pki"
 	"github.com/spate-dev/spate/internal/procdir"
 	"github.com/spate-dev/spate/internal/provider"
 )
@@ -38,6 +39,9 @@ type Config struct {
 	Args []string
 	// StopGrace is how long a TaskManager has to exit after SIGTERM.
 	StopGrace time.Duration
+	// CA, if set, signs each TaskManager's certificate for the cluster's
+	// internal TLS (tls.go).
+	CA *pki.CA
 }
 
 // Provider starts TaskManagers as child processes.
@@ -99,10 +103,17 @@ func (p *Provider) StartTaskManager(ctx context.Context, spec provider.TaskManag
 		out.Close()
 		return fmt.Errorf("start taskmanager %s: %w", spec.ID, err)
 	}
+	tlsArgs, err := p.tlsArgs(spec.ID)
+	if err != nil {
+		out.Close()
+		logf.Close()
+		return err
+	}
 	// The provider's own entries come last, so that they win.
 	args := append(append([]string{"taskmanager"}, p.cfg.Args...),
 		"--jobmanager", spec.JobManager, "--slots", strconv.Itoa(spec.Slots), "--exit-on-jobmanager-loss",
 		"-D", "taskmanager.resource-id="+spec.ID, "-D", "taskmanager.tmp.dirs="+p.workDir(spec.ID))
+	args = append(args, tlsArgs...)
 	cmd := exec.Command(p.cfg.Binary, args...)
 	cmd.Stdout, cmd.Stderr = out, logf
 	// The configuration travels in args; the JobManager's
@@ -128,6 +139,9 @@ func (p *Provider) StartTaskManager(ctx context.Context, spec provider.TaskManag
 		// Released, crashed or killed, it needs its files no more; its
 		// logs stay.
 		if rerr := os.RemoveAll(p.workDir(spec.ID)); rerr != nil {
+			p.log(spec.ID, rerr)
+		}
+		if rerr := os.RemoveAll(p.securityDir(spec.ID)); rerr != nil {
 			p.log(spec.ID, rerr)
 		}
 		close(pr.done)

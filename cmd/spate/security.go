@@ -1,0 +1,124 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/spate-dev/spate/client"
+	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/jobmanager"
+	"github.com/spate-dev/spate/internal/pki"
+)
+
+// Configuration keys of the daemons' security (docs/security.md).
+const (
+	keySSLInternalEnabled    = "security.ssl.internal.enabled"
+	keySSLInternalKeystore   = "security.ssl.internal.keystore"
+	keySSLInternalTruststore = "security.ssl.internal.truststore"
+)
+
+// clearWarning is logged, loudly, by a daemon whose internal connections
+// are in the clear.
+const clearWarning = "SECURITY WARNING: " + keySSLInternalEnabled + " is false: this cluster's internal connections (RPC and data plane) are NOT encrypted nor authenticated; anyone who reaches its ports can register a TaskManager, report tasks or inject records"
+
+// internalTLS returns a standalone daemon's material for the cluster's
+// internal connections: its keystore and truststore, both required unless
+// security.ssl.internal.enabled is false (then nil, logged loudly).
+func internalTLS(conf config.Config, log *slog.Logger, daemon string) (*pki.Material, error) {
+	enabled, err := conf.Bool(keySSLInternalEnabled, true)
+	if err != nil {
+		return nil, err
+	}
+	if !enabled {
+		log.Warn(clearWarning)
+		return nil, nil
+	}
+	ks, _ := conf.Get(keySSLInternalKeystore)
+	ts, _ := conf.Get(keySSLInternalTruststore)
+	ks, ts = strings.TrimSpace(ks), strings.TrimSpace(ts)
+	if ks == "" || ts == "" {
+		return nil, errors.New(daemon + ": refusing to start with internal connections in the clear: set " + keySSLInternalKeystore +
+			" (PEM: certificate and private key, mode 0600) and " + keySSLInternalTruststore +
+			" (PEM: the cluster's CA certificates), or set " + keySSLInternalEnabled + ": false to run without TLS (see docs/security.md)")
+	}
+	m, err := pki.LoadMaterial(ks, ts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: internal TLS: %w", daemon, err)
+	}
+	return m, nil
+}
+
+// clusterCA makes the CA of a cluster the process provider runs, and the
+// JobManager's material from it: nothing to set up, nothing on disk but
+// the TaskManagers' own files. Explicit keystore settings, or TLS turned
+// off, win: then no CA is made.
+func clusterCA(conf config.Config, log *slog.Logger) (*pki.CA, *pki.Material, error) {
+	if ks, _ := conf.Get(keySSLInternalKeystore); strings.TrimSpace(ks) != "" {
+		m, err := internalTLS(conf, log, "jobmanager")
+		return nil, m, err
+	}
+	enabled, err := conf.Bool(keySSLInternalEnabled, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !enabled {
+		log.Warn(clearWarning)
+		return nil, nil, nil
+	}
+	ca, err := pki.NewCA("spate cluster CA")
+	if err != nil {
+		return nil, nil, err
+	}
+	kp, err := ca.Issue(pki.Identity{Role: pki.RoleJobManager}, []string{"127.0.0.1", "localhost"})
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := pki.NewMaterial(kp, ca)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ca, m, nil
+}
+
+// keyRESTTokenFile is the file of the REST API's bearer token: the
+// JobManager requires it, the CLI sends it.
+const keyRESTTokenFile = "rest.authentication.token-file"
+
+// clientAuth is the REST client option that sends the token of conf's
+// rest.authentication.token-file, if set.
+func clientAuth(conf config.Config) (client.Option, error) {
+	path, _ := conf.Get(keyRESTTokenFile)
+	if strings.TrimSpace(path) == "" {
+		return client.WithToken(""), nil
+	}
+	tok, err := client.ReadTokenFile(strings.TrimSpace(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", keyRESTTokenFile, err)
+	}
+	return client.WithToken(tok), nil
+}
+
+// newClient is a REST client of addr with conf's credentials.
+func newClient(addr string, conf config.Config, opts ...client.Option) (*client.Client, error) {
+	auth, err := clientAuth(conf)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(addr, append([]client.Option{auth}, opts...)...)
+}
+
+// kubeSecurity is the security of a Kubernetes cluster's JobManager until
+// the Kubernetes provider makes the cluster's CA and hands certificates out
+// through a Secret (as the process provider does through files): its
+// internal connections are in the clear (its TaskManager pods run with
+// security.ssl.internal.enabled: false), and its REST API, reached through
+// the cluster's Services, needs no token unless one is configured. Both
+// are logged loudly.
+func kubeSecurity(conf config.Config, cfg *jobmanager.Config) {
+	cfg.Logger.Warn(clearWarning + " (the Kubernetes provider does not make the cluster's certificates yet; see docs/security.md)")
+	if cfg.RESTToken == nil && !cfg.RESTUnauthenticated {
+		cfg.RESTUnauthenticated = true
+	}
+}

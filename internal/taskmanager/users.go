@@ -1,0 +1,207 @@
+package taskmanager
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Per-worker users. A TaskManager running as root runs each worker under
+// a uid of its own from Config.WorkerUIDs (taskmanager.worker.uid-range),
+// with no supplementary groups, in a private directory (0700, owned by
+// that uid) under a directory only root writes (0711): a job's worker
+// cannot read another job's /proc/<pid>/environ, memory, files or
+// certificate, as every worker ran as one user before. A uid is taken
+// for one worker at a time on the whole host: a lock file per uid under
+// uidLockDir, held (flock) while the worker runs, so that the
+// TaskManagers of one host never hand the same uid to two workers, and a
+// uid some process still runs as (one that escaped its worker's group) is
+// skipped. The program runs from a copy in the worker's directory, whose
+// SHA-256 is checked against the artifact id as it is made.
+//
+// A TaskManager that is not root cannot change users: its workers run as
+// its own user and can read each other's environment (docs/security.md).
+
+// KeyWorkerUIDs is the range of uids workers run under.
+const KeyWorkerUIDs = "taskmanager.worker.uid-range"
+
+// DefaultWorkerUIDs is KeyWorkerUIDs's default.
+const DefaultWorkerUIDs = "100000-165535"
+
+// uidLockDir holds the host's uid lock files.
+var uidLockDir = "/run/spate-uids"
+
+// UIDRange is a range of uids, both ends included.
+type UIDRange struct{ First, Last int }
+
+// ParseUIDRange reads "first-last", or "none" (nil: no own users).
+func ParseUIDRange(v string) (*UIDRange, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || strings.EqualFold(v, "none") {
+		return nil, nil
+	}
+	a, b, ok := strings.Cut(v, "-")
+	first, err1 := strconv.Atoi(strings.TrimSpace(a))
+	last, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || first < 1000 || last < first || last > 1<<31-2 {
+		return nil, fmt.Errorf("configuration %s = %q: want first-last, uids from 1000 up (e.g. %s), or none", KeyWorkerUIDs, v, DefaultWorkerUIDs)
+	}
+	return &UIDRange{First: first, Last: last}, nil
+}
+
+// workerUser is the user a worker runs as when it is not the
+// TaskManager's own; nil means the TaskManager's.
+type workerUser struct {
+	uid, gid int
+	lock     *os.File // held while the worker runs
+}
+
+// own gives path to the worker's user; nothing for a nil workerUser.
+func (u *workerUser) own(path string) error {
+	if u == nil {
+		return nil
+	}
+	if err := os.Lchown(path, u.uid, u.gid); err != nil {
+		return fmt.Errorf("give %s to uid %d: %w", path, u.uid, err)
+	}
+	return nil
+}
+
+// release frees the uid for another worker.
+func (u *workerUser) release() {
+	if u != nil && u.lock != nil {
+		u.lock.Close()
+		u.lock = nil
+	}
+}
+
+// ownUsers tells whether workers get users of their own.
+func (tm *TaskManager) ownUsers() bool { return tm.cfg.WorkerUIDs != nil && os.Geteuid() == 0 }
+
+// takeUser takes a free uid of the range for a worker.
+func (tm *TaskManager) takeUser() (*workerUser, error) {
+	r := tm.cfg.WorkerUIDs
+	if err := os.MkdirAll(uidLockDir, 0o700); err != nil {
+		return nil, fmt.Errorf("worker users: %w", err)
+	}
+	busy := uidsInUse()
+	n := r.Last - r.First + 1
+	// Start where a hash of this TaskManager points, so that the
+	// TaskManagers of a host rarely contend for the same locks.
+	start := int(tm.uidCursor.Add(1))
+	for i := range n {
+		uid := r.First + (start+i)%n
+		if busy[uid] {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(uidLockDir, strconv.Itoa(uid)), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("worker users: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		return &workerUser{uid: uid, gid: uid, lock: f}, nil
+	}
+	return nil, fmt.Errorf("worker users: every uid of %s (%d-%d) is in use: widen the range", KeyWorkerUIDs, r.First, r.Last)
+}
+
+// uidsInUse returns the uids processes run as.
+func uidsInUse() map[int]bool {
+	busy := map[int]bool{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join("/proc", e.Name())); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				busy[int(st.Uid)] = true
+			}
+		}
+	}
+	return busy
+}
+
+// workersRoot is the directory of the workers' own directories when
+// they run as users of their own: root's, mode 0711 (traversable, not
+// listable), made on first use under /tmp and removed when Run returns.
+func (tm *TaskManager) workersRoot() (string, error) {
+	tm.usersMu.Lock()
+	defer tm.usersMu.Unlock()
+	if tm.usersRoot != "" {
+		return tm.usersRoot, nil
+	}
+	d, err := os.MkdirTemp("/tmp", "spate-workers-")
+	if err != nil {
+		return "", fmt.Errorf("worker users: %w", err)
+	}
+	if err := os.Chmod(d, 0o711); err != nil {
+		os.RemoveAll(d)
+		return "", fmt.Errorf("worker users: %w", err)
+	}
+	tm.usersRoot = d
+	return d, nil
+}
+
+// removeWorkersRoot removes workersRoot's directory.
+func (tm *TaskManager) removeWorkersRoot() {
+	tm.usersMu.Lock()
+	defer tm.usersMu.Unlock()
+	if tm.usersRoot != "" {
+		os.RemoveAll(tm.usersRoot)
+		tm.usersRoot = ""
+	}
+}
+
+// verifiedCopy copies the cached artifact src to dst (mode 0755),
+// checking on the way that its SHA-256 is id: what the worker runs is
+// what was submitted.
+func verifiedCopy(src, dst, id string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != id {
+		os.Remove(dst)
+		return fmt.Errorf("artifact %s: the cached binary hashes to %s: refusing to run it", shortID(id), shortID(got))
+	}
+	return nil
+}
+
+// verifyFile checks that the file at path has SHA-256 id.
+func verifyFile(path, id string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != id {
+		return fmt.Errorf("artifact %s: the cached binary hashes to %s: refusing to run it", shortID(id), shortID(got))
+	}
+	return nil
+}
