@@ -195,11 +195,12 @@ func TestJobIsolation(t *testing.T) {
 		t.Skip("needs root: workers run as users of their own only under a root TaskManager (as non-root, see docs/security.md)")
 	}
 	const secret = "victim-secret-7f3a9c"
-	c := startCluster(t, 1)
+	uids := []string{"-D", "taskmanager.worker.uid-range=100000-165535"}
+	c := startClusterTM(t, nil, uids, 1)
 	// A second TaskManager of two slots, registered after the first: the
 	// victim's two subtasks take a slot of each (two workers, a data
 	// channel between them), the spy the other slot of the second.
-	c.tms = append(c.tms, start(t, "taskmanager", "--jobmanager", c.rpc, "--slots", "2", "-D", "taskmanager.resource-id=tmB"))
+	c.tms = append(c.tms, start(t, append([]string{"taskmanager", "--jobmanager", c.rpc, "--slots", "2", "-D", "taskmanager.resource-id=tmB"}, uids...)...))
 	waitFor(t, 20*time.Second, "the second TaskManager", func() bool {
 		var tms v1.TaskManagers
 		return c.get(t, "/v1/taskmanagers", &tms) == nil && len(tms.TaskManagers) == 2

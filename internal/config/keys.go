@@ -263,7 +263,7 @@ var registry = func() map[string]Key {
 		{Name: "rest.authentication.token-file", Kind: KindString, Doc: "file (mode 0600) holding the bearer token the REST API requires; clients read it too"},
 		{Name: "rest.authentication.enabled", Kind: KindBool, Default: "true", Doc: "require authentication on a REST API bound to a non-loopback address; false serves it to anyone, logged loudly"},
 		{Name: "rest.upload.max-concurrent", Kind: KindInt, Min: 1, Max: 1 << 16, Default: "4", Doc: "uploads one client (token or address) may have in flight; more are answered 429"},
-		{Name: "taskmanager.worker.uid-range", Kind: KindString, Default: "100000-165535", Doc: "uids (first-last) the workers of a TaskManager running as root run under, each worker its own with a private 0700 directory; none runs them as the TaskManager's user"},
+		{Name: "taskmanager.worker.uid-range", Kind: KindString, Default: "none", Doc: "uids (first-last, e.g. 100000-165535) the workers of a TaskManager running as root run under, each worker its own with a private 0700 directory; none runs them as the TaskManager's user"},
 	}
 	m := make(map[string]Key, len(keys))
 	for _, k := range keys {

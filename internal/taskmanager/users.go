@@ -31,8 +31,14 @@ import (
 // KeyWorkerUIDs is the range of uids workers run under.
 const KeyWorkerUIDs = "taskmanager.worker.uid-range"
 
-// DefaultWorkerUIDs is KeyWorkerUIDs's default.
-const DefaultWorkerUIDs = "100000-165535"
+// DefaultWorkerUIDs is KeyWorkerUIDs's default: none, workers run as
+// the TaskManager's user. Own users are opt-in for now: checkpoint storage
+// and the files jobs write must then be writable by the workers' uids,
+// which a cluster's directories (0700, the TaskManager's) are not.
+const DefaultWorkerUIDs = "none"
+
+// SuggestedWorkerUIDs is the range docs/security.md suggests.
+const SuggestedWorkerUIDs = "100000-165535"
 
 // uidLockDir holds the host's uid lock files.
 var uidLockDir = "/run/spate-uids"
@@ -50,7 +56,7 @@ func ParseUIDRange(v string) (*UIDRange, error) {
 	first, err1 := strconv.Atoi(strings.TrimSpace(a))
 	last, err2 := strconv.Atoi(strings.TrimSpace(b))
 	if !ok || err1 != nil || err2 != nil || first < 1000 || last < first || last > 1<<31-2 {
-		return nil, fmt.Errorf("configuration %s = %q: want first-last, uids from 1000 up (e.g. %s), or none", KeyWorkerUIDs, v, DefaultWorkerUIDs)
+		return nil, fmt.Errorf("configuration %s = %q: want first-last, uids from 1000 up (e.g. %s), or none", KeyWorkerUIDs, v, SuggestedWorkerUIDs)
 	}
 	return &UIDRange{First: first, Last: last}, nil
 }
