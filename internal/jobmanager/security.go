@@ -72,6 +72,20 @@ var memberMethods = map[string]bool{
 	rpcpb.ClusterSecurity_FetchArtifact_FullMethodName:          true,
 }
 
+// workerMethods are the calls of a job's workers; a member may not make
+// them. A worker may make any call (but the members') whose request names
+// its own job and worker.
+var workerMethods = map[string]bool{
+	rpcpb.JobManager_WorkerReady_FullMethodName:                      true,
+	rpcpb.JobManager_ReportTasks_FullMethodName:                      true,
+	rpcpb.JobManager_WorkerHeartbeat_FullMethodName:                  true,
+	rpcpb.JobManager_AwaitPublish_FullMethodName:                     true,
+	rpcpb.CollectRelay_Push_FullMethodName:                           true,
+	rpcpb.CheckpointCoordinator_Subscribe_FullMethodName:             true,
+	rpcpb.CheckpointCoordinator_AcknowledgeCheckpoint_FullMethodName: true,
+	rpcpb.CheckpointCoordinator_DeclineCheckpoint_FullMethodName:     true,
+}
+
 // workerRequest is a worker call's request: it names the job and the
 // worker it speaks for.
 type workerRequest interface {
@@ -148,8 +162,12 @@ func (s *rpcSecurity) authorize(ctx context.Context, method string, req any) err
 		return nil
 	}
 	if c.member {
-		// A TaskManager has no business in the worker calls.
-		return status.Errorf(codes.PermissionDenied, "%s is for a job's workers: call it with the worker's certificate", method)
+		if workerMethods[method] {
+			// A TaskManager has no business in the worker calls.
+			return status.Errorf(codes.PermissionDenied, "%s is for a job's workers: call it with the worker's certificate", method)
+		}
+		// Other calls (a TaskManager's metrics, say) are the members'.
+		return nil
 	}
 	wr, ok := req.(workerRequest)
 	if !ok {
