@@ -132,6 +132,7 @@ type cluster struct {
 	rpc, rest string
 	jm        *proc
 	tms       []*proc
+	token     string // the REST token get sends: the JobManager's rest.authentication.token-file
 }
 
 var regexpJobID = regexp.MustCompile(`submitted with JobID ([0-9a-f]{32})`)
@@ -154,6 +155,15 @@ func startClusterTM(t testing.TB, jmArgs, tmArgs []string, slots ...int) *cluste
 	args := []string{"jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1",
 		"-D", "heartbeat.interval=200", "-D", "heartbeat.timeout=2000", "-D", "slot.request.timeout=20 s"}
 	c := &cluster{jm: start(t, append(args, jmArgs...)...)}
+	for _, a := range jmArgs {
+		if path, ok := strings.CutPrefix(a, "rest.authentication.token-file="); ok {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.token = strings.TrimSpace(string(b))
+		}
+	}
 	waitFor(t, 20*time.Second, "the JobManager to listen", func() bool {
 		m := addrLine.FindStringSubmatch(c.jm.stdout())
 		if m != nil {
@@ -174,7 +184,14 @@ func startClusterTM(t testing.TB, jmArgs, tmArgs []string, slots ...int) *cluste
 }
 
 func (c *cluster) get(t testing.TB, path string, into any) error {
-	resp, err := http.Get("http://" + c.rest + path)
+	req, err := http.NewRequest(http.MethodGet, "http://"+c.rest+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}

@@ -399,3 +399,35 @@ func dashjob(t testing.TB) string {
 	}
 	return path
 }
+
+// TestDashboardWithToken runs a JobManager whose REST API needs a token
+// (rest.authentication.token-file): the dashboard's page and scripts load
+// without it, the page asks for the token, refuses a wrong one, and with
+// the right one shows the cluster.
+func TestDashboardWithToken(t *testing.T) {
+	b := newBrowser(t)
+	path, tok := restToken(t)
+	jm := start(t, "jobmanager", "--rpc-port", "0", "--rest-port", "0", "--host", "127.0.0.1", "-D", "rest.authentication.token-file="+path)
+	var rest string
+	waitFor(t, 20*time.Second, "the JobManager to listen", func() bool {
+		m := addrLine.FindStringSubmatch(jm.stdout())
+		if m != nil {
+			rest = m[2]
+		}
+		return m != nil
+	})
+	b.do("open the dashboard", chromedp.Navigate("http://"+rest+"/#/overview"))
+	waitJS[bool](b, "the token form", `document.getElementById('token') !== null`)
+	b.do("send a wrong token", chromedp.SendKeys(chromedp.ID("token"), strings.Repeat("0", len(tok))), chromedp.Click(chromedp.CSS(".token-form button")))
+	waitJS[bool](b, "the refusal", `(() => { const a = document.querySelector('.token-form [role=alert]'); return a !== null && a.textContent.includes('refused'); })()`)
+	b.do("send the token", chromedp.SendKeys(chromedp.ID("token"), tok), chromedp.Click(chromedp.CSS(".token-form button")))
+	waitJS[bool](b, "the overview, with the token", `(() => { const e = document.querySelector('#tile-taskmanagers .tile-value'); return e !== null && e.textContent === '0'; })()`)
+	b.screenshot("token-overview", "")
+	// Only the 401s of the wrong token's attempt and the first load are
+	// expected on the console.
+	for _, e := range b.consoleErrors() {
+		if !strings.Contains(e, "401") {
+			t.Errorf("console error: %s", e)
+		}
+	}
+}

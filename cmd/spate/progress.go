@@ -46,6 +46,9 @@ const rateWindow = 5 * time.Second
 type progressFlags struct {
 	mode     string
 	interval time.Duration
+	// token is the REST token the polls send (the command's
+	// rest.authentication.token-file), if any.
+	token string
 }
 
 func (f *progressFlags) register(fs *flag.FlagSet) {
@@ -74,7 +77,7 @@ func (f *progressFlags) start(w *os.File, follow bool) (*progress, error) {
 	if f.mode == "off" || !follow {
 		return nil, nil
 	}
-	p := newProgress(w, live, f.interval)
+	p := newProgress(w, live, f.interval, f.token)
 	if live {
 		p.width = func() int {
 			if cols, _, err := term.GetSize(int(w.Fd())); err == nil && cols > 0 {
@@ -97,6 +100,7 @@ type progress struct {
 	every time.Duration // plain lines' interval
 	width func() int    // the terminal's columns (live)
 	http  *http.Client
+	token string // sent with every poll, if set
 	stop  chan struct{}
 	done  chan struct{}
 	// abort ends the poll in flight when Close is called.
@@ -140,9 +144,9 @@ type jobStatus struct {
 	Restarts    int
 }
 
-func newProgress(w io.Writer, live bool, every time.Duration) *progress {
+func newProgress(w io.Writer, live bool, every time.Duration, token string) *progress {
 	p := &progress{w: w, live: live, every: every, width: func() int { return 0 },
-		http: &http.Client{Timeout: 5 * time.Second},
+		http: &http.Client{Timeout: 5 * time.Second}, token: token,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	p.base, p.abort = context.WithCancel(context.Background())
 	go p.run()
@@ -154,7 +158,7 @@ func (p *progress) follow(rest, id, name string) {
 	if p == nil {
 		return
 	}
-	c, err := client.New(rest, client.WithTimeout(5*time.Second))
+	c, err := client.New(rest, client.WithTimeout(5*time.Second), client.WithToken(p.token))
 	if err != nil {
 		return
 	}
@@ -233,7 +237,7 @@ func (p *progress) poll(ctx context.Context, final bool) {
 	clusters := append([]string(nil), p.mu.clusters...)
 	p.mu.Unlock()
 	for _, rest := range clusters {
-		c, err := client.New(rest, client.WithTimeout(5*time.Second))
+		c, err := client.New(rest, client.WithTimeout(5*time.Second), client.WithToken(p.token))
 		if err != nil {
 			continue
 		}
@@ -369,6 +373,9 @@ func (p *progress) getJSON(ctx context.Context, u string, into any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
+	}
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
 	}
 	resp, err := p.http.Do(req)
 	if err != nil {

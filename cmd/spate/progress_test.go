@@ -137,14 +137,14 @@ func TestProgressModes(t *testing.T) {
 		wantLive bool
 		wantErr  string
 	}{
-		{name: "auto on a terminal", flags: progressFlags{"auto", time.Second}, w: tty, follow: true, wantLive: true},
-		{name: "auto on a pipe", flags: progressFlags{"auto", time.Second}, w: pipe, follow: true},
-		{name: "plain on a terminal", flags: progressFlags{"plain", time.Second}, w: tty, follow: true},
-		{name: "live on a pipe", flags: progressFlags{"live", time.Second}, w: pipe, follow: true, wantLive: true},
-		{name: "off", flags: progressFlags{"off", time.Second}, w: tty, follow: true, wantNil: true},
-		{name: "nothing to follow", flags: progressFlags{"auto", time.Second}, w: tty, wantNil: true},
-		{name: "bad mode", flags: progressFlags{"fancy", time.Second}, w: tty, wantErr: `--progress "fancy"`},
-		{name: "bad interval", flags: progressFlags{"plain", 0}, w: tty, follow: true, wantErr: "--progress-interval 0s"},
+		{name: "auto on a terminal", flags: progressFlags{mode: "auto", interval: time.Second}, w: tty, follow: true, wantLive: true},
+		{name: "auto on a pipe", flags: progressFlags{mode: "auto", interval: time.Second}, w: pipe, follow: true},
+		{name: "plain on a terminal", flags: progressFlags{mode: "plain", interval: time.Second}, w: tty, follow: true},
+		{name: "live on a pipe", flags: progressFlags{mode: "live", interval: time.Second}, w: pipe, follow: true, wantLive: true},
+		{name: "off", flags: progressFlags{mode: "off", interval: time.Second}, w: tty, follow: true, wantNil: true},
+		{name: "nothing to follow", flags: progressFlags{mode: "auto", interval: time.Second}, w: tty, wantNil: true},
+		{name: "bad mode", flags: progressFlags{mode: "fancy", interval: time.Second}, w: tty, wantErr: `--progress "fancy"`},
+		{name: "bad interval", flags: progressFlags{mode: "plain", interval: 0}, w: tty, follow: true, wantErr: "--progress-interval 0s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := tt.flags.start(tt.w, tt.follow)
@@ -378,6 +378,33 @@ func TestPerJobProgress(t *testing.T) {
 // routes in Flink's shapes (a fake JobManager: no cluster here makes
 // checkpoints or restarts on demand), and asks no more a route answered
 // 404.
+// TestRunProgressWithToken follows a job on a JobManager whose REST API
+// needs a token: the progress lines show its records and its end (the
+// polls send the token of the command's configuration).
+func TestRunProgressWithToken(t *testing.T) {
+	path, _ := restToken(t)
+	c := startClusterWith(t, []string{"-D", "rest.authentication.token-file=" + path}, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binaries(t), "spate"), "run", "--target", "remote", "--jobmanager", c.rest,
+		"-D", "rest.authentication.token-file="+path, "--progress", "plain", "--progress-interval", "300ms",
+		dashjob(t), "-rate", "4000", "-events", "6000")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("spate run: %v\n%s%s", err, out, stderr.String())
+	}
+	id := regexpJobID.FindStringSubmatch(string(out))
+	if id == nil {
+		t.Fatalf("no job id in:\n%s", out)
+	}
+	end := regexp.MustCompile(`(?m)^Job ` + id[1] + ` \(dashboard demo\) FINISHED after [0-9.]+m?s: 6,000 records in, [0-9,]+ out`)
+	if !end.MatchString(stderr.String()) {
+		t.Errorf("no progress line of the job's end on standard error:\n%s", stderr.String())
+	}
+}
+
 func TestProgressOptionalFigures(t *testing.T) {
 	const job = "0123456789abcdef0123456789abcdef"
 	now := int64(1_800_000_000_000)

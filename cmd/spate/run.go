@@ -79,6 +79,9 @@ func run(args []string) error {
 		conf.Set(config.ParallelismDefault, strconv.Itoa(*par))
 	}
 	// The embedded executor runs in the program: no JobManager to follow.
+	if pf.token, err = restTokenOf(conf); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
 	pg, err := pf.start(os.Stderr, *target != "local" && !*detached)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)

@@ -64,6 +64,9 @@ func runApplication(args []string) error {
 		return err
 	}
 	defer cleanupProg()
+	if pf.token, err = restTokenOf(conf); err != nil {
+		return fmt.Errorf("run-application: %w", err)
+	}
 	pg, err := pf.start(os.Stderr, !*detached)
 	if err != nil {
 		return fmt.Errorf("run-application: %w", err)

@@ -89,15 +89,25 @@ const keyRESTTokenFile = "rest.authentication.token-file"
 // clientAuth is the REST client option that sends the token of conf's
 // rest.authentication.token-file, if set.
 func clientAuth(conf config.Config) (client.Option, error) {
+	tok, err := restTokenOf(conf)
+	if err != nil {
+		return nil, err
+	}
+	return client.WithToken(tok), nil
+}
+
+// restTokenOf is the token of conf's rest.authentication.token-file, or
+// "" if none is set.
+func restTokenOf(conf config.Config) (string, error) {
 	path, _ := conf.Get(keyRESTTokenFile)
 	if strings.TrimSpace(path) == "" {
-		return client.WithToken(""), nil
+		return "", nil
 	}
 	tok, err := client.ReadTokenFile(strings.TrimSpace(path))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", keyRESTTokenFile, err)
+		return "", fmt.Errorf("%s: %w", keyRESTTokenFile, err)
 	}
-	return client.WithToken(tok), nil
+	return tok, nil
 }
 
 // newClient is a REST client of addr with conf's credentials.

@@ -8,13 +8,19 @@ import (
 	"net"
 	"net/http"
 	"os"
+	pathpkg "path"
 	"strings"
+
+	"github.com/spate-dev/spate/internal/dashboard"
 )
 
 // Authentication. With Options.Token set, every request but GET (and
-// HEAD) /v1/health must carry the header "Authorization: Bearer <token>";
-// any other is answered 401 with a JSON error before routing, so that an
-// unauthenticated client learns nothing of the routes either. A missing
+// HEAD) of /v1/health and of the dashboard's static files (its page at /
+// and its scripts under /web/, which hold no data) must carry the header
+// "Authorization: Bearer <token>"; any other is answered 401 with a JSON
+// error before routing, so that an unauthenticated client learns nothing
+// of the routes either. The dashboard's list of routes, /web/routes.json,
+// is not exempt: the page asks for the token when it answers 401. A missing
 // header and a wrong token get the same answer, and the check takes the
 // same time whatever the token sent (both sides are hashed, then compared
 // in constant time).
@@ -30,7 +36,7 @@ func (h *handler) authorized(r *http.Request) bool {
 	if h.tokenSum == nil {
 		return true
 	}
-	if r.URL.Path == HealthPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && public(r.URL.Path) {
 		return true
 	}
 	got := ""
@@ -39,6 +45,21 @@ func (h *handler) authorized(r *http.Request) bool {
 	}
 	sum := sha256.Sum256([]byte(got))
 	return subtle.ConstantTimeCompare(sum[:], h.tokenSum) == 1
+}
+
+// public tells whether a GET of path is served without the token: the
+// health check and the dashboard's files, so that a browser can load the
+// page that then asks for the token.
+func public(path string) bool {
+	switch {
+	case path == HealthPath, path == "/":
+		return true
+	case path == dashboard.RoutesPath:
+		return false
+	default:
+		// Only a clean path: the mux would redirect "/web/../x" to "/x".
+		return strings.HasPrefix(path, "/web/") && pathpkg.Clean(path) == path
+	}
 }
 
 // unauthorized answers a request without the token.

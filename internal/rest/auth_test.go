@@ -76,6 +76,22 @@ func TestAuthentication(t *testing.T) {
 			t.Errorf("%s %s without a token: %d %s, want 200", m, rest.HealthPath, w.Code, w.Body)
 		}
 	}
+	// The dashboard's page and scripts load without it (they hold no
+	// data; the page then asks for the token), its list of routes does not.
+	for _, rt := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/", 200}, {"HEAD", "/", 200}, {"GET", "/web/app.js", 200}, {"GET", "/web/api.js", 200},
+		{"GET", "/web/no-such-file.js", 404}, {"GET", "/web/routes.json", 401}, {"POST", "/", 401},
+		{"GET", "/web/../v1/overview", 401}, {"GET", "/index.html", 401},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(rt.method, rt.path, nil))
+		if w.Code != rt.want {
+			t.Errorf("%s %s without a token: %d %s, want %d", rt.method, rt.path, w.Code, w.Body, rt.want)
+		}
+	}
 	// Without a token configured, everything is served as before.
 	open := rest.NewHandler(fixture(t), rest.Options{Logger: quietLogger()})
 	w := httptest.NewRecorder()
