@@ -45,6 +45,8 @@ type fileReader[T any] struct {
 	// each file, and resume opens a decoder there (splits.go).
 	at     []filePos
 	resume func(path string, r io.Reader, p filePos) decoder[T]
+
+	unread []int64 // Pending's bytes of files j.. and after, read at its first call (-1: unknown)
 }
 
 func newFileReader[T any](name string, files []string, open func(string, io.Reader) decoder[T]) *fileReader[T] {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spate-dev/spate"
 )
@@ -103,4 +104,54 @@ func newLineReaderAt(r io.Reader, size int, p filePos) *lineReader {
 	l := newLineReader(r, size)
 	l.off, l.line = p.off, p.line
 	return l
+}
+
+// Pending implements spate.PendingReader: the bytes of its files it has
+// not read yet (the records are unknown, -1). The files' sizes are read
+// once, when first asked, and summed from each file to the last, so that
+// the figure costs the same however many files are left; a file that
+// cannot be stat'ed, or a decoder that cannot tell its position (CSV),
+// makes it unknown.
+func (r *fileReader[T]) Pending() (records, bytes int64) {
+	if r.unread == nil {
+		// unread[j] is what files j.. hold beyond their restored offsets.
+		r.unread = make([]int64, len(r.files)+1)
+		for j := len(r.files) - 1; j >= 0; j-- {
+			var size, done int64
+			if r.at != nil {
+				done = r.at[j].off
+			}
+			if fi, err := os.Stat(r.files[j]); err != nil || r.unread[j+1] < 0 {
+				size = -1
+			} else {
+				size = fi.Size()
+			}
+			switch {
+			case r.at != nil && r.at[j].done:
+				r.unread[j] = r.unread[j+1]
+			case size < 0:
+				r.unread[j] = -1
+			default:
+				r.unread[j] = r.unread[j+1] + max(size-done, 0)
+			}
+		}
+	}
+	if r.i >= len(r.files) {
+		return -1, 0
+	}
+	if r.cur == nil {
+		return -1, r.unread[r.i]
+	}
+	pos, ok := r.cur.(positioner)
+	if !ok || r.unread[r.i] < 0 {
+		return -1, -1
+	}
+	// The current file's unread part is its whole size less where the
+	// decoder stands (unread counts it from its restored offset).
+	off, _ := pos.position()
+	var from int64
+	if r.at != nil {
+		from = r.at[r.i].off
+	}
+	return -1, max(r.unread[r.i]-(off-from), r.unread[r.i+1])
 }

@@ -122,3 +122,64 @@ func TestCSVDeclinesCheckpoints(t *testing.T) {
 		t.Fatalf("SnapshotSplits of a CSV reader = %v", err)
 	}
 }
+
+// TestFilePendingBytes: after every read, the reader's pendingBytes are
+// the bytes of its files after the last line read, before and after a
+// restore, and 0 at the end; the records left are unknown.
+func TestFilePendingBytes(t *testing.T) {
+	dir := t.TempDir()
+	var lines []string
+	total := 0
+	for f, n := range []int{3, 0, 4} {
+		var b strings.Builder
+		for i := range n {
+			line := fmt.Sprintf("file %d line %d %s", f, i, strings.Repeat("x", i*7))
+			lines = append(lines, line)
+			b.WriteString(line + "\n")
+		}
+		total += b.Len()
+		write(t, filepath.Join(dir, fmt.Sprintf("in-%d.txt", f)), b.String())
+	}
+	src := Lines(dir).(linesSource)
+	split := spate.Split{Subtask: 0, Parallelism: 1}
+	open, err := src.Open(context.Background(), split)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r spate.SourceReader[string] = open
+	pending := func() (int64, int64) { return r.(spate.PendingReader).Pending() }
+	if recs, b := pending(); recs != -1 || b != int64(total) {
+		t.Fatalf("before reading: pending (%d records, %d bytes), want (-1, %d)", recs, b, total)
+	}
+	left := total
+	for i, line := range lines {
+		got, _ := readUpTo(t, r, 1, 1)
+		if len(got) != 1 || got[0] != line {
+			t.Fatalf("read %q, want %q", got, line)
+		}
+		left -= len(line) + 1
+		if _, b := pending(); b != int64(left) {
+			t.Fatalf("after line %d: %d bytes pending, want %d", i, b, left)
+		}
+		if i == 1 { // a restored reader goes on counting from its offsets
+			splits, err := r.(spate.CheckpointedReader[string]).SnapshotSplits()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+			if r, err = src.Restore(context.Background(), split, splits); err != nil {
+				t.Fatal(err)
+			}
+			if _, b := pending(); b != int64(left) {
+				t.Fatalf("restored after line %d: %d bytes pending, want %d", i, b, left)
+			}
+		}
+	}
+	if _, end := readUpTo(t, r, 1, 1); !end {
+		t.Fatal("no end after the last line")
+	}
+	if _, b := pending(); b != 0 {
+		t.Fatalf("at the end: %d bytes pending, want 0", b)
+	}
+	r.Close()
+}
