@@ -14,6 +14,7 @@ import (
 	"github.com/spate-dev/spate/internal/jobgraph"
 	"github.com/spate-dev/spate/internal/rest"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
+	"github.com/spate-dev/spate/internal/scheduler"
 )
 
 // Version is reported by the REST API.
@@ -252,7 +253,7 @@ func (jm *JobManager) TaskManagers(ctx context.Context) (v1.TaskManagers, error)
 	for _, id := range jm.mu.tmOrder {
 		tm := jm.mu.tms[id]
 		out.TaskManagers = append(out.TaskManagers, v1.TaskManagerInfo{
-			ID: tm.id, Path: tm.resourceID, SlotsNumber: tm.slots, FreeSlots: tm.slots - tm.used,
+			ID: tm.id, Path: tm.resourceID, SlotsNumber: tm.slots, FreeSlots: jm.mu.sched.FreeOn(scheduler.TaskManagerID(tm.id)),
 			TimeSinceLastHeartbeat: now.Sub(tm.lastHeartbeat).Milliseconds(),
 			Hardware:               v1.Hardware{CPUCores: tm.cpu, PhysicalMemory: tm.mem},
 			PrometheusAddress:      tm.promAddr,
@@ -343,9 +344,8 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v
 	jm.mu.jobs[j.id] = j
 	jm.mu.active[j.id] = j
 	jm.mu.submitted++
-	jm.mu.waiting = append(jm.mu.waiting, j)
 	jm.log.Info("job submitted", "job", j.id, "name", j.name, "slots", need)
-	jm.scheduleLocked(now)
+	jm.schedEffectsLocked(jm.mu.sched.Submit(now, schedJob(j), need), now)
 	return v1.JobSubmitResponse{JobID: string(j.id)}, nil
 }
 

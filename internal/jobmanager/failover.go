@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	v1 "github.com/spate-dev/spate/api/v1"
@@ -47,9 +46,9 @@ type faultTolerance struct {
 	// restorePath its _metadata's URL.
 	restore     *checkpoint.Metadata
 	restorePath string
-	// queued is set while a redeployment waits for slots, since when.
-	queued    bool
-	waitSince time.Time
+	// queued is set while a redeployment waits in the scheduler's queue
+	// for slots.
+	queued bool
 	// orders holds, by worker id, the queue of checkpoint orders of the
 	// current attempt's workers (created at deployment, so that an order
 	// sent before the worker subscribed waits for it); closed when the
@@ -262,6 +261,12 @@ func (jm *JobManager) failoverLocked(j *job, idx int, f failure, now time.Time) 
 	if res != jobmaster.Accepted {
 		return true
 	}
+	if ft.queued {
+		// The master withdrew the redeployment waiting for slots: it
+		// asks again (Deploy) if it restarts.
+		ft.queued = false
+		jm.schedEffectsLocked(jm.mu.sched.Dequeue(now, schedJob(j)), now)
+	}
 	if ft.master.Status() != jobmaster.Restarting {
 		jm.checkpointEffectsLocked(j, ft.coord.Suspend(now, "job FAILING: "+f.err.Error()), now)
 		return false
@@ -284,7 +289,7 @@ func (jm *JobManager) masterEffectsLocked(j *job, eff []jobmaster.Effect, now ti
 			}
 		case jobmaster.StartTaskManager:
 			// The waiting redeployment asks for what it lacks.
-			jm.requestLocked()
+			jm.scheduleLocked(now)
 		case jobmaster.Deploy:
 			jm.redeployLocked(j, e, now)
 		case jobmaster.Status:
@@ -331,9 +336,10 @@ func (jm *JobManager) restartReleaseLocked(j *job, reason string, now time.Time)
 func (jm *JobManager) restartReleasedLocked(j *job, now time.Time) {
 	j.releasing = nil
 	for _, w := range j.workers {
-		jm.freeLocked(w, now)
+		w.slots = 0
 	}
 	j.workers = nil
+	jm.schedEffectsLocked(jm.mu.sched.FreeJob(now, schedJob(j)), now)
 	_, eff := j.ft.master.Released(now, j.attempt)
 	jm.masterEffectsLocked(j, eff, now)
 }
@@ -389,7 +395,7 @@ func (jm *JobManager) redeployLocked(j *job, d jobmaster.Deploy, now time.Time) 
 func (jm *JobManager) queueRedeployLocked(j *job, m *checkpoint.Metadata, path string, now time.Time) {
 	ft := j.ft
 	ft.restore, ft.restorePath = m, path
-	ft.queued, ft.waitSince = true, now
+	ft.queued = true
 	for vi := range j.tasks {
 		for s := range j.tasks[vi] {
 			j.tasks[vi][s] = task{state: v1.TaskCreated}
@@ -398,22 +404,13 @@ func (jm *JobManager) queueRedeployLocked(j *job, m *checkpoint.Metadata, path s
 	j.ready = make(chan struct{})
 	j.readyErr = nil
 	j.publish = nil
-	if !slices.Contains(jm.mu.waiting, j) {
-		jm.mu.waiting = append(jm.mu.waiting, j)
-	}
-	jm.scheduleLocked(now)
+	jm.schedEffectsLocked(jm.mu.sched.Requeue(now, schedJob(j), j.slotsNeeded), now)
 }
 
-// waitingForSlots tells whether j waits in the queue for slots, and
-// since when.
-func (j *job) waitingForSlots() (bool, time.Time) {
-	if j.status == statusCreated {
-		return true, j.submitted
-	}
-	if j.status == statusRestarting && j.ft != nil && j.ft.queued {
-		return true, j.ft.waitSince
-	}
-	return false, time.Time{}
+// waitingForSlots tells whether j waits in the scheduler's queue for
+// slots: its first deployment, or a restart's.
+func (j *job) waitingForSlots() bool {
+	return j.status == statusCreated || j.status == statusRestarting && j.ft != nil && j.ft.queued
 }
 
 // tickFTLocked runs j's master and coordinator timers.

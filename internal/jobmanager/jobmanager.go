@@ -1,8 +1,11 @@
 // Package jobmanager is Spate's coordinator process: the dispatcher that
-// accepts jobs over the REST API, one job master per job that schedules its
-// subtasks into TaskManager slots and follows their state, the resource
-// manager that registers TaskManagers and tracks their slots and heartbeats,
-// and the blob store that keeps the programs' binaries.
+// accepts jobs over the REST API, one job master per job that follows its
+// subtasks' state, the resource manager that registers TaskManagers,
+// tracks their heartbeats and schedules jobs into their slots, and the
+// blob store that keeps the programs' binaries. The decisions are made by
+// pure packages it feeds and whose effects it carries out:
+// internal/scheduler (slots), internal/jobmaster (failover),
+// internal/checkpoint (checkpoints).
 //
 // Lifecycle: New opens the RPC and REST listeners (so their addresses are
 // known at once), Run serves both until its context ends, then stops every
@@ -37,6 +40,7 @@ import (
 	"github.com/spate-dev/spate/internal/pki"
 	"github.com/spate-dev/spate/internal/rest"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
+	"github.com/spate-dev/spate/internal/scheduler"
 )
 
 // Configuration keys the JobManager reads, named as Flink's.
@@ -47,7 +51,7 @@ const (
 	KeyRESTPort           = "rest.port"
 	KeyHeartbeatInterval  = "heartbeat.interval"
 	KeyHeartbeatTimeout   = "heartbeat.timeout"
-	KeySlotRequestTimeout = "slot.request.timeout"
+	KeySlotRequestTimeout = scheduler.KeySlotRequestTimeout
 	KeyBlobDir            = "blob.storage.directory"
 	KeyBlobMaxSize        = "blob.max-size"
 	// KeyBlobCleanupInterval is how long an artifact no running job
@@ -312,13 +316,11 @@ type JobManager struct {
 		// ended ones the job store keeps (jobstore.*).
 		jobs map[JobID]*job
 		// active holds the jobs not yet ended with their workers gone;
-		// waiting those in CREATED, in submission order; deploying those
-		// whose workers have not all reported ready; suspects those whose
-		// first failure is secondary and that wait for its cause. The
-		// periodic check walks these and the TaskManagers, never the
-		// history.
+		// deploying those whose workers have not all reported ready;
+		// suspects those whose first failure is secondary and that wait
+		// for its cause. The periodic check walks these, the scheduler's
+		// queue and the TaskManagers, never the history.
 		active    map[JobID]*job
-		waiting   []*job
 		deploying map[JobID]*job
 		suspects  map[JobID]*job
 		// archive holds the ended jobs, oldest first.
@@ -331,10 +333,9 @@ type JobManager struct {
 		// stdout holds the pending requests for TaskManagers' output.
 		stdout    map[uint64]chan string
 		nextReqID uint64
-		// pending holds the slots of TaskManagers asked of the provider
-		// that have not registered yet, by resource id.
-		pending      map[string]int
-		nextProvided int
+		// sched decides which slots each job gets, and which
+		// TaskManagers to ask the provider for (resources.go).
+		sched *scheduler.Scheduler
 		// lastBeat is when heartbeats were last sent.
 		lastBeat time.Time
 		// jobEnded is closed when a job has ended with all its workers
@@ -423,7 +424,7 @@ func New(cfg Config) (*JobManager, error) {
 	jm.mu.deploying = map[JobID]*job{}
 	jm.mu.suspects = map[JobID]*job{}
 	jm.mu.stdout = map[uint64]chan string{}
-	jm.mu.pending = map[string]int{}
+	jm.mu.sched = scheduler.New(jm.schedulerConfig())
 	jm.mu.jobEnded = make(chan struct{})
 	jm.mu.resultServed = make(chan struct{})
 	if cfg.TLS != nil {
@@ -533,9 +534,8 @@ func (jm *JobManager) Run(ctx context.Context) error {
 		jm.wg.Add(1)
 		go jm.watchProvider(p)
 		jm.mu.Lock()
-		for range jm.cfg.MinTaskManagers {
-			jm.startProvidedLocked()
-		}
+		now := jm.clock.Now()
+		jm.schedEffectsLocked(jm.mu.sched.Start(now), now)
 		jm.mu.Unlock()
 	}
 	var ended <-chan struct{}
@@ -655,13 +655,7 @@ func (jm *JobManager) tickLocked(now time.Time) {
 			jm.loseTMLocked(tm, fmt.Sprintf("no heartbeat for %v (heartbeat.timeout is %v)", since.Round(time.Millisecond), jm.cfg.HeartbeatTimeout), now)
 		}
 	}
-	jm.releaseIdleLocked(now)
-	for _, j := range slices.Clone(jm.mu.waiting) {
-		if waiting, since := j.waitingForSlots(); waiting && now.Sub(since) > jm.cfg.SlotRequestTimeout {
-			jm.failLocked(j, fmt.Errorf("could not get %d slots within %v (slot.request.timeout): the cluster has %d free of %d; start more TaskManagers, give them more slots (taskmanager.numberOfTaskSlots) or lower the job's parallelism%s",
-				j.slotsNeeded, jm.cfg.SlotRequestTimeout, jm.freeSlotsLocked(), jm.totalSlotsLocked(), jm.pendingReasonsLocked()), "", now)
-		}
-	}
+	jm.schedEffectsLocked(jm.mu.sched.Tick(now), now)
 	for _, j := range jobsOf(jm.mu.deploying) {
 		if now.Sub(j.deployedAt) > jm.cfg.DeploymentTimeout {
 			jm.deploymentTimedOutLocked(j, now)

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/jobgraph"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
+	"github.com/spate-dev/spate/internal/scheduler"
 )
 
 // A job's status moves as Flink's JobStatus does (RESTARTING comes with
@@ -116,16 +117,14 @@ type taskManager struct {
 	id         string
 	resourceID string
 	host       string
-	slots      int
-	used       int
-	cpu        int
-	mem        int64
+	// slots is how many it offers; the scheduler counts those in use.
+	slots int
+	cpu   int
+	mem   int64
 	// promAddr is where its /metrics listens, as its last metrics
 	// report said (metrics.go).
 	promAddr      string
 	lastHeartbeat time.Time
-	// idleSince is when its last slot was freed (or it registered).
-	idleSince time.Time
 	// out queues messages to the TaskManager; the goroutine serving its
 	// session drains it. done is closed when the session must end; acked
 	// when the TaskManager acknowledged the cluster's end.
@@ -165,92 +164,17 @@ func (j *job) setStatusLocked(s string, now time.Time) {
 	j.publishLocked()
 }
 
-func (jm *JobManager) freeSlotsLocked() int {
-	n := 0
-	for _, tm := range jm.mu.tms {
-		n += tm.slots - tm.used
-	}
-	return n
-}
-
-func (jm *JobManager) totalSlotsLocked() int {
-	n := 0
-	for _, tm := range jm.mu.tms {
-		n += tm.slots
-	}
-	return n
-}
-
-// slotCeiling is the most slots a job may need: slotmanager.number-of-slots.max,
-// rounded down to whole TaskManagers when a provider starts them.
-func (jm *JobManager) slotCeiling() int {
-	if jm.cfg.Provider != nil {
-		return jm.cfg.SlotsMax / jm.cfg.ProvidedSlots * jm.cfg.ProvidedSlots
-	}
-	return jm.cfg.SlotsMax
-}
-
-// scheduleLocked deploys every waiting job, in submission order, for which
-// enough slots are free; a job that does not fit waits without holding up
-// the jobs behind it (as Flink's jobs each ask for their own slots), until
-// slots are freed or slot.request.timeout. A job takes the free slots of
-// the TaskManagers in registration order, one worker per TaskManager;
-// subtask s of every vertex runs in the job's slot s (slot sharing, as
-// Flink's default). Then it asks the provider for what the jobs still
-// waiting lack.
-func (jm *JobManager) scheduleLocked(now time.Time) {
-	var waiting []*job
-	var needs []int
-	for _, j := range jm.mu.waiting {
-		if ok, _ := j.waitingForSlots(); ok {
-			waiting = append(waiting, j)
-			needs = append(needs, j.slotsNeeded)
-		}
-	}
-	deploy := fitting(jm.freeSlotsLocked(), needs)
-	kept := jm.mu.waiting[:0]
-	for i, j := range waiting {
-		if deploy[i] {
-			jm.deployLocked(j, now)
-		} else {
-			kept = append(kept, j)
-		}
-	}
-	clear(jm.mu.waiting[len(kept):])
-	jm.mu.waiting = kept
-	jm.requestLocked()
-}
-
-// fitting decides which of the jobs waiting, in submission order, with
-// needs[i] slots each, deploy on free slots: each that fits in what the
-// ones before it left. A job that does not fit holds up no other.
-func fitting(free int, needs []int) []bool {
-	deploy := make([]bool, len(needs))
-	for i, n := range needs {
-		if n <= free {
-			deploy[i] = true
-			free -= n
-		}
-	}
-	return deploy
-}
-
-// deployLocked gives j its slots and sends its workers' deployments.
-func (jm *JobManager) deployLocked(j *job, now time.Time) {
-	need := j.slotsNeeded
+// deployLocked sends the deployments of j's workers, one on each
+// TaskManager of the slots the scheduler allocated, in its order; subtask
+// s of every vertex runs in the job's slot s (slot sharing, as Flink's
+// default).
+func (jm *JobManager) deployLocked(j *job, a scheduler.Allocate, now time.Time) {
 	var slotWorkers []string
-	for _, tmID := range jm.mu.tmOrder {
-		tm := jm.mu.tms[tmID]
-		free := tm.slots - tm.used
-		if free == 0 || need == 0 {
-			continue
-		}
-		take := min(free, need)
-		w := &worker{id: workerID(j.nextAttempt(), len(j.workers)), tm: tm, slots: take}
+	for _, s := range a.Slots {
+		tm := jm.mu.tms[string(s.TaskManager)]
+		w := &worker{id: workerID(j.nextAttempt(), len(j.workers)), tm: tm, slots: s.Count}
 		j.workers = append(j.workers, w)
-		tm.used += take
-		need -= take
-		for range take {
+		for range s.Count {
 			slotWorkers = append(slotWorkers, w.id)
 		}
 	}
@@ -449,6 +373,8 @@ func (jm *JobManager) cancelLocked(j *job, now time.Time) {
 // workers stop, final once they are gone. The submission's graph and
 // secrets are dropped at once, and the jobs waiting are scheduled again.
 func (jm *JobManager) endLocked(j *job, transient, final string, readyErr error, reason string, now time.Time) {
+	// Out of the queue first, lest the slots freed below go to it.
+	jm.schedEffectsLocked(jm.mu.sched.Dequeue(now, schedJob(j)), now)
 	jm.endFTLocked(j, final, now)
 	if j.readyErr == nil && !closed(j.ready) {
 		j.readyErr = readyErr
@@ -476,7 +402,6 @@ func (jm *JobManager) endLocked(j *job, transient, final string, readyErr error,
 		j.setStatusLocked(final, now)
 		jm.endedLocked(j, now)
 	}
-	jm.scheduleLocked(now)
 }
 
 // compact drops what only a running job needs: the submitted graph, the
@@ -532,7 +457,7 @@ func (jm *JobManager) releaseLocked(j *job, reason string) {
 	j.releasing = map[string]*worker{}
 	for _, w := range j.workers {
 		if w.tm.closed {
-			jm.freeLocked(w, j.endedAt)
+			jm.freeLocked(j, w, j.endedAt)
 			continue
 		}
 		j.releasing[w.tm.id] = w
@@ -540,18 +465,17 @@ func (jm *JobManager) releaseLocked(j *job, reason string) {
 	}
 }
 
-// releasedLocked records that a TaskManager stopped j's worker, and
-// schedules the jobs waiting for its slots.
+// releasedLocked records that a TaskManager stopped j's worker: its
+// slots go to the jobs waiting.
 func (jm *JobManager) releasedLocked(j *job, tmID string, now time.Time) {
 	w, ok := j.releasing[tmID]
 	if !ok {
 		return
 	}
 	delete(j.releasing, tmID)
-	jm.freeLocked(w, now)
+	jm.freeLocked(j, w, now)
 	if len(j.releasing) == 0 && j.status == statusRestarting {
 		jm.restartReleasedLocked(j, now)
-		jm.scheduleLocked(now)
 		return
 	}
 	if len(j.releasing) == 0 {
@@ -563,18 +487,18 @@ func (jm *JobManager) releasedLocked(j *job, tmID string, now time.Time) {
 		}
 		jm.endedLocked(j, now)
 	}
-	jm.scheduleLocked(now)
 }
 
-func (jm *JobManager) freeLocked(w *worker, now time.Time) {
+// freeLocked frees the slots of j's worker w (once).
+func (jm *JobManager) freeLocked(j *job, w *worker, now time.Time) {
 	if w.slots > 0 {
-		w.tm.used -= w.slots
 		w.slots = 0
-		if w.tm.used == 0 {
-			w.tm.idleSince = now
-		}
+		jm.schedEffectsLocked(jm.mu.sched.Free(now, schedJob(j), scheduler.TaskManagerID(w.tm.id)), now)
 	}
 }
+
+// schedJob is j's id for the scheduler.
+func schedJob(j *job) scheduler.JobID { return scheduler.JobID(j.id) }
 
 // endedLocked notes that j has ended with its workers gone: it leaves the
 // active jobs for the job store.
@@ -624,6 +548,7 @@ func (jm *JobManager) loseTMLocked(tm *taskManager, cause string, now time.Time)
 	tm.cause = cause
 	tm.closeLocked()
 	jm.log.Warn("taskmanager lost", "taskmanager", tm.id, "resource", tm.resourceID, "cause", cause)
+	jm.schedEffectsLocked(jm.mu.sched.Lost(now, scheduler.TaskManagerID(tm.id)), now)
 	for _, j := range jobsOf(jm.mu.active) {
 		for _, w := range j.workers {
 			if w.tm != tm {

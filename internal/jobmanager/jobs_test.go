@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,7 +173,7 @@ func TestSlotCeiling(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "TaskManagers requested", func() bool { return p.count() == 2 })
 	jm.mu.Lock()
-	jm.requestLocked()
+	jm.scheduleLocked(jm.clock.Now())
 	jm.mu.Unlock()
 	if n := p.count(); n != 2 {
 		t.Fatalf("the provider was asked for %d TaskManagers of 2 slots with a ceiling of 5 slots", n)
@@ -357,7 +356,7 @@ func TestJobStore(t *testing.T) {
 			t.Errorf("ended job %s keeps its submission: env %v args %v graph %v", id, j.env, j.args, j.graph != nil)
 		}
 	}
-	if n := len(jm.mu.active) + len(jm.mu.waiting) + len(jm.mu.deploying) + len(jm.mu.suspects); n != 0 {
+	if n := len(jm.mu.active) + jm.mu.sched.Waiting() + len(jm.mu.deploying) + len(jm.mu.suspects); n != 0 {
 		t.Errorf("%d ended jobs in the sets the periodic check walks", n)
 	}
 	jm.mu.Unlock()
@@ -498,48 +497,5 @@ func TestRunOwnsServersAndContexts(t *testing.T) {
 			c.Close()
 			t.Errorf("%s still accepts connections after Run returned", addr)
 		}
-	}
-}
-
-func TestFitting(t *testing.T) {
-	tests := []struct {
-		name  string
-		free  int
-		needs []int
-		want  []bool
-	}{
-		{name: "none waiting", free: 2, needs: nil, want: []bool{}},
-		{name: "big first does not block", free: 2, needs: []int{3, 1, 1}, want: []bool{false, true, true}},
-		{name: "in order while slots last", free: 3, needs: []int{2, 2, 1}, want: []bool{true, false, true}},
-		{name: "no free slot", free: 0, needs: []int{1}, want: []bool{false}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := fitting(tt.free, tt.needs); !slices.Equal(got, tt.want) {
-				t.Errorf("fitting(%d, %v) = %v, want %v", tt.free, tt.needs, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestTaskManagersToStart(t *testing.T) {
-	tests := []struct {
-		name                                      string
-		demand, supply, allocated, perTM, ceiling int
-		want                                      int
-	}{
-		{name: "enough", demand: 2, supply: 2, allocated: 2, perTM: 2, ceiling: 32, want: 0},
-		{name: "scale out", demand: 5, supply: 0, allocated: 0, perTM: 2, ceiling: 32, want: 3},
-		{name: "asked for already", demand: 4, supply: 2, allocated: 2, perTM: 2, ceiling: 32, want: 1},
-		{name: "ceiling", demand: 40, supply: 0, allocated: 0, perTM: 2, ceiling: 32, want: 16},
-		{name: "at the ceiling", demand: 4, supply: 0, allocated: 32, perTM: 2, ceiling: 32, want: 0},
-		{name: "partial TaskManager over the ceiling", demand: 6, supply: 0, allocated: 0, perTM: 4, ceiling: 6, want: 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := taskManagersToStart(tt.demand, tt.supply, tt.allocated, tt.perTM, tt.ceiling); got != tt.want {
-				t.Errorf("taskManagersToStart = %d, want %d", got, tt.want)
-			}
-		})
 	}
 }

@@ -2,6 +2,7 @@ package jobmanager
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,8 +40,7 @@ func TestKeptTaskManagerReplaced(t *testing.T) {
 	waitFor(t, 5*time.Second, "the loss to be taken", func() bool {
 		jm.mu.Lock()
 		defer jm.mu.Unlock()
-		_, pending := jm.mu.pending["taskmanager-2"]
-		return !pending
+		return !slices.Contains(jm.mu.sched.Pending(), "taskmanager-2")
 	})
 	if n := p.count(); n != 2 {
 		t.Errorf("TaskManagers asked for = %d, want 2: one that never registered was replaced", n)

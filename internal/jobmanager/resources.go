@@ -1,62 +1,95 @@
 package jobmanager
 
 import (
+	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spate-dev/spate/internal/resource"
+	"github.com/spate-dev/spate/internal/scheduler"
 )
 
-// requestLocked asks the provider for enough TaskManagers to give the
-// waiting jobs the slots they lack, counting those already asked for, and
-// never beyond slotmanager.number-of-slots.max.
-func (jm *JobManager) requestLocked() {
+// Slot scheduling is decided by internal/scheduler and carried out here:
+// the JobManager feeds it its events under mu (a job queued for slots, a
+// TaskManager registered or lost, a worker's slots freed, a job ended, a
+// provider's TaskManager ended, the periodic tick) and performs its
+// effects: deploying a job's workers on the slots allocated, asking the
+// provider for TaskManagers or to stop idle ones (on goroutines owned by
+// jm.wg), failing jobs that waited too long.
+
+// schedulerConfig is the scheduler's configuration from the JobManager's.
+func (jm *JobManager) schedulerConfig() scheduler.Config {
+	return scheduler.Config{
+		SlotRequestTimeout: jm.cfg.SlotRequestTimeout, Provided: jm.cfg.Provider != nil,
+		SlotsPerTaskManager: jm.cfg.ProvidedSlots, SlotsMax: jm.cfg.SlotsMax,
+		MinTaskManagers: jm.cfg.MinTaskManagers, IdleTimeout: jm.cfg.IdleTimeout,
+	}
+}
+
+// slotCeiling is the most slots a job may need (scheduler.Config.Ceiling).
+func (jm *JobManager) slotCeiling() int { return jm.schedulerConfig().Ceiling() }
+
+func (jm *JobManager) freeSlotsLocked() int  { return jm.mu.sched.FreeSlots() }
+func (jm *JobManager) totalSlotsLocked() int { return jm.mu.sched.TotalSlots() }
+
+// scheduleLocked runs a scheduling pass (every scheduler event ends with
+// one; this is for a caller with no event to tell).
+func (jm *JobManager) scheduleLocked(now time.Time) {
+	jm.schedEffectsLocked(jm.mu.sched.Schedule(now), now)
+}
+
+// schedEffectsLocked carries out the scheduler's effects. The scheduler
+// has already recorded them, so an effect's consequences may feed it
+// further events.
+func (jm *JobManager) schedEffectsLocked(eff []scheduler.Effect, now time.Time) {
+	for _, e := range eff {
+		switch e := e.(type) {
+		case scheduler.Allocate:
+			j, ok := jm.mu.active[JobID(e.Job)]
+			if !ok || !j.waitingForSlots() {
+				// Not expected: the job left the queue without telling.
+				jm.log.Error("slots allocated to a job that does not wait for them; freed", "job", e.Job)
+				jm.schedEffectsLocked(jm.mu.sched.FreeJob(now, e.Job), now)
+				continue
+			}
+			for _, s := range e.Slots {
+				if _, ok := jm.mu.tms[string(s.TaskManager)]; !ok {
+					// Not expected either: the scheduler hears of every loss.
+					jm.log.Error("slots allocated on an unknown TaskManager; the job waits again", "job", e.Job, "taskmanager", s.TaskManager)
+					jm.schedEffectsLocked(jm.mu.sched.FreeJob(now, e.Job), now)
+					jm.schedEffectsLocked(jm.mu.sched.Requeue(now, e.Job, j.slotsNeeded), now)
+					ok = false
+					break
+				}
+			}
+			if ok {
+				jm.deployLocked(j, e, now)
+			}
+		case scheduler.StartTaskManager:
+			jm.startProvidedLocked(resource.TaskManagerSpec{ID: e.Resource, JobManager: jm.RPCAddr(), Slots: e.Slots})
+		case scheduler.StopTaskManager:
+			jm.stopProvidedLocked(string(e.TaskManager), e.Resource)
+		case scheduler.FailJob:
+			j, ok := jm.mu.active[JobID(e.Job)]
+			if !ok {
+				continue
+			}
+			if j.ft != nil {
+				j.ft.queued = false
+			}
+			jm.failLocked(j, errors.New(e.Message+jm.pendingReasons(e.Pending)), e.Location, now)
+		}
+	}
+}
+
+// startProvidedLocked asks the provider for a TaskManager, off mu.
+func (jm *JobManager) startProvidedLocked(spec resource.TaskManagerSpec) {
 	p := jm.cfg.Provider
 	if p == nil || jm.mu.closed {
 		return
 	}
-	demand := 0
-	for _, j := range jm.mu.waiting {
-		demand += j.slotsNeeded
-	}
-	if demand == 0 {
-		return
-	}
-	asked := 0
-	for _, n := range jm.mu.pending {
-		asked += n
-	}
-	for range taskManagersToStart(demand, jm.freeSlotsLocked()+asked, jm.totalSlotsLocked()+asked, jm.cfg.ProvidedSlots, jm.cfg.SlotsMax) {
-		jm.startProvidedLocked()
-	}
-}
-
-// taskManagersToStart is how many TaskManagers of perTM slots to ask for
-// so that supply (free and asked-for slots) meets demand (the waiting
-// jobs' slots), with allocated (registered and asked-for slots) never
-// above ceiling.
-func taskManagersToStart(demand, supply, allocated, perTM, ceiling int) int {
-	n := 0
-	for supply < demand && allocated+perTM <= ceiling {
-		supply += perTM
-		allocated += perTM
-		n++
-	}
-	return n
-}
-
-// startProvidedLocked asks the provider for one TaskManager and returns
-// its slots.
-func (jm *JobManager) startProvidedLocked() int {
-	p := jm.cfg.Provider
-	jm.mu.nextProvided++
-	spec := resource.TaskManagerSpec{
-		ID: fmt.Sprintf("taskmanager-%d", jm.mu.nextProvided), JobManager: jm.RPCAddr(), Slots: jm.cfg.ProvidedSlots,
-	}
-	jm.mu.pending[spec.ID] = spec.Slots
 	jm.log.Info("requesting a taskmanager", "id", spec.ID, "slots", spec.Slots)
 	ctx := jm.runCtx
 	jm.wg.Add(1)
@@ -66,7 +99,22 @@ func (jm *JobManager) startProvidedLocked() int {
 			jm.providerLost(spec.ID, fmt.Sprintf("could not start: %v", err))
 		}
 	}()
-	return spec.Slots
+}
+
+// stopProvidedLocked asks the provider to stop an idle TaskManager, off
+// mu.
+func (jm *JobManager) stopProvidedLocked(tmID, resourceID string) {
+	p := jm.cfg.Provider
+	if tm, ok := jm.mu.tms[tmID]; p == nil || jm.mu.closed || !ok || tm.closed {
+		return
+	}
+	jm.log.Info("releasing idle taskmanager", "taskmanager", tmID, "resource", resourceID)
+	ctx := jm.runCtx
+	jm.wg.Add(1)
+	go func() {
+		defer jm.wg.Done()
+		p.StopTaskManager(ctx, resourceID)
+	}()
 }
 
 // watchProvider turns the provider's reports of ended TaskManagers into
@@ -83,6 +131,10 @@ func (jm *JobManager) watchProvider(p Provider) {
 	}
 }
 
+// providerLost takes the end of the provider's TaskManager id: a
+// registered one is lost (its jobs fail); then the scheduler decides
+// (jobs waiting for one that never registered fail, a kept one is
+// replaced).
 func (jm *JobManager) providerLost(id, reason string) {
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
@@ -90,57 +142,16 @@ func (jm *JobManager) providerLost(id, reason string) {
 		return
 	}
 	now := jm.clock.Now()
-	if _, ok := jm.mu.pending[id]; ok {
-		delete(jm.mu.pending, id)
+	if slices.Contains(jm.mu.sched.Pending(), id) {
 		jm.log.Warn("taskmanager ended before registering", "id", id, "reason", reason)
-		for _, j := range slices.Clone(jm.mu.waiting) {
-			if j.status == statusCreated {
-				jm.failLocked(j, fmt.Errorf("TaskManager %s, started for this job, ended before registering: %s (see its log in the cluster's log directory)", id, reason), id, now)
-			}
-		}
-		return
 	}
-	for _, tm := range jm.mu.tms {
+	for _, tm := range jm.tmsLocked() {
 		if tm.resourceID == id {
 			jm.loseTMLocked(tm, reason, now)
 			break
 		}
 	}
-	// A session's kept TaskManagers are replaced, also one whose session
-	// ended first; one that never registered is not (above), lest a
-	// cluster that cannot start any retry forever.
-	for len(jm.mu.tms)+len(jm.mu.pending) < jm.cfg.MinTaskManagers {
-		jm.log.Info("replacing a lost taskmanager", "lost", id)
-		jm.startProvidedLocked()
-	}
-	jm.requestLocked()
-}
-
-// releaseIdleLocked stops provided TaskManagers that have had no job for
-// the idle timeout, when no job waits for slots.
-func (jm *JobManager) releaseIdleLocked(now time.Time) {
-	p := jm.cfg.Provider
-	if p == nil || len(jm.mu.waiting) > 0 {
-		return
-	}
-	kept := len(jm.mu.tms)
-	for _, tm := range jm.mu.tms {
-		if kept <= jm.cfg.MinTaskManagers {
-			return
-		}
-		if tm.used > 0 || tm.closed || now.Sub(tm.idleSince) < jm.cfg.IdleTimeout {
-			continue
-		}
-		kept--
-		jm.log.Info("releasing idle taskmanager", "taskmanager", tm.id, "resource", tm.resourceID)
-		tm.idleSince = now.Add(time.Hour) // not again while it stops
-		ctx := jm.runCtx
-		jm.wg.Add(1)
-		go func(id string) {
-			defer jm.wg.Done()
-			p.StopTaskManager(ctx, id)
-		}(tm.resourceID)
-	}
+	jm.schedEffectsLocked(jm.mu.sched.ResourceEnded(now, id, reason), now)
 }
 
 // pendingExplainer is a provider that can tell why a TaskManager it was
@@ -150,16 +161,16 @@ type pendingExplainer interface {
 	Pending(id string) string
 }
 
-// pendingReasonsLocked says why the TaskManagers asked of the provider
-// have not registered, if it can tell: "; TaskManager taskmanager-2: pod
-// ... is not scheduled: Unschedulable: ...".
-func (jm *JobManager) pendingReasonsLocked() string {
+// pendingReasons says why the TaskManagers asked of the provider have not
+// registered, if it can tell: "; TaskManager taskmanager-2: pod ... is
+// not scheduled: Unschedulable: ...".
+func (jm *JobManager) pendingReasons(pending []string) string {
 	pe, ok := jm.cfg.Provider.(pendingExplainer)
 	if !ok {
 		return ""
 	}
 	var b strings.Builder
-	for _, id := range slices.Sorted(maps.Keys(jm.mu.pending)) {
+	for _, id := range pending {
 		if why := pe.Pending(id); why != "" {
 			fmt.Fprintf(&b, "; TaskManager %s: %s", id, why)
 		}

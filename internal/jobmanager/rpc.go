@@ -11,6 +11,7 @@ import (
 
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
+	"github.com/spate-dev/spate/internal/scheduler"
 )
 
 // RegisterTaskManager admits a TaskManager.
@@ -28,14 +29,13 @@ func (jm *JobManager) RegisterTaskManager(ctx context.Context, req *rpcpb.Regist
 	tm := &taskManager{
 		id: fmt.Sprintf("tm-%d", jm.mu.nextTM), resourceID: req.ResourceId, host: req.Host,
 		slots: int(req.Slots), cpu: int(req.CpuCores), mem: req.PhysicalMemory,
-		lastHeartbeat: now, idleSince: now, out: make(chan *rpcpb.JobManagerMessage, 256),
+		lastHeartbeat: now, out: make(chan *rpcpb.JobManagerMessage, 256),
 		done: make(chan struct{}), acked: make(chan struct{}),
 	}
-	delete(jm.mu.pending, req.ResourceId)
 	jm.mu.tms[tm.id] = tm
 	jm.mu.tmOrder = append(jm.mu.tmOrder, tm.id)
 	jm.log.Info("taskmanager registered", "taskmanager", tm.id, "resource", tm.resourceID, "slots", tm.slots)
-	jm.scheduleLocked(now)
+	jm.schedEffectsLocked(jm.mu.sched.Registered(now, scheduler.TaskManagerID(tm.id), tm.resourceID, tm.slots), now)
 	return &rpcpb.RegisterTaskManagerResponse{
 		TaskmanagerId:       tm.id,
 		HeartbeatIntervalMs: jm.cfg.HeartbeatInterval.Milliseconds(),

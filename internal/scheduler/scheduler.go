@@ -511,12 +511,16 @@ func (s *Scheduler) FreeOn(id TaskManagerID) int {
 
 // Ceiling is the most slots a job may need: slotmanager.number-of-slots.max,
 // rounded down to whole TaskManagers when a provider starts them.
-func (s *Scheduler) Ceiling() int {
-	if s.cfg.Provided {
-		return s.cfg.SlotsMax / s.cfg.SlotsPerTaskManager * s.cfg.SlotsPerTaskManager
+func (c Config) Ceiling() int {
+	if c.Provided {
+		per := max(c.SlotsPerTaskManager, 1)
+		return c.SlotsMax / per * per
 	}
-	return s.cfg.SlotsMax
+	return c.SlotsMax
 }
+
+// Ceiling is the configuration's Ceiling.
+func (s *Scheduler) Ceiling() int { return s.cfg.Ceiling() }
 
 // Queued tells whether job waits in the queue.
 func (s *Scheduler) Queued(job JobID) bool { return s.queued(job) != nil }
@@ -536,3 +540,6 @@ func (s *Scheduler) Pending() []string { return slices.Sorted(maps.Keys(s.pendin
 
 // TaskManagers counts the registered TaskManagers.
 func (s *Scheduler) TaskManagers() int { return len(s.tms) }
+
+// Waiting counts the jobs in the queue.
+func (s *Scheduler) Waiting() int { return len(s.queue) }
