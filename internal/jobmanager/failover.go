@@ -284,7 +284,9 @@ func (jm *JobManager) masterEffectsLocked(j *job, eff []jobmaster.Effect, now ti
 		case jobmaster.SuspendCheckpoints:
 			jm.checkpointEffectsLocked(j, j.ft.coord.Suspend(now, e.Reason), now)
 		case jobmaster.Cancel:
-			if j.status == statusRunning || j.status == statusCreated {
+			// A finished job's workers are released as it ends (Status
+			// below, which comes first); a restart's here.
+			if j.ft.master.Status() == jobmaster.Restarting && (j.status == statusRunning || j.status == statusCreated) {
 				jm.restartReleaseLocked(j, e.Reason, now)
 			}
 		case jobmaster.StartTaskManager:
@@ -297,6 +299,9 @@ func (jm *JobManager) masterEffectsLocked(j *job, eff []jobmaster.Effect, now ti
 			// the job already (no workers to wait for, no backoff).
 			if e.To == jobmaster.Restarting && j.ft.master.Status() == jobmaster.Restarting && j.status != statusRestarting {
 				j.setStatusLocked(statusRestarting, now)
+			}
+			if e.To == jobmaster.Finished {
+				jm.finishLocked(j, now)
 			}
 		}
 	}

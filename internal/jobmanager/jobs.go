@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/jobgraph"
+	"github.com/spate-dev/spate/internal/jobmaster"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 	"github.com/spate-dev/spate/internal/scheduler"
 )
@@ -516,17 +517,52 @@ func (jm *JobManager) endedLocked(j *job, now time.Time) {
 	}
 }
 
-// finishedLocked moves j to FINISHED if every subtask finished.
-func (jm *JobManager) finishedLocked(j *job, now time.Time) {
-	if j.status != statusRunning {
+// taskFinishedLocked tells j's master that subtask s of vertex v of the
+// current attempt finished: the master decides when the job is FINISHED
+// (masterEffectsLocked ends it). Only FINISHED goes to the master here: a
+// failure reaches it through reportLocked, after the root-cause window.
+func (jm *JobManager) taskFinishedLocked(j *job, v, s int, now time.Time) {
+	if j.ft == nil {
+		jm.finishedLocked(j, now)
 		return
 	}
+	res, eff := j.ft.master.TaskState(now, j.attempt, v, s, v1.TaskFinished, "", "")
+	if res == jobmaster.Accepted {
+		jm.masterEffectsLocked(j, eff, now)
+	}
+}
+
+// unfinished lists j's subtasks not reported FINISHED, as "v/s".
+func (j *job) unfinished() []string {
+	var out []string
 	for vi := range j.tasks {
 		for s := range j.tasks[vi] {
 			if j.tasks[vi][s].state != v1.TaskFinished {
-				return
+				out = append(out, fmt.Sprintf("%d/%d", vi, s))
 			}
 		}
+	}
+	return out
+}
+
+// finishedLocked moves j, which has no master, to FINISHED if every
+// subtask finished.
+func (jm *JobManager) finishedLocked(j *job, now time.Time) {
+	if j.status == statusRunning && len(j.unfinished()) == 0 {
+		jm.finishLocked(j, now)
+	}
+}
+
+// finishLocked ends j, RUNNING, as FINISHED: its workers are released. A
+// master that finishes the job while the JobManager has not heard every
+// subtask finish (they would be shown CANCELED) is logged: it counts the
+// subtasks a restored checkpoint recorded as finished.
+func (jm *JobManager) finishLocked(j *job, now time.Time) {
+	if j.status != statusRunning {
+		return
+	}
+	if rest := j.unfinished(); len(rest) > 0 {
+		jm.log.Info("job finished with subtasks the restored checkpoint recorded as finished", "job", j.id, "subtasks", rest)
 	}
 	jm.log.Info("job finished", "job", j.id, "name", j.name)
 	jm.endLocked(j, statusFinished, statusFinished, nil, "job finished", now)

@@ -195,6 +195,7 @@ func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksReq
 	}
 	at := jm.clock.Now()
 	now := at.UnixMilli()
+	var finished [][2]int
 	for _, ts := range req.Tasks {
 		if ts.Vertex < 0 || int(ts.Vertex) >= len(j.tasks) || ts.Subtask < 0 || int(ts.Subtask) >= len(j.tasks[ts.Vertex]) {
 			return nil, status.Errorf(codes.InvalidArgument, "job %s has no subtask %d of vertex %d", j.id, ts.Subtask, ts.Vertex)
@@ -203,6 +204,9 @@ func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksReq
 		t.in, t.out = ts.RecordsIn, ts.RecordsOut
 		jm.taskStateLocked(j, t, ts.State, now)
 		jm.taskStateFTLocked(j, int(ts.Vertex), int(ts.Subtask), ts.State, at)
+		if ts.State == v1.TaskFinished {
+			finished = append(finished, [2]int{int(ts.Vertex), int(ts.Subtask)})
+		}
 		if ts.State == v1.TaskFailed {
 			// Also when the job already fails: the history keeps every
 			// failure (reportLocked drops repeats).
@@ -224,7 +228,9 @@ func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksReq
 		jm.reportLocked(j, f, at)
 	}
 	j.publishLocked()
-	jm.finishedLocked(j, at)
+	for _, vs := range finished {
+		jm.taskFinishedLocked(j, vs[0], vs[1], at)
+	}
 	return &rpcpb.ReportTasksResponse{}, nil
 }
 

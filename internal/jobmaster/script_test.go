@@ -141,6 +141,12 @@ func run(src string) (string, error) {
 			s, _ := l.Int("subtask", 0)
 			r, eff = m.TaskState(now, attempt(), int(v), int(s), l.Str("state", ""), l.Str("error", ""), l.Str("location", ""))
 			res = r.String()
+		case "restored-finished":
+			// The deployment restores a checkpoint that recorded the
+			// subtask finished.
+			v, _ := l.Int("vertex", 0)
+			s, _ := l.Int("subtask", 0)
+			m.RestoredFinished(int(v), int(s))
 		case "finished-all":
 			// Every subtask of the attempt reports FINISHED.
 			a := attempt()
