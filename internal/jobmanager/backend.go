@@ -12,6 +12,7 @@ import (
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/jobgraph"
+	"github.com/spate-dev/spate/internal/jobmaster"
 	"github.com/spate-dev/spate/internal/rest"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 	"github.com/spate-dev/spate/internal/scheduler"
@@ -236,10 +237,14 @@ func (jm *JobManager) JobExceptions(ctx context.Context, id string) (v1.JobExcep
 	if err != nil {
 		return v1.JobExceptions{}, err
 	}
-	e := v1.JobExceptions{History: v1.ExceptionHistory{Entries: append([]v1.ExceptionEntry{}, j.exceptions...), Truncated: j.truncated}}
-	if j.root >= 0 && j.root < len(j.exceptions) {
-		x := j.exceptions[j.root]
-		e.RootException, e.Timestamp = x.Stacktrace, x.Timestamp
+	e := v1.JobExceptions{History: v1.ExceptionHistory{Entries: []v1.ExceptionEntry{}, Truncated: j.triage.Truncated()}}
+	for _, x := range j.triage.Entries() {
+		e.History.Entries = append(e.History.Entries, v1.ExceptionEntry{
+			ExceptionName: x.Name, Stacktrace: x.Message, Timestamp: x.Time.UnixMilli(), Location: x.Location,
+		})
+	}
+	if x, ok := j.triage.Root(); ok {
+		e.RootException, e.Timestamp = x.Message, x.Time.UnixMilli()
 	}
 	return e, nil
 }
@@ -323,7 +328,8 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v
 	j := &job{ft: ft,
 		id: newJobID(), name: g.Name, graph: g, graphJSON: req.JobGraph, artifact: req.Artifact,
 		program: req.Program, args: req.Args, ordinal: req.JobOrdinal, env: req.Env, fingerprint: g.Fingerprint,
-		timestamps: map[string]int64{}, submitted: now, slotsNeeded: need, ready: make(chan struct{}), root: -1,
+		timestamps: map[string]int64{}, submitted: now, slotsNeeded: need, ready: make(chan struct{}),
+		triage: jobmaster.NewTriage(jm.cfg.RootCauseWindow, maxExceptionHistory),
 	}
 	j.tasks = make([][]task, len(g.Vertices))
 	j.vertices = make([]vertexInfo, len(g.Vertices))

@@ -271,7 +271,7 @@ func (jm *JobManager) failoverLocked(j *job, idx int, f failure, now time.Time) 
 		jm.checkpointEffectsLocked(j, ft.coord.Suspend(now, "job FAILING: "+f.err.Error()), now)
 		return false
 	}
-	j.root, j.rootSecondary = idx, f.secondary
+	j.triage.SetRoot(idx, f.secondary)
 	jm.log.Warn("job failed; restarting", "job", j.id, "name", j.name, "attempt", j.attempt, "cause", f.err, "strategy", ft.master.Strategy())
 	jm.masterEffectsLocked(j, eff, now)
 	return true
@@ -328,7 +328,7 @@ func (jm *JobManager) restartReleaseLocked(j *job, reason string, now time.Time)
 	}
 	delete(jm.mu.deploying, j.id)
 	delete(jm.mu.suspects, j.id)
-	j.suspect = nil
+	j.triage.Clear()
 	j.setStatusLocked(statusRestarting, now)
 	jm.closeOrdersLocked(j)
 	jm.releaseLocked(j, "job RESTARTING: "+reason)
@@ -375,7 +375,7 @@ func (jm *JobManager) redeployLocked(j *job, d jobmaster.Deploy, now time.Time) 
 			return
 		}
 		for _, s := range skipped {
-			jm.recordLocked(j, failure{name: "CheckpointSkipped", err: s}, at, false)
+			j.triage.Record(at, failure{name: "CheckpointSkipped", err: s}.report())
 		}
 		for _, id := range ids {
 			if !ok || id > m.ID {

@@ -662,9 +662,12 @@ func (jm *JobManager) tickLocked(now time.Time) {
 		}
 	}
 	for _, j := range jobsOf(jm.mu.suspects) {
-		if p := j.suspect; p != nil && !now.Before(p.deadline) {
+		if r, idx, ok := j.triage.Tick(now); ok {
+			delete(jm.mu.suspects, j.id)
 			jm.log.Info("no cause of a secondary failure came within the window; failing with it", "job", j.id, "window", jm.cfg.RootCauseWindow)
-			jm.failNowLocked(j, p.index, p.f, now)
+			jm.failNowLocked(j, idx, failureOf(r), now)
+		} else if _, waits := j.triage.Deadline(); !waits {
+			delete(jm.mu.suspects, j.id)
 		}
 	}
 	for _, j := range jobsOf(jm.mu.active) {

@@ -2,6 +2,7 @@ package jobmanager
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -67,16 +68,9 @@ type job struct {
 	workers     []*worker
 	// tasks[v][s] is subtask s of vertex v.
 	tasks [][]task
-	// exceptions is the job's exception history, in arrival order; root
-	// indexes the root exception in it (-1 while none), rootSecondary
-	// tells that the root is a secondary failure (no cause came within the
-	// window), which a process death arriving later replaces.
-	exceptions    []v1.ExceptionEntry
-	root          int
-	rootSecondary bool
-	truncated     bool
-	// suspect is the secondary failure the job waits to explain.
-	suspect *suspectFailure
+	// triage keeps the job's exception history and root exception, and
+	// the secondary failure it waits to explain (the root-cause window).
+	triage *jobmaster.Triage
 	// ready is closed when every worker reported ready, or the job ended
 	// before; readyErr tells which.
 	ready    chan struct{}
@@ -264,85 +258,43 @@ type failure struct {
 	attempt int64
 }
 
-// suspectFailure is a job's first failure when it is secondary: the job
-// fails with it at deadline unless a cause comes first.
-type suspectFailure struct {
-	index    int
-	f        failure
-	deadline time.Time
-}
-
 // failLocked reports a (primary) failure of j with cause, raised at
 // location (a TaskManager or worker, or empty).
 func (jm *JobManager) failLocked(j *job, cause error, location string, now time.Time) {
 	jm.reportLocked(j, failure{name: exceptionFailure, err: cause, location: location}, now)
 }
 
-// reportLocked records a failure of j in its exception history and
-// decides: a primary failure of a job still CREATED or RUNNING fails it at
-// once and is its root exception; a secondary one waits up to the
-// root-cause window for a cause (tickLocked fails the job with it after);
-// a failure of a job already failing is kept as a concurrent exception,
-// and a process death replaces a secondary root. Failures of jobs that
-// finished or are cancelled are not the job's.
+// reportLocked records a failure of j in its exception history, and
+// carries out the triage's verdict (internal/jobmaster's Triage): a
+// primary failure of a job still CREATED or RUNNING fails it at once and
+// is its root exception; a secondary one waits up to the root-cause
+// window for a cause (tickLocked fails the job with it after); a failure
+// of a job already failing is kept as a concurrent exception, and a
+// process death replaces a secondary root. Failures of jobs that
+// finished or are cancelled are not the job's, nor those of an older
+// attempt.
 func (jm *JobManager) reportLocked(j *job, f failure, now time.Time) {
-	switch j.status {
-	case statusFinished, statusCanceled, statusCancelling:
-		return
-	}
 	if f.attempt != 0 && j.attempt != 0 && f.attempt != j.attempt {
 		return // an older attempt's: a zombie's, or the lost attempt's
 	}
-	if j.status == statusRestarting {
-		// The attempt being released fails as it stops: kept in the
-		// history, decided by nobody. A failure of the job itself (no
-		// slots for the next attempt) is decided again.
-		jm.recordLocked(j, f, now, false)
-		if f.attempt != 0 {
-			return
-		}
+	v, idx := j.triage.Report(now, j.status, f.report())
+	switch v {
+	case jobmaster.AwaitCause:
+		jm.mu.suspects[j.id] = j
+		jm.log.Info("job: secondary failure; waiting for its cause", "job", j.id, "cause", f.err, "window", jm.cfg.RootCauseWindow)
+	case jobmaster.FailNow:
+		jm.failNowLocked(j, idx, f, now)
 	}
-	// A failure that becomes the root is recorded even when the history
-	// is full of concurrent ones.
-	root := (j.status == statusFailing || j.status == statusFailed) && f.death && j.rootSecondary ||
-		(j.status == statusCreated || j.status == statusRunning) && (!f.secondary || j.suspect == nil)
-	idx := jm.recordLocked(j, f, now, root)
-	switch j.status {
-	case statusFailing, statusFailed:
-		if idx >= 0 && f.death && j.rootSecondary {
-			j.root, j.rootSecondary = idx, false
-		}
-		return
-	}
-	if f.secondary {
-		if j.suspect == nil {
-			j.suspect = &suspectFailure{index: idx, f: f, deadline: now.Add(jm.cfg.RootCauseWindow)}
-			jm.mu.suspects[j.id] = j
-			jm.log.Info("job: secondary failure; waiting for its cause", "job", j.id, "cause", f.err, "window", jm.cfg.RootCauseWindow)
-		}
-		return
-	}
-	jm.failNowLocked(j, idx, f, now)
 }
 
-// recordLocked appends f to j's exception history, unless the same
-// failure is there already (workers repeat theirs), and returns its
-// index; -1 when the history is full, unless must.
-func (jm *JobManager) recordLocked(j *job, f failure, now time.Time, must bool) int {
-	msg := f.err.Error()
-	for i, e := range j.exceptions {
-		if e.ExceptionName == f.name && e.Location == f.location && e.Stacktrace == msg {
-			return i
-		}
-	}
-	if len(j.exceptions) >= maxExceptionHistory && !must {
-		j.truncated = true
-		return -1
-	}
-	j.exceptions = append(j.exceptions, v1.ExceptionEntry{
-		ExceptionName: f.name, Stacktrace: msg, Timestamp: now.UnixMilli(), Location: f.location,
-	})
-	return len(j.exceptions) - 1
+// report is f as the triage takes it.
+func (f failure) report() jobmaster.Report {
+	return jobmaster.Report{Name: f.name, Message: f.err.Error(), Location: f.location, Secondary: f.secondary, Death: f.death, Attempt: f.attempt}
+}
+
+// failureOf is the failure of a triage's report.
+func failureOf(r jobmaster.Report) failure {
+	return failure{name: r.Name, err: errors.New(r.Message), location: r.Location, secondary: r.Secondary, death: r.Death, attempt: r.Attempt}
 }
 
 // failNowLocked fails j with the failure at index idx of its history as
@@ -355,7 +307,7 @@ func (jm *JobManager) failNowLocked(j *job, idx int, f failure, now time.Time) {
 	if j.ft != nil && jm.failoverLocked(j, idx, f, now) {
 		return
 	}
-	j.root, j.rootSecondary = idx, f.secondary
+	j.triage.SetRoot(idx, f.secondary)
 	jm.log.Warn("job failed", "job", j.id, "name", j.name, "cause", f.err)
 	jm.endLocked(j, statusFailing, statusFailed, fmt.Errorf("job %s failed: %w", j.id, f.err), "job FAILING", now)
 }
@@ -394,7 +346,7 @@ func (jm *JobManager) endLocked(j *job, transient, final string, readyErr error,
 	}
 	delete(jm.mu.deploying, j.id)
 	delete(jm.mu.suspects, j.id)
-	j.suspect = nil
+	j.triage.Clear()
 	j.compact()
 	j.endedAt = now
 	j.setStatusLocked(transient, now)

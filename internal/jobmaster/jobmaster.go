@@ -28,6 +28,13 @@
 // Fencing: every deployment has an attempt number, 1 for the first, one
 // more for each restart. Events of another attempt than the current one
 // are refused (Stale): a zombie worker's reports change nothing.
+//
+// Before a failure reaches Master.Fail, a Triage (rootcause.go) keeps it
+// in the job's exception history and decides whether it fails the job
+// now or, being the consequence of another failure, waits for its cause
+// within the root-cause window. The JobManager tells the master every
+// subtask that finishes (TaskState), and the master says when the job is
+// FINISHED.
 package jobmaster
 
 import (

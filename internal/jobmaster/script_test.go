@@ -20,10 +20,18 @@ var update = flag.Bool("update", false, "rewrite the golden files of testdata/*.
 
 // TestScripts runs every testdata/*.txt through a Master and compares the
 // transcript with testdata/*.golden.
-func TestScripts(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
+func TestScripts(t *testing.T) { runScripts(t, "testdata/*.txt", run) }
+
+// TestRootCauseScripts runs every testdata/rootcause/*.txt through a
+// Triage.
+func TestRootCauseScripts(t *testing.T) { runScripts(t, "testdata/rootcause/*.txt", runTriage) }
+
+// runScripts runs the scripts matching glob through run and compares each
+// transcript with the script's .golden file (rewritten with -update).
+func runScripts(t *testing.T, glob string, run func(string) (string, error)) {
+	files, err := filepath.Glob(glob)
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no scripts in testdata: %v", err)
+		t.Fatalf("no scripts %s: %v", glob, err)
 	}
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".txt")
@@ -207,4 +215,84 @@ func at(t time.Time) string {
 		return "none"
 	}
 	return t.Sub(base).String()
+}
+
+// runTriage interprets a root-cause script. Its config line takes
+// window= and history=; report takes the job's status= and the failure's
+// name=, message=, location=, attempt=, secondary=true and death=true.
+func runTriage(src string) (string, error) {
+	lines, err := script.Parse(src)
+	if err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	var tr *Triage
+	for _, l := range lines {
+		now := base.Add(l.At)
+		fmt.Fprintf(&out, "%s\n", l)
+		if tr == nil && l.Cmd != "config" {
+			return "", fmt.Errorf("line %d: the script must start with config", l.No)
+		}
+		report := func() (Report, error) {
+			a, err := l.Int("attempt", 1)
+			return Report{Name: l.Str("name", "JobFailure"), Message: l.Str("message", ""), Location: l.Str("location", ""),
+				Secondary: l.Str("secondary", "") == "true", Death: l.Str("death", "") == "true", Attempt: a}, err
+		}
+		switch l.Cmd {
+		case "config":
+			w, err := l.Duration("window", 2*time.Second)
+			if err != nil {
+				return "", err
+			}
+			n, err := l.Int("history", 16)
+			if err != nil {
+				return "", err
+			}
+			tr = NewTriage(w, int(n))
+		case "report":
+			r, err := report()
+			if err != nil {
+				return "", err
+			}
+			v, idx := tr.Report(now, l.Str("status", Running), r)
+			fmt.Fprintf(&out, "  = %s index=%d", v, idx)
+			if d, ok := tr.Deadline(); ok && v == AwaitCause {
+				fmt.Fprintf(&out, " until=%v", d.Sub(base))
+			}
+			fmt.Fprintln(&out)
+		case "record":
+			r, err := report()
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(&out, "  = index=%d\n", tr.Record(now, r))
+		case "tick":
+			if r, idx, ok := tr.Tick(now); ok {
+				fmt.Fprintf(&out, "  -> fail-now index=%d %s\n", idx, r)
+			}
+		case "set-root":
+			idx, err := l.Int("index", 0)
+			if err != nil {
+				return "", err
+			}
+			tr.SetRoot(int(idx), l.Str("secondary", "") == "true")
+		case "clear":
+			tr.Clear()
+		case "history":
+			root := "none"
+			if e, ok := tr.Root(); ok {
+				root = fmt.Sprintf("%s %q", e.Name, e.Message)
+			}
+			fmt.Fprintf(&out, "  root=%s truncated=%v entries=%d\n", root, tr.Truncated(), len(tr.Entries()))
+			for i, e := range tr.Entries() {
+				fmt.Fprintf(&out, "  %d: at %v %s %q location=%q\n", i, e.Time.Sub(base), e.Name, e.Message, e.Location)
+			}
+		default:
+			return "", fmt.Errorf("line %d: unknown command %q", l.No, l.Cmd)
+		}
+		if err := l.Unused(); err != nil {
+			return "", err
+		}
+	}
+	return out.String(), nil
 }
