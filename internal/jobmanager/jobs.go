@@ -469,18 +469,31 @@ func (jm *JobManager) endedLocked(j *job, now time.Time) {
 	}
 }
 
-// taskFinishedLocked tells j's master that subtask s of vertex v of the
-// current attempt finished: the master decides when the job is FINISHED
-// (masterEffectsLocked ends it). Only FINISHED goes to the master here: a
-// failure reaches it through reportLocked, after the root-cause window.
-func (jm *JobManager) taskFinishedLocked(j *job, v, s int, now time.Time) {
+// tasksFinishedLocked tells j's master the subtasks ([vertex, subtask])
+// of the current attempt that reported FINISHED: the master decides when
+// the job is FINISHED (masterEffectsLocked ends it). Only FINISHED goes to
+// the master here: a failure reaches it through reportLocked, after the
+// root-cause window.
+func (jm *JobManager) tasksFinishedLocked(j *job, finished [][2]int, now time.Time) {
 	if j.ft == nil {
 		jm.finishedLocked(j, now)
 		return
 	}
-	res, eff := j.ft.master.TaskState(now, j.attempt, v, s, v1.TaskFinished, "", "")
-	if res == jobmaster.Accepted {
-		jm.masterEffectsLocked(j, eff, now)
+	res := jobmaster.Ignored
+	for _, vs := range finished {
+		var eff []jobmaster.Effect
+		res, eff = j.ft.master.TaskState(now, j.attempt, vs[0], vs[1], v1.TaskFinished, "", "")
+		if res == jobmaster.Accepted {
+			jm.masterEffectsLocked(j, eff, now)
+		}
+	}
+	if j.status == statusRunning && len(j.unfinished()) == 0 {
+		// Every subtask reported FINISHED, yet the master does not say the
+		// job is: not expected (its attempt or status diverged); the job
+		// must not run for ever.
+		jm.log.Error("every subtask finished but the job master does not finish the job; finishing it", "job", j.id,
+			"attempt", j.attempt, "master", j.ft.master.Status(), "masterAttempt", j.ft.master.Attempt(), "result", res)
+		jm.finishLocked(j, now)
 	}
 }
 

@@ -228,9 +228,7 @@ func (jm *JobManager) ReportTasks(ctx context.Context, req *rpcpb.ReportTasksReq
 		jm.reportLocked(j, f, at)
 	}
 	j.publishLocked()
-	for _, vs := range finished {
-		jm.taskFinishedLocked(j, vs[0], vs[1], at)
-	}
+	jm.tasksFinishedLocked(j, finished, at)
 	return &rpcpb.ReportTasksResponse{}, nil
 }
 
