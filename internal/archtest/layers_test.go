@@ -44,8 +44,8 @@ var layers = map[string]int{
 	"internal/graph":    1,
 
 	// L2: pure protocol logic: events in, effects out; no sockets, no
-	// goroutines, no time.Now.
-	"internal/scheduler":  2,
+	// goroutines, no time.Now (TestPurePackages checks them).
+	"internal/scheduler":  2, // slots: queue, allocation, TaskManagers to start and stop
 	"internal/checkpoint": 2,
 	"internal/restart":    2,
 	"internal/heartbeat":  2,
