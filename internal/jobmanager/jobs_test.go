@@ -14,6 +14,7 @@ import (
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/jobmaster"
 	"github.com/spate-dev/spate/internal/resource"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
@@ -498,4 +499,50 @@ func TestRunOwnsServersAndContexts(t *testing.T) {
 			t.Errorf("%s still accepts connections after Run returned", addr)
 		}
 	}
+}
+
+// TestJobFinishedByMaster: the job master hears every subtask finish and
+// decides the job is FINISHED (it was never told, and stayed RUNNING):
+// not while a worker's subtasks still run, and then the workers are
+// released ("job finished") and their slots freed for the scheduler.
+func TestJobFinishedByMaster(t *testing.T) {
+	jm, c, _ := startJMWith(t, Config{})
+	art := upload(t, c)
+	tms := []*fakeTM{connectFakeTM(t, jm, 1), connectFakeTM(t, jm, 1)}
+	id := submit(t, c, art, 2)
+	report := func(tm *fakeTM, dep *rpcpb.DeployWorker, subtask int32) {
+		t.Helper()
+		var tasks []*rpcpb.TaskStatus
+		for v := range int32(2) {
+			tasks = append(tasks, &rpcpb.TaskStatus{Vertex: v, Subtask: subtask, State: v1.TaskFinished})
+		}
+		if _, err := tm.rpc.ReportTasks(context.Background(), &rpcpb.ReportTasksRequest{JobId: dep.JobId, WorkerId: dep.WorkerId, Attempt: dep.Attempt, Tasks: tasks}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	masterStatus := func() string {
+		jm.mu.Lock()
+		defer jm.mu.Unlock()
+		return jm.mu.jobs[JobID(id)].ft.master.Status()
+	}
+	deps := []*rpcpb.DeployWorker{tms[0].next("deploy").GetDeploy(), tms[1].next("deploy").GetDeploy()}
+	report(tms[0], deps[0], 0)
+	if s, m := state(t, c, id), masterStatus(); s != v1.JobRunning || m != jobmaster.Running {
+		t.Fatalf("with worker w1's subtasks running: job %s, master %s; want RUNNING", s, m)
+	}
+	report(tms[1], deps[1], 1)
+	if m := masterStatus(); m != jobmaster.Finished {
+		t.Fatalf("every subtask finished: master %s, want FINISHED", m)
+	}
+	for i, tm := range tms {
+		rel := tm.next("release").GetRelease()
+		if rel.JobId != id || rel.Reason != "job finished" {
+			t.Fatalf("release to TaskManager %d = %+v, want job %s finished", i, rel, id)
+		}
+		tm.stream.Send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_JobReleased{JobReleased: &rpcpb.JobReleased{JobId: id}}})
+	}
+	waitFor(t, 5*time.Second, "the job FINISHED with both slots free", func() bool {
+		o, _ := c.Overview(context.Background())
+		return state(t, c, id) == v1.JobFinished && o.SlotsAvailable == 2
+	})
 }
