@@ -108,7 +108,7 @@ func (jm *JobManager) newFaultTolerance(g *jobgraph.JobGraph, env map[string]str
 		fwd := e.Partitioning == jobgraph.Forward && vertices[from].Parallelism == vertices[to].Parallelism
 		vertices[to].Inputs = append(vertices[to].Inputs, checkpoint.Input{From: from, Forward: fwd})
 	}
-	ft.master = jobmaster.New(jobmaster.Config{Strategy: strategy, Parallelism: par, Provided: jm.cfg.Provider != nil})
+	ft.master = jobmaster.New(jobmaster.Config{Strategy: strategy, Parallelism: par, Provided: jm.cfg.Provider != nil, DeploymentTimeout: jm.cfg.DeploymentTimeout})
 	ft.coord = checkpoint.New(ccfg, vertices)
 	if ccfg.Interval > 0 {
 		ft.storeURL = c.String(checkpoint.KeyDir, "")
@@ -303,6 +303,10 @@ func (jm *JobManager) masterEffectsLocked(j *job, eff []jobmaster.Effect, now ti
 			if e.To == jobmaster.Finished {
 				jm.finishLocked(j, now)
 			}
+		case jobmaster.DeploymentTimedOut:
+			if e.Attempt == j.attempt && j.status == statusRunning {
+				jm.deploymentTimedOutLocked(j, now)
+			}
 		}
 	}
 }
@@ -326,7 +330,6 @@ func (jm *JobManager) restartReleaseLocked(j *job, reason string, now time.Time)
 			}
 		}
 	}
-	delete(jm.mu.deploying, j.id)
 	delete(jm.mu.suspects, j.id)
 	j.triage.Clear()
 	j.setStatusLocked(statusRestarting, now)

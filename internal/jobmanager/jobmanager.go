@@ -315,14 +315,13 @@ type JobManager struct {
 		// jobs holds every job the JobManager knows: active ones and the
 		// ended ones the job store keeps (jobstore.*).
 		jobs map[JobID]*job
-		// active holds the jobs not yet ended with their workers gone;
-		// deploying those whose workers have not all reported ready;
-		// suspects those whose first failure is secondary and that wait
-		// for its cause. The periodic check walks these, the scheduler's
-		// queue and the TaskManagers, never the history.
-		active    map[JobID]*job
-		deploying map[JobID]*job
-		suspects  map[JobID]*job
+		// active holds the jobs not yet ended with their workers gone
+		// (their masters time their deployments out); suspects those
+		// whose first failure is secondary and that wait for its cause.
+		// The periodic check walks these, the scheduler's queue and the
+		// TaskManagers, never the history.
+		active   map[JobID]*job
+		suspects map[JobID]*job
 		// archive holds the ended jobs, oldest first.
 		archive []*job
 		// submitted counts the jobs ever accepted (an application's main
@@ -421,7 +420,6 @@ func New(cfg Config) (*JobManager, error) {
 	jm.mu.tms = map[string]*taskManager{}
 	jm.mu.jobs = map[JobID]*job{}
 	jm.mu.active = map[JobID]*job{}
-	jm.mu.deploying = map[JobID]*job{}
 	jm.mu.suspects = map[JobID]*job{}
 	jm.mu.stdout = map[uint64]chan string{}
 	jm.mu.sched = scheduler.New(jm.schedulerConfig())
@@ -656,11 +654,6 @@ func (jm *JobManager) tickLocked(now time.Time) {
 		}
 	}
 	jm.schedEffectsLocked(jm.mu.sched.Tick(now), now)
-	for _, j := range jobsOf(jm.mu.deploying) {
-		if now.Sub(j.deployedAt) > jm.cfg.DeploymentTimeout {
-			jm.deploymentTimedOutLocked(j, now)
-		}
-	}
 	for _, j := range jobsOf(jm.mu.suspects) {
 		if r, idx, ok := j.triage.Tick(now); ok {
 			delete(jm.mu.suspects, j.id)

@@ -62,7 +62,6 @@ type job struct {
 	status      string
 	timestamps  map[string]int64
 	submitted   time.Time
-	deployedAt  time.Time
 	endedAt     time.Time
 	slotsNeeded int
 	workers     []*worker
@@ -174,8 +173,6 @@ func (jm *JobManager) deployLocked(j *job, a scheduler.Allocate, now time.Time) 
 		}
 	}
 	j.setStatusLocked(statusRunning, now)
-	j.deployedAt = now
-	jm.mu.deploying[j.id] = j
 	for vi := range j.tasks {
 		for s := range j.tasks[vi] {
 			j.tasks[vi][s].state = v1.TaskDeploying
@@ -194,7 +191,8 @@ func (jm *JobManager) deployLocked(j *job, a scheduler.Allocate, now time.Time) 
 }
 
 // deploymentTimedOutLocked fails j, whose workers have not all reported
-// ready within the deployment timeout, naming the program and the workers.
+// ready within the deployment timeout (its master said so), naming the
+// program and the workers.
 func (jm *JobManager) deploymentTimedOutLocked(j *job, now time.Time) {
 	var late []string
 	location := ""
@@ -344,7 +342,6 @@ func (jm *JobManager) endLocked(j *job, transient, final string, readyErr error,
 			}
 		}
 	}
-	delete(jm.mu.deploying, j.id)
 	delete(jm.mu.suspects, j.id)
 	j.triage.Clear()
 	j.compact()

@@ -357,7 +357,7 @@ func TestJobStore(t *testing.T) {
 			t.Errorf("ended job %s keeps its submission: env %v args %v graph %v", id, j.env, j.args, j.graph != nil)
 		}
 	}
-	if n := len(jm.mu.active) + jm.mu.sched.Waiting() + len(jm.mu.deploying) + len(jm.mu.suspects); n != 0 {
+	if n := len(jm.mu.active) + jm.mu.sched.Waiting() + len(jm.mu.suspects); n != 0 {
 		t.Errorf("%d ended jobs in the sets the periodic check walks", n)
 	}
 	jm.mu.Unlock()

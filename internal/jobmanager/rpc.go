@@ -158,7 +158,9 @@ func (jm *JobManager) WorkerReady(ctx context.Context, req *rpcpb.WorkerReadyReq
 	}
 	if all && !closed(j.ready) {
 		close(j.ready)
-		delete(jm.mu.deploying, j.id)
+		if j.ft != nil {
+			j.ft.master.Ready(jm.clock.Now(), j.attempt)
+		}
 	}
 	ready := j.ready
 	jm.mu.Unlock()

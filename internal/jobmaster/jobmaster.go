@@ -129,11 +129,20 @@ type SuspendCheckpoints struct{ Reason string }
 // Status reports a change of the job's status.
 type Status struct{ From, To string }
 
+// DeploymentTimedOut reports that Attempt's workers did not all report
+// ready within the deployment timeout: the JobManager fails the job
+// (Fail), naming the workers that did not.
+type DeploymentTimedOut struct {
+	Attempt int64
+	Timeout time.Duration
+}
+
 func (Deploy) effect()             {}
 func (Cancel) effect()             {}
 func (StartTaskManager) effect()   {}
 func (SuspendCheckpoints) effect() {}
 func (Status) effect()             {}
+func (DeploymentTimedOut) effect() {}
 
 func (e Deploy) String() string {
 	if e.Restore == 0 {
@@ -151,6 +160,9 @@ func (e SuspendCheckpoints) String() string {
 	return fmt.Sprintf("suspend-checkpoints reason=%q", e.Reason)
 }
 func (e Status) String() string { return fmt.Sprintf("status %s -> %s", e.From, e.To) }
+func (e DeploymentTimedOut) String() string {
+	return fmt.Sprintf("deployment-timed-out attempt=%d timeout=%v", e.Attempt, e.Timeout)
+}
 
 // maxHistory bounds the failover history, as Flink's
 // web.exception-history-size (16).
@@ -164,6 +176,11 @@ type Master struct {
 	// provided tells that a provider starts TaskManagers (StartTaskManager
 	// effects).
 	provided bool
+	// deploymentTimeout is how long an attempt's workers have to report
+	// ready; readyBy is when the current attempt's time is up (zero once
+	// they are ready, or with no timeout).
+	deploymentTimeout time.Duration
+	readyBy           time.Time
 
 	status  string
 	attempt int64
@@ -189,6 +206,9 @@ type Config struct {
 	Parallelism []int
 	// Provided tells that TaskManagers come from a provider.
 	Provided bool
+	// DeploymentTimeout is how long an attempt's workers have, from its
+	// deployment, to report ready (Ready); none if zero.
+	DeploymentTimeout time.Duration
 }
 
 // New returns the master of a job just submitted (CREATED).
@@ -197,7 +217,8 @@ func New(cfg Config) *Master {
 	if s == nil {
 		s = restart.NewNone()
 	}
-	return &Master{strategy: s, parallelism: cfg.Parallelism, provided: cfg.Provided, status: Created, released: true, finished: map[[2]int]bool{}}
+	return &Master{strategy: s, parallelism: cfg.Parallelism, provided: cfg.Provided, deploymentTimeout: cfg.DeploymentTimeout,
+		status: Created, released: true, finished: map[[2]int]bool{}}
 }
 
 // Status is the job's status.
@@ -246,11 +267,25 @@ func (m *Master) Deployed(now time.Time, attempt int64) (Result, []Effect) {
 	m.deployPending = false
 	m.attempt = attempt
 	m.released = false
+	m.readyBy = time.Time{}
+	if m.deploymentTimeout > 0 {
+		m.readyBy = now.Add(m.deploymentTimeout)
+	}
 	clear(m.finished)
 	if attempt > 1 {
 		m.restarts++
 	}
 	return Accepted, m.setStatus(Running, nil)
+}
+
+// Ready reports that every worker of attempt reported ready: the
+// deployment timeout no longer applies.
+func (m *Master) Ready(now time.Time, attempt int64) Result {
+	if attempt != m.attempt || m.deployPending {
+		return Stale
+	}
+	m.readyBy = time.Time{}
+	return Accepted
 }
 
 // RestoredFinished records subtasks a restored checkpoint recorded as
@@ -370,14 +405,25 @@ func (m *Master) Released(now time.Time, attempt int64) (Result, []Effect) {
 	return Accepted, m.progress(now)
 }
 
-// Tick advances time: a restart whose backoff passed is deployed.
-func (m *Master) Tick(now time.Time) []Effect { return m.progress(now) }
+// Tick advances time: a restart whose backoff passed is deployed; a
+// running attempt whose workers are not all ready past the deployment
+// timeout is reported (once).
+func (m *Master) Tick(now time.Time) []Effect {
+	if m.status == Running && !m.readyBy.IsZero() && now.After(m.readyBy) {
+		m.readyBy = time.Time{}
+		return []Effect{DeploymentTimedOut{Attempt: m.attempt, Timeout: m.deploymentTimeout}}
+	}
+	return m.progress(now)
+}
 
-// NextEvent is when the master next needs a Tick: the end of a backoff;
-// zero if none.
+// NextEvent is when the master next needs a Tick: the end of a backoff,
+// or of the deployment timeout; zero if none.
 func (m *Master) NextEvent() time.Time {
 	if m.status == Restarting && m.released && !m.deployPending {
 		return m.restartAt
+	}
+	if m.status == Running && !m.readyBy.IsZero() {
+		return m.readyBy.Add(time.Millisecond)
 	}
 	return time.Time{}
 }

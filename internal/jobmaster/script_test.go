@@ -109,6 +109,12 @@ func run(src string) (string, error) {
 					}
 				case "provided":
 					cfg.Provided = l.Str("provided", "") == "true"
+				case "deployment-timeout":
+					d, err := l.Duration("deployment-timeout", 0)
+					if err != nil {
+						return "", err
+					}
+					cfg.DeploymentTimeout = d
 				case "checkpointing":
 					checkpointing = l.Str("checkpointing", "") == "true"
 				case "random":
@@ -172,6 +178,8 @@ func run(src string) (string, error) {
 		case "tm-lost":
 			r, eff = m.TaskManagerLost(now, attempt(), l.Str("tm", ""), l.Str("cause", ""))
 			res = r.String()
+		case "ready":
+			res = m.Ready(now, attempt()).String()
 		case "released":
 			r, eff = m.Released(now, attempt())
 			res = r.String()
