@@ -4,11 +4,13 @@
 // each redeployment, and the history of the failures that caused them.
 //
 // It is pure: each method takes one event with its time (a subtask's
-// state, a failure, a TaskManager lost, the old attempt's workers gone, a
-// timer tick, a cancel request, a checkpoint completed) and returns the
-// effects the JobManager (internal/jobmanager) carries out: deploy an
-// attempt restoring a checkpoint, cancel an attempt's workers, start a
-// TaskManager, suspend checkpointing. No sockets, goroutines or clock.
+// state, a failure, a TaskManager lost, the attempt's workers ready, the
+// old attempt's workers gone, a timer tick, a cancel request, a
+// checkpoint completed) and returns the effects the JobManager
+// (internal/jobmanager) carries out: deploy an attempt restoring a
+// checkpoint, cancel an attempt's workers, start a TaskManager, suspend
+// checkpointing, report a deployment that timed out. No sockets,
+// goroutines or clock.
 //
 // Job status (Flink's), with whole-job failover:
 //
