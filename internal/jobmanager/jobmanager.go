@@ -637,10 +637,12 @@ func (jm *JobManager) checkLoop() {
 }
 
 // tickLocked does what is due at now: heartbeats out, TaskManagers whose
-// heartbeats stopped, idle TaskManagers, jobs that waited too long for
-// slots or for their workers, secondary failures whose window passed, and
-// ended jobs past jobstore.expiration-time. It walks the TaskManagers and
-// the jobs in those states only, not the history.
+// heartbeats stopped, the scheduler's timers (idle TaskManagers, jobs that
+// waited too long for slots), secondary failures whose window passed, the
+// jobs' masters' and coordinators' timers (workers not ready in time,
+// restart backoffs, checkpoints), and ended jobs past
+// jobstore.expiration-time. It walks the TaskManagers and the active jobs
+// only, not the history.
 func (jm *JobManager) tickLocked(now time.Time) {
 	if now.Sub(jm.mu.lastBeat) >= jm.cfg.HeartbeatInterval {
 		jm.mu.lastBeat = now
