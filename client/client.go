@@ -53,6 +53,7 @@ type Client struct {
 	hc      *http.Client
 	timeout time.Duration
 	token   string // bearer token, if any (auth.go)
+	tls     bool   // WithTLS: a bare address is https
 }
 
 // Option configures New.
@@ -82,7 +83,7 @@ func WithTimeout(d time.Duration) Option {
 
 // New returns a client of the JobManager at address: "host:port", or a URL
 // "http://host:port" (https too, and a path prefix if a proxy serves the API
-// below one).
+// below one). A bare "host:port" is http, or https with WithTLS.
 func New(address string, opts ...Option) (*Client, error) {
 	base, err := parseAddress(address)
 	if err != nil {
@@ -91,6 +92,9 @@ func New(address string, opts ...Option) (*Client, error) {
 	c := &Client{base: base, addr: base.Host, hc: &http.Client{}, timeout: DefaultTimeout}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.tls && !strings.Contains(address, "://") {
+		c.base.Scheme = "https"
 	}
 	return c, nil
 }
@@ -295,6 +299,9 @@ func (c *Client) transportError(ctx context.Context, rq request, err error, time
 			c.addr, c.addr, err)
 	case errors.As(err, &dnsErr):
 		return fmt.Errorf("jobmanager %s: host %q is unknown: check the address: %w", c.addr, c.base.Hostname(), err)
+	case strings.Contains(err.Error(), "tls: "), strings.Contains(err.Error(), "x509: "):
+		return fmt.Errorf("jobmanager %s: %s %s: TLS failed: check security.ssl.rest.keystore (the client's certificate, if the JobManager requires one) and security.ssl.rest.truststore (the CA of the JobManager's certificate): %w",
+			c.addr, rq.method, rq.path, err)
 	}
 	return fmt.Errorf("jobmanager %s: %s %s: %w (check that the JobManager runs: spate jobmanager)", c.addr, rq.method, rq.path, err)
 }

@@ -137,7 +137,7 @@ type cluster struct {
 
 var regexpJobID = regexp.MustCompile(`submitted with JobID ([0-9a-f]{32})`)
 
-var addrLine = regexp.MustCompile(`JobManager RPC at (\S+), REST at http://(\S+)`)
+var addrLine = regexp.MustCompile(`JobManager RPC at (\S+), REST at https?://(\S+)`)
 
 // startCluster starts a JobManager and one TaskManager per entry of slots.
 func startCluster(t testing.TB, slots ...int) *cluster {

@@ -145,7 +145,11 @@ func jobmanagerCmd(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Printf("JobManager RPC at %s, REST at http://%s\n", jm.RPCAddr(), jm.RESTAddr())
+	scheme := "http"
+	if cfg.RESTTLS != nil {
+		scheme = "https"
+	}
+	fmt.Printf("JobManager RPC at %s, REST at %s://%s\n", jm.RPCAddr(), scheme, jm.RESTAddr())
 	err = jm.Run(ctx)
 	if *removeDir && *clusterDir != "" {
 		os.RemoveAll(*clusterDir)

@@ -54,6 +54,7 @@ func logs(args []string) error {
 			return fmt.Errorf("logs: %w", err)
 		}
 		addr, logDir = info.REST, filepath.Join(info.Dir, "log")
+		info.Credentials.applyTo(&conf)
 	} else if info, ok := sessionAt(addr); ok {
 		logDir = filepath.Join(info.Dir, "log")
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -49,6 +50,8 @@ type progressFlags struct {
 	// token is the REST token the polls send (the command's
 	// rest.authentication.token-file), if any.
 	token string
+	// tls, if set, makes the polls HTTPS (security.ssl.rest.*).
+	tls *tls.Config
 }
 
 func (f *progressFlags) register(fs *flag.FlagSet) {
@@ -77,7 +80,7 @@ func (f *progressFlags) start(w *os.File, follow bool) (*progress, error) {
 	if f.mode == "off" || !follow {
 		return nil, nil
 	}
-	p := newProgress(w, live, f.interval, f.token)
+	p := newProgress(w, live, f.interval, f.token, f.tls)
 	if live {
 		p.width = func() int {
 			if cols, _, err := term.GetSize(int(w.Fd())); err == nil && cols > 0 {
@@ -101,6 +104,7 @@ type progress struct {
 	width func() int    // the terminal's columns (live)
 	http  *http.Client
 	token string // sent with every poll, if set
+	tls   *tls.Config
 	stop  chan struct{}
 	done  chan struct{}
 	// abort ends the poll in flight when Close is called.
@@ -144,9 +148,15 @@ type jobStatus struct {
 	Restarts    int
 }
 
-func newProgress(w io.Writer, live bool, every time.Duration, token string) *progress {
+func newProgress(w io.Writer, live bool, every time.Duration, token string, tc *tls.Config) *progress {
+	hc := &http.Client{Timeout: 5 * time.Second}
+	if tc != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = tc
+		hc.Transport = t
+	}
 	p := &progress{w: w, live: live, every: every, width: func() int { return 0 },
-		http: &http.Client{Timeout: 5 * time.Second}, token: token,
+		http: hc, token: token, tls: tc,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	p.base, p.abort = context.WithCancel(context.Background())
 	go p.run()
@@ -158,7 +168,7 @@ func (p *progress) follow(rest, id, name string) {
 	if p == nil {
 		return
 	}
-	c, err := client.New(rest, client.WithTimeout(5*time.Second), client.WithToken(p.token))
+	c, err := client.New(rest, client.WithTimeout(5*time.Second), client.WithToken(p.token), client.WithTLS(p.tls))
 	if err != nil {
 		return
 	}
@@ -237,7 +247,7 @@ func (p *progress) poll(ctx context.Context, final bool) {
 	clusters := append([]string(nil), p.mu.clusters...)
 	p.mu.Unlock()
 	for _, rest := range clusters {
-		c, err := client.New(rest, client.WithTimeout(5*time.Second), client.WithToken(p.token))
+		c, err := client.New(rest, client.WithTimeout(5*time.Second), client.WithToken(p.token), client.WithTLS(p.tls))
 		if err != nil {
 			continue
 		}
@@ -303,7 +313,15 @@ func (p *progress) pollJob(ctx context.Context, j *followedJob) bool {
 // watermark (aggregated over their subtasks), the completed checkpoints
 // and numRestarts. A route answered 404 is not asked again.
 func (p *progress) optionalFigures(ctx context.Context, j *followedJob, d v1.JobDetails, st *jobStatus) {
-	base := "http://" + j.rest + "/v1/jobs/" + j.id
+	base := j.rest
+	switch {
+	case strings.Contains(base, "://"):
+	case p.tls != nil:
+		base = "https://" + base
+	default:
+		base = "http://" + base
+	}
+	base += "/v1/jobs/" + j.id
 	if !j.noLag {
 		wm := int64(math.MaxInt64)
 		for _, vid := range sinkVertices(d) {

@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/spate-dev/spate"
-	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/launcher"
 )
@@ -64,6 +63,7 @@ func run(args []string) error {
 			return fmt.Errorf("run: %w", err)
 		}
 		*target, jm = "remote", info.REST
+		info.Credentials.applyTo(&conf)
 	}
 	if *target == "kubernetes-session" {
 		rest, err := kubeSessionREST(conf)
@@ -80,6 +80,9 @@ func run(args []string) error {
 	}
 	// The embedded executor runs in the program: no JobManager to follow.
 	if pf.token, err = restTokenOf(conf); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	if pf.tls, err = restTLSOf(conf); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
 	pg, err := pf.start(os.Stderr, *target != "local" && !*detached)
@@ -122,11 +125,13 @@ func run(args []string) error {
 		}
 	}
 	if *target == "remote" {
-		cmd.Env = append(cmd.Env, spate.JobManagerEnv+"="+restAddress(jm, conf), spate.DetachedEnv+"="+strconv.FormatBool(*detached))
-		if path, _ := conf.Get(keyRESTTokenFile); path != "" {
-			// The file's path, never the token, in the program's environment.
-			cmd.Env = append(cmd.Env, client.TokenFileEnv+"="+path)
+		cmd.Env = append(cmd.Env, spate.JobManagerEnv+"="+restURL(restAddress(jm, conf), conf), spate.DetachedEnv+"="+strconv.FormatBool(*detached))
+		// The files' paths, never the token or keys, in the program's environment.
+		env, err := restClientEnv(conf)
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
 		}
+		cmd.Env = append(cmd.Env, env...)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, pg.output(os.Stdout), pg.output(os.Stderr)
 	if err := cmd.Run(); err != nil {

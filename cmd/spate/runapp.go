@@ -67,6 +67,9 @@ func runApplication(args []string) error {
 	if pf.token, err = restTokenOf(conf); err != nil {
 		return fmt.Errorf("run-application: %w", err)
 	}
+	if pf.tls, err = restTLSOf(conf); err != nil {
+		return fmt.Errorf("run-application: %w", err)
+	}
 	pg, err := pf.start(os.Stderr, !*detached)
 	if err != nil {
 		return fmt.Errorf("run-application: %w", err)

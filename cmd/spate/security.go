@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,14 +87,80 @@ func clusterCA(conf config.Config, log *slog.Logger) (*pki.CA, *pki.Material, er
 // JobManager requires it, the CLI sends it.
 const keyRESTTokenFile = "rest.authentication.token-file"
 
-// clientAuth is the REST client option that sends the token of conf's
-// rest.authentication.token-file, if set.
-func clientAuth(conf config.Config) (client.Option, error) {
+// clientAuth is the REST client's options of conf's credentials: the
+// token of rest.authentication.token-file, if set, and HTTPS with
+// security.ssl.rest.*.
+func clientAuth(conf config.Config) ([]client.Option, error) {
 	tok, err := restTokenOf(conf)
 	if err != nil {
 		return nil, err
 	}
-	return client.WithToken(tok), nil
+	tc, err := restTLSOf(conf)
+	if err != nil {
+		return nil, err
+	}
+	return []client.Option{client.WithToken(tok), client.WithTLS(tc)}, nil
+}
+
+// restTLSFiles are the files of conf's security.ssl.rest.* a client
+// uses, if security.ssl.rest.enabled: the truststore that verifies the
+// JobManager's certificate, and the keystore of the client's own where
+// the JobManager requires one (authentication-enabled), as Flink's
+// REST client.
+func restTLSFiles(conf config.Config) (enabled bool, keystore, truststore string, err error) {
+	if enabled, err = conf.Bool(jobmanager.KeySSLRESTEnabled, false); err != nil || !enabled {
+		return false, "", "", err
+	}
+	mutual, err := conf.Bool(jobmanager.KeySSLRESTMutual, false)
+	if err != nil {
+		return false, "", "", err
+	}
+	if mutual {
+		keystore, _ = conf.Get(jobmanager.KeySSLRESTKeystore)
+		if keystore = strings.TrimSpace(keystore); keystore == "" {
+			return false, "", "", errors.New(jobmanager.KeySSLRESTMutual + " is true but " + jobmanager.KeySSLRESTKeystore + " is not set: give the client's certificate and private key (PEM, mode 0600)")
+		}
+	}
+	truststore, _ = conf.Get(jobmanager.KeySSLRESTTruststore)
+	return true, keystore, strings.TrimSpace(truststore), nil
+}
+
+// restTLSOf is the TLS configuration of a REST client of conf, or nil
+// if security.ssl.rest.enabled is not set.
+func restTLSOf(conf config.Config) (*tls.Config, error) {
+	enabled, ks, ts, err := restTLSFiles(conf)
+	if err != nil || !enabled {
+		return nil, err
+	}
+	return client.LoadTLS(ks, ts)
+}
+
+// restClientEnv is the environment that passes conf's REST credentials
+// to a program in the client role: the files' paths, never their
+// contents.
+func restClientEnv(conf config.Config) ([]string, error) {
+	var env []string
+	if path, _ := conf.Get(keyRESTTokenFile); strings.TrimSpace(path) != "" {
+		env = append(env, client.TokenFileEnv+"="+strings.TrimSpace(path))
+	}
+	enabled, ks, ts, err := restTLSFiles(conf)
+	if err != nil {
+		return nil, err
+	}
+	if enabled && (ks != "" || ts != "") {
+		env = append(env, client.KeystoreEnv+"="+ks, client.TruststoreEnv+"="+ts)
+	}
+	return env, nil
+}
+
+// restURL is addr as a program in the client role takes it: https://addr
+// if conf's REST API serves HTTPS (a program without the TLS files then
+// verifies it with the system's roots), addr otherwise.
+func restURL(addr string, conf config.Config) string {
+	if enabled, _ := conf.Bool(jobmanager.KeySSLRESTEnabled, false); enabled && !strings.Contains(addr, "://") {
+		return "https://" + addr
+	}
+	return addr
 }
 
 // restTokenOf is the token of conf's rest.authentication.token-file, or
@@ -116,7 +183,7 @@ func newClient(addr string, conf config.Config, opts ...client.Option) (*client.
 	if err != nil {
 		return nil, err
 	}
-	return client.New(addr, append([]client.Option{auth}, opts...)...)
+	return client.New(addr, append(auth, opts...)...)
 }
 
 // kubeSecurity is the security of a Kubernetes cluster's JobManager until

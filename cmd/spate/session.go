@@ -11,10 +11,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spate-dev/spate/client"
+	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/jobmanager"
 	"github.com/spate-dev/spate/internal/procdir"
 	"github.com/spate-dev/spate/internal/provider"
 	"github.com/spate-dev/spate/internal/provider/process"
@@ -31,8 +34,86 @@ type sessionInfo struct {
 	PID     int       `json:"pid"`
 	Dir     string    `json:"dir"`
 	Started time.Time `json:"started"`
+	// Credentials are what a client of the session needs: the paths of
+	// its REST token and TLS files (session.json is 0600).
+	Credentials *sessionCredentials `json:"credentials,omitempty"`
 	// Status is filled in by list: RUNNING, UNREACHABLE or DEAD.
 	Status string `json:"status,omitempty"`
+}
+
+// sessionCredentials are the REST credentials of a session, as the
+// configuration keys that give them (absolute paths of their files).
+type sessionCredentials struct {
+	TokenFile     string `json:"tokenFile,omitempty"`
+	TLS           bool   `json:"tls,omitempty"`
+	TLSMutual     bool   `json:"tlsMutual,omitempty"`
+	TLSKeystore   string `json:"tlsKeystore,omitempty"`
+	TLSTruststore string `json:"tlsTruststore,omitempty"`
+}
+
+// credentialsOf are conf's REST credentials, nil if it has none.
+func credentialsOf(conf config.Config) (*sessionCredentials, error) {
+	var c sessionCredentials
+	var err error
+	abs := func(key string) (string, error) {
+		v, _ := conf.Get(key)
+		if v = strings.TrimSpace(v); v == "" {
+			return "", nil
+		}
+		return filepath.Abs(v)
+	}
+	if c.TokenFile, err = abs(keyRESTTokenFile); err != nil {
+		return nil, err
+	}
+	if c.TLS, err = conf.Bool(jobmanager.KeySSLRESTEnabled, false); err != nil {
+		return nil, err
+	}
+	if c.TLS {
+		if c.TLSMutual, err = conf.Bool(jobmanager.KeySSLRESTMutual, false); err != nil {
+			return nil, err
+		}
+		if c.TLSKeystore, err = abs(jobmanager.KeySSLRESTKeystore); err != nil {
+			return nil, err
+		}
+		if c.TLSTruststore, err = abs(jobmanager.KeySSLRESTTruststore); err != nil {
+			return nil, err
+		}
+	}
+	if c == (sessionCredentials{}) {
+		return nil, nil
+	}
+	return &c, nil
+}
+
+// applyTo sets the session's credentials in conf, where conf does not
+// set them itself.
+func (c *sessionCredentials) applyTo(conf *config.Config) {
+	if c == nil {
+		return
+	}
+	set := func(key, v string) {
+		if _, ok := conf.Get(key); !ok && v != "" {
+			conf.Set(key, v)
+		}
+	}
+	set(keyRESTTokenFile, c.TokenFile)
+	if c.TLS {
+		set(jobmanager.KeySSLRESTEnabled, "true")
+		set(jobmanager.KeySSLRESTMutual, strconv.FormatBool(c.TLSMutual))
+		set(jobmanager.KeySSLRESTKeystore, c.TLSKeystore)
+		set(jobmanager.KeySSLRESTTruststore, c.TLSTruststore)
+	}
+}
+
+// restURL is the session's REST API as a URL.
+func (s sessionInfo) restURL() string {
+	if strings.Contains(s.REST, "://") {
+		return s.REST
+	}
+	if s.Credentials != nil && s.Credentials.TLS {
+		return "https://" + s.REST
+	}
+	return "http://" + s.REST
 }
 
 func sessionsDir() (string, error) {
@@ -111,7 +192,13 @@ func sessionStart(args []string) error {
 	}
 	rest := cl.REST()
 	pid, _ := strconv.Atoi(cl.ID())
-	info := sessionInfo{ID: id, REST: rest, PID: pid, Dir: dir, Started: time.Now()}
+	creds, err := credentialsOf(conf)
+	if err != nil {
+		stopCluster(cl)
+		os.RemoveAll(dir)
+		return fmt.Errorf("session start: %w", err)
+	}
+	info := sessionInfo{ID: id, REST: rest, PID: pid, Dir: dir, Started: time.Now(), Credentials: creds}
 	b2, _ := json.MarshalIndent(info, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, "session.json"), b2, 0o600); err != nil {
 		stopCluster(cl)
@@ -119,9 +206,11 @@ func sessionStart(args []string) error {
 		return fmt.Errorf("session start: %w", err)
 	}
 	// Wait for the TaskManagers, so that the session takes jobs at once.
-	c, err := client.New(rest)
+	c, err := newClient(rest, conf)
 	if err != nil {
-		return err
+		stopCluster(cl)
+		os.RemoveAll(dir)
+		return fmt.Errorf("session start: %w", err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -134,7 +223,7 @@ func sessionStart(args []string) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	fmt.Printf("Session %s started: REST http://%s, logs in %s\n", id, rest, filepath.Join(dir, "log"))
+	fmt.Printf("Session %s started: REST %s, logs in %s\n", id, info.restURL(), filepath.Join(dir, "log"))
 	fmt.Printf("Submit with: spate run --session %s ./prog\n", id)
 	return nil
 }
@@ -184,7 +273,9 @@ func status(info sessionInfo) string {
 	if !jobManagerRuns(info) {
 		return sessionDead
 	}
-	c, err := client.New(info.REST, client.WithTimeout(2*time.Second))
+	var conf config.Config
+	info.Credentials.applyTo(&conf)
+	c, err := newClient(info.REST, conf, client.WithTimeout(2*time.Second))
 	if err != nil {
 		return sessionUnreachable
 	}
@@ -247,7 +338,7 @@ func sessionList(args []string) error {
 		if !filepath.IsAbs(s.Dir) {
 			logs = s.Dir // a Kubernetes session's: how to read them
 		}
-		fmt.Fprintf(w, "%s\t%s\thttp://%s\t%s\t%s\n", s.ID, s.Status, s.REST, s.Started.Format("2006-01-02 15:04:05"), logs)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Status, s.restURL(), s.Started.Format("2006-01-02 15:04:05"), logs)
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -364,7 +455,7 @@ func findSession(id string) (sessionInfo, error) {
 	case sessionDead:
 		return sessionInfo{}, fmt.Errorf("session %s is dead: its JobManager is gone; its logs are in %s; remove it with spate session stop %s", id, filepath.Join(s.Dir, "log"), id)
 	case sessionUnreachable:
-		return sessionInfo{}, fmt.Errorf("session %s does not answer at http://%s; see its logs in %s", id, s.REST, filepath.Join(s.Dir, "log"))
+		return sessionInfo{}, fmt.Errorf("session %s does not answer at %s; see its logs in %s", id, s.restURL(), filepath.Join(s.Dir, "log"))
 	}
 	return s, nil
 }

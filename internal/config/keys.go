@@ -262,6 +262,10 @@ var registry = func() map[string]Key {
 		{Name: "security.ssl.internal.truststore", Kind: KindString, Doc: "PEM file with the CA certificates that sign the cluster members' certificates"},
 		{Name: "rest.authentication.token-file", Kind: KindString, Doc: "file (mode 0600) holding the bearer token the REST API requires; clients read it too"},
 		{Name: "rest.authentication.enabled", Kind: KindBool, Default: "true", Doc: "require authentication on a REST API bound to a non-loopback address; false serves it to anyone, logged loudly"},
+		{Name: "security.ssl.rest.enabled", Kind: KindBool, Default: "false", Doc: "serve the JobManager's REST API over HTTPS (TLS 1.3); clients (the CLI, programs it runs, the Go client) speak HTTPS to it"},
+		{Name: "security.ssl.rest.keystore", Kind: KindString, Doc: "PEM file (mode 0600) with the REST API's certificate, its chain and its private key on the JobManager; on a client, its own certificate, presented when authentication-enabled is true"},
+		{Name: "security.ssl.rest.truststore", Kind: KindString, Doc: "PEM file with CA certificates: on the JobManager, those clients' certificates must chain to (authentication-enabled); on a client, those the JobManager's must chain to (no host name check; the system's roots and host names without it)"},
+		{Name: "security.ssl.rest.authentication-enabled", Kind: KindBool, Default: "false", Doc: "mutual TLS on the REST API: the JobManager requires a client certificate its truststore verifies, which authenticates a REST API on a non-loopback address without a token"},
 		{Name: "rest.upload.max-concurrent", Kind: KindInt, Min: 1, Max: 1 << 16, Default: "4", Doc: "uploads one client (token or address) may have in flight; more are answered 429"},
 		{Name: "taskmanager.worker.uid-range", Kind: KindString, Default: "none", Doc: "uids (first-last, e.g. 100000-165535) the workers of a TaskManager running as root run under, each worker its own with a private 0700 directory; none runs them as the TaskManager's user"},
 	}

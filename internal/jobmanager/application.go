@@ -50,6 +50,16 @@ func (jm *JobManager) runApplication(ctx context.Context, app *Application, appE
 		// The token file's path, not the token: the main's client reads it.
 		cmd.Env = append(cmd.Env, "SPATE_REST_TOKEN_FILE="+jm.cfg.RESTTokenFile)
 	}
+	if jm.cfg.RESTTLS != nil {
+		// The JobManager's own REST files: its certificate is the main's
+		// client certificate (trusted where the truststore is the CA of
+		// both, as in Flink's shared REST keystore).
+		trust := jm.cfg.RESTTruststore
+		if trust == "" {
+			trust = jm.cfg.RESTKeystore // its own certificate, trusted as itself
+		}
+		cmd.Env = append(cmd.Env, "SPATE_REST_SSL_KEYSTORE="+jm.cfg.RESTKeystore, "SPATE_REST_SSL_TRUSTSTORE="+trust)
+	}
 	// Its last error line says why it failed, if it does.
 	errTail := &tailWriter{max: 4 << 10}
 	cmd.Stdout, cmd.Stderr = app.Output, io.MultiWriter(app.Output, errTail)

@@ -17,6 +17,7 @@ package jobmanager
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -184,6 +185,14 @@ type Config struct {
 	// MaxUploadsPerClient bounds one client's uploads in flight
 	// (rest.upload.max-concurrent).
 	MaxUploadsPerClient int
+	// RESTTLS, if set, makes the REST API serve HTTPS
+	// (security.ssl.rest.enabled); RESTMutualTLS says it requires a
+	// client certificate (security.ssl.rest.authentication-enabled).
+	RESTTLS       *tls.Config
+	RESTMutualTLS bool
+	// RESTKeystore and RESTTruststore are the files of RESTTLS, which an
+	// application's main uses as a client.
+	RESTKeystore, RESTTruststore string
 }
 
 // ConfigFrom reads a JobManager's configuration from c, with Flink's
@@ -516,8 +525,8 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	defer stopREST()
 	go func() {
 		defer servers.Done()
-		errc <- rest.Serve(restCtx, jm.restLn, rest.NewHandler(jm, rest.Options{MaxArtifactBytes: jm.cfg.MaxArtifactBytes, Logger: jm.log,
-			Token: jm.cfg.RESTToken, MaxUploadsPerClient: jm.cfg.MaxUploadsPerClient}))
+		errc <- rest.ServeWith(restCtx, jm.restLn, rest.NewHandler(jm, rest.Options{MaxArtifactBytes: jm.cfg.MaxArtifactBytes, Logger: jm.log,
+			Token: jm.cfg.RESTToken, MaxUploadsPerClient: jm.cfg.MaxUploadsPerClient}), rest.ServeConfig{TLS: jm.cfg.RESTTLS})
 	}()
 	jm.wg.Add(2)
 	go jm.checkLoop()

@@ -3,6 +3,7 @@ package jobmanager
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -327,6 +328,12 @@ const (
 	KeyRESTTokenFile      = "rest.authentication.token-file"
 	KeyRESTAuthentication = "rest.authentication.enabled"
 	KeyRESTMaxUploads     = "rest.upload.max-concurrent"
+	// The REST API's TLS, as Flink's security.ssl.rest.*; PEM files here,
+	// as the internal ones.
+	KeySSLRESTEnabled    = "security.ssl.rest.enabled"
+	KeySSLRESTKeystore   = "security.ssl.rest.keystore"
+	KeySSLRESTTruststore = "security.ssl.rest.truststore"
+	KeySSLRESTMutual     = "security.ssl.rest.authentication-enabled"
 )
 
 // restSecurityFrom reads the REST API's token, whether it may go
@@ -347,6 +354,39 @@ func restSecurityFrom(c config.Config, cfg *Config) error {
 	if cfg.MaxUploadsPerClient, err = positiveInt(c, KeyRESTMaxUploads, rest.DefaultMaxUploadsPerClient, "a number of uploads"); err != nil {
 		return err
 	}
+	return restTLSFrom(c, cfg)
+}
+
+// restTLSFrom reads the REST API's TLS: its certificate (keystore) and,
+// for mutual TLS, the CAs of its clients' certificates (truststore).
+func restTLSFrom(c config.Config, cfg *Config) error {
+	enabled, err := c.Bool(KeySSLRESTEnabled, false)
+	if err != nil || !enabled {
+		return err
+	}
+	mutual, err := c.Bool(KeySSLRESTMutual, false)
+	if err != nil {
+		return err
+	}
+	ks, ts := strings.TrimSpace(get(c, KeySSLRESTKeystore, "")), strings.TrimSpace(get(c, KeySSLRESTTruststore, ""))
+	if ks == "" {
+		return errors.New(KeySSLRESTEnabled + " is true but " + KeySSLRESTKeystore + " is not set: give the REST API's certificate and private key (PEM, mode 0600)")
+	}
+	cert, err := pki.LoadKeystore(ks)
+	if err != nil {
+		return fmt.Errorf("%s: %w", KeySSLRESTKeystore, err)
+	}
+	var clientCAs *x509.CertPool
+	if mutual {
+		if ts == "" {
+			return errors.New(KeySSLRESTMutual + " is true but " + KeySSLRESTTruststore + " is not set: give the CA certificates (PEM) that clients' certificates must chain to")
+		}
+		if clientCAs, err = pki.LoadTruststore(ts); err != nil {
+			return fmt.Errorf("%s: %w", KeySSLRESTTruststore, err)
+		}
+	}
+	cfg.RESTTLS, cfg.RESTMutualTLS = pki.RESTServerConfig(cert, clientCAs), mutual
+	cfg.RESTKeystore, cfg.RESTTruststore = ks, ts
 	return nil
 }
 
@@ -354,7 +394,7 @@ func restSecurityFrom(c config.Config, cfg *Config) error {
 // authentication, and says loudly when that is meant.
 func (jm *JobManager) checkRESTExposure() error {
 	addr := jm.restLn.Addr().String()
-	if err := rest.CheckExposure(addr, jm.cfg.RESTToken, false); err != nil {
+	if err := rest.CheckExposure(addr, jm.cfg.RESTToken, jm.cfg.RESTMutualTLS, false); err != nil {
 		if !jm.cfg.RESTUnauthenticated {
 			return fmt.Errorf("jobmanager: %w", err)
 		}

@@ -33,20 +33,9 @@ func NewMaterial(kp *KeyPair, ca *CA) (*Material, error) {
 // and a truststore (PEM CA certificates). The keystore must be readable
 // by its owner only: its key is the cluster membership.
 func LoadMaterial(keystore, truststore string) (*Material, error) {
-	if err := CheckPrivate(keystore); err != nil {
+	cert, err := LoadKeystore(keystore)
+	if err != nil {
 		return nil, err
-	}
-	kb, err := os.ReadFile(keystore)
-	if err != nil {
-		return nil, fmt.Errorf("read keystore: %w", err)
-	}
-	kp, err := ParseKeyPair(kb)
-	if err != nil {
-		return nil, fmt.Errorf("keystore %s: %w (want PEM: the certificate, its chain, then its private key)", keystore, err)
-	}
-	cert, err := kp.TLSCertificate()
-	if err != nil {
-		return nil, fmt.Errorf("keystore %s: %w", keystore, err)
 	}
 	tb, err := os.ReadFile(truststore)
 	if err != nil {
@@ -165,4 +154,72 @@ func WorkerCheck(job, worker string) func(*x509.Certificate) error {
 		}
 		return nil
 	}
+}
+
+// LoadKeystore reads a keystore (PEM certificate chain and private key),
+// which must be readable by its owner only.
+func LoadKeystore(path string) (tls.Certificate, error) {
+	if err := CheckPrivate(path); err != nil {
+		return tls.Certificate{}, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("read keystore: %w", err)
+	}
+	kp, err := ParseKeyPair(b)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("keystore %s: %w (want PEM: the certificate, its chain, then its private key)", path, err)
+	}
+	cert, err := kp.TLSCertificate()
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("keystore %s: %w", path, err)
+	}
+	return cert, nil
+}
+
+// LoadTruststore reads a truststore (PEM CA certificates).
+func LoadTruststore(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read truststore: %w", err)
+	}
+	pool, _, err := ParsePool(b)
+	if err != nil {
+		return nil, fmt.Errorf("truststore %s: %w (want PEM CA certificates)", path, err)
+	}
+	return pool, nil
+}
+
+// RESTServerConfig is the TLS 1.3 configuration of a REST API presenting
+// cert; with clientCAs set, it requires a client certificate chaining to
+// them (mutual TLS; no host names, as ServerConfig), and serves anyone
+// otherwise. It speaks HTTP/1.1 only, whose deadlines the REST server
+// enforces.
+func RESTServerConfig(cert tls.Certificate, clientCAs *x509.CertPool) *tls.Config {
+	if clientCAs != nil {
+		c := ServerConfig(cert, clientCAs, nil)
+		c.NextProtos = []string{"http/1.1"}
+		return c
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
+}
+
+// RESTClientConfig is the TLS configuration of a REST client: it
+// presents cert if not nil (for a server that requires one), and
+// verifies the server's chain against roots without host names if roots
+// is set (a cluster's own CA, as the internal connections), or against
+// the system's roots with its host name otherwise.
+func RESTClientConfig(cert *tls.Certificate, roots *x509.CertPool) *tls.Config {
+	c := &tls.Config{MinVersion: tls.VersionTLS13}
+	if cert != nil {
+		c.Certificates = []tls.Certificate{*cert}
+	}
+	if roots != nil {
+		c.InsecureSkipVerify = true
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			_, err := Verify(cs, roots)
+			return err
+		}
+	}
+	return c
 }

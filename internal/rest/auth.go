@@ -103,9 +103,10 @@ func ReadToken(path string) ([]byte, error) {
 var ErrNoAuthentication = errors.New("the REST API would be open to anyone who reaches it")
 
 // CheckExposure refuses to serve the REST API on a non-loopback address
-// without a token, unless unauthenticated says it is meant.
-func CheckExposure(addr string, token []byte, unauthenticated bool) error {
-	if token != nil || unauthenticated {
+// without authentication, a token or mutual TLS (a client certificate
+// required), unless unauthenticated says it is meant.
+func CheckExposure(addr string, token []byte, mutualTLS, unauthenticated bool) error {
+	if token != nil || mutualTLS || unauthenticated {
 		return nil
 	}
 	host, _, err := net.SplitHostPort(addr)
@@ -118,5 +119,5 @@ func CheckExposure(addr string, token []byte, unauthenticated bool) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("REST address %s is not loopback and no rest.authentication.token-file is set: %w; set the token file, bind rest.address to 127.0.0.1, or set rest.authentication.enabled: false", addr, ErrNoAuthentication)
+	return fmt.Errorf("REST address %s is not loopback and no rest.authentication.token-file is set: %w; set the token file, or security.ssl.rest.enabled and security.ssl.rest.authentication-enabled (client certificates), bind rest.address to 127.0.0.1, or set rest.authentication.enabled: false", addr, ErrNoAuthentication)
 }

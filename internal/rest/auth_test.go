@@ -124,22 +124,25 @@ func TestReadToken(t *testing.T) {
 
 func TestCheckExposure(t *testing.T) {
 	for _, c := range []struct {
-		addr    string
-		token   []byte
-		unauth  bool
-		wantErr bool
+		name      string
+		addr      string
+		token     []byte
+		mutualTLS bool
+		unauth    bool
+		wantErr   bool
 	}{
-		{"127.0.0.1:8081", nil, false, false},
-		{"[::1]:8081", nil, false, false},
-		{"localhost:8081", nil, false, false},
-		{"0.0.0.0:8081", nil, false, true},
-		{"10.1.2.3:8081", nil, false, true},
-		{"10.1.2.3:8081", []byte(testToken), false, false},
-		{"10.1.2.3:8081", nil, true, false},
+		{"ipv4 loopback", "127.0.0.1:8081", nil, false, false, false},
+		{"ipv6 loopback", "[::1]:8081", nil, false, false, false},
+		{"localhost", "localhost:8081", nil, false, false, false},
+		{"any address", "0.0.0.0:8081", nil, false, false, true},
+		{"network address", "10.1.2.3:8081", nil, false, false, true},
+		{"network address with token", "10.1.2.3:8081", []byte(testToken), false, false, false},
+		{"network address with mutual TLS", "10.1.2.3:8081", nil, true, false, false},
+		{"network address unauthenticated on purpose", "10.1.2.3:8081", nil, false, true, false},
 	} {
-		err := rest.CheckExposure(c.addr, c.token, c.unauth)
+		err := rest.CheckExposure(c.addr, c.token, c.mutualTLS, c.unauth)
 		if (err != nil) != c.wantErr {
-			t.Errorf("CheckExposure(%s, token %v, unauthenticated %v) = %v", c.addr, c.token != nil, c.unauth, err)
+			t.Errorf("%s: CheckExposure(%s, token %v, mutual TLS %v, unauthenticated %v) = %v", c.name, c.addr, c.token != nil, c.mutualTLS, c.unauth, err)
 		}
 	}
 }

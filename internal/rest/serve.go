@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -37,6 +38,9 @@ type ServeConfig struct {
 	// name when positive.
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
+	// TLS, if set, serves HTTPS with it (security.ssl.rest.*): the TLS
+	// handshake must end within ReadHeaderTimeout, as the header must.
+	TLS *tls.Config
 }
 
 // ServeWith is Serve with cfg.
@@ -55,6 +59,10 @@ func ServeWith(ctx context.Context, ln net.Listener, h http.Handler, cfg ServeCo
 		// Requests keep ctx's values, not its end: the shutdown lets
 		// requests in flight finish.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if cfg.TLS != nil {
+		// A *tls.Conn, which http.Server hands its handshake deadline.
+		ln = tls.NewListener(ln, cfg.TLS)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -72,7 +72,11 @@ func SubmitOnly(ctx context.Context, p *Job) (_ *client.Client, _ string, err er
 	if err != nil {
 		return nil, "", fmt.Errorf("job %q: %w", p.Name, err)
 	}
-	c, err := client.New(addr, auth)
+	tlsOpt, err := client.TLSFromEnvironment()
+	if err != nil {
+		return nil, "", fmt.Errorf("job %q: %w", p.Name, err)
+	}
+	c, err := client.New(addr, auth, tlsOpt)
 	if err != nil {
 		return nil, "", fmt.Errorf("job %q: %w", p.Name, err)
 	}

@@ -35,7 +35,7 @@ type Deployer struct {
 var _ provider.Deployer = Deployer{}
 
 // restLine is how the jobmanager command announces its REST address.
-var restLine = regexp.MustCompile(`REST at http://(\S+)`)
+var restLine = regexp.MustCompile(`REST at https?://(\S+)`)
 
 // Deploy starts a cluster whose files and logs live in spec.Dir.
 func (d Deployer) Deploy(ctx context.Context, spec provider.ClusterSpec) (provider.Cluster, error) {
