@@ -110,6 +110,9 @@ func jobmanagerCmd(args []string) error {
 		if *ended, err = kubeJobManager(conf, &cfg, cfg.Logger); err != nil {
 			return err
 		}
+		if cfg.TLS, err = internalTLS(conf, cfg.Logger, "jobmanager"); err != nil {
+			return err
+		}
 		kubeSecurity(conf, &cfg)
 		cfg.MinTaskManagers = *minTMs
 	default:

@@ -126,7 +126,7 @@ func TestSessionObjects(t *testing.T) {
 	if pod.Spec.ServiceAccountName != "spate" || pod.Spec.RestartPolicy != corev1.RestartPolicyAlways {
 		t.Errorf("JobManager pod: service account %q, restart policy %s", pod.Spec.ServiceAccountName, pod.Spec.RestartPolicy)
 	}
-	if vols := volumeNames(pod.Spec.Volumes); !slices.Equal(vols, []string{"logs", "spate-config-volume"}) {
+	if vols := volumeNames(pod.Spec.Volumes); !slices.Equal(vols, []string{"logs", "spate-config-volume", "spate-tls-volume"}) {
 		t.Errorf("JobManager volumes = %v", vols)
 	}
 	owner := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: id, UID: dep.UID}
@@ -183,7 +183,7 @@ func TestSessionObjects(t *testing.T) {
 	if q := tmMain.Resources.Limits[corev1.ResourceMemory]; q.String() != "512Mi" {
 		t.Errorf("TaskManager memory limit = %s, want 512Mi", q.String())
 	}
-	if vols := volumeNames(tm.Spec.Volumes); !slices.Equal(vols, []string{"scratch", "spate-config-volume"}) {
+	if vols := volumeNames(tm.Spec.Volumes); !slices.Equal(vols, []string{"scratch", "spate-config-volume", "spate-tls-volume"}) {
 		t.Errorf("TaskManager volumes = %v", vols)
 	}
 

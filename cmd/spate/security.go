@@ -10,6 +10,7 @@ import (
 	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/jobmanager"
+	"github.com/spate-dev/spate/internal/localkube/inpod"
 	"github.com/spate-dev/spate/internal/pki"
 )
 
@@ -44,7 +45,8 @@ func internalTLS(conf config.Config, log *slog.Logger, daemon string) (*pki.Mate
 			" (PEM: certificate and private key, mode 0600) and " + keySSLInternalTruststore +
 			" (PEM: the cluster's CA certificates), or set " + keySSLInternalEnabled + ": false to run without TLS (see docs/security.md)")
 	}
-	m, err := pki.LoadMaterial(ks, ts)
+	// In a pod on localkube's runner, container paths are under its root.
+	m, err := pki.LoadMaterial(inpod.Path(ks), inpod.Path(ts))
 	if err != nil {
 		return nil, fmt.Errorf("%s: internal TLS: %w", daemon, err)
 	}
@@ -186,16 +188,14 @@ func newClient(addr string, conf config.Config, opts ...client.Option) (*client.
 	return client.New(addr, append(auth, opts...)...)
 }
 
-// kubeSecurity is the security of a Kubernetes cluster's JobManager until
-// the Kubernetes provider makes the cluster's CA and hands certificates out
-// through a Secret (as the process provider does through files): its
-// internal connections are in the clear (its TaskManager pods run with
-// security.ssl.internal.enabled: false), and its REST API, reached through
-// the cluster's Services, needs no token unless one is configured. Both
-// are logged loudly.
+// kubeSecurity is the REST security of a Kubernetes cluster's
+// JobManager: its REST API, reached through the cluster's Services, needs
+// no token unless one is configured (logged loudly). Its internal
+// connections use the certificates the provider's client made and put in
+// the cluster's TLS Secret (internalTLS reads them where the ConfigMap
+// says they are mounted).
 func kubeSecurity(conf config.Config, cfg *jobmanager.Config) {
-	cfg.Logger.Warn(clearWarning + " (the Kubernetes provider does not make the cluster's certificates yet; see docs/security.md)")
-	if cfg.RESTToken == nil && !cfg.RESTUnauthenticated {
+	if cfg.RESTToken == nil && !cfg.RESTMutualTLS && !cfg.RESTUnauthenticated {
 		cfg.RESTUnauthenticated = true
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/pki"
 	"github.com/spate-dev/spate/internal/provider"
 )
 
@@ -116,19 +117,33 @@ func (d Deployer) Deploy(ctx context.Context, spec provider.ClusterSpec) (provid
 	if _, err := kc.AppsV1().Deployments(opts.Namespace).Get(ctx, dep.Name, metav1.GetOptions{}); err == nil {
 		return nil, fmt.Errorf("deploy cluster %s: Deployment %s/%s already exists: stop that cluster (spate session stop %s) or choose another %s", opts.ClusterID, opts.Namespace, dep.Name, opts.ClusterID, KeyClusterID)
 	}
-	// The Secret first, so that the JobManager's pod finds it; it is
-	// owned by the Deployment once that exists.
-	secret := opts.EnvSecret(spec.Env)
-	if secret != nil {
-		if _, err := kc.CoreV1().Secrets(opts.Namespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
-			return nil, fmt.Errorf("deploy cluster %s: create Secret %s/%s: %w", opts.ClusterID, opts.Namespace, secret.Name, explain(err))
+	// The Secrets first, so that the JobManager's pod finds them; they
+	// are owned by the Deployment once that exists.
+	var secrets []*corev1.Secret
+	if s := opts.EnvSecret(spec.Env); s != nil {
+		secrets = append(secrets, s)
+	}
+	if opts.InternalTLS {
+		s, err := clusterTLSSecret(opts)
+		if err != nil {
+			return nil, fmt.Errorf("deploy cluster %s: %w", opts.ClusterID, err)
+		}
+		secrets = append(secrets, s)
+	}
+	removeSecrets := func() {
+		for _, s := range secrets {
+			kc.CoreV1().Secrets(opts.Namespace).Delete(context.WithoutCancel(ctx), s.Name, metav1.DeleteOptions{})
+		}
+	}
+	for _, s := range secrets {
+		if _, err := kc.CoreV1().Secrets(opts.Namespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			removeSecrets()
+			return nil, fmt.Errorf("deploy cluster %s: create Secret %s/%s: %w", opts.ClusterID, opts.Namespace, s.Name, explain(err))
 		}
 	}
 	created, err := kc.AppsV1().Deployments(opts.Namespace).Create(ctx, dep, metav1.CreateOptions{})
 	if err != nil {
-		if secret != nil {
-			kc.CoreV1().Secrets(opts.Namespace).Delete(context.WithoutCancel(ctx), secret.Name, metav1.DeleteOptions{})
-		}
+		removeSecrets()
 		if apierrors.IsAlreadyExists(err) {
 			return nil, fmt.Errorf("deploy cluster %s: Deployment %s/%s already exists: stop that cluster (spate session stop %s) or choose another %s", opts.ClusterID, opts.Namespace, dep.Name, opts.ClusterID, KeyClusterID)
 		}
@@ -144,7 +159,7 @@ func (d Deployer) Deploy(ctx context.Context, spec provider.ClusterSpec) (provid
 		return nil, err
 	}
 	owner := OwnerReference(created)
-	if secret != nil {
+	for _, secret := range secrets {
 		s, err := kc.CoreV1().Secrets(opts.Namespace).Get(ctx, secret.Name, metav1.GetOptions{})
 		if err == nil {
 			s.OwnerReferences = []metav1.OwnerReference{owner}
@@ -417,6 +432,7 @@ func deleteCluster(ctx context.Context, kc kubernetes.Interface, ns, id string) 
 	ignore("Deployment "+ns+"/"+id, kc.AppsV1().Deployments(ns).Delete(ctx, id, del))
 	ignore("ConfigMap "+ns+"/"+ConfigMapName(id), kc.CoreV1().ConfigMaps(ns).Delete(ctx, ConfigMapName(id), del))
 	ignore("Secret "+ns+"/"+EnvSecretName(id), kc.CoreV1().Secrets(ns).Delete(ctx, EnvSecretName(id), del))
+	ignore("Secret "+ns+"/"+TLSSecretName(id), kc.CoreV1().Secrets(ns).Delete(ctx, TLSSecretName(id), del))
 	ignore("Service "+ns+"/"+id, kc.CoreV1().Services(ns).Delete(ctx, id, del))
 	ignore("Service "+ns+"/"+RESTServiceName(id), kc.CoreV1().Services(ns).Delete(ctx, RESTServiceName(id), del))
 	sel := metav1.ListOptions{LabelSelector: ClusterSelector(id)}
@@ -567,4 +583,32 @@ func DeleteOwnDeployment(ctx context.Context, kc kubernetes.Interface, opts Opti
 		return fmt.Errorf("delete Deployment %s/%s: %w", opts.Namespace, opts.ClusterID, explain(err))
 	}
 	return nil
+}
+
+// clusterTLSSecret makes a cluster's CA and the certificates of its
+// JobManager and TaskManagers, and returns them as its TLS Secret. The
+// CA's key is dropped: the certificates are all the cluster needs.
+func clusterTLSSecret(opts Options) (*corev1.Secret, error) {
+	ca, err := pki.NewCA("spate cluster CA " + opts.ClusterID)
+	if err != nil {
+		return nil, err
+	}
+	// Members are told apart by certificates, not host names (pki).
+	jm, err := ca.Issue(pki.Identity{Role: pki.RoleJobManager}, nil)
+	if err != nil {
+		return nil, err
+	}
+	tm, err := ca.Issue(pki.Identity{Role: pki.RoleTaskManager, Name: opts.ClusterID}, nil)
+	if err != nil {
+		return nil, err
+	}
+	jmPEM, err := jm.PEM()
+	if err != nil {
+		return nil, err
+	}
+	tmPEM, err := tm.PEM()
+	if err != nil {
+		return nil, err
+	}
+	return opts.TLSSecret(jmPEM, tmPEM, pki.CertPEM(ca.Cert.Raw)), nil
 }

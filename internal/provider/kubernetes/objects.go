@@ -47,6 +47,25 @@ const (
 	// envConfDir is config.ConfDirEnv, spelled out to keep this file's
 	// imports to what the objects need.
 	envConfDir = "SPATE_CONF_DIR"
+	// TLSDir is where the cluster's TLS Secret is mounted: a pod's own
+	// keystore (TLSKeystoreFile) and the cluster's CA (TLSTruststoreFile),
+	// mode 0600.
+	TLSDir            = "/opt/spate/tls"
+	TLSKeystoreFile   = "keystore.pem"
+	TLSTruststoreFile = "truststore.pem"
+	// Keys of the TLS Secret: the JobManager's keystore, the
+	// TaskManagers' keystore (one shared by the cluster's TaskManager
+	// pods, as Flink's internal keystore), the CA's certificate. The CA's
+	// key is in no Secret: nothing issues certificates after the deploy.
+	TLSSecretJobManager  = "jobmanager.pem"
+	TLSSecretTaskManager = "taskmanager.pem"
+	TLSSecretTruststore  = "truststore.pem"
+	// tlsVolume is the TLS Secret's volume in the pods.
+	tlsVolume = "spate-tls-volume"
+	// Configuration keys of the internal TLS, the daemons'.
+	keySSLInternalEnabled    = "security.ssl.internal.enabled"
+	keySSLInternalKeystore   = "security.ssl.internal.keystore"
+	keySSLInternalTruststore = "security.ssl.internal.truststore"
 )
 
 // Mode names, as AnnotationMode's values.
@@ -103,6 +122,11 @@ func (o Options) ConfigMap(entries map[string]string, owner metav1.OwnerReferenc
 		entries[KeyTaskManagerTemplate] = ConfDir + "/" + TaskManagerTemplateFile
 	} else {
 		delete(entries, KeyTaskManagerTemplate)
+	}
+	if o.InternalTLS {
+		// Each pod's own keystore, mounted under one name.
+		entries[keySSLInternalKeystore] = TLSDir + "/" + TLSKeystoreFile
+		entries[keySSLInternalTruststore] = TLSDir + "/" + TLSTruststoreFile
 	}
 	// The JobManager's pod template was the client's to apply.
 	delete(entries, KeyJobManagerTemplate)
@@ -184,7 +208,7 @@ func (o Options) JobManagerDeployment(mode string, args []string, env map[string
 		// A JobManager that fails at start says why in its pod's status.
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
-	meta, spec := o.mergePod(o.JobManagerTemplate, labels, nil, main, corev1.RestartPolicyAlways)
+	meta, spec := o.mergePod(o.JobManagerTemplate, labels, nil, main, corev1.RestartPolicyAlways, TLSSecretJobManager)
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: o.ClusterID, Namespace: o.Namespace, Labels: labels,
@@ -214,7 +238,7 @@ func (o Options) TaskManagerPod(name string, args []string, owner metav1.OwnerRe
 		// A TaskManager that fails says why in its pod's status.
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
-	meta, spec := o.mergePod(o.TaskManagerTemplate, Labels(o.ClusterID, ComponentTaskManager), nil, main, corev1.RestartPolicyNever)
+	meta, spec := o.mergePod(o.TaskManagerTemplate, Labels(o.ClusterID, ComponentTaskManager), nil, main, corev1.RestartPolicyNever, TLSSecretTaskManager)
 	meta.Name, meta.Namespace = name, o.Namespace
 	meta.OwnerReferences = []metav1.OwnerReference{owner}
 	return &corev1.Pod{ObjectMeta: meta, Spec: spec}
@@ -229,16 +253,48 @@ func (o Options) baseEnv() []corev1.EnvVar {
 	}
 }
 
-// volumes are the volumes Spate adds to every pod: the ConfigMap.
-func (o Options) volumes() ([]corev1.Volume, []corev1.VolumeMount) {
-	return []corev1.Volume{{
-			Name: configVolume,
-			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(o.ClusterID)},
+// volumes are the volumes Spate adds to every pod: the ConfigMap and,
+// with InternalTLS, the TLS Secret's keystore (key keystore of the
+// Secret: a pod gets its own component's only) and truststore, mode 0600.
+func (o Options) volumes(keystore string) ([]corev1.Volume, []corev1.VolumeMount) {
+	vols := []corev1.Volume{{
+		Name: configVolume,
+		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(o.ClusterID)},
+		}},
+	}}
+	mounts := []corev1.VolumeMount{{Name: configVolume, MountPath: ConfDir}}
+	if o.InternalTLS {
+		vols = append(vols, corev1.Volume{
+			Name: tlsVolume,
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName:  TLSSecretName(o.ClusterID),
+				DefaultMode: ptr.To[int32](0o600),
+				Items: []corev1.KeyToPath{
+					{Key: keystore, Path: TLSKeystoreFile},
+					{Key: TLSSecretTruststore, Path: TLSTruststoreFile},
+				},
 			}},
-		}}, []corev1.VolumeMount{
-			{Name: configVolume, MountPath: ConfDir},
-		}
+		})
+		mounts = append(mounts, corev1.VolumeMount{Name: tlsVolume, MountPath: TLSDir, ReadOnly: true})
+	}
+	return vols, mounts
+}
+
+// TLSSecretName is the name of a cluster's TLS Secret.
+func TLSSecretName(clusterID string) string { return "spate-tls-" + clusterID }
+
+// TLSSecret is the cluster's TLS Secret: the PEM keystores of its
+// JobManager and TaskManagers and its CA's certificate; its owner
+// reference is set once the Deployment exists.
+func (o Options) TLSSecret(jobManager, taskManager, truststore []byte) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: TLSSecretName(o.ClusterID), Namespace: o.Namespace, Labels: Labels(o.ClusterID, ComponentJobManager)},
+		Type:       corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			TLSSecretJobManager: jobManager, TLSSecretTaskManager: taskManager, TLSSecretTruststore: truststore,
+		},
+	}
 }
 
 // secretEnv is the JobManager's own variables, each from its key of the

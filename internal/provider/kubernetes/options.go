@@ -75,6 +75,11 @@ func GenerateClusterID() string {
 
 // Options are a Kubernetes cluster's settings, read from the configuration.
 type Options struct {
+	// InternalTLS says the cluster's internal connections use the
+	// certificates of the cluster's TLS Secret (TLSSecret), which the
+	// client makes at deploy: security.ssl.internal.enabled is not false
+	// and no keystore of the operator's own is configured.
+	InternalTLS     bool
 	ClusterID       string
 	Namespace       string
 	Image           string
@@ -158,6 +163,15 @@ func OptionsFrom(conf config.Config, generate bool) (Options, error) {
 			return o, fmt.Errorf("configuration %s: %w", KeyTaskManagerTemplate, err)
 		}
 	}
+	tlsOn, err := conf.Bool(keySSLInternalEnabled, true)
+	if err != nil {
+		return o, err
+	}
+	ks, _ := conf.Get(keySSLInternalKeystore)
+	// The JobManager reads the ConfigMap, where the keystore is the
+	// Secret's.
+	ks = strings.TrimSpace(ks)
+	o.InternalTLS = tlsOn && (ks == "" || ks == TLSDir+"/"+TLSKeystoreFile)
 	return o, nil
 }
 

@@ -144,9 +144,9 @@ func (p *Provider) StartTaskManager(ctx context.Context, spec provider.TaskManag
 func TaskManagerArgs(spec provider.TaskManagerSpec) []string {
 	return []string{"taskmanager", "--jobmanager", spec.JobManager, "--slots", strconv.Itoa(spec.Slots),
 		"--exit-on-jobmanager-loss", "-D", "taskmanager.resource-id=" + spec.ID,
-		// Until this provider hands certificates out and mounts the
-		// configuration for the workers' own users (docs/security.md).
-		"-D", "security.ssl.internal.enabled=false", "-D", "taskmanager.worker.uid-range=none"}
+		// Until this provider mounts the configuration for the workers'
+		// own users (docs/security.md).
+		"-D", "taskmanager.worker.uid-range=none"}
 }
 
 func (p *Provider) forget(t *tmPod) {
