@@ -296,7 +296,8 @@ func TestDeployFailures(t *testing.T) {
 		want   []string
 	}{
 		{"forbidden", nobody, kubeConfig(ns, "forbidden"),
-			[]string{"create Deployment " + ns + "/forbidden", "forbidden", "RBAC forbids it"}},
+			// The cluster's TLS Secret is its first object.
+			[]string{"create Secret " + ns + "/spate-tls-forbidden", "forbidden", "RBAC forbids it"}},
 		{"invalid template", c.Client, kubeConfig(ns, "invalid", kubernetes.KeyJobManagerTemplate, invalid),
 			[]string{"create Deployment " + ns + "/invalid", "Not_A_DNS_Label", "Invalid value"}},
 		{"image cannot be pulled", c.Client, kubeConfig(ns, "nopull", kubernetes.KeyImage, "registry.invalid/nope:1"),
