@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spate-dev/spate/internal/config"
 )
 
 // probeLine is a line envprobe's operators print.
@@ -174,7 +176,7 @@ func TestApplicationSecretsStayWithMain(t *testing.T) {
 	}
 	dir, rest := appDirLine.FindStringSubmatch(out)[1], restOf(t, out)
 	c := &cluster{rest: rest}
-	t.Cleanup(func() { cancelAll(rest); clusterGone(t, dir, rest) })
+	t.Cleanup(func() { cancelAll(rest, config.Config{}); clusterGone(t, dir, rest) })
 
 	var tm string
 	waitFor(t, 30*time.Second, "the application's TaskManager", func() bool {

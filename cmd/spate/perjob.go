@@ -19,7 +19,6 @@ import (
 
 	"github.com/spate-dev/spate"
 	v1 "github.com/spate-dev/spate/api/v1"
-	"github.com/spate-dev/spate/client"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/launcher"
 	"github.com/spate-dev/spate/internal/provider"
@@ -62,6 +61,12 @@ func runPerJob(prog string, args []string, conf config.Config, detached, keepLog
 	cmd := exec.Command(prog, args...)
 	cmd.Env = append(os.Environ(), config.PropertiesEnv+"="+properties(conf), spate.TargetEnv+"=per-job",
 		launcher.Env+"="+srv.Path(), spate.DetachedEnv+"="+strconv.FormatBool(detached))
+	// The REST credentials' files, for clusters whose REST API needs them.
+	credEnv, err := restClientEnv(conf)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	cmd.Env = append(cmd.Env, credEnv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, pg.output(os.Stdout), r.errOut
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %s: %w", prog, err)
@@ -331,7 +336,7 @@ func (r *perJobRun) removeUnused(clusters []*jobCluster) int {
 		}
 		switch {
 		case released:
-		case submitted || ended || hasJob(jc.rest):
+		case submitted || ended || hasJob(jc.rest, r.conf):
 			jobs++
 		default:
 			stopCluster(jc.cl)
@@ -349,7 +354,7 @@ func (r *perJobRun) cancelJobs() {
 	var wg sync.WaitGroup
 	for _, jc := range clusters {
 		wg.Add(1)
-		go func() { defer wg.Done(); cancelAll(jc.rest) }()
+		go func() { defer wg.Done(); cancelAll(jc.rest, r.conf) }()
 	}
 	wg.Wait()
 }
@@ -435,8 +440,8 @@ func stopCluster(cl provider.Cluster) {
 	cl.Stop(ctx)
 }
 
-func cancelAll(rest string) {
-	c, err := client.New(rest)
+func cancelAll(rest string, conf config.Config) {
+	c, err := newClient(rest, conf)
 	if err != nil {
 		return
 	}
@@ -453,8 +458,8 @@ func cancelAll(rest string) {
 	}
 }
 
-func hasJob(rest string) bool {
-	c, err := client.New(rest)
+func hasJob(rest string, conf config.Config) bool {
+	c, err := newClient(rest, conf)
 	if err != nil {
 		return false
 	}

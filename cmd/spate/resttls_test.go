@@ -207,3 +207,46 @@ func TestRESTTLSSession(t *testing.T) {
 		t.Errorf("session stop: %v\n%s", err, out)
 	}
 }
+
+// TestRESTTLSPerJob runs word count on a per-job cluster whose REST API
+// requires client certificates: the program submits over HTTPS with the
+// files the CLI names, the client follows the job to its end, and nothing
+// is left.
+func TestRESTTLSPerJob(t *testing.T) {
+	p := newRESTPKI(t)
+	bin := binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := append([]string{"run", "--target", "process-per-job", "-p", "2"}, p.clientArgs(p.server)...)
+	out, err := exec.CommandContext(ctx, filepath.Join(bin, "spate"), append(args, filepath.Join(bin, "wordcount"), wordcountInput(t))...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "is FINISHED") {
+		t.Fatalf("spate run --target process-per-job over mutual TLS: %v\n%s", err, out)
+	}
+	m := clusterDirLine.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("the run does not name its cluster's directory:\n%s", out)
+	}
+	if ps := processesNaming(string(m[1])); len(ps) > 0 {
+		t.Errorf("processes left behind: %q", ps)
+	}
+}
+
+// TestRESTTLSApplication runs an application cluster whose REST API
+// requires client certificates: its main, run by the JobManager, submits
+// its jobs over HTTPS with the JobManager's own REST keystore.
+func TestRESTTLSApplication(t *testing.T) {
+	p := newRESTPKI(t)
+	bin := binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := append([]string{"run-application", "--target", "process-application"}, p.clientArgs(p.server)...)
+	out, err := exec.CommandContext(ctx, filepath.Join(bin, "spate"), append(args, filepath.Join(bin, "multijob"))...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("run-application over mutual TLS: %v\n%s", err, out)
+	}
+	for _, job := range []string{"first", "fourth"} {
+		if !strings.Contains(string(out), job+" 10") {
+			t.Errorf("no output of job %s:\n%s", job, out)
+		}
+	}
+}
