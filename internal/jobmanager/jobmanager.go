@@ -526,7 +526,9 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	go func() {
 		defer servers.Done()
 		errc <- rest.ServeWith(restCtx, jm.restLn, rest.NewHandler(jm, rest.Options{MaxArtifactBytes: jm.cfg.MaxArtifactBytes, Logger: jm.log,
-			Token: jm.cfg.RESTToken, MaxUploadsPerClient: jm.cfg.MaxUploadsPerClient}), rest.ServeConfig{TLS: jm.cfg.RESTTLS})
+			Token: jm.cfg.RESTToken, MaxUploadsPerClient: jm.cfg.MaxUploadsPerClient}), rest.ServeConfig{TLS: jm.cfg.RESTTLS,
+			// Failed handshakes are strangers' doing: not worth more.
+			ErrorLog: slog.NewLogLogger(jm.log.Handler(), slog.LevelDebug)})
 	}()
 	jm.wg.Add(2)
 	go jm.checkLoop()

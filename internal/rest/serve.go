@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log"
 	"net"
 	"net/http"
 	"time"
@@ -41,6 +42,9 @@ type ServeConfig struct {
 	// TLS, if set, serves HTTPS with it (security.ssl.rest.*): the TLS
 	// handshake must end within ReadHeaderTimeout, as the header must.
 	TLS *tls.Config
+	// ErrorLog, if set, takes the server's own messages (failed TLS
+	// handshakes among them); the log package's standard logger if nil.
+	ErrorLog *log.Logger
 }
 
 // ServeWith is Serve with cfg.
@@ -56,6 +60,7 @@ func ServeWith(ctx context.Context, ln net.Listener, h http.Handler, cfg ServeCo
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          cfg.ErrorLog,
 		// Requests keep ctx's values, not its end: the shutdown lets
 		// requests in flight finish.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
