@@ -7,7 +7,10 @@
 // Deployment <cluster-id> (one replica), the headless Service <cluster-id>
 // for RPC, the REST Service <cluster-id>-rest, and the ConfigMap
 // spate-config-<cluster-id> with the configuration, mounted into every
-// pod at ConfDir. The JobManager side (Provider) serves the resource
+// pod at ConfDir, and the Secret spate-tls-<cluster-id> with the
+// certificates of the cluster's internal TLS, which Deploy makes from a
+// CA of the cluster's own (whose key it then drops): each pod mounts its
+// component's keystore and the truststore at TLSDir, mode 0600. The JobManager side (Provider) serves the resource
 // manager: it creates TaskManager pods <cluster-id>-taskmanager-<attempt>-<index>
 // (restartPolicy Never) on demand, watches them and reports the ones that
 // failed, were evicted or deleted, and deletes released ones. Every object
