@@ -234,8 +234,18 @@ var registry = func() map[string]Key {
 		{Name: "execution.checkpointing.min-pause", Kind: KindDuration, Default: "0", Doc: "least time from a checkpoint's completion to the next trigger"},
 		{Name: "execution.checkpointing.max-concurrent-checkpoints", Kind: KindInt, Min: 1, Max: maxInt, Default: "1", Doc: "checkpoints that may be pending at once"},
 		{Name: "execution.checkpointing.tolerable-failed-checkpoints", Kind: KindInt, Min: 0, Max: maxInt, Default: "0", Doc: "checkpoint failures in a row (timeouts, declines, failed writes) a job survives; one more fails it over"},
-		{Name: "state.checkpoints.dir", Kind: KindString, Doc: "where checkpoints are stored, a URL (file:///path) or a path; <dir>/<job-id>/chk-<n>/; if unset, checkpoints in the JobManager's cluster directory"},
+		{Name: "state.checkpoints.dir", Kind: KindString, Doc: "where checkpoints are stored, a URL (file:///path, s3://bucket/prefix) or a path; <dir>/<job-id>/chk-<n>/; if unset, checkpoints in the JobManager's cluster directory"},
 		{Name: "state.checkpoints.num-retained", Kind: KindInt, Min: 1, Max: maxInt, Default: "1", Doc: "completed checkpoints kept; older ones are deleted"},
+
+		// Checkpoint storage in S3-compatible object stores
+		// (internal/checkpoint/storage/s3.go, issue 14), Flink's names.
+		{Name: "s3.endpoint", Kind: KindString, Doc: "endpoint of the object store of s3:// checkpoint storage, http(s)://host[:port] or host[:port] (HTTPS); AWS S3 (s3.amazonaws.com) if unset"},
+		{Name: "s3.region", Kind: KindString, Doc: "region of the s3:// checkpoint bucket; asked of the store if unset"},
+		{Name: "s3.access-key", Kind: KindString, Doc: "access key of s3:// checkpoint storage; if unset, AWS_ACCESS_KEY_ID (and AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), ~/.aws/credentials, then the instance's or pod's role"},
+		{Name: "s3.secret-key", Kind: KindString, Doc: "secret key of s3:// checkpoint storage, with s3.access-key"},
+		{Name: "s3.path.style.access", Kind: KindBool, Default: "false", Doc: "address s3:// buckets as endpoint/bucket rather than bucket.endpoint (most stores other than AWS need it)"},
+		{Name: "s3.upload.min.part.size", Kind: KindMemory, NonZero: true, Default: "8m", Doc: "part size of the multipart uploads of s3:// state files, at least 5m; a smaller object goes up in one request"},
+		{Name: "s3.request.timeout", Kind: KindDuration, NonZero: true, Default: "2 min", Doc: "bound on each request to an s3:// store, its retries included: a store that stalls fails the checkpoint write"},
 		{Name: "restart-strategy.type", Kind: KindEnum, Values: []string{"none", "off", "disable", "fixed-delay", "fixeddelay", "failure-rate", "failurerate", "exponential-delay", "exponentialdelay"}, Doc: "how a failed job restarts; exponential-delay if checkpointing is on, none otherwise, if unset"},
 		{Name: "restart-strategy.fixed-delay.attempts", Kind: KindInt, Min: 0, Max: maxInt, Default: "1", Doc: "restarts of fixed-delay before the job fails"},
 		{Name: "restart-strategy.fixed-delay.delay", Kind: KindDuration, Default: "1 s", Doc: "delay of each fixed-delay restart"},

@@ -1,14 +1,17 @@
 // Package storage keeps checkpoints: one small interface, Store, addressed
-// by URL (state.checkpoints.dir), with file:// (or a plain path) now and
-// room for s3:// and the like later; and on top of it the layout and the
-// metadata of checkpoints, the same for every Store:
+// by URL (state.checkpoints.dir): file:// (or a plain path), and s3://
+// for S3-compatible object stores (s3.go); and on top of it the layout
+// and the metadata of checkpoints, the same for every Store:
 //
 //	<dir>/<job-id>/chk-<n>/<state files>     written by the job's subtasks
 //	<dir>/<job-id>/chk-<n>/_metadata         written last, atomically, by the JobManager
 //
-// A checkpoint exists only once its _metadata is published: Publish
-// writes a temporary object, makes it durable and renames it into place,
-// so a reader sees the whole file or none. The metadata records each state
+// A checkpoint exists only once its _metadata is published: on a file
+// system Publish writes a temporary file, makes it durable and renames it
+// into place; on S3 it is one PUT, which replaces an object whole; so a
+// reader sees the whole object or none. State files are written the same
+// way (on S3 a large one as a multipart upload, invisible until it is
+// completed and aborted if any part fails). The metadata records each state
 // file's size and SHA-256, and its own checksum. Load refuses a
 // checkpoint whose _metadata is truncated or corrupt, or one of whose
 // state files is missing or does not match, naming what is wrong, and
@@ -25,6 +28,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/spate-dev/spate/internal/config"
 )
 
 // Store is a checkpoint storage: objects under slash-separated names
@@ -49,8 +54,25 @@ type Store interface {
 	URL(name string) string
 }
 
-// Open returns the store at dir: a file:// URL or a local path.
-func Open(dir string) (Store, error) {
+// Open returns the store at dir with the default options: a file://
+// URL or a local path, or s3://bucket/prefix (credentials from the
+// AWS_* environment variables). See OpenConfig.
+func Open(dir string) (Store, error) { return OpenWith(dir, Options{}) }
+
+// OpenConfig returns the store at dir with the storage options of c (its
+// s3.* keys).
+func OpenConfig(dir string, c config.Config) (Store, error) {
+	o, err := OptionsFrom(c)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint storage %q: %w", dir, err)
+	}
+	return OpenWith(dir, o)
+}
+
+// OpenWith returns the store at dir: a file:// URL or a local path, or
+// s3://bucket/prefix in an S3-compatible object store that o.S3
+// describes.
+func OpenWith(dir string, o Options) (Store, error) {
 	if dir == "" {
 		return nil, errors.New("checkpoint storage: no directory: set state.checkpoints.dir")
 	}
@@ -60,8 +82,14 @@ func Open(dir string) (Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint storage %q (state.checkpoints.dir): %w", dir, err)
 		}
-		if u.Scheme != "file" {
-			return nil, fmt.Errorf("checkpoint storage %q (state.checkpoints.dir): scheme %q is not supported; use file:///path or a path", dir, u.Scheme)
+		switch u.Scheme {
+		case "s3", "s3a", "s3p":
+			// s3a and s3p are the schemes of Flink's Hadoop and Presto
+			// plugins; the store is the same.
+			return openS3(dir, u, o.S3)
+		case "file":
+		default:
+			return nil, fmt.Errorf("checkpoint storage %q (state.checkpoints.dir): scheme %q is not supported; use file:///path, s3://bucket/prefix or a path", dir, u.Scheme)
 		}
 		if u.Host != "" && u.Host != "localhost" {
 			return nil, fmt.Errorf("checkpoint storage %q (state.checkpoints.dir): a file URL names no host: file:///path", dir)

@@ -52,7 +52,7 @@ func open(t *testing.T) (Store, string) {
 func TestOpen(t *testing.T) {
 	for _, tt := range []struct{ dir, wantErr string }{
 		{dir: "", wantErr: "state.checkpoints.dir"},
-		{dir: "s3://bucket/x", wantErr: `scheme "s3" is not supported`},
+		{dir: "gs://bucket/x", wantErr: `scheme "gs" is not supported`},
 		{dir: "file://host/x", wantErr: "names no host"},
 	} {
 		if _, err := Open(tt.dir); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
