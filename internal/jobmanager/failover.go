@@ -42,6 +42,10 @@ type faultTolerance struct {
 	// storeURL its state.checkpoints.dir.
 	store    storage.Store
 	storeURL string
+	// storeEnv is what the job's workers need in their environment to
+	// open store too (its s3.* options, storage.OptionsEnv), nil if
+	// nothing.
+	storeEnv map[string]string
 	// restore is what the next deployment restores (nil: start empty),
 	// restorePath its _metadata's URL.
 	restore     *checkpoint.Metadata
@@ -117,8 +121,14 @@ func (jm *JobManager) newFaultTolerance(g *jobgraph.JobGraph, env map[string]str
 				return nil, err
 			}
 		}
-		if ft.store, err = storage.Open(ft.storeURL); err != nil {
+		if ft.store, err = storage.OpenConfig(ft.storeURL, c); err != nil {
 			return nil, err
+		}
+		// The workers read the state files of the checkpoint they
+		// restore: they open the storage with the job's options, whether
+		// the cluster's configuration or the job's set them.
+		if props := storage.Properties(c); len(props) > 0 {
+			ft.storeEnv = map[string]string{storage.OptionsEnv: config.EncodeProperties(props)}
 		}
 	}
 	return ft, nil

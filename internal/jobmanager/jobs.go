@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -182,12 +183,26 @@ func (jm *JobManager) deployLocked(j *job, a scheduler.Allocate, now time.Time) 
 	for _, w := range j.workers {
 		w.tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Deploy{Deploy: &rpcpb.DeployWorker{
 			JobId: string(j.id), JobName: j.name, WorkerId: w.id, Artifact: j.artifact,
-			Args: j.args, JobOrdinal: int32(j.ordinal), Env: j.env, Fingerprint: j.fingerprint,
+			Args: j.args, JobOrdinal: int32(j.ordinal), Env: j.workerEnv(), Fingerprint: j.fingerprint,
 			SlotWorkers: slotWorkers, Slots: int32(w.slots), JobGraph: j.graphJSON,
 			Attempt: j.attempt, Checkpointing: ckpt, Restore: restoreFor(w, slotWorkers),
 		}}})
 	}
 	jm.log.Info("job deployed", "job", j.id, "name", j.name, "slots", j.slotsNeeded, "workers", len(j.workers), "attempt", j.attempt)
+}
+
+// workerEnv is the environment of j's workers: the job's own, and what
+// they need to open its checkpoint storage.
+func (j *job) workerEnv() map[string]string {
+	if j.ft == nil || len(j.ft.storeEnv) == 0 {
+		return j.env
+	}
+	env := maps.Clone(j.env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	maps.Copy(env, j.ft.storeEnv)
+	return env
 }
 
 // deploymentTimedOutLocked fails j, whose workers have not all reported

@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"net/url"
-	"os"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/spate-dev/spate/internal/checkpoint/storage"
+	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 	"github.com/spate-dev/spate/internal/snapshot"
@@ -59,6 +60,13 @@ func (c *checkpointing) setup(ctx context.Context, local []LocalTask) error {
 	if err != nil {
 		return err
 	}
+	var states stateStore
+	if rc != nil {
+		// The JobManager put the storage's options in the environment.
+		if states.opts, err = storage.OptionsFromEnvironment(config.Config{}); err != nil {
+			return fmt.Errorf("restore checkpoint %d: checkpoint storage: %w", rc.CheckpointId, err)
+		}
+	}
 	restore := map[[2]int]*rpcpb.SubtaskState{}
 	if rc != nil {
 		for _, st := range rc.Subtasks {
@@ -75,7 +83,7 @@ func (c *checkpointing) setup(ctx context.Context, local []LocalTask) error {
 		}
 		if st := restore[k]; st != nil {
 			for _, h := range st.States {
-				if err := ts.Restore(ctx, fileStore{}, handleFromProto(h)); err != nil {
+				if err := ts.Restore(ctx, states, handleFromProto(h)); err != nil {
 					return fmt.Errorf("restore checkpoint %d: %w", rc.CheckpointId, err)
 				}
 			}
@@ -223,25 +231,26 @@ func handleFromProto(h *rpcpb.StateHandle) snapshot.Handle {
 	return sh
 }
 
-// fileStore reads state files inline or at file:// URLs, checked against
-// their handles.
-type fileStore struct{}
+// stateStore reads state files inline or at their URLs in checkpoint
+// storage (file://, s3://), checked against their handles.
+type stateStore struct{ opts storage.Options }
 
-func (fileStore) Put(context.Context, int64, string, []byte) (snapshot.Handle, error) {
+func (stateStore) Put(context.Context, int64, string, []byte) (snapshot.Handle, error) {
 	return snapshot.Handle{}, errors.New("worker: state files are sent inline")
 }
 
-func (fileStore) Get(ctx context.Context, h snapshot.Handle) ([]byte, error) {
+func (s stateStore) Get(ctx context.Context, h snapshot.Handle) ([]byte, error) {
 	if h.URL == "" {
 		return snapshot.InlineStore{}.Get(ctx, h)
 	}
-	u, err := url.Parse(h.URL)
-	if err != nil || u.Scheme != "file" {
-		return nil, fmt.Errorf("state file %s: only file:// URLs can be read", h.URL)
-	}
-	data, err := os.ReadFile(u.Path)
+	r, err := storage.OpenObject(ctx, h.URL, s.opts)
 	if err != nil {
 		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read state file %s: %w", h.URL, err)
 	}
 	return data, snapshot.Check(h, data)
 }

@@ -109,6 +109,28 @@ func OpenWith(dir string, o Options) (Store, error) {
 	return &fileStore{root: filepath.Clean(path)}, nil
 }
 
+// OpenObject reads the object at URL u (file:// or s3://), for a reader
+// that has a state file's URL rather than the store's root: a worker
+// restoring a checkpoint. An absent object is an error satisfying
+// errors.Is(err, os.ErrNotExist).
+func OpenObject(ctx context.Context, u string, o Options) (io.ReadCloser, error) {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return nil, fmt.Errorf("state file %q: %w", u, err)
+	}
+	switch pu.Scheme {
+	case "file":
+		return os.Open(pu.Path)
+	case "s3", "s3a", "s3p":
+		s, err := openS3(u, &url.URL{Scheme: pu.Scheme, Host: pu.Host}, o.S3)
+		if err != nil {
+			return nil, err
+		}
+		return s.Open(ctx, strings.TrimPrefix(pu.Path, "/"))
+	}
+	return nil, fmt.Errorf("state file %s: scheme %q is not supported (file://, s3://)", u, pu.Scheme)
+}
+
 // fileStore is a Store in a local (or mounted) directory.
 type fileStore struct{ root string }
 
