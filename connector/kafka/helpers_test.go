@@ -136,3 +136,45 @@ func open[T any](t testing.TB, src *Source[T], subtask, parallelism int) spate.S
 	t.Cleanup(func() { r.Close() })
 	return r
 }
+
+// consume reads topic from its start until it has at least want records
+// and then nothing new came for quiet, or fails after a generous
+// deadline; readCommitted chooses the isolation level.
+func consume(t testing.TB, brokers []string, topic string, readCommitted bool, want int, quiet time.Duration) []*kgo.Record {
+	t.Helper()
+	opts := []kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
+	if readCommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	cl := client(t, brokers, opts...)
+	defer cl.Close()
+	var got []*kgo.Record
+	deadline := time.Now().Add(60 * time.Second)
+	lastNew := time.Now()
+	for {
+		if len(got) >= want && time.Since(lastNew) >= quiet {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumed %d records of %s in 60s, want %d", len(got), topic, want)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		if rs := fs.Records(); len(rs) > 0 {
+			got = append(got, rs...)
+			lastNew = time.Now()
+		}
+	}
+}
+
+// waitFor polls cond until it holds, failing after timeout.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(timeout); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
