@@ -178,3 +178,11 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+type kgoRecord = kgo.Record
+
+func pending(rs []*kgo.Record) []*kgo.Record { return rs }
+
+func kadmClient(t testing.TB, brokers []string) *kadm.Client {
+	return kadm.NewClient(client(t, brokers))
+}
