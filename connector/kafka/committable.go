@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 )
@@ -47,5 +48,8 @@ func decodeCommittable(b []byte) (committable, error) {
 		return bad()
 	}
 	c.pid, c.epoch = pid, int16(epoch)
+	if !bytes.Equal(c.encode(), b) {
+		return bad() // an overlong varint
+	}
 	return c, nil
 }

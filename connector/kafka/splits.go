@@ -51,7 +51,8 @@ func decodeOffset(b []byte) (int64, error) {
 		return 0, fmt.Errorf("malformed Kafka split position %x", b)
 	}
 	off, n := binary.Uvarint(b[1:])
-	if n <= 0 || 1+n != len(b) || off > 1<<62 {
+	if n <= 0 || 1+n != len(b) || off > 1<<62 || binary.PutUvarint(make([]byte, binary.MaxVarintLen64), off) != n {
+		// The last: an overlong encoding of the offset.
 		return 0, fmt.Errorf("malformed Kafka split position %x", b)
 	}
 	return int64(off), nil
