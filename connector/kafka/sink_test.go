@@ -259,4 +259,3 @@ func TestSinkConfigErrors(t *testing.T) {
 		})
 	}
 }
-

@@ -25,7 +25,7 @@ func (s chanSink[T]) Open(context.Context, spate.SinkInfo) (spate.SinkWriter[T],
 
 type chanWriter[T any] chanSink[T]
 
-func (w chanWriter[T]) Write(v T) error { w.ch <- v; return nil }
+func (w chanWriter[T]) Write(v T) error   { w.ch <- v; return nil }
 func (w chanWriter[T]) Close(error) error { return nil }
 
 // TestSourcePerPartitionWatermarks: one reader of two partitions, one
