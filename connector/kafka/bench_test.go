@@ -126,7 +126,9 @@ type countSink struct {
 	done  func()
 }
 
-func (s countSink) Open(context.Context, spate.SinkInfo) (spate.SinkWriter[[]byte], error) { return s, nil }
+func (s countSink) Open(context.Context, spate.SinkInfo) (spate.SinkWriter[[]byte], error) {
+	return s, nil
+}
 func (s countSink) Write([]byte) error {
 	if s.n.Add(1) == s.until {
 		s.done()
