@@ -154,7 +154,7 @@ func (r *reader[T]) assign(offs map[topicPartition]int64) {
 	add := map[string]map[int32]kgo.Offset{}
 	for _, tp := range tps {
 		r.byTP[tp] = len(r.parts)
-		r.parts = append(r.parts, &partition{tp: tp, next: offs[tp]})
+		r.parts = append(r.parts, &partition{tp: tp, next: offs[tp], hw: -1})
 		if add[tp.topic] == nil {
 			add[tp.topic] = map[int32]kgo.Offset{}
 		}

@@ -244,6 +244,8 @@ type reader[T any] struct {
 type partition struct {
 	tp   topicPartition
 	next int64
+	// hw is the partition's high watermark at its last fetch, -1 before.
+	hw int64
 }
 
 // pollWait is the longest a Read waits for records, so that the runtime
@@ -341,8 +343,27 @@ func (r *reader[T]) poll(ctx context.Context, max int) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if i, ok := r.byTP[topicPartition{fp.Topic, fp.Partition}]; ok && fp.HighWatermark >= 0 {
+			r.parts[i].hw = fp.HighWatermark
+		}
+	})
 	r.fetched = fs.Records()
 	return nil
+}
+
+// Pending implements spate.PendingReader: the records between each
+// partition's position and its high watermark at the last fetch (the
+// consumer lag, Flink's pendingRecords for Kafka), -1 before any fetch;
+// the bytes are unknown.
+func (r *reader[T]) Pending() (records, bytes int64) {
+	records = -1
+	for _, p := range r.parts {
+		if p.hw >= 0 {
+			records = max(records, 0) + max(p.hw-p.next, 0)
+		}
+	}
+	return records, -1
 }
 
 // SnapshotSplits implements spate.CheckpointedReader: every partition of

@@ -61,6 +61,9 @@ func TestSourceReadsEveryPartitionOnce(t *testing.T) {
 			last[evs[i].Split] = n
 		}
 		expectNothing(t, r, 200*time.Millisecond)
+		if recs, bytes := r.(spate.PendingReader).Pending(); recs != 0 || bytes != -1 {
+			t.Errorf("reader %d: pending %d records, %d bytes after reading all, want 0 and -1 (unknown)", sub, recs, bytes)
+		}
 		all = append(all, got...)
 	}
 	var want []string
