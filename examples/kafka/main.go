@@ -5,8 +5,10 @@
 // checkpoint, so that a read_committed consumer sees each result once
 // across failures and restarts.
 //
-//	go run ./examples/kafka -brokers localhost:9092 [-in nexmark-events] [-out hot-items] [-generate N]
+//	go run ./examples/kafka -brokers localhost:9092 [-in nexmark-events] [-out hot-items] [-generate N] [-query q5|q1]
 //
+// (-query q1 writes every bid with its price in euros instead: a steady
+// stream of results, for the chaos test.)
 // With -generate N it first writes N generated Nexmark events to the
 // input topic (round robin over its partitions, each in event-time
 // order). Event time comes from the events; watermarks are generated per
@@ -41,6 +43,10 @@ type Options struct {
 	// Idleness is how long a partition without events may hold back the
 	// watermark.
 	Idleness time.Duration
+	// Query is "q5" (hot items, the default) or "q1" (every bid in
+	// euros: a result per bid, which the chaos test uses for its steady
+	// output).
+	Query string
 }
 
 // Pipeline declares the job on env.
@@ -52,14 +58,17 @@ func Pipeline(env *spate.Env, o Options) {
 		Brokers: o.Brokers, Topics: []string{o.In}, GroupID: o.Group, StartupMode: kafka.StartEarliest,
 	}, kafka.JSON[nexmark.Event]())
 	events := spate.FromSource(env, "Nexmark events", src, ws)
-	hot := queries.Q5(env, events)
-	ser := kafka.JSONValues[queries.Q5Result]().WithKey(func(r queries.Q5Result) []byte {
-		return strconv.AppendInt(nil, r.Auction, 10)
-	})
-	spate.SinkTo(hot, kafka.NewSink(kafka.SinkConfig{
+	cfg := kafka.SinkConfig{
 		Brokers: o.Brokers, Topic: o.Out,
 		DeliveryGuarantee: kafka.DeliveryExactlyOnce, TransactionalIDPrefix: o.TransactionalIDPrefix,
-	}, ser)).Name("Hot items")
+	}
+	if o.Query == "q1" {
+		ser := kafka.JSONValues[queries.Q1Result]().WithKey(func(r queries.Q1Result) []byte { return strconv.AppendInt(nil, r.Auction, 10) })
+		spate.SinkTo(queries.Q1(env, events), kafka.NewSink(cfg, ser)).Name("Bids in euros")
+		return
+	}
+	ser := kafka.JSONValues[queries.Q5Result]().WithKey(func(r queries.Q5Result) []byte { return strconv.AppendInt(nil, r.Auction, 10) })
+	spate.SinkTo(queries.Q5(env, events), kafka.NewSink(cfg, ser)).Name("Hot items")
 }
 
 // Generate writes the Nexmark events of cfg to topic, round robin over
@@ -104,9 +113,14 @@ func main() {
 	generate := flag.Int64("generate", 0, "first write this many generated events to the input topic")
 	interval := flag.Duration("checkpoint-interval", time.Second, "execution.checkpointing.interval")
 	idle := flag.Duration("idleness", 5*time.Second, "idleness of a partition without events")
+	query := flag.String("query", "q5", "q5 (hot items) or q1 (every bid in euros)")
 	p := flag.Int("p", 0, "parallelism (default: parallelism.default, else the number of CPUs)")
 	flag.Parse()
-	o := Options{Brokers: strings.Split(*brokers, ","), In: *in, Out: *out, Group: *group, TransactionalIDPrefix: *prefix, Idleness: *idle}
+	o := Options{Brokers: strings.Split(*brokers, ","), In: *in, Out: *out, Group: *group, TransactionalIDPrefix: *prefix, Idleness: *idle, Query: *query}
+	if o.Query != "q5" && o.Query != "q1" {
+		fmt.Fprintln(os.Stderr, "kafka: -query must be q5 or q1")
+		os.Exit(2)
+	}
 	if *generate > 0 {
 		cfg := nexmark.DefaultConfig()
 		cfg.NumEvents = *generate
