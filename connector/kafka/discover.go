@@ -55,7 +55,52 @@ func (r *reader[T]) discover(ctx context.Context, initial bool) error {
 	if err != nil {
 		return err
 	}
-	r.assign(offs)
+	spans := make(map[topicPartition]span, len(offs))
+	for tp, off := range offs {
+		spans[tp] = span{start: off, stop: -1}
+	}
+	if r.src.bounded() {
+		if err := r.stopOffsets(lctx, spans); err != nil {
+			return err
+		}
+	}
+	r.assign(spans)
+	return nil
+}
+
+// stopOffsets sets where a bounded source stops in each partition of
+// spans, by BoundedMode; never before its start.
+func (r *reader[T]) stopOffsets(ctx context.Context, spans map[topicPartition]span) error {
+	var topics []string
+	for tp := range spans {
+		if !slices.Contains(topics, tp.topic) {
+			topics = append(topics, tp.topic)
+		}
+	}
+	var listed kadm.ListedOffsets
+	var err error
+	switch {
+	case r.src.cfg.BoundedMode == BoundedTimestamp:
+		listed, err = r.adm.ListOffsetsAfterMilli(ctx, r.src.cfg.BoundedTimestamp.UnixMilli(), topics...)
+	case r.src.cfg.ReadCommitted:
+		listed, err = r.adm.ListCommittedOffsets(ctx, topics...)
+	default:
+		listed, err = r.adm.ListEndOffsets(ctx, topics...)
+	}
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("kafka source: list the offsets scan.bounded.mode %s stops at: %w", r.src.cfg.BoundedMode, err)
+	}
+	for tp, sp := range spans {
+		o, ok := listed.Lookup(tp.topic, tp.partition)
+		if !ok || o.Offset < 0 {
+			return fmt.Errorf("kafka source: no offset to stop at in %s", tp)
+		}
+		sp.stop = max(o.Offset, sp.start)
+		spans[tp] = sp
+	}
 	return nil
 }
 
@@ -138,11 +183,12 @@ func (r *reader[T]) startOffsets(ctx context.Context, mode StartupMode, tps []to
 	return offs, nil
 }
 
-// assign starts reading the partitions of offs, each at its offset, in
-// the order of their names (their split indexes).
-func (r *reader[T]) assign(offs map[topicPartition]int64) {
-	tps := make([]topicPartition, 0, len(offs))
-	for tp := range offs {
+// assign starts reading the partitions of spans, each at its start, in
+// the order of their names (their split indexes); a partition already at
+// its stop is not read.
+func (r *reader[T]) assign(spans map[topicPartition]span) {
+	tps := make([]topicPartition, 0, len(spans))
+	for tp := range spans {
 		tps = append(tps, tp)
 	}
 	slices.SortFunc(tps, func(a, b topicPartition) int {
@@ -153,12 +199,17 @@ func (r *reader[T]) assign(offs map[topicPartition]int64) {
 	})
 	add := map[string]map[int32]kgo.Offset{}
 	for _, tp := range tps {
+		sp := spans[tp]
 		r.byTP[tp] = len(r.parts)
-		r.parts = append(r.parts, &partition{tp: tp, next: offs[tp], hw: -1})
+		r.parts = append(r.parts, &partition{tp: tp, next: sp.start, stop: sp.stop, hw: -1})
+		if sp.stop >= 0 && sp.start >= sp.stop {
+			r.done++
+			continue
+		}
 		if add[tp.topic] == nil {
 			add[tp.topic] = map[int32]kgo.Offset{}
 		}
-		add[tp.topic][tp.partition] = kgo.NewOffset().At(offs[tp])
+		add[tp.topic][tp.partition] = kgo.NewOffset().At(sp.start)
 	}
 	if len(add) > 0 {
 		r.cl.AddConsumePartitions(add)

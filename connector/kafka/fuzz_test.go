@@ -25,21 +25,22 @@ func FuzzSplitID(f *testing.F) {
 	})
 }
 
-// FuzzOffset: decodeOffset refuses what encodeOffset cannot make, and
-// round-trips what it can.
+// FuzzOffset: decodePosition refuses what encodePosition cannot make,
+// and round-trips what it can.
 func FuzzOffset(f *testing.F) {
-	f.Add(encodeOffset(0))
-	f.Add(encodeOffset(1 << 40))
+	f.Add(encodePosition(0, -1))
+	f.Add(encodePosition(1<<40, -1))
+	f.Add(encodePosition(5, 9))
 	f.Add([]byte{1})
 	f.Add([]byte{2, 0})
 	f.Add([]byte{1, 0x80, 0x80})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		off, err := decodeOffset(b)
+		off, stop, err := decodePosition(b)
 		if err != nil {
 			return
 		}
-		if off < 0 || !bytes.Equal(encodeOffset(off), b) {
-			t.Fatalf("decodeOffset(%x) = %d, which encodes as %x", b, off, encodeOffset(off))
+		if off < 0 || stop < -1 || !bytes.Equal(encodePosition(off, stop), b) {
+			t.Fatalf("decodePosition(%x) = %d, %d, which encodes as %x", b, off, stop, encodePosition(off, stop))
 		}
 	})
 }

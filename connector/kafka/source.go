@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"time"
@@ -40,6 +41,24 @@ const (
 	StartSpecificOffsets StartupMode = "specific-offsets"
 )
 
+// BoundedMode is where a bounded source stops (Flink's
+// scan.bounded.mode); the source is unbounded unless told.
+type BoundedMode string
+
+// The bounded modes, named as Flink's scan.bounded.mode values.
+const (
+	// Unbounded reads for ever (unbounded), the default.
+	Unbounded BoundedMode = "unbounded"
+	// BoundedLatest stops each partition at its end when the source first
+	// started: the high watermark, or with ReadCommitted the last stable
+	// offset (latest-offset).
+	BoundedLatest BoundedMode = "latest-offset"
+	// BoundedTimestamp stops each partition before its first record at or
+	// after SourceConfig.BoundedTimestamp (timestamp,
+	// scan.bounded.timestamp-millis).
+	BoundedTimestamp BoundedMode = "timestamp"
+)
+
 // DefaultDiscoveryInterval is how often a source looks for new
 // partitions unless told (Flink's scan.topic-partition-discovery.interval
 // default).
@@ -71,8 +90,17 @@ type SourceConfig struct {
 	SpecificOffsets map[string]map[int32]int64
 	// DiscoveryInterval is how often each reader lists the topics for new
 	// partitions (scan.topic-partition-discovery.interval);
-	// DefaultDiscoveryInterval if 0, never if negative.
+	// DefaultDiscoveryInterval if 0, never if negative. A bounded source
+	// does not look for new partitions.
 	DiscoveryInterval time.Duration
+	// BoundedMode makes the source bounded (scan.bounded.mode): each
+	// partition found at the first start stops where the mode says, held
+	// in the checkpoints so that a restore stops at the same offsets, and
+	// the source ends once every partition has. Unbounded if empty.
+	BoundedMode BoundedMode
+	// BoundedTimestamp is BoundedTimestamp's time
+	// (scan.bounded.timestamp-millis).
+	BoundedTimestamp time.Time
 	// ReadCommitted reads only committed records of transactional
 	// producers (properties.isolation.level=read_committed); the default
 	// reads them all, as Kafka's read_uncommitted.
@@ -145,7 +173,21 @@ func (s *Source[T]) Validate() error {
 	default:
 		return fmt.Errorf("kafka source: scan.startup.mode %q is not one of earliest-offset, latest-offset, group-offsets, timestamp, specific-offsets", c.StartupMode)
 	}
+	switch c.BoundedMode {
+	case "", Unbounded, BoundedLatest:
+	case BoundedTimestamp:
+		if c.BoundedTimestamp.IsZero() {
+			return errors.New("kafka source: scan.bounded.mode timestamp needs scan.bounded.timestamp-millis (SourceConfig.BoundedTimestamp)")
+		}
+	default:
+		return fmt.Errorf("kafka source: scan.bounded.mode %q is not one of unbounded, latest-offset, timestamp", c.BoundedMode)
+	}
 	return nil
+}
+
+// bounded tells whether the source stops.
+func (s *Source[T]) bounded() bool {
+	return s.cfg.BoundedMode != "" && s.cfg.BoundedMode != Unbounded
 }
 
 // Open implements spate.Source: the reader of split's subtask, starting
@@ -158,28 +200,33 @@ func (s *Source[T]) Open(ctx context.Context, split spate.Split) (spate.SourceRe
 // at their offsets; the partitions it owns that are not among them are
 // new and read from their earliest offset.
 func (s *Source[T]) Restore(ctx context.Context, split spate.Split, splits []spate.SplitState) (spate.SourceReader[T], error) {
-	restored := map[topicPartition]int64{}
+	restored := map[topicPartition]span{}
 	for _, st := range splits {
 		tp, err := parseSplitID(st.ID)
 		if err != nil {
 			return nil, fmt.Errorf("kafka source: restore: %w", err)
 		}
-		off, err := decodeOffset(st.Position)
+		off, stop, err := decodePosition(st.Position)
 		if err != nil {
 			return nil, fmt.Errorf("kafka source: restore split %s: %w", st.ID, err)
 		}
-		restored[tp] = off
+		restored[tp] = span{off, stop}
 	}
 	return s.open(ctx, split, restored)
 }
 
-func (s *Source[T]) open(ctx context.Context, split spate.Split, restored map[topicPartition]int64) (*reader[T], error) {
+// span is where a reader starts in a partition and where it stops (-1:
+// never).
+type span struct{ start, stop int64 }
+
+func (s *Source[T]) open(ctx context.Context, split spate.Split, restored map[topicPartition]span) (*reader[T], error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	// A short metadata age lets a partition found by discovery (or a
 	// restore) be fetched at once rather than after kgo's default 5 s.
-	opts := []kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{}), kgo.MetadataMinAge(250 * time.Millisecond)}
+	opts := []kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{}),
+		kgo.MetadataMinAge(250 * time.Millisecond), kgo.KeepControlRecords()}
 	if s.cfg.ReadCommitted {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
@@ -195,17 +242,19 @@ func (s *Source[T]) open(ctx context.Context, split spate.Split, restored map[to
 	if r.interval == 0 {
 		r.interval = DefaultDiscoveryInterval
 	}
+	if s.bounded() {
+		r.interval = -1
+	}
 	if s.cfg.TopicPattern != "" {
 		r.pattern = regexp.MustCompile("^(?:" + s.cfg.TopicPattern + ")$")
 	}
 	if restored != nil {
 		// Resume the checkpoint's partitions first, so that their order
 		// (their split indexes) does not depend on listing.
-		add := map[topicPartition]int64{}
-		for tp, off := range restored {
-			add[tp] = off
+		r.assign(restored)
+		if s.bounded() {
+			return r, nil // a bounded source reads the partitions it started with
 		}
-		r.assign(add)
 	}
 	if err := r.discover(ctx, restored == nil); err != nil {
 		cl.Close()
@@ -229,6 +278,8 @@ type reader[T any] struct {
 	// them.
 	parts []*partition
 	byTP  map[topicPartition]int
+	// done counts the partitions at their stop offset.
+	done int
 	// fetched holds records polled and not emitted yet.
 	fetched []*kgo.Record
 	rec     Record
@@ -244,6 +295,8 @@ type reader[T any] struct {
 type partition struct {
 	tp   topicPartition
 	next int64
+	// stop is the offset a bounded source stops at, -1 if none.
+	stop int64
 	// hw is the partition's high watermark at its last fetch, -1 before.
 	hw int64
 }
@@ -281,6 +334,9 @@ func (r *reader[T]) read(ctx context.Context, buf []T, events []spate.SourceEven
 		}
 	}
 	if len(r.fetched) == 0 {
+		if r.src.bounded() && r.done == len(r.parts) {
+			return 0, io.EOF
+		}
 		if err := r.poll(ctx, len(buf)); err != nil {
 			r.err = err
 			return 0, err
@@ -296,10 +352,20 @@ func (r *reader[T]) read(ctx context.Context, buf []T, events []spate.SourceEven
 			continue
 		}
 		p := r.parts[i]
-		if kr.Offset < p.next {
-			continue // already emitted
+		if kr.Offset < p.next || (p.stop >= 0 && p.next >= p.stop) {
+			continue // already emitted, or beyond the stop
 		}
-		p.next = kr.Offset + 1
+		if p.stop >= 0 && kr.Offset >= p.stop {
+			r.reached(p, p.stop)
+			continue
+		}
+		if kr.Attrs.IsControl() {
+			// A transaction's marker: kept so that the position moves
+			// past it, for a bounded source to see its stop.
+			r.reached(p, kr.Offset+1)
+			continue
+		}
+		r.reached(p, kr.Offset+1)
 		r.headers = fromKgo(kr, &r.rec, r.headers)
 		v, err := r.src.deser(&r.rec)
 		if err != nil {
@@ -316,6 +382,16 @@ func (r *reader[T]) read(ctx context.Context, buf []T, events []spate.SourceEven
 		n++
 	}
 	return n, nil
+}
+
+// reached moves p's position to next, and stops reading p once it is at
+// its stop.
+func (r *reader[T]) reached(p *partition, next int64) {
+	p.next = next
+	if p.stop >= 0 && p.next >= p.stop {
+		r.done++
+		r.cl.RemoveConsumePartitions(map[string][]int32{p.tp.topic: {p.tp.partition}})
+	}
 }
 
 // poll fetches up to max records, waiting at most pollWait.
@@ -371,7 +447,7 @@ func (r *reader[T]) Pending() (records, bytes int64) {
 func (r *reader[T]) SnapshotSplits() ([]spate.SplitState, error) {
 	ss := make([]spate.SplitState, len(r.parts))
 	for i, p := range r.parts {
-		ss[i] = spate.SplitState{ID: p.tp.String(), Position: encodeOffset(p.next)}
+		ss[i] = spate.SplitState{ID: p.tp.String(), Position: encodePosition(p.next, p.stop)}
 	}
 	return ss, nil
 }
@@ -389,7 +465,7 @@ func (r *reader[T]) NotifyCheckpointComplete(id int64, splits []spate.SplitState
 		if err != nil {
 			return err
 		}
-		off, err := decodeOffset(st.Position)
+		off, _, err := decodePosition(st.Position)
 		if err != nil {
 			return err
 		}

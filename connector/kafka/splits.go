@@ -9,9 +9,11 @@ import (
 
 // Splits: each partition of a topic the source reads is a split, named
 // "<topic>/<partition>" (a topic name has no '/'), and a reader's position
-// in it is the offset of the next record to emit:
+// in it is the offset of the next record to emit and, for a bounded
+// source, the offset it stops at:
 //
 //	position = version:u8 (1) offset:uvarint
+//	         | version:u8 (2) offset:uvarint stop:uvarint
 //
 // Partitions are dealt to readers without a coordinator: reader
 // ((javaHash(topic)*31 & 0x7fffffff) % p + partition) % p owns a partition,
@@ -40,22 +42,43 @@ func parseSplitID(id string) (topicPartition, error) {
 	return topicPartition{topic: id[:i], partition: int32(p)}, nil
 }
 
-const positionVersion = 1
-
-func encodeOffset(off int64) []byte {
-	return binary.AppendUvarint([]byte{positionVersion}, uint64(off))
+// encodePosition encodes a position; stop < 0 is none (unbounded).
+func encodePosition(off, stop int64) []byte {
+	if stop < 0 {
+		return binary.AppendUvarint([]byte{1}, uint64(off))
+	}
+	return binary.AppendUvarint(binary.AppendUvarint([]byte{2}, uint64(off)), uint64(stop))
 }
 
-func decodeOffset(b []byte) (int64, error) {
-	if len(b) < 2 || b[0] != positionVersion {
-		return 0, fmt.Errorf("malformed Kafka split position %x", b)
+// decodePosition is the inverse of encodePosition.
+func decodePosition(b []byte) (off, stop int64, err error) {
+	bad := fmt.Errorf("malformed Kafka split position %x", b)
+	if len(b) < 2 || (b[0] != 1 && b[0] != 2) {
+		return 0, 0, bad
 	}
-	off, n := binary.Uvarint(b[1:])
-	if n <= 0 || 1+n != len(b) || off > 1<<62 || binary.PutUvarint(make([]byte, binary.MaxVarintLen64), off) != n {
-		// The last: an overlong encoding of the offset.
-		return 0, fmt.Errorf("malformed Kafka split position %x", b)
+	r := b[1:]
+	next := func() (int64, bool) {
+		v, n := binary.Uvarint(r)
+		if n <= 0 || v > 1<<62 || binary.PutUvarint(make([]byte, binary.MaxVarintLen64), v) != n {
+			return 0, false // the last: an overlong encoding
+		}
+		r = r[n:]
+		return int64(v), true
 	}
-	return int64(off), nil
+	var ok bool
+	if off, ok = next(); !ok {
+		return 0, 0, bad
+	}
+	stop = -1
+	if b[0] == 2 {
+		if stop, ok = next(); !ok {
+			return 0, 0, bad
+		}
+	}
+	if len(r) != 0 {
+		return 0, 0, bad
+	}
+	return off, stop, nil
 }
 
 // owner returns the reader of p that reads tp.
