@@ -31,6 +31,12 @@
 // the job consumes spate.SideOutput(stream, spate.RecordErrors), it goes
 // there and the reader goes on.
 //
+// With SourceConfig.BoundedMode (scan.bounded.mode) the source is
+// bounded: each partition stops at an offset fixed at the first start
+// (kept in the split's position, so a restore stops there too), and the
+// reader ends with io.EOF once all have. A partition that has stopped
+// still counts for watermarks until the reader ends.
+//
 // When a checkpoint completes, the reader commits its offsets in it to
 // SourceConfig.GroupID (unless NoOffsetCommit), so that tools show the
 // job's lag; the job itself never reads them back, except with
