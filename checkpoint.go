@@ -43,6 +43,34 @@ type RestorableSource[T any] interface {
 	Restore(ctx context.Context, split Split, splits []SplitState) (SourceReader[T], error)
 }
 
+// SourceEvent is what an EventReader tells of one record besides its
+// value: its event timestamp from the source and the split it came from.
+type SourceEvent = operator.SourceEvent
+
+// EventReader is a SourceReader whose records carry an event timestamp
+// from their source (a Kafka record's) and the index of their split.
+// The runtime then stamps each record with that timestamp (a timestamp
+// assigner receives it as the previous one) and, with a watermark
+// strategy, runs a watermark generator per split: the subtask's
+// watermark is the least of its splits', and with WithIdleness a split
+// without records for the timeout stops holding it back, as with
+// Flink's per-split watermarks.
+type EventReader[T any] interface {
+	SourceReader[T]
+	// ReadEvents is Read that also fills events[i] for each buf[i].
+	ReadEvents(ctx context.Context, buf []T, events []SourceEvent) (n int, err error)
+	// Splits returns how many splits the reader has; their indexes are
+	// [0, Splits()), and a split once counted stays.
+	Splits() int
+}
+
+// CheckpointListener is a SourceReader that hears when a checkpoint
+// completes: NotifyCheckpointComplete(id, splits) gets the splits the
+// reader had in checkpoint id. It may run on any goroutine,
+// concurrently with Read; an error is logged, not fatal (a Kafka source
+// commits its consumer group's offsets there, for monitoring).
+type CheckpointListener = operator.CheckpointListener
+
 // TransactionalSinkWriter is a SinkWriter that commits its output in two
 // phases with checkpoints, for exactly-once results (Flink's Sink V2
 // committer); see docs/sinks.md.

@@ -88,10 +88,11 @@ var layers = map[string]int{
 	"internal/localexec":   5, // the local executor's checkpoints and restarts
 
 	// L6: what users import.
-	"":              6, // package spate
-	"connector/...": 6,
-	"spatetest":     6,
-	"nexmark/...":   6,
+	"":                6, // package spate
+	"connector/...":   6,
+	"connector/kafka": 6, // the Kafka source and sink (franz-go)
+	"spatetest":       6,
+	"nexmark/...":     6,
 
 	// L7: programs: they may import anything.
 	"cmd/...":      7,

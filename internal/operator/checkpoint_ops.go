@@ -2,6 +2,7 @@ package operator
 
 import (
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 
@@ -19,6 +20,7 @@ var (
 	_ snapshot.Operator  = (*sourceOp[int])(nil)
 	_ snapshot.Operator  = (*sinkOp[int])(nil)
 	_ snapshot.Committer = (*sinkOp[int])(nil)
+	_ snapshot.Committer = (*sourceOp[int])(nil)
 )
 
 func unknownEntries(es []snapshot.Entry) error {
@@ -240,6 +242,9 @@ func (o *sourceOp[T]) SnapshotState(id int64) (func() ([]snapshot.Entry, error),
 	for i := range splits {
 		splits[i].Position = slices.Clone(splits[i].Position)
 	}
+	if id != exec.EndOfInput {
+		o.checkpoints.taken(id, splits)
+	}
 	return func() ([]snapshot.Entry, error) {
 		es := make([]snapshot.Entry, len(splits))
 		for i, s := range splits {
@@ -277,6 +282,24 @@ func (o *sourceOp[T]) RestoreState(es []snapshot.Entry) error {
 	}
 	return nil
 }
+
+// CommitCheckpoint implements snapshot.Committer: a CheckpointListener
+// reader hears that checkpoint id completed, with its splits then. Its
+// failure is logged: what it does is for monitoring (a Kafka source
+// commits its group's offsets), not part of the checkpoint.
+func (o *sourceOp[T]) CommitCheckpoint(id int64) error {
+	l, t := o.checkpoints.complete(id)
+	if l == nil || t == nil {
+		return nil
+	}
+	if err := l.NotifyCheckpointComplete(t.id, t.splits); err != nil {
+		slog.Warn("source could not act on a completed checkpoint", "source", o.name, "checkpoint", t.id, "err", err)
+	}
+	return nil
+}
+
+// AbortCheckpoint implements snapshot.Committer.
+func (o *sourceOp[T]) AbortCheckpoint(id int64) { o.checkpoints.abort(id) }
 
 // TxnWriter is a Writer that commits in two phases with checkpoints: the
 // method set of spate.TransactionalSinkWriter (see docs/sinks.md).

@@ -47,6 +47,8 @@ type sourceOp[T any] struct {
 	// finished tells that the source had ended.
 	restore  *Restore
 	finished bool
+	// checkpoints tells a CheckpointListener reader of completed ones.
+	checkpoints sourceCheckpoints
 }
 
 // run reads records until the reader's io.EOF, or ctx's end. Between
@@ -65,9 +67,20 @@ func (o *sourceOp[T]) run(ctx context.Context) error {
 		return fmt.Errorf("open source: %w", err)
 	}
 	o.reader = r
+	if l, ok := r.(CheckpointListener); ok {
+		o.checkpoints.setListener(l)
+	}
 	run := o.strategy
 	out := run.wm.out
 	buf := make([]T, readBatch)
+	// A reader that tells each record's timestamp and split gets them
+	// used, and per-split watermarks.
+	er, _ := r.(EventReader[T])
+	var events []SourceEvent
+	if er != nil {
+		events = make([]SourceEvent, readBatch)
+		run.perSplit = run.gen != nil
+	}
 	// A reader that knows what it has left tells it (pendingRecords,
 	// pendingBytes).
 	pending, _ := r.(interface{ Pending() (records, bytes int64) })
@@ -78,11 +91,32 @@ func (o *sourceOp[T]) run(ctx context.Context) error {
 			return context.Cause(ctx)
 		}
 		o.task.Current = o.name
-		n, err := r.Read(ctx, buf)
+		var n int
+		if er != nil {
+			n, err = er.ReadEvents(ctx, buf, events)
+			if run.perSplit {
+				run.growSplits(er.Splits())
+			}
+		} else {
+			n, err = r.Read(ctx, buf)
+		}
 		if n > 0 {
 			run.active(n)
 		}
-		if run.perRecord() {
+		switch {
+		case er != nil:
+			for i := 0; i < n; i++ {
+				o.task.Current = o.name
+				ts := run.timestamp(buf[i], events[i].Timestamp)
+				out.Collect(buf[i], ts)
+				o.task.Current = o.name
+				if run.perSplit {
+					run.observeSplit(buf[i], ts, events[i].Split)
+				} else {
+					run.observe(buf[i], ts)
+				}
+			}
+		case run.perRecord():
 			for i := 0; i < n; i++ {
 				o.task.Current = o.name
 				ts := run.timestamp(buf[i], exec.NoTimestamp)
@@ -90,7 +124,7 @@ func (o *sourceOp[T]) run(ctx context.Context) error {
 				o.task.Current = o.name
 				run.observe(buf[i], ts)
 			}
-		} else {
+		default:
 			for i := 0; i < n; i++ {
 				out.Collect(buf[i], exec.NoTimestamp)
 			}

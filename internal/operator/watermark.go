@@ -69,6 +69,10 @@ type strategyRun[T any] struct {
 	idle         bool
 	timer        *exec.ProcTimer
 	onTick       func()
+	// perSplit runs a generator per split of an EventReader (splits)
+	// instead of one for the subtask.
+	perSplit bool
+	splits   []*splitWatermark[T]
 }
 
 func newStrategyRun[T any](in *Instance, ws Strategy[T]) (*strategyRun[T], error) {
@@ -145,6 +149,11 @@ func (r *strategyRun[T]) observe(v T, ts int64) {
 
 func (r *strategyRun[T]) fire() {
 	now := r.task.Now()
+	if r.perSplit {
+		r.fireSplits(now)
+		r.timer = r.task.RegisterProcTimer(now+r.tick, r.onTick)
+		return
+	}
 	if r.idleAfter > 0 {
 		if r.events != r.seen {
 			r.seen, r.activeAt = r.events, now

@@ -1,0 +1,94 @@
+package kafka
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzSplitID: parseSplitID accepts exactly the names String makes, and
+// gives back what made them.
+func FuzzSplitID(f *testing.F) {
+	for _, s := range []string{"events/0", "a.b_c-d/12", "t/", "/1", "t/01", "t/-1", "t/2147483648", "x/y/3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tp, err := parseSplitID(s)
+		if err != nil {
+			return
+		}
+		if tp.String() != s {
+			t.Fatalf("parseSplitID(%q) = %+v, which prints as %q", s, tp, tp.String())
+		}
+		if tp.partition < 0 || tp.topic == "" {
+			t.Fatalf("parseSplitID(%q) = %+v", s, tp)
+		}
+	})
+}
+
+// FuzzOffset: decodePosition refuses what encodePosition cannot make,
+// and round-trips what it can.
+func FuzzOffset(f *testing.F) {
+	f.Add(encodePosition(0, -1))
+	f.Add(encodePosition(1<<40, -1))
+	f.Add(encodePosition(5, 9))
+	f.Add([]byte{1})
+	f.Add([]byte{2, 0})
+	f.Add([]byte{1, 0x80, 0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		off, stop, err := decodePosition(b)
+		if err != nil {
+			return
+		}
+		if off < 0 || stop < -1 || !bytes.Equal(encodePosition(off, stop), b) {
+			t.Fatalf("decodePosition(%x) = %d, %d, which encodes as %x", b, off, stop, encodePosition(off, stop))
+		}
+	})
+}
+
+// FuzzCommittable: decodeCommittable refuses what encode cannot make,
+// and round-trips what it can.
+func FuzzCommittable(f *testing.F) {
+	f.Add(committable{id: "p-0-1-abcd-0", pid: 7, epoch: 3}.encode())
+	f.Add(committable{id: "x", pid: 1 << 50, epoch: 32767}.encode())
+	f.Add([]byte{1, 0})
+	f.Add([]byte{1, 1, 'a', 1})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := decodeCommittable(b)
+		if err != nil {
+			return
+		}
+		if c.id == "" || c.pid < 0 || c.epoch < 0 {
+			t.Fatalf("decodeCommittable(%x) = %+v", b, c)
+		}
+		if again, err := decodeCommittable(c.encode()); err != nil || again != c {
+			t.Fatalf("decodeCommittable(%x) = %+v, which re-encodes to %+v, %v", b, c, again, err)
+		}
+	})
+}
+
+// FuzzDeserializers: the JSON, string and bytes deserializers never
+// panic, whatever the value.
+func FuzzDeserializers(f *testing.F) {
+	f.Add([]byte(`{"N":1}`))
+	f.Add([]byte(`{"N":`))
+	f.Add([]byte{0xff, 0xfe})
+	type event struct {
+		N int
+		S []string
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := &Record{Topic: "t", Value: b}
+		if _, err := JSON[event]()(r); err != nil {
+			if txt := recordText(b); len(txt) > 2*maxRecordText+3 {
+				t.Fatalf("record text of %d bytes", len(txt))
+			}
+		}
+		if s, _ := String()(r); s != string(b) {
+			t.Fatal("String changed the value")
+		}
+		if v, _ := Bytes()(r); !bytes.Equal(v, b) {
+			t.Fatal("Bytes changed the value")
+		}
+	})
+}

@@ -1,0 +1,98 @@
+package kafka
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Record is a Kafka record as a Deserializer sees it, and as a sink's
+// Serializer makes it.
+type Record struct {
+	// Topic and Partition locate the record; a sink ignores Partition
+	// unless its Partitioner is PartitionManual, and Topic unless
+	// SinkConfig.Topic is empty.
+	Topic     string
+	Partition int32
+	// Offset is the record's offset in its partition (source only).
+	Offset int64
+	// Key and Value are the record's bytes; a nil Key is no key.
+	Key, Value []byte
+	// Headers are the record's headers, in order.
+	Headers []Header
+	// Timestamp is the record's timestamp (CreateTime or LogAppendTime,
+	// as the topic says); a sink's zero Timestamp means now.
+	Timestamp time.Time
+}
+
+// Header is one header of a record.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Deserializer turns a Kafka record into a value of the stream. An error
+// makes the record malformed: the source reports it naming the topic,
+// partition and offset (see Source). The record's slices are only valid
+// during the call: keep copies.
+type Deserializer[T any] func(r *Record) (T, error)
+
+// String deserializes a record's value as text.
+func String() Deserializer[string] {
+	return func(r *Record) (string, error) { return string(r.Value), nil }
+}
+
+// Bytes deserializes a record's value as its bytes (a copy).
+func Bytes() Deserializer[[]byte] {
+	return func(r *Record) ([]byte, error) { return append([]byte(nil), r.Value...), nil }
+}
+
+// JSON deserializes a record's value as a JSON document into a T
+// (encoding/json); a value that is not one, or has text after it, is
+// malformed.
+func JSON[T any]() Deserializer[T] {
+	return func(r *Record) (T, error) {
+		var v T
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			return v, fmt.Errorf("decode JSON into %T: %w", v, err)
+		}
+		return v, nil
+	}
+}
+
+// fromKgo makes the Record a Deserializer sees of a fetched record,
+// sharing its slices; headers are reused from hs.
+func fromKgo(rec *kgo.Record, r *Record, hs []Header) []Header {
+	hs = hs[:0]
+	for _, h := range rec.Headers {
+		hs = append(hs, Header{Key: h.Key, Value: h.Value})
+	}
+	*r = Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key, Value: rec.Value, Headers: hs, Timestamp: rec.Timestamp}
+	return hs
+}
+
+// maxRecordText is how many bytes of a malformed record's value its error
+// keeps.
+const maxRecordText = 200
+
+// recordText is a malformed value as readable text: cut at a rune
+// boundary, and marked when cut or not UTF-8.
+func recordText(b []byte) string {
+	if !utf8.Valid(b) {
+		if len(b) > maxRecordText/2 {
+			return fmt.Sprintf("%x...", b[:maxRecordText/2])
+		}
+		return fmt.Sprintf("%x", b)
+	}
+	if len(b) <= maxRecordText {
+		return string(b)
+	}
+	cut := maxRecordText
+	for cut > maxRecordText-utf8.UTFMax && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return string(b[:cut]) + "..."
+}

@@ -1,0 +1,261 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/spate-dev/spate"
+)
+
+// TestSinkRoundTrip: a bounded job writes its records with each delivery
+// guarantee, keys and headers included; a read_committed consumer reads
+// each once.
+func TestSinkRoundTrip(t *testing.T) {
+	_, brokers := newCluster(t)
+	for _, g := range []DeliveryGuarantee{DeliveryNone, DeliveryAtLeastOnce, DeliveryExactlyOnce} {
+		t.Run(string(g), func(t *testing.T) {
+			topic := "out-" + string(g)
+			createTopic(t, brokers, topic, 3)
+			var in []string
+			for i := range 500 {
+				in = append(in, "r"+strconv.Itoa(i))
+			}
+			ser := Serializer[string](func(v string) (Record, error) {
+				return Record{Value: []byte(v), Headers: []Header{{Key: "h", Value: []byte("x" + v)}}}, nil
+			}).WithKey(func(v string) []byte { return []byte("k" + v) })
+			env := spate.NewEnv(spate.WithParallelism(2))
+			s := spate.FromSlice(env, in)
+			spate.SinkTo(s, NewSink(SinkConfig{Brokers: brokers, Topic: topic, DeliveryGuarantee: g, TransactionalIDPrefix: "rt"}, ser)).Parallelism(2)
+			if err := env.Execute("roundtrip"); err != nil {
+				t.Fatal(err)
+			}
+			got := consume(t, brokers, topic, true, len(in), 200*time.Millisecond)
+			var vs []string
+			for _, r := range got {
+				v := string(r.Value)
+				vs = append(vs, v)
+				if string(r.Key) != "k"+v || len(r.Headers) != 1 || string(r.Headers[0].Value) != "x"+v {
+					t.Errorf("record %s has key %q headers %v", v, r.Key, r.Headers)
+				}
+			}
+			if !slices.Equal(sorted(vs), sorted(in)) {
+				t.Errorf("consumed %d records, want the %d written, each once", len(vs), len(in))
+			}
+		})
+	}
+}
+
+// TestSinkPartitioners: records land where each partitioner says.
+func TestSinkPartitioners(t *testing.T) {
+	_, brokers := newCluster(t)
+	tests := []struct {
+		name  string
+		p     *Partitioner
+		check func(t *testing.T, byPart map[int32][]string)
+	}{
+		{"default", PartitionDefault, func(t *testing.T, byPart map[int32][]string) {
+			// Murmur2 of the key, as Kafka's Java client: "key-0" goes to the
+			// partition Java's producer would use for 4 partitions.
+			for p, vs := range byPart {
+				for _, v := range vs {
+					key := "key-" + strings.TrimPrefix(v, "v")[0:1]
+					if want := int32(murmur2([]byte(key))&0x7fffffff) % 4; p != want {
+						t.Errorf("%s (key %s) in partition %d, want %d", v, key, p, want)
+					}
+				}
+			}
+		}},
+		{"round-robin", PartitionRoundRobin, func(t *testing.T, byPart map[int32][]string) {
+			for p := range int32(4) {
+				if len(byPart[p]) != 10 {
+					t.Errorf("partition %d has %d records, want 10", p, len(byPart[p]))
+				}
+			}
+		}},
+		{"fixed", PartitionFixed, func(t *testing.T, byPart map[int32][]string) {
+			if len(byPart[0]) != 40 {
+				t.Errorf("subtask 0 wrote %d records to partition 0, want all 40: %v", len(byPart[0]), byPart)
+			}
+		}},
+		{"custom", PartitionBy(func(r *Record, n int) int { v, _ := strconv.Atoi(string(r.Value[1:])); return v % n }), func(t *testing.T, byPart map[int32][]string) {
+			for p, vs := range byPart {
+				for _, v := range vs {
+					if n, _ := strconv.Atoi(v[1:]); int32(n%4) != p {
+						t.Errorf("%s in partition %d", v, p)
+					}
+				}
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := "part-" + tc.name
+			createTopic(t, brokers, topic, 4)
+			var in []string
+			for i := range 40 {
+				in = append(in, "v"+strconv.Itoa(i))
+			}
+			ser := StringValues().WithKey(func(v string) []byte { return []byte("key-" + v[1:2]) })
+			env := spate.NewEnv(spate.WithParallelism(1))
+			spate.SinkTo(spate.FromSlice(env, in), NewSink(SinkConfig{Brokers: brokers, Topic: topic, Partitioner: tc.p}, ser))
+			if err := env.Execute("partitioners"); err != nil {
+				t.Fatal(err)
+			}
+			byPart := map[int32][]string{}
+			for _, r := range consume(t, brokers, topic, false, len(in), 100*time.Millisecond) {
+				byPart[r.Partition] = append(byPart[r.Partition], string(r.Value))
+			}
+			tc.check(t, byPart)
+		})
+	}
+}
+
+// murmur2 is Kafka's Java partitioner hash, written out for the test.
+func murmur2(b []byte) uint32 {
+	const seed, m, r = uint32(0x9747b28c), uint32(0x5bd1e995), 24
+	h := seed ^ uint32(len(b))
+	for len(b) >= 4 {
+		k := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+		b = b[4:]
+	}
+	switch len(b) {
+	case 3:
+		h ^= uint32(b[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(b[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(b[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return h
+}
+
+// TestSinkTransactionsRecovery drives an exactly-once writer as the
+// runtime does across a crash: a restored checkpoint's transaction is
+// committed (again and again, idempotently), the one pre-committed after
+// it and the open one are aborted, and a read_committed consumer sees
+// each record of the committed ones once.
+func TestSinkTransactionsRecovery(t *testing.T) {
+	_, brokers := newCluster(t)
+	createTopic(t, brokers, "txn", 2)
+	sink := NewSink(SinkConfig{Brokers: brokers, Topic: "txn", DeliveryGuarantee: DeliveryExactlyOnce, TransactionalIDPrefix: "rec"}, StringValues())
+	open := func() *txnWriter[string] {
+		w, err := sink.Open(context.Background(), spate.SinkInfo{Subtask: 0, Parallelism: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.(*txnWriter[string])
+	}
+	write := func(w *txnWriter[string], prefix string, n int) {
+		for i := range n {
+			if err := w.Write(fmt.Sprintf("%s%d", prefix, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w1 := open()
+	if err := w1.Begin(1, nil); err != nil {
+		t.Fatal(err)
+	}
+	write(w1, "a", 10)
+	c1, err := w1.PrepareCommit(1)
+	if err != nil || c1 == nil {
+		t.Fatalf("PrepareCommit: %v %v", c1, err)
+	}
+	write(w1, "b", 10)
+	if _, err := w1.PrepareCommit(2); err != nil { // checkpoint 2 never completes
+		t.Fatal(err)
+	}
+	write(w1, "c", 10)
+	if err := w1.cur.p.flush(context.Background()); err != nil { // written, in the open transaction
+		t.Fatal(err)
+	}
+	// The process dies: nothing ends its transactions.
+
+	for attempt := int64(2); attempt <= 3; attempt++ {
+		w := open()
+		if err := w.Begin(attempt, [][]byte{c1}); err != nil {
+			t.Fatalf("attempt %d: Begin: %v", attempt, err)
+		}
+		write(w, fmt.Sprintf("d%d-", attempt), 5)
+		c, err := w.PrepareCommit(3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if attempt == 3 {
+			if err := w.Commit(c); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Commit(c); err != nil {
+				t.Fatalf("a second commit of one committable: %v", err)
+			}
+		}
+		if err := w.Close(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []string
+	for i := range 10 {
+		want = append(want, fmt.Sprintf("a%d", i))
+	}
+	for i := range 5 {
+		want = append(want, fmt.Sprintf("d3-%d", i))
+	}
+	got := values(consume(t, brokers, "txn", true, len(want), 300*time.Millisecond))
+	if !slices.Equal(sorted(got), sorted(want)) {
+		t.Errorf("read_committed consumer read %v\nwant %v", sorted(got), sorted(want))
+	}
+	// The aborted records are in the log: the test saw aborts happen.
+	all := values(consume(t, brokers, "txn", false, 10+10+10+5+5, 300*time.Millisecond))
+	if len(all) != 40 {
+		t.Errorf("read_uncommitted consumer read %d records, want all 40 written", len(all))
+	}
+	lts, err := kadm.NewClient(client(t, brokers)).ListTransactions(context.Background(), nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range lts {
+		if strings.HasPrefix(id, "rec-") {
+			t.Errorf("transaction %s still open", id)
+		}
+	}
+}
+
+// TestSinkConfigErrors: a wrong configuration fails at open, naming the
+// Flink option.
+func TestSinkConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  SinkConfig
+		want string
+	}{
+		{"no brokers", SinkConfig{Topic: "t"}, "properties.bootstrap.servers"},
+		{"exactly-once without prefix", SinkConfig{Brokers: []string{"b:1"}, DeliveryGuarantee: DeliveryExactlyOnce}, "sink.transactional-id-prefix"},
+		{"bad guarantee", SinkConfig{Brokers: []string{"b:1"}, DeliveryGuarantee: "exactly_once"}, "sink.delivery-guarantee"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewSink(tc.cfg, StringValues()).Open(context.Background(), spate.SinkInfo{Parallelism: 1})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+}
