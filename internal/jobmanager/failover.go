@@ -43,9 +43,14 @@ type faultTolerance struct {
 	store    storage.Store
 	storeURL string
 	// restore is what the next deployment restores (nil: start empty),
-	// restorePath its _metadata's URL.
+	// restorePath its _metadata's URL, assigned what each subtask of the
+	// job restores of it (checkpoint.Assign: the job may run at other
+	// parallelisms than the checkpoint was taken at). Set by restoreFrom.
 	restore     *checkpoint.Metadata
 	restorePath string
+	assigned    []checkpoint.SubtaskState
+	// vertices are the job's vertices as the coordinator sees them.
+	vertices []checkpoint.Vertex
 	// queued is set while a redeployment waits in the scheduler's queue
 	// for slots.
 	queued bool
@@ -96,7 +101,7 @@ func (jm *JobManager) newFaultTolerance(g *jobgraph.JobGraph, env map[string]str
 	index := map[string]int{}
 	for i, v := range g.Vertices {
 		par[i] = v.Parallelism
-		vertices[i].Parallelism = v.Parallelism
+		vertices[i].Parallelism, vertices[i].MaxParallelism = v.Parallelism, v.MaxParallelism
 		index[v.ID] = i
 	}
 	for _, e := range g.Edges {
@@ -110,6 +115,7 @@ func (jm *JobManager) newFaultTolerance(g *jobgraph.JobGraph, env map[string]str
 	}
 	ft.master = jobmaster.New(jobmaster.Config{Strategy: strategy, Parallelism: par, Provided: jm.cfg.Provider != nil, DeploymentTimeout: jm.cfg.DeploymentTimeout})
 	ft.coord = checkpoint.New(ccfg, vertices)
+	ft.vertices = vertices
 	if ccfg.Interval > 0 {
 		ft.storeURL = c.String(checkpoint.KeyDir, "")
 		if ft.storeURL == "" {
@@ -180,7 +186,7 @@ func (jm *JobManager) deployedFTLocked(j *job, now time.Time) (ckpt *rpcpb.Check
 	ft.master.Deployed(now, j.attempt)
 	var finished []checkpoint.SubtaskState
 	if ft.restore != nil {
-		for _, st := range ft.restore.Subtasks {
+		for _, st := range ft.assigned {
 			if st.Finished {
 				finished = append(finished, st)
 				ft.master.RestoredFinished(st.Vertex, st.Subtask)
@@ -203,13 +209,13 @@ func (jm *JobManager) deployedFTLocked(j *job, now time.Time) (ckpt *rpcpb.Check
 		}
 		ckpt = &rpcpb.CheckpointOptions{Mode: mode}
 	}
-	restore, path := ft.restore, ft.restorePath
+	restore, path, assigned := ft.restore, ft.restorePath, ft.assigned
 	restoreFor = func(w *worker, slotWorkers []string) *rpcpb.RestoreCheckpoint {
 		if restore == nil {
 			return nil
 		}
 		r := &rpcpb.RestoreCheckpoint{CheckpointId: int64(restore.ID), Metadata: path, TimestampMs: restore.TimestampMs}
-		for _, st := range restore.Subtasks {
+		for _, st := range assigned {
 			if st.Subtask < len(slotWorkers) && slotWorkers[st.Subtask] == w.id {
 				r.Subtasks = append(r.Subtasks, subtaskStateProto(st))
 			}
@@ -220,6 +226,26 @@ func (jm *JobManager) deployedFTLocked(j *job, now time.Time) (ckpt *rpcpb.Check
 		jm.log.Info("job restores a checkpoint", "job", j.id, "attempt", j.attempt, "checkpoint", restore.ID, "metadata", path)
 	}
 	return ckpt, restoreFor
+}
+
+// restoreFrom makes m, whose _metadata is at path, what j's next
+// deployment restores (nil: start empty), and says what each subtask
+// restores of it (checkpoint.Assign). It fails when m cannot be restored
+// at the job's parallelisms (one above pipeline.max-parallelism, or state
+// taken with another max parallelism), naming the vertex and the fix.
+// This is where a job started from a retained checkpoint or a savepoint,
+// possibly taken at other parallelisms, gets its restore point.
+func (ft *faultTolerance) restoreFrom(m *checkpoint.Metadata, path string) error {
+	if m == nil {
+		ft.restore, ft.restorePath, ft.assigned = nil, "", nil
+		return nil
+	}
+	assigned, err := checkpoint.Assign(*m, ft.vertices)
+	if err != nil {
+		return err
+	}
+	ft.restore, ft.restorePath, ft.assigned = m, path, assigned
+	return nil
 }
 
 func subtaskStateProto(st checkpoint.SubtaskState) *rpcpb.SubtaskState {
@@ -399,10 +425,14 @@ func (jm *JobManager) redeployLocked(j *job, d jobmaster.Deploy, now time.Time) 
 }
 
 // queueRedeployLocked puts j, RESTARTING, among the jobs waiting for
-// slots, to be deployed restoring m (nil: empty).
+// slots, to be deployed restoring m (nil: empty), at the job's
+// parallelisms, which may not be those m was taken at.
 func (jm *JobManager) queueRedeployLocked(j *job, m *checkpoint.Metadata, path string, now time.Time) {
 	ft := j.ft
-	ft.restore, ft.restorePath = m, path
+	if err := ft.restoreFrom(m, path); err != nil {
+		jm.failLocked(j, fmt.Errorf("restore %s: %w", path, err), "", now)
+		return
+	}
 	ft.queued = true
 	for vi := range j.tasks {
 		for s := range j.tasks[vi] {

@@ -52,8 +52,14 @@ type Job struct {
 	// Checkpoints configure the coordinator; an Interval of 0 runs
 	// without checkpoints and without restarts.
 	Checkpoints checkpoint.Config
-	// Vertices are the job's vertices as the coordinator sees them.
+	// Vertices are the job's vertices as the coordinator sees them, with
+	// their max parallelism, which a restore checks.
 	Vertices []checkpoint.Vertex
+	// Restore, if set, is the checkpoint the first attempt restores (a
+	// retained checkpoint, a savepoint), possibly taken at other
+	// parallelisms: checkpoint.Assign says what each subtask restores. nil
+	// starts empty.
+	Restore *checkpoint.Metadata
 	// Restart decides, after the failures-th failure (from 1) err, whether
 	// the job restarts and after which delay; nil never restarts.
 	Restart func(failures int, err error) (delay time.Duration, ok bool)
@@ -71,6 +77,9 @@ type Stats struct {
 	Restarts  int
 	Completed int64 // checkpoints completed
 	Latest    int64 // the latest completed checkpoint, 0 if none
+	// Metadata is the latest completed checkpoint's (its state inline),
+	// or the restored one if none completed; nil if neither.
+	Metadata *checkpoint.Metadata
 }
 
 // Run runs job until it finishes (nil), fails for good, or ctx ends.
@@ -80,12 +89,12 @@ func Run(ctx context.Context, job Job) (Stats, error) {
 		log = slog.Default()
 	}
 	log = log.With("job", job.Name)
-	d := &driver{job: job, log: log, coord: checkpoint.New(job.Checkpoints, job.Vertices)}
+	d := &driver{job: job, log: log, coord: checkpoint.New(job.Checkpoints, job.Vertices), latest: job.Restore}
 	var st Stats
 	failures := 0
 	for attempt := int64(1); ; attempt++ {
 		err := d.runAttempt(ctx, attempt)
-		st.Completed, st.Latest = d.completed, d.latestID()
+		st.Completed, st.Latest, st.Metadata = d.completed, d.latestID(), d.latest
 		if err == nil || ctx.Err() != nil || job.Checkpoints.Interval <= 0 || job.Restart == nil {
 			return st, err
 		}
@@ -149,7 +158,11 @@ func (d *driver) runAttempt(ctx context.Context, attempt int64) error {
 	restore := map[checkpoint.Subtask]checkpoint.SubtaskState{}
 	var finished []checkpoint.SubtaskState
 	if d.latest != nil {
-		for _, st := range d.latest.Subtasks {
+		assigned, err := checkpoint.Assign(*d.latest, job.Vertices)
+		if err != nil {
+			return fmt.Errorf("job %q: %w", job.Name, err)
+		}
+		for _, st := range assigned {
 			restore[checkpoint.Subtask{Vertex: st.Vertex, Index: st.Subtask}] = st
 			if st.Finished {
 				finished = append(finished, st)
@@ -172,10 +185,8 @@ func (d *driver) runAttempt(ctx context.Context, attempt int64) error {
 			ts = runner.Task(s.Vertex, s.Subtask, 0, 0)
 		}
 		if st, ok := restore[k]; ok {
-			for _, h := range st.States {
-				if err := ts.Restore(ctx, snapshot.InlineStore{}, toSnapshot(h)); err != nil {
-					return fmt.Errorf("job %q: restore checkpoint %d: %w", job.Name, d.latest.ID, err)
-				}
+			if err := restoreSubtask(ctx, ts, st); err != nil {
+				return fmt.Errorf("job %q: restore checkpoint %d: %w", job.Name, d.latest.ID, err)
 			}
 		}
 		if job.Checkpoints.Interval > 0 {
@@ -349,6 +360,26 @@ func reasonOf(err error) checkpoint.Reason {
 		return checkpoint.DeclinedSubsumed
 	}
 	return checkpoint.SnapshotFailed
+}
+
+// restoreSubtask restores ts from st as checkpoint.Assign gave it: its
+// own state files, or its share of those of every old subtask of its
+// vertex (restored at another parallelism).
+func restoreSubtask(ctx context.Context, ts *snapshot.TaskState, st checkpoint.SubtaskState) error {
+	var shared []snapshot.Handle
+	for _, h := range st.States {
+		if h.Kind == checkpoint.KindShared {
+			shared = append(shared, toSnapshot(h))
+			continue
+		}
+		if err := ts.Restore(ctx, snapshot.InlineStore{}, toSnapshot(h)); err != nil {
+			return err
+		}
+	}
+	if len(shared) > 0 {
+		return ts.RestoreShared(ctx, snapshot.InlineStore{}, shared)
+	}
+	return nil
 }
 
 func fromSnapshot(h snapshot.Handle) checkpoint.Handle {

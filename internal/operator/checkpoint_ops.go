@@ -19,6 +19,10 @@ var (
 	_ snapshot.Operator  = (*sourceOp[int])(nil)
 	_ snapshot.Operator  = (*sinkOp[int])(nil)
 	_ snapshot.Committer = (*sinkOp[int])(nil)
+	// At another parallelism a source's splits are dealt out; a sink's
+	// pending committables are split too, the default (any writer may
+	// commit any committable: Commit is idempotent).
+	_ snapshot.Distributor = (*sourceOp[int])(nil)
 )
 
 func unknownEntries(es []snapshot.Entry) error {
@@ -254,6 +258,17 @@ func (o *sourceOp[T]) SnapshotState(id int64) (func() ([]snapshot.Entry, error),
 		}
 		return es, nil
 	}, nil
+}
+
+// Distribution implements snapshot.Distributor: at another parallelism
+// the splits are dealt out evenly among the readers (a reader without one
+// reads nothing); the marks that a reader had none, or had finished, are
+// its own.
+func (o *sourceOp[T]) Distribution(name string) snapshot.Distribution {
+	if name == "source/split" {
+		return snapshot.Split
+	}
+	return snapshot.Dropped
 }
 
 // RestoreState implements snapshot.Operator.
