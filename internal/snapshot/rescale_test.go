@@ -156,7 +156,7 @@ func TestRedistributePartitions(t *testing.T) {
 type distOp struct{ got []Entry }
 
 func (o *distOp) SnapshotState(int64) (func() ([]Entry, error), error) { return nil, nil }
-func (o *distOp) RestoreState(es []Entry) error                       { o.got = es; return nil }
+func (o *distOp) RestoreState(es []Entry) error                        { o.got = es; return nil }
 func (o *distOp) Distribution(name string) Distribution {
 	if name == "marker" {
 		return Dropped
