@@ -18,6 +18,11 @@
 // A subtask that finished acknowledges with its final state, which stands
 // for every later checkpoint whose barrier it did not take, so that a
 // finished bounded source does not stop the checkpoints of the rest.
+//
+// A Run may start from a checkpoint (Job.Restore) taken at other
+// parallelisms: checkpoint.Assign says what each subtask restores, and a
+// subtask of a rescaled vertex takes its share of the old subtasks' state
+// (snapshot.TaskState.RestoreShared).
 package localexec
 
 import (
