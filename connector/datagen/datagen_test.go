@@ -163,3 +163,30 @@ func drainReader(t *testing.T, r spate.SourceReader[int64]) []int64 {
 	t.Fatal("the reader never ended")
 	return nil
 }
+
+// FuzzRestoreSplits: a restore from any split states either refuses them
+// or yields a reader that makes only indices of the splits' own
+// sequences, below the count, and ends.
+func FuzzRestoreSplits(f *testing.F) {
+	f.Add("datagen/1/3", []byte{8}, "datagen/0/2", []byte{4})
+	f.Add("datagen/0/1", []byte{0}, "datagen/5/4", []byte{10})
+	f.Add("datagen/-1/3", []byte{0xff}, "datagen//", []byte{})
+	f.Fuzz(func(t *testing.T, id1 string, pos1 []byte, id2 string, pos2 []byte) {
+		const count = 40
+		src := datagen.New(func(i int64) int64 { return i }, datagen.Count(count))
+		splits := []spate.SplitState{{ID: id1, Position: pos1}, {ID: id2, Position: pos2}}
+		r, err := src.(spate.RestorableSource[int64]).Restore(context.Background(), spate.Split{Subtask: 0, Parallelism: 2}, splits)
+		if err != nil {
+			return
+		}
+		got := drainReader(t, r)
+		if len(got) > 2*count {
+			t.Fatalf("restored reader made %d records of %d", len(got), count)
+		}
+		for _, v := range got {
+			if v < 0 || v >= count {
+				t.Fatalf("restored reader made index %d, outside 0..%d", v, count-1)
+			}
+		}
+	})
+}
