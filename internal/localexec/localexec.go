@@ -30,6 +30,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -63,8 +65,10 @@ type Job struct {
 	// Restore, if set, is the checkpoint the first attempt restores (a
 	// retained checkpoint, a savepoint), possibly taken at other
 	// parallelisms: checkpoint.Assign says what each subtask restores. nil
-	// starts empty.
-	Restore *checkpoint.Metadata
+	// starts empty. Its state files are inline or at file:// URLs, unless
+	// RestoreStore reads them.
+	Restore      *checkpoint.Metadata
+	RestoreStore snapshot.Store
 	// Restart decides, after the failures-th failure (from 1) err, whether
 	// the job restarts and after which delay; nil never restarts.
 	Restart func(failures int, err error) (delay time.Duration, ok bool)
@@ -161,6 +165,10 @@ func (d *driver) runAttempt(ctx context.Context, attempt int64) error {
 		return err
 	}
 	restore := map[checkpoint.Subtask]checkpoint.SubtaskState{}
+	var store snapshot.Store = restoreStore{}
+	if job.RestoreStore != nil {
+		store = job.RestoreStore
+	}
 	var finished []checkpoint.SubtaskState
 	if d.latest != nil {
 		assigned, err := checkpoint.Assign(*d.latest, job.Vertices)
@@ -190,7 +198,7 @@ func (d *driver) runAttempt(ctx context.Context, attempt int64) error {
 			ts = runner.Task(s.Vertex, s.Subtask, 0, 0)
 		}
 		if st, ok := restore[k]; ok {
-			if err := restoreSubtask(ctx, ts, st); err != nil {
+			if err := restoreSubtask(ctx, store, ts, st); err != nil {
 				return fmt.Errorf("job %q: restore checkpoint %d: %w", job.Name, d.latest.ID, err)
 			}
 		}
@@ -370,21 +378,45 @@ func reasonOf(err error) checkpoint.Reason {
 // restoreSubtask restores ts from st as checkpoint.Assign gave it: its
 // own state files, or its share of those of every old subtask of its
 // vertex (restored at another parallelism).
-func restoreSubtask(ctx context.Context, ts *snapshot.TaskState, st checkpoint.SubtaskState) error {
+func restoreSubtask(ctx context.Context, store snapshot.Store, ts *snapshot.TaskState, st checkpoint.SubtaskState) error {
 	var shared []snapshot.Handle
 	for _, h := range st.States {
 		if h.Kind == checkpoint.KindShared {
 			shared = append(shared, toSnapshot(h))
 			continue
 		}
-		if err := ts.Restore(ctx, snapshot.InlineStore{}, toSnapshot(h)); err != nil {
+		if err := ts.Restore(ctx, store, toSnapshot(h)); err != nil {
 			return err
 		}
 	}
 	if len(shared) > 0 {
-		return ts.RestoreShared(ctx, snapshot.InlineStore{}, shared)
+		return ts.RestoreShared(ctx, store, shared)
 	}
 	return nil
+}
+
+// restoreStore reads the state files of a restored checkpoint: inline
+// (the checkpoints of this Run), or at file:// URLs (a retained
+// checkpoint of another run).
+type restoreStore struct{}
+
+func (restoreStore) Put(context.Context, int64, string, []byte) (snapshot.Handle, error) {
+	return snapshot.Handle{}, errors.New("localexec: the restore store only reads")
+}
+
+func (restoreStore) Get(ctx context.Context, h snapshot.Handle) ([]byte, error) {
+	if h.URL == "" {
+		return snapshot.InlineStore{}.Get(ctx, h)
+	}
+	u, err := url.Parse(h.URL)
+	if err != nil || u.Scheme != "file" {
+		return nil, fmt.Errorf("state file %s: a local run reads inline state and file:// URLs only", h.URL)
+	}
+	data, err := os.ReadFile(u.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	return data, snapshot.Check(h, data)
 }
 
 func fromSnapshot(h snapshot.Handle) checkpoint.Handle {
