@@ -84,10 +84,10 @@ func runRescaled(t *testing.T, dir string, p1, p2 int, stopAt int64, job func(en
 // the same records at every parallelism) and everything keyed at the
 // default parallelism: keyed state of every kind, event-time timers,
 // tumbling, session and count windows and a rolling reduce.
-func keyedStateJob(n int64) func(env *spate.Env, dir string, inject func() error) {
+func keyedStateJob(n int64, keys, mult int) func(env *spate.Env, dir string, inject func() error) {
 	return func(env *spate.Env, dir string, inject func() error) {
 		gen := datagen.New(func(i int64) ev {
-			k := int(i*31) % 23
+			k := int(i*int64(mult)) % keys
 			t := i * 10
 			if k%5 == 0 && (i/60)%3 == 0 {
 				t += 5
@@ -126,27 +126,28 @@ func keyedStateJob(n int64) func(env *spate.Env, dir string, inject func() error
 // another parallelism give the uninterrupted run's output, line for line.
 func TestRescaleKeyedState(t *testing.T) {
 	const n = 4000
-	job := keyedStateJob(n)
-	clean := t.TempDir()
-	env := spate.NewEnv(spate.WithParallelism(3), spate.WithEncodedExchanges(true), spate.WithConfig(rescaleConf))
-	job(env, clean, func() error { return nil })
-	if err := env.Execute("rescale"); err != nil {
-		t.Fatal(err)
-	}
-	want := committedLines(t, clean)
-	kinds := map[string]int{}
-	for _, l := range want {
-		kinds[strings.Fields(l)[0]]++
-	}
-	for _, k := range []string{"timer", "tumbling", "session", "count", "rolling"} {
-		if kinds[k] == 0 {
-			t.Fatalf("the uninterrupted run has no %s lines: %v", k, kinds)
-		}
-	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, pp := range rescalePairs(14, 4) {
+		keys, mult := 1+r.IntN(40), 1+2*r.IntN(50)
 		stopAt := int64(500 + r.IntN(n/2))
-		t.Run(fmt.Sprintf("%d-to-%d", pp[0], pp[1]), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d-to-%d/keys=%d", pp[0], pp[1], keys), func(t *testing.T) {
+			job := keyedStateJob(n, keys, mult)
+			clean := t.TempDir()
+			env := spate.NewEnv(spate.WithParallelism(1+r.IntN(16)), spate.WithEncodedExchanges(true), spate.WithConfig(rescaleConf))
+			job(env, clean, func() error { return nil })
+			if err := env.Execute("rescale"); err != nil {
+				t.Fatal(err)
+			}
+			want := committedLines(t, clean)
+			kinds := map[string]int{}
+			for _, l := range want {
+				kinds[strings.Fields(l)[0]]++
+			}
+			for _, k := range []string{"timer", "tumbling", "session", "count", "rolling"} {
+				if kinds[k] == 0 {
+					t.Fatalf("the uninterrupted run has no %s lines: %v", k, kinds)
+				}
+			}
 			got := runRescaled(t, t.TempDir(), pp[0], pp[1], stopAt, job)
 			if !slices.Equal(got, want) {
 				extra, missing := diffLines(got, want)
@@ -200,7 +201,7 @@ func (s *totals) OnTimer(ctx *spate.KeyedContext[int, string], ts int64) error {
 // splitsJob reads a generator at the default parallelism, so that its
 // splits are dealt out among other readers on a rescale, into keyed
 // totals emitted at the end.
-func splitsJob(n int64, keys int) func(env *spate.Env, dir string, inject func() error) {
+func splitsJob(n int64, keys, mult int) func(env *spate.Env, dir string, inject func() error) {
 	return func(env *spate.Env, dir string, inject func() error) {
 		gen := datagen.New(func(i int64) int64 { return i }, datagen.Count(n), datagen.RatePerSecond(20000))
 		src := spate.Map(spate.FromSource(env, "Numbers", gen, spate.ForMonotonousTimestamps[int64]().WithTimestampAssigner(func(v int64, _ int64) int64 { return v })),
@@ -210,7 +211,7 @@ func splitsJob(n int64, keys int) func(env *spate.Env, dir string, inject func()
 				}
 				return v
 			}).Name("Inject")
-		out := spate.KeyedProcess(spate.KeyBy(src, func(v int64) int { return int(v*2654435761) % keys }),
+		out := spate.KeyedProcess(spate.KeyBy(src, func(v int64) int { return int(v*int64(mult)) % keys }),
 			func() spate.KeyedProcessFunction[int, int64, string] { return &totals{} })
 		spate.SinkTo(out, file.Sink[string](dir))
 	}
@@ -220,37 +221,50 @@ func splitsJob(n int64, keys int) func(env *spate.Env, dir string, inject func()
 // of another parallelism (some with none on a scale up) go on from their
 // checkpointed positions: every record is counted once.
 func TestRescaleSourceSplits(t *testing.T) {
-	const n, keys = 6000, 37
-	var want []string
-	for k := range keys {
-		var c int
-		var sum int64
-		mods := map[int]int{}
-		for i := int64(0); i < n; i++ {
-			if int(i*2654435761)%keys == k {
-				c++
-				sum += i
-				mods[int(i%7)]++
-			}
-		}
-		var ms []string
-		for r := range 7 {
-			if m, ok := mods[r]; ok {
-				ms = append(ms, fmt.Sprintf("%d:%d", r, m))
-			}
-		}
-		want = append(want, fmt.Sprintf("key=%d count=%d sum=%d mods=%s", k, c, sum, strings.Join(ms, ",")))
-	}
-	slices.Sort(want)
+	const n = 6000
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, pp := range rescalePairs(15, 4) {
+		keys, mult := 1+r.IntN(60), 1+2*r.IntN(1000)
 		stopAt := int64(500 + r.IntN(n/2))
-		t.Run(fmt.Sprintf("%d-to-%d", pp[0], pp[1]), func(t *testing.T) {
-			got := runRescaled(t, t.TempDir(), pp[0], pp[1], stopAt, splitsJob(n, keys))
-			if !slices.Equal(got, want) {
+		t.Run(fmt.Sprintf("%d-to-%d/keys=%d", pp[0], pp[1], keys), func(t *testing.T) {
+			got := runRescaled(t, t.TempDir(), pp[0], pp[1], stopAt, splitsJob(n, keys, mult))
+			if want := totalsOf(n, keys, mult); !slices.Equal(got, want) {
 				extra, missing := diffLines(got, want)
 				t.Fatalf("stopped after %d records: %d lines, want %d; extra %q, missing %q", stopAt, len(got), len(want), extra, missing)
 			}
 		})
 	}
+}
+
+// totalsOf is what splitsJob emits, computed plainly: per key of the
+// numbers 0..n-1, their count, sum and counts by residue mod 7, sorted.
+func totalsOf(n int64, keys, mult int) []string {
+	type tot struct {
+		c    int
+		sum  int64
+		mods [7]int
+	}
+	byKey := map[int]*tot{}
+	for i := range n {
+		k := int(i*int64(mult)) % keys
+		if byKey[k] == nil {
+			byKey[k] = &tot{}
+		}
+		t := byKey[k]
+		t.c++
+		t.sum += i
+		t.mods[i%7]++
+	}
+	var out []string
+	for k, t := range byKey {
+		var ms []string
+		for r, m := range t.mods {
+			if m > 0 {
+				ms = append(ms, fmt.Sprintf("%d:%d", r, m))
+			}
+		}
+		out = append(out, fmt.Sprintf("key=%d count=%d sum=%d mods=%s", k, t.c, t.sum, strings.Join(ms, ",")))
+	}
+	slices.Sort(out)
+	return out
 }
