@@ -63,7 +63,7 @@ func (p *plan) checkpointVertices() []checkpoint.Vertex {
 	vertexOf := map[int]int{}
 	vs := make([]checkpoint.Vertex, len(g.Vertices))
 	for vi, v := range g.Vertices {
-		vs[vi].Parallelism, vs[vi].MaxParallelism = v.Parallelism, v.MaxParallelism
+		vs[vi].Name, vs[vi].Parallelism, vs[vi].MaxParallelism = v.Name, v.Parallelism, v.MaxParallelism
 		for _, op := range v.Operators {
 			vertexOf[op.ID] = vi
 		}

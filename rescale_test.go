@@ -268,3 +268,49 @@ func totalsOf(n int64, keys, mult int) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestRescaleRefused: a checkpoint is not restored with another
+// pipeline.max-parallelism (its key groups cannot move), nor at a
+// parallelism above it; both errors name the key and the values.
+func TestRescaleRefused(t *testing.T) {
+	var meta *checkpoint.Metadata
+	var completed atomic.Int64
+	env := spate.NewEnv(spate.WithParallelism(2), spate.WithConfig(rescaleConf))
+	spate.RestoreLocal(env, nil, func(int64) { completed.Add(1) }, func(st localexec.Stats) { meta = st.Metadata })
+	var seen atomic.Int64
+	splitsJob(6000, 7, 3)(env, t.TempDir(), func() error {
+		if seen.Add(1) > 500 && completed.Load() > 0 {
+			return errors.New("injected stop")
+		}
+		return nil
+	})
+	if err := env.Execute("rescale"); err == nil || meta == nil {
+		t.Fatalf("the first run: %v, checkpoint %v; want it stopped after a checkpoint", err, meta)
+	}
+	for _, tc := range []struct {
+		name string
+		conf map[string]string
+		want []string
+	}{
+		{"another max parallelism", map[string]string{"pipeline.max-parallelism": "128"},
+			[]string{"taken with pipeline.max-parallelism=64", "the job has pipeline.max-parallelism=128", "set pipeline.max-parallelism=64"}},
+		{"above the max parallelism", map[string]string{"parallelism.default": "65"},
+			[]string{"parallelism 65", "max parallelism 64", "pipeline.max-parallelism"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := spate.NewEnv(spate.WithConfig(rescaleConf), spate.WithConfig(tc.conf))
+			spate.RestoreLocal(env, meta, nil, nil)
+			splitsJob(6000, 7, 3)(env, t.TempDir(), func() error { return nil })
+			err := env.Execute("rescale")
+			if err == nil {
+				t.Fatal("restored")
+			}
+			t.Log(err)
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -88,7 +88,7 @@ func checkMaxParallelism(id ID, vi int, v Vertex, olds []SubtaskState) error {
 		return nil
 	}
 	if v.Parallelism > v.MaxParallelism {
-		return fmt.Errorf("restore checkpoint %d: vertex %d has parallelism %d, above pipeline.max-parallelism=%d: its key groups cannot be spread over more subtasks than there are; lower its parallelism to at most %d (pipeline.max-parallelism cannot change across a restore of keyed state)", id, vi, v.Parallelism, v.MaxParallelism, v.MaxParallelism)
+		return fmt.Errorf("restore checkpoint %d: %s has parallelism %d, above pipeline.max-parallelism=%d: its key groups cannot be spread over more subtasks than there are; lower its parallelism to at most %d (pipeline.max-parallelism cannot change across a restore of keyed state)", id, v.describe(vi), v.Parallelism, v.MaxParallelism, v.MaxParallelism)
 	}
 	// The last old subtask's key groups end at the max parallelism the
 	// state was taken with (a handle without key groups tells nothing).
@@ -101,7 +101,15 @@ func checkMaxParallelism(id ID, vi int, v Vertex, olds []SubtaskState) error {
 		}
 	}
 	if taken > 0 && taken != v.MaxParallelism {
-		return fmt.Errorf("restore checkpoint %d: the state of vertex %d was taken with pipeline.max-parallelism=%d, the job has pipeline.max-parallelism=%d: keyed state cannot move to other key groups; set pipeline.max-parallelism=%d", id, vi, taken, v.MaxParallelism, taken)
+		return fmt.Errorf("restore checkpoint %d: the state of %s was taken with pipeline.max-parallelism=%d, the job has pipeline.max-parallelism=%d: keyed state cannot move to other key groups; set pipeline.max-parallelism=%d", id, v.describe(vi), taken, v.MaxParallelism, taken)
 	}
 	return nil
+}
+
+// describe names vertex vi, v, in errors.
+func (v Vertex) describe(vi int) string {
+	if v.Name == "" {
+		return fmt.Sprintf("vertex %d", vi)
+	}
+	return fmt.Sprintf("vertex %d (%s)", vi, v.Name)
 }

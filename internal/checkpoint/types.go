@@ -55,6 +55,8 @@ type Config struct {
 
 // Vertex is what the coordinator knows of a JobGraph vertex.
 type Vertex struct {
+	// Name names the vertex in errors; may be empty.
+	Name        string
 	Parallelism int
 	// MaxParallelism is the vertex's number of key groups
 	// (pipeline.max-parallelism); 0 when unknown. Assign checks a restore

@@ -101,7 +101,7 @@ func (jm *JobManager) newFaultTolerance(g *jobgraph.JobGraph, env map[string]str
 	index := map[string]int{}
 	for i, v := range g.Vertices {
 		par[i] = v.Parallelism
-		vertices[i].Parallelism, vertices[i].MaxParallelism = v.Parallelism, v.MaxParallelism
+		vertices[i].Name, vertices[i].Parallelism, vertices[i].MaxParallelism = v.Name, v.Parallelism, v.MaxParallelism
 		index[v.ID] = i
 	}
 	for _, e := range g.Edges {

@@ -173,7 +173,7 @@ func (d *driver) runAttempt(ctx context.Context, attempt int64) error {
 	if d.latest != nil {
 		assigned, err := checkpoint.Assign(*d.latest, job.Vertices)
 		if err != nil {
-			return fmt.Errorf("job %q: %w", job.Name, err)
+			return err
 		}
 		for _, st := range assigned {
 			restore[checkpoint.Subtask{Vertex: st.Vertex, Index: st.Subtask}] = st
