@@ -66,10 +66,18 @@ func Assign(m Metadata, vertices []Vertex) ([]SubtaskState, error) {
 		finished := true
 		var attempt int64
 		var shared []Handle
+		// A vertex rescaled when it had finished keeps, in every subtask's
+		// final state, the same shared files: they count once.
+		seen := map[[3]string]bool{}
 		for _, st := range olds {
 			finished = finished && st.Finished
 			attempt = max(attempt, st.Attempt)
 			for _, h := range st.States {
+				k := [3]string{h.URL, h.SHA256, fmt.Sprint(h.Size)}
+				if h.Kind == KindShared && seen[k] {
+					continue
+				}
+				seen[k] = true
 				h.Kind = KindShared
 				shared = append(shared, h)
 			}

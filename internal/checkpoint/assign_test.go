@@ -83,6 +83,16 @@ func TestAssign(t *testing.T) {
 			want:     []SubtaskState{{Vertex: 0, Subtask: 0, Attempt: 1, States: shared(subtaskStates(0, 2, 128))}},
 		},
 		{
+			name: "a finished vertex rescaled again: its shared files count once",
+			subtasks: []SubtaskState{
+				{Vertex: 0, Subtask: 0, Attempt: 1, Finished: true, States: shared(v0at2)},
+				{Vertex: 0, Subtask: 1, Attempt: 1, Finished: true, States: shared(v0at2)},
+				{Vertex: 0, Subtask: 2, Attempt: 1, Finished: true, States: shared(v0at2)},
+			},
+			vertices: []Vertex{{Parallelism: 1, MaxParallelism: 128}},
+			want:     []SubtaskState{{Vertex: 0, Subtask: 0, Attempt: 1, Finished: true, States: shared(v0at2)}},
+		},
+		{
 			name:     "stateless subtasks rescale without handles",
 			subtasks: []SubtaskState{{Vertex: 0, Subtask: 0, Attempt: 2}, {Vertex: 0, Subtask: 1, Attempt: 2}},
 			vertices: []Vertex{{Parallelism: 1, MaxParallelism: 16}},
