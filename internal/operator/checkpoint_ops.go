@@ -23,7 +23,26 @@ var (
 	// pending committables are split too, the default (any writer may
 	// commit any committable: Commit is idempotent).
 	_ snapshot.Distributor = (*sourceOp[int])(nil)
+	// The keyed operators' state is all keyed: a rescale reads only the
+	// old state files that hold their key groups, unless their chain has
+	// operator state too.
+	_ snapshot.KeyedOnly = (*keyedProcessOp[int, int, int])(nil)
+	_ snapshot.KeyedOnly = (*keyedCoOp[int, int, int, int])(nil)
+	_ snapshot.KeyedOnly = (*windowOp[int, int, int, int])(nil)
+	_ snapshot.KeyedOnly = (*reduceOp[int, int])(nil)
 )
+
+// KeyedOnly implements snapshot.KeyedOnly.
+func (o *keyedProcessOp[K, T, O]) KeyedOnly() {}
+
+// KeyedOnly implements snapshot.KeyedOnly.
+func (o *keyedCoOp[K, A, B, O]) KeyedOnly() {}
+
+// KeyedOnly implements snapshot.KeyedOnly.
+func (o *windowOp[K, T, A, O]) KeyedOnly() {}
+
+// KeyedOnly implements snapshot.KeyedOnly.
+func (o *reduceOp[K, T]) KeyedOnly() {}
 
 func unknownEntries(es []snapshot.Entry) error {
 	if len(es) == 0 {

@@ -43,6 +43,13 @@ type Distributor interface {
 	Distribution(name string) Distribution
 }
 
+// KeyedOnly is an Operator all of whose state is keyed (no entry of
+// NoKeyGroup): a new subtask whose operators are all KeyedOnly reads, on
+// a rescale, only the old state files that hold key groups it owns.
+type KeyedOnly interface {
+	KeyedOnly()
+}
+
 // Share is one new subtask's part of a vertex restored at another
 // parallelism.
 type Share struct {
@@ -138,15 +145,26 @@ func (t *TaskState) distribution(id int32, name string) Distribution {
 // RestoreShared restores the task's share of hs, the state files of every
 // old subtask of its vertex restored at another parallelism (handles of
 // kind checkpoint.KindShared), as Redistribute takes it. The task must
-// have been made by KeyedTask, which tells its parallelism.
+// have been made by KeyedTask, which tells its parallelism. Every file is
+// read, for the operator state in each, unless all the task's operators
+// are KeyedOnly: then only those whose key groups (Handle.KeyGroups)
+// overlap the task's.
 func (t *TaskState) RestoreShared(ctx context.Context, store Store, hs []Handle) error {
 	s := Share{Subtask: t.Subtask, Parallelism: t.parallelism, MaxParallelism: t.maxParallelism}
 	if err := s.check(); err != nil {
 		return fmt.Errorf("restore subtask %d of vertex %d at another parallelism: %w", t.Subtask, t.Vertex, err)
 	}
 	start, end := s.KeyGroups()
+	keyedOnly := true
+	for _, o := range t.ops {
+		_, ok := o.op.(KeyedOnly)
+		keyedOnly = keyedOnly && ok
+	}
 	olds := make([][]Entry, 0, len(hs))
 	for _, h := range hs {
+		if keyedOnly && (int(h.KeyGroups[0]) >= end || int(h.KeyGroups[1]) < start) {
+			continue // none of our key groups, and no operator state
+		}
 		data, err := store.Get(ctx, h)
 		if err != nil {
 			return fmt.Errorf("restore subtask %d of vertex %d: %w", t.Subtask, t.Vertex, err)

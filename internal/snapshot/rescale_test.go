@@ -192,3 +192,71 @@ func TestRestoreShared(t *testing.T) {
 		t.Error("a state file that does not match its handle was restored")
 	}
 }
+
+// keyedOp is a KeyedOnly operator that records what it restores.
+type keyedOp struct{ distOp }
+
+func (o *keyedOp) KeyedOnly() {}
+
+// countingStore counts the state files read.
+type countingStore struct {
+	InlineStore
+	gets int
+}
+
+func (s *countingStore) Get(ctx context.Context, h Handle) ([]byte, error) {
+	s.gets++
+	return s.InlineStore.Get(ctx, h)
+}
+
+// TestRestoreSharedKeyedOnly: a subtask whose operators hold keyed state
+// only reads the old files of its key groups; one with operator state
+// reads them all.
+func TestRestoreSharedKeyedOnly(t *testing.T) {
+	ctx := context.Background()
+	const maxPar, p1 = 16, 8
+	var hs []Handle
+	for s := range p1 {
+		start, end := Share{Subtask: s, Parallelism: p1, MaxParallelism: maxPar}.KeyGroups()
+		var es []Entry
+		for kg := start; kg < end; kg++ {
+			es = append(es, keyed(4, "s/v", int32(kg)))
+		}
+		h, err := InlineStore{}.Put(ctx, 1, "x", Encode(nil, es))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.KeyGroups = [2]int32{int32(start), int32(end - 1)}
+		hs = append(hs, h)
+	}
+	for _, tc := range []struct {
+		name      string
+		op        Operator
+		wantFiles int
+	}{
+		{"keyed only", &keyedOp{}, 3}, // key groups 6..10 of 16 at 3: files 3, 4, 5
+		{"with operator state", &distOp{}, p1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &countingStore{}
+			ts := NewRunner(ctx, store, nil, nil).KeyedTask(0, 1, 3, maxPar)
+			ts.Add(4, tc.op)
+			if err := ts.RestoreShared(ctx, store, hs); err != nil {
+				t.Fatal(err)
+			}
+			if store.gets != tc.wantFiles {
+				t.Errorf("read %d state files, want %d", store.gets, tc.wantFiles)
+			}
+			var got []Entry
+			switch op := tc.op.(type) {
+			case *keyedOp:
+				got = op.got
+			case *distOp:
+				got = op.got
+			}
+			if d, want := describe(got), []string{"4:s/v@6", "4:s/v@7", "4:s/v@8", "4:s/v@9", "4:s/v@10"}; !slices.Equal(d, want) {
+				t.Errorf("restored %q, want %q", d, want)
+			}
+		})
+	}
+}
