@@ -59,7 +59,7 @@ func Assign(m Metadata, vertices []Vertex) ([]SubtaskState, error) {
 		}
 		slices.SortFunc(olds, func(a, b SubtaskState) int { return a.Subtask - b.Subtask })
 		p1 := olds[len(olds)-1].Subtask + 1
-		if p1 == v.Parallelism && len(olds) == p1 {
+		if p1 == v.Parallelism && len(olds) == p1 || !subtaskFiles(olds) {
 			out = append(out, olds...)
 			continue
 		}
@@ -87,6 +87,26 @@ func Assign(m Metadata, vertices []Vertex) ([]SubtaskState, error) {
 		}
 	}
 	return out, nil
+}
+
+// KindSubtask is the Kind of the state handle of a subtask's state file,
+// as the runtime acknowledges it: the entries of every operator of its
+// chain.
+const KindSubtask = "subtask"
+
+// subtaskFiles tells whether olds hold subtasks' state files as taken
+// (or shared by an earlier rescale): what Assign redistributes. Handles
+// of other kinds were laid out for the job by their maker (a savepoint's
+// operators matched by uid), and are restored as they are.
+func subtaskFiles(olds []SubtaskState) bool {
+	for _, st := range olds {
+		for _, h := range st.States {
+			if h.Kind != "" && h.Kind != KindSubtask && h.Kind != KindShared {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // checkMaxParallelism refuses to restore olds, the old subtask states of

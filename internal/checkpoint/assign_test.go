@@ -93,6 +93,18 @@ func TestAssign(t *testing.T) {
 			want:     []SubtaskState{{Vertex: 0, Subtask: 0, Attempt: 1, Finished: true, States: shared(v0at2)}},
 		},
 		{
+			name: "handles laid out by their maker are restored as they are",
+			subtasks: []SubtaskState{
+				{Vertex: 0, Subtask: 0, States: []Handle{{Operator: 3, Kind: "operator", URL: "file:///s/op-3-0"}}},
+				{Vertex: 0, Subtask: 1, States: []Handle{{Operator: 3, Kind: "operator", URL: "file:///s/op-3-1"}}},
+			},
+			vertices: []Vertex{{Parallelism: 3, MaxParallelism: 128}},
+			want: []SubtaskState{
+				{Vertex: 0, Subtask: 0, States: []Handle{{Operator: 3, Kind: "operator", URL: "file:///s/op-3-0"}}},
+				{Vertex: 0, Subtask: 1, States: []Handle{{Operator: 3, Kind: "operator", URL: "file:///s/op-3-1"}}},
+			},
+		},
+		{
 			name:     "stateless subtasks rescale without handles",
 			subtasks: []SubtaskState{{Vertex: 0, Subtask: 0, Attempt: 2}, {Vertex: 0, Subtask: 1, Attempt: 2}},
 			vertices: []Vertex{{Parallelism: 1, MaxParallelism: 16}},

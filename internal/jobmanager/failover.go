@@ -45,10 +45,13 @@ type faultTolerance struct {
 	// restore is what the next deployment restores (nil: start empty),
 	// restorePath its _metadata's URL, assigned what each subtask of the
 	// job restores of it (checkpoint.Assign: the job may run at other
-	// parallelisms than the checkpoint was taken at). Set by restoreFrom.
+	// parallelisms than the checkpoint was taken at), for restore
+	// assignedFor. Set by restoreFrom; a restore set otherwise (already
+	// in the job's layout) is deployed as it is.
 	restore     *checkpoint.Metadata
 	restorePath string
 	assigned    []checkpoint.SubtaskState
+	assignedFor *checkpoint.Metadata
 	// vertices are the job's vertices as the coordinator sees them.
 	vertices []checkpoint.Vertex
 	// queued is set while a redeployment waits in the scheduler's queue
@@ -185,8 +188,9 @@ func (jm *JobManager) deployedFTLocked(j *job, now time.Time) (ckpt *rpcpb.Check
 	ft.queued = false
 	ft.master.Deployed(now, j.attempt)
 	var finished []checkpoint.SubtaskState
+	assigned := ft.restoreAssigned()
 	if ft.restore != nil {
-		for _, st := range ft.assigned {
+		for _, st := range assigned {
 			if st.Finished {
 				finished = append(finished, st)
 				ft.master.RestoredFinished(st.Vertex, st.Subtask)
@@ -209,7 +213,7 @@ func (jm *JobManager) deployedFTLocked(j *job, now time.Time) (ckpt *rpcpb.Check
 		}
 		ckpt = &rpcpb.CheckpointOptions{Mode: mode}
 	}
-	restore, path, assigned := ft.restore, ft.restorePath, ft.assigned
+	restore, path := ft.restore, ft.restorePath
 	restoreFor = func(w *worker, slotWorkers []string) *rpcpb.RestoreCheckpoint {
 		if restore == nil {
 			return nil
@@ -237,15 +241,27 @@ func (jm *JobManager) deployedFTLocked(j *job, now time.Time) (ckpt *rpcpb.Check
 // possibly taken at other parallelisms, gets its restore point.
 func (ft *faultTolerance) restoreFrom(m *checkpoint.Metadata, path string) error {
 	if m == nil {
-		ft.restore, ft.restorePath, ft.assigned = nil, "", nil
+		ft.restore, ft.restorePath, ft.assigned, ft.assignedFor = nil, "", nil, nil
 		return nil
 	}
 	assigned, err := checkpoint.Assign(*m, ft.vertices)
 	if err != nil {
 		return err
 	}
-	ft.restore, ft.restorePath, ft.assigned = m, path, assigned
+	ft.restore, ft.restorePath, ft.assigned, ft.assignedFor = m, path, assigned, m
 	return nil
+}
+
+// restoreAssigned returns what each subtask restores of ft.restore: as
+// restoreFrom assigned it, or its subtask states as they are.
+func (ft *faultTolerance) restoreAssigned() []checkpoint.SubtaskState {
+	if ft.restore == nil {
+		return nil
+	}
+	if ft.assignedFor == ft.restore {
+		return ft.assigned
+	}
+	return ft.restore.Subtasks
 }
 
 func subtaskStateProto(st checkpoint.SubtaskState) *rpcpb.SubtaskState {

@@ -420,7 +420,7 @@ func (restoreStore) Get(ctx context.Context, h snapshot.Handle) ([]byte, error) 
 }
 
 func fromSnapshot(h snapshot.Handle) checkpoint.Handle {
-	return checkpoint.Handle{Operator: -1, Kind: "subtask", URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
+	return checkpoint.Handle{Operator: -1, Kind: checkpoint.KindSubtask, URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
 		KeyGroupStart: int(h.KeyGroups[0]), KeyGroupEnd: int(h.KeyGroups[1])}
 }
 

@@ -226,7 +226,7 @@ func declineReason(err error) rpcpb.DeclineReason {
 }
 
 // Kind of the state handle of a subtask's state file.
-const subtaskStateKind = "subtask"
+const subtaskStateKind = checkpoint.KindSubtask
 
 func handleToProto(h snapshot.Handle) *rpcpb.StateHandle {
 	return &rpcpb.StateHandle{
