@@ -22,8 +22,10 @@ import (
 //	          \        |   \       |   /    /
 //	p2 = 2: [0..63]  ◄── every file ──►  [64..127]
 //
-// Every new subtask reads every old file of its vertex, for the operator
-// state in each; the keyed entries of other key groups are skipped.
+// A new subtask reads every old file of its vertex, for the operator state
+// in each, and skips the keyed entries of other key groups; one whose
+// operators hold keyed state only reads just the files whose key groups
+// (Handle.KeyGroupStart, KeyGroupEnd) overlap its own.
 
 // KindShared is the Kind of the state handles Assign gives every new
 // subtask of a vertex restored at another parallelism: each is the state
