@@ -52,29 +52,43 @@ func rescalePairs(seed uint64, n int) [][2]int {
 // checkpoint, both into dir, and returns the committed lines.
 func runRescaled(t *testing.T, dir string, p1, p2 int, stopAt int64, job func(env *spate.Env, dir string, inject func() error)) []string {
 	t.Helper()
-	var completed atomic.Int64
-	var seen atomic.Int64
+	return runStages(t, dir, []int{p1, p2}, []int64{stopAt}, job)
+}
+
+// runStages runs job at pars[0] until stops[0] records went through the
+// injection point after a checkpoint completed, then at pars[1] from that
+// checkpoint until stops[1] more did, and so on; the last stage runs to
+// the end. Every stage writes into dir; runStages returns the committed
+// lines.
+func runStages(t *testing.T, dir string, pars []int, stops []int64, job func(env *spate.Env, dir string, inject func() error)) []string {
+	t.Helper()
 	var meta *checkpoint.Metadata
-	env := spate.NewEnv(spate.WithParallelism(p1), spate.WithEncodedExchanges(true), spate.WithConfig(rescaleConf))
-	spate.RestoreLocal(env, nil, func(int64) { completed.Add(1) }, func(st localexec.Stats) { meta = st.Metadata })
-	job(env, dir, func() error {
-		if seen.Add(1) >= stopAt && completed.Load() >= 1 {
-			return errors.New("injected stop")
+	for i, p := range pars {
+		env := spate.NewEnv(spate.WithParallelism(p), spate.WithEncodedExchanges(true), spate.WithConfig(rescaleConf))
+		if i == len(pars)-1 {
+			spate.RestoreLocal(env, meta, nil, nil)
+			job(env, dir, func() error { return nil })
+			if err := env.Execute("rescale"); err != nil {
+				t.Fatalf("restore checkpoint %d at parallelism %d: %v", meta.ID, p, err)
+			}
+			break
 		}
-		return nil
-	})
-	err := env.Execute("rescale")
-	if err == nil || !strings.Contains(err.Error(), "injected stop") {
-		t.Fatalf("the run at parallelism %d was to stop after %d records and a checkpoint: %v (%d records, %d checkpoints)", p1, stopAt, err, seen.Load(), completed.Load())
-	}
-	if meta == nil {
-		t.Fatalf("the run at parallelism %d stopped without a completed checkpoint", p1)
-	}
-	env = spate.NewEnv(spate.WithParallelism(p2), spate.WithEncodedExchanges(true), spate.WithConfig(rescaleConf))
-	spate.RestoreLocal(env, meta, nil, nil)
-	job(env, dir, func() error { return nil })
-	if err := env.Execute("rescale"); err != nil {
-		t.Fatalf("restore checkpoint %d of parallelism %d at %d: %v", meta.ID, p1, p2, err)
+		var completed, seen atomic.Int64
+		restored := meta
+		spate.RestoreLocal(env, restored, func(int64) { completed.Add(1) }, func(st localexec.Stats) { meta = st.Metadata })
+		job(env, dir, func() error {
+			if seen.Add(1) >= stops[i] && completed.Load() >= 1 {
+				return errors.New("injected stop")
+			}
+			return nil
+		})
+		err := env.Execute("rescale")
+		if err == nil || !strings.Contains(err.Error(), "injected stop") {
+			t.Fatalf("the run at parallelism %d was to stop after %d records and a checkpoint: %v (%d records, %d checkpoints)", p, stops[i], err, seen.Load(), completed.Load())
+		}
+		if meta == nil || meta == restored {
+			t.Fatalf("the run at parallelism %d stopped without a completed checkpoint", p)
+		}
 	}
 	return committedLines(t, dir)
 }
@@ -231,6 +245,22 @@ func TestRescaleSourceSplits(t *testing.T) {
 			if want := totalsOf(n, keys, mult); !slices.Equal(got, want) {
 				extra, missing := diffLines(got, want)
 				t.Fatalf("stopped after %d records: %d lines, want %d; extra %q, missing %q", stopAt, len(got), len(want), extra, missing)
+			}
+		})
+	}
+}
+
+// TestRescaleTwice: a job rescaled p1 -> p2 -> p3 (its second restore
+// reads checkpoints taken after the first, finished readers' final states
+// included) still counts every record once.
+func TestRescaleTwice(t *testing.T) {
+	const n, keys, mult = 6000, 29, 7
+	for _, pars := range [][]int{{3, 7, 2}, {8, 1, 5}, {1, 16, 4}} {
+		t.Run(fmt.Sprint(pars), func(t *testing.T) {
+			got := runStages(t, t.TempDir(), pars, []int64{800, 1500}, splitsJob(n, keys, mult))
+			if want := totalsOf(n, keys, mult); !slices.Equal(got, want) {
+				extra, missing := diffLines(got, want)
+				t.Fatalf("%d lines, want %d; extra %q, missing %q", len(got), len(want), extra, missing)
 			}
 		})
 	}
