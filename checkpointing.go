@@ -8,7 +8,6 @@ import (
 	"github.com/spate-dev/spate/internal/checkpoint"
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/jobgraph"
-	"github.com/spate-dev/spate/internal/keygroup"
 	"github.com/spate-dev/spate/internal/localexec"
 	"github.com/spate-dev/spate/internal/operator"
 	"github.com/spate-dev/spate/internal/restart"
@@ -33,8 +32,7 @@ func (b *checkpointBuild) instance(in *operator.Instance, v, s, parallelism int)
 	in.Checkpointing, in.Attempt = true, b.attempt
 	k := [2]int{v, s}
 	if b.states[k] == nil {
-		start, end := keygroup.Range(s, b.maxPar, parallelism)
-		b.states[k] = b.runner.Task(v, s, start, end)
+		b.states[k] = b.runner.KeyedTask(v, s, parallelism, b.maxPar)
 	}
 }
 
@@ -65,7 +63,7 @@ func (p *plan) checkpointVertices() []checkpoint.Vertex {
 	vertexOf := map[int]int{}
 	vs := make([]checkpoint.Vertex, len(g.Vertices))
 	for vi, v := range g.Vertices {
-		vs[vi].Parallelism = v.Parallelism
+		vs[vi].Name, vs[vi].Parallelism, vs[vi].MaxParallelism = v.Name, v.Parallelism, v.MaxParallelism
 		for _, op := range v.Operators {
 			vertexOf[op.ID] = vi
 		}
@@ -97,7 +95,7 @@ func (e *Env) runLocal(ctx context.Context, p *plan) error {
 		return err
 	}
 	job := localexec.Job{
-		Name: p.name, Checkpoints: cfg, Vertices: p.checkpointVertices(),
+		Name: p.name, Checkpoints: cfg, Vertices: p.checkpointVertices(), Restore: e.local.restore,
 		Restart: func(int, error) (time.Duration, bool) {
 			d := strategy.Failed(time.Now())
 			return d.Delay, d.Restart
@@ -116,6 +114,23 @@ func (e *Env) runLocal(ctx context.Context, p *plan) error {
 			return subs, nil
 		},
 	}
-	_, err = localexec.Run(ctx, job)
+	if e.local.completed != nil {
+		job.Completed = e.local.completed
+	}
+	st, err := localexec.Run(ctx, job)
+	if e.local.ran != nil {
+		e.local.ran(st)
+	}
 	return err
+}
+
+// localRestore is how a local run starts from a checkpoint and tells
+// about its checkpoints (tests set it; see export_test.go).
+type localRestore struct {
+	// restore is the checkpoint the run starts from, possibly taken at
+	// other parallelisms; nil starts empty.
+	restore *checkpoint.Metadata
+	// completed hears of every completed checkpoint, ran of the run's end.
+	completed func(id int64)
+	ran       func(localexec.Stats)
 }

@@ -22,6 +22,7 @@ type Env struct {
 	clock    exec.Clock
 	infoOut  func(format string, graph []byte) error
 	lastPlan []byte
+	local    localRestore
 }
 
 // Option configures an Env.

@@ -9,6 +9,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spate-dev/spate"
@@ -48,7 +50,7 @@ type source[T any] struct {
 }
 
 func (s *source[T]) Open(_ context.Context, sp spate.Split) (spate.SourceReader[T], error) {
-	r := &reader[T]{gen: s.gen, next: int64(sp.Subtask), step: int64(sp.Parallelism), count: s.cfg.count}
+	r := &reader[T]{gen: s.gen, seqs: []seq{{first: int64(sp.Subtask), step: int64(sp.Parallelism), next: int64(sp.Subtask)}}, count: s.cfg.count}
 	if s.cfg.rate > 0 {
 		r.perRecord = time.Duration(float64(time.Second) * float64(sp.Parallelism) / s.cfg.rate)
 		r.start = time.Now()
@@ -56,14 +58,21 @@ func (s *source[T]) Open(_ context.Context, sp spate.Split) (spate.SourceReader[
 	return r, nil
 }
 
+// seq is one split: the records first, first+step, ..., next the index
+// of the next one to make.
+type seq struct{ first, step, next int64 }
+
 type reader[T any] struct {
-	gen        func(int64) T
-	next, step int64
-	count      int64
-	perRecord  time.Duration
-	start      time.Time
-	emitted    int64
+	gen       func(int64) T
+	seqs      []seq
+	turn      int // the split whose turn it is
+	count     int64
+	perRecord time.Duration
+	start     time.Time
+	emitted   int64
 }
+
+func (r *reader[T]) done(q seq) bool { return r.count > 0 && q.next >= r.count }
 
 func (r *reader[T]) Read(_ context.Context, buf []T) (int, error) {
 	limit := len(buf)
@@ -77,48 +86,88 @@ func (r *reader[T]) Read(_ context.Context, buf []T) (int, error) {
 	}
 	n := 0
 	for n < limit {
-		if r.count > 0 && r.next >= r.count {
+		skipped := 0
+		for skipped < len(r.seqs) && r.done(r.seqs[r.turn]) {
+			r.turn = (r.turn + 1) % len(r.seqs)
+			skipped++
+		}
+		if skipped == len(r.seqs) {
 			break
 		}
-		buf[n] = r.gen(r.next)
-		r.next += r.step
+		q := &r.seqs[r.turn]
+		buf[n] = r.gen(q.next)
+		q.next += q.step
 		n++
+		r.turn = (r.turn + 1) % len(r.seqs)
 	}
 	r.emitted += int64(n)
-	if n == 0 && r.count > 0 && r.next >= r.count {
+	if n == 0 && limit > 0 && r.exhausted() {
 		return 0, io.EOF
 	}
 	return n, nil
 }
 
+// exhausted tells that every split was read to its end: a bounded source
+// read, or a reader restored without splits.
+func (r *reader[T]) exhausted() bool {
+	for _, q := range r.seqs {
+		if !r.done(q) {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *reader[T]) Close() error { return nil }
 
-// Splits (spate.CheckpointedReader): a subtask's records are one split,
-// "datagen/<subtask>/<parallelism>", positioned at the index of its next
-// record.
+// Splits (spate.CheckpointedReader): the records of subtask i of p are one
+// split, "datagen/<i>/<p>", positioned at the index of its next record. A
+// restore at another parallelism deals the splits out among the readers,
+// which read theirs in turn: p1 splits stay p1 splits.
 
 // SnapshotSplits implements spate.CheckpointedReader.
 func (r *reader[T]) SnapshotSplits() ([]spate.SplitState, error) {
-	return []spate.SplitState{{ID: splitID(r.next%r.step, r.step), Position: binary.AppendVarint(nil, r.next)}}, nil
+	out := make([]spate.SplitState, len(r.seqs))
+	for i, q := range r.seqs {
+		out[i] = spate.SplitState{ID: splitID(q.first, q.step), Position: binary.AppendVarint(nil, q.next)}
+	}
+	return out, nil
 }
 
 func splitID(first, step int64) string { return fmt.Sprintf("datagen/%d/%d", first, step) }
 
-// Restore implements spate.RestorableSource: the subtask goes on at the
-// index of the checkpoint (a rate limit counts afresh from there).
+// parseSplit reads a split's state back.
+func parseSplit(st spate.SplitState) (seq, error) {
+	var q seq
+	rest, ok := strings.CutPrefix(st.ID, "datagen/")
+	a, b, ok2 := strings.Cut(rest, "/")
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	step, err2 := strconv.ParseInt(b, 10, 64)
+	next, n := binary.Varint(st.Position)
+	if !ok || !ok2 || err1 != nil || err2 != nil || step <= 0 || first < 0 || first >= step ||
+		n <= 0 || n != len(st.Position) || next < first || (next-first)%step != 0 {
+		return q, fmt.Errorf("datagen: malformed split %q at %x in the checkpoint", st.ID, st.Position)
+	}
+	return seq{first: first, step: step, next: next}, nil
+}
+
+// Restore implements spate.RestorableSource: the subtask goes on with the
+// splits it is given, each at the index of the checkpoint (a rate limit
+// counts afresh from there). At the checkpoint's parallelism a subtask
+// gets its own split back; at another, its share of all of them.
 func (s *source[T]) Restore(ctx context.Context, sp spate.Split, splits []spate.SplitState) (spate.SourceReader[T], error) {
 	rr, err := s.Open(ctx, sp)
 	if err != nil {
 		return nil, err
 	}
 	r := rr.(*reader[T])
-	want := splitID(int64(sp.Subtask), int64(sp.Parallelism))
+	r.seqs = r.seqs[:0]
 	for _, st := range splits {
-		next, n := binary.Varint(st.Position)
-		if st.ID != want || n <= 0 || n != len(st.Position) || next < 0 || next%r.step != int64(sp.Subtask) {
-			return nil, fmt.Errorf("datagen: split %q at %x in the checkpoint, want split %q (restoring at another parallelism is not supported yet)", st.ID, st.Position, want)
+		q, err := parseSplit(st)
+		if err != nil {
+			return nil, err
 		}
-		r.next = next
+		r.seqs = append(r.seqs, q)
 	}
 	return r, nil
 }
@@ -129,8 +178,11 @@ func (r *reader[T]) Pending() (records, bytes int64) {
 	if r.count <= 0 {
 		return -1, -1
 	}
-	if r.next >= r.count {
-		return 0, -1
+	var left int64
+	for _, q := range r.seqs {
+		if !r.done(q) {
+			left += (r.count - q.next + q.step - 1) / q.step
+		}
 	}
-	return (r.count - r.next + r.step - 1) / r.step, -1
+	return left, -1
 }

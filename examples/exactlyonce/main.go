@@ -125,25 +125,21 @@ func (s Source) Open(_ context.Context, sp spate.Split) (spate.SourceReader[Reco
 	return r, nil
 }
 
-// Restore implements spate.RestorableSource.
-func (s Source) Restore(ctx context.Context, sp spate.Split, splits []spate.SplitState) (spate.SourceReader[Record], error) {
-	rr, _ := s.Open(ctx, sp)
-	r := rr.(*reader)
-	pos := map[int]int64{}
+// Restore implements spate.RestorableSource: the reader goes on with the
+// splits (keys) it is given, each at its checkpointed number. At the
+// checkpoint's parallelism those are the keys it had; at another, its
+// share of every reader's (so a key's numbers go on in order wherever its
+// split and its keyed state went).
+func (s Source) Restore(_ context.Context, sp spate.Split, splits []spate.SplitState) (spate.SourceReader[Record], error) {
+	r := &reader{src: s, rate: s.Rate / float64(sp.Parallelism), start: time.Now()}
 	for _, st := range splits {
 		k, err := strconv.Atoi(strings.TrimPrefix(st.ID, "key-"))
 		n, m := binary.Varint(st.Position)
-		if err != nil || m <= 0 {
-			return nil, fmt.Errorf("exactlyonce source: malformed split %q", st.ID)
+		if err != nil || !strings.HasPrefix(st.ID, "key-") || k < 0 || k >= s.Keys || m <= 0 || m != len(st.Position) || n < 1 {
+			return nil, fmt.Errorf("exactlyonce source: malformed split %q at %x", st.ID, st.Position)
 		}
-		pos[k] = n
-	}
-	for i, k := range r.keys {
-		n, ok := pos[k]
-		if !ok {
-			return nil, fmt.Errorf("exactlyonce source: the checkpoint has no split for key %d (restoring at another parallelism?)", k)
-		}
-		r.next[i] = n
+		r.keys = append(r.keys, k)
+		r.next = append(r.next, n)
 	}
 	return r, nil
 }

@@ -55,8 +55,14 @@ type Config struct {
 
 // Vertex is what the coordinator knows of a JobGraph vertex.
 type Vertex struct {
+	// Name names the vertex in errors; may be empty.
+	Name        string
 	Parallelism int
-	Inputs      []Input
+	// MaxParallelism is the vertex's number of key groups
+	// (pipeline.max-parallelism); 0 when unknown. Assign checks a restore
+	// against it.
+	MaxParallelism int
+	Inputs         []Input
 }
 
 // Input is an edge into a vertex: from vertex From; Forward when subtask s

@@ -507,3 +507,98 @@ func TestLargeInlineState(t *testing.T) {
 		t.Fatalf("the large state's file: %v", err)
 	}
 }
+
+// oldCheckpoint writes checkpoint id of job "old", taken at parallelism p
+// of both vertices of graphJSON's job with maxPar key groups, into dir,
+// and loads it back as a restore would.
+func oldCheckpoint(t *testing.T, dir string, id checkpoint.ID, p, maxPar int) (checkpoint.Metadata, string) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := storage.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := checkpoint.Metadata{ID: id, Attempt: 1}
+	for v := range 2 {
+		for sub := range p {
+			h, err := storage.WriteState(ctx, s, "old", id, fmt.Sprintf("%d-%d", v, sub), []byte(fmt.Sprintf("state of %d/%d", v, sub)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Operator, h.Kind = -1, "subtask"
+			h.KeyGroupStart, h.KeyGroupEnd = (sub*maxPar+p-1)/p, ((sub+1)*maxPar+p-1)/p-1
+			m.Subtasks = append(m.Subtasks, checkpoint.SubtaskState{Vertex: v, Subtask: sub, Attempt: 1, States: []checkpoint.Handle{h}})
+		}
+	}
+	path, err := storage.WriteMetadata(ctx, s, "old", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := storage.Load(ctx, s, "old", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loaded, path
+}
+
+// TestRestoreAtAnotherParallelism: a job at parallelism 2 restoring a
+// retained checkpoint taken at 4 (restoreFrom, where a start from a
+// savepoint or retained checkpoint sets its restore point) deploys each
+// of its subtasks with every old subtask's state file of its vertex, of
+// kind shared, for the worker to take its share; checkpoint ids go on
+// after the restored one. A checkpoint taken with other key groups is
+// refused, naming pipeline.max-parallelism.
+func TestRestoreAtAnotherParallelism(t *testing.T) {
+	dir := t.TempDir()
+	jm, c, clock := startJMWith(t, Config{Settings: checkpointSettings(t, dir)})
+	id := submit(t, c, upload(t, c), 2)
+	m, path := oldCheckpoint(t, filepath.Join(dir, "retained"), 3, 4, 128)
+	other, _ := oldCheckpoint(t, filepath.Join(dir, "other"), 3, 2, 64)
+	jm.mu.Lock()
+	ft := jm.mu.jobs[JobID(id)].ft
+	errOther := ft.restoreFrom(&other, "other")
+	err := ft.restoreFrom(&m, path)
+	jm.mu.Unlock()
+	if errOther == nil || !strings.Contains(errOther.Error(), "pipeline.max-parallelism=64") || !strings.Contains(errOther.Error(), "pipeline.max-parallelism=128") {
+		t.Errorf("restore of state taken with 64 key groups into a job of 128: %v; want an error naming both", errOther)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm1, tm2 := connectFakeTM(t, jm, 1), connectFakeTM(t, jm, 1)
+	var ws []*ckptWorker
+	for _, d := range []*rpcpb.DeployWorker{tm1.next("deploy").GetDeploy(), tm2.next("deploy").GetDeploy()} {
+		if d.Restore == nil || d.Restore.CheckpointId != 3 || d.Restore.Metadata != path {
+			t.Fatalf("deployment %s restores %v, want checkpoint 3 at %s", d.WorkerId, d.Restore, path)
+		}
+		if len(d.Restore.Subtasks) != 2 {
+			t.Fatalf("deployment %s restores %d subtasks, want its slot's 2: %v", d.WorkerId, len(d.Restore.Subtasks), d.Restore.Subtasks)
+		}
+		for _, st := range d.Restore.Subtasks {
+			if d.SlotWorkers[st.Subtask] != d.WorkerId || st.Finished || len(st.States) != 4 {
+				t.Fatalf("deployment %s restores %v, want every state file of the 4 old subtasks of its vertex", d.WorkerId, st)
+			}
+			for i, h := range st.States {
+				want := m.Subtasks[int(st.Vertex)*4+i].States[0]
+				if h.Kind != checkpoint.KindShared || h.Url != want.URL || h.Sha256 != want.SHA256 || h.KeyGroups == nil || int(h.KeyGroups.End) != want.KeyGroupEnd {
+					t.Fatalf("deployment %s, subtask %d/%d, handle %d: %v, want %+v of kind %s", d.WorkerId, st.Vertex, st.Subtask, i, h, want, checkpoint.KindShared)
+				}
+			}
+		}
+		ws = append(ws, startWorker(t, jm, d))
+	}
+	ready(t, ws...)
+	for _, w := range ws {
+		if err := w.report(v1.TaskRunning); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick(jm, clock, time.Second)
+	if tr := ws[0].next().GetTrigger(); tr == nil || tr.CheckpointId != 4 {
+		t.Fatalf("first trigger after restoring checkpoint 3: %v, want checkpoint 4", tr)
+	}
+	stats, err := c.JobCheckpoints(context.Background(), id)
+	if err != nil || stats.Latest.Restored == nil || stats.Latest.Restored.ID != 3 || stats.Latest.Restored.ExternalPath != path {
+		t.Fatalf("checkpoint statistics: %+v, %v; want checkpoint 3 restored from %s", stats.Latest.Restored, err, path)
+	}
+}

@@ -47,9 +47,17 @@ type faultTolerance struct {
 	// nothing.
 	storeEnv map[string]string
 	// restore is what the next deployment restores (nil: start empty),
-	// restorePath its _metadata's URL.
+	// restorePath its _metadata's URL, assigned what each subtask of the
+	// job restores of it (checkpoint.Assign: the job may run at other
+	// parallelisms than the checkpoint was taken at), for restore
+	// assignedFor. Set by restoreFrom; a restore set otherwise (already
+	// in the job's layout) is deployed as it is.
 	restore     *checkpoint.Metadata
 	restorePath string
+	assigned    []checkpoint.SubtaskState
+	assignedFor *checkpoint.Metadata
+	// vertices are the job's vertices as the coordinator sees them.
+	vertices []checkpoint.Vertex
 	// queued is set while a redeployment waits in the scheduler's queue
 	// for slots.
 	queued bool
@@ -100,7 +108,7 @@ func (jm *JobManager) newFaultTolerance(g *jobgraph.JobGraph, env map[string]str
 	index := map[string]int{}
 	for i, v := range g.Vertices {
 		par[i] = v.Parallelism
-		vertices[i].Parallelism = v.Parallelism
+		vertices[i].Name, vertices[i].Parallelism, vertices[i].MaxParallelism = v.Name, v.Parallelism, v.MaxParallelism
 		index[v.ID] = i
 	}
 	for _, e := range g.Edges {
@@ -114,6 +122,7 @@ func (jm *JobManager) newFaultTolerance(g *jobgraph.JobGraph, env map[string]str
 	}
 	ft.master = jobmaster.New(jobmaster.Config{Strategy: strategy, Parallelism: par, Provided: jm.cfg.Provider != nil, DeploymentTimeout: jm.cfg.DeploymentTimeout})
 	ft.coord = checkpoint.New(ccfg, vertices)
+	ft.vertices = vertices
 	if ccfg.Interval > 0 {
 		ft.storeURL = c.String(checkpoint.KeyDir, "")
 		if ft.storeURL == "" {
@@ -189,8 +198,9 @@ func (jm *JobManager) deployedFTLocked(j *job, now time.Time) (ckpt *rpcpb.Check
 	ft.queued = false
 	ft.master.Deployed(now, j.attempt)
 	var finished []checkpoint.SubtaskState
+	assigned := ft.restoreAssigned()
 	if ft.restore != nil {
-		for _, st := range ft.restore.Subtasks {
+		for _, st := range assigned {
 			if st.Finished {
 				finished = append(finished, st)
 				ft.master.RestoredFinished(st.Vertex, st.Subtask)
@@ -219,7 +229,7 @@ func (jm *JobManager) deployedFTLocked(j *job, now time.Time) (ckpt *rpcpb.Check
 			return nil
 		}
 		r := &rpcpb.RestoreCheckpoint{CheckpointId: int64(restore.ID), Metadata: path, TimestampMs: restore.TimestampMs}
-		for _, st := range restore.Subtasks {
+		for _, st := range assigned {
 			if st.Subtask < len(slotWorkers) && slotWorkers[st.Subtask] == w.id {
 				r.Subtasks = append(r.Subtasks, subtaskStateProto(st))
 			}
@@ -230,6 +240,38 @@ func (jm *JobManager) deployedFTLocked(j *job, now time.Time) (ckpt *rpcpb.Check
 		jm.log.Info("job restores a checkpoint", "job", j.id, "attempt", j.attempt, "checkpoint", restore.ID, "metadata", path)
 	}
 	return ckpt, restoreFor
+}
+
+// restoreFrom makes m, whose _metadata is at path, what j's next
+// deployment restores (nil: start empty), and says what each subtask
+// restores of it (checkpoint.Assign). It fails when m cannot be restored
+// at the job's parallelisms (one above pipeline.max-parallelism, or state
+// taken with another max parallelism), naming the vertex and the fix.
+// This is where a job started from a retained checkpoint or a savepoint,
+// possibly taken at other parallelisms, gets its restore point.
+func (ft *faultTolerance) restoreFrom(m *checkpoint.Metadata, path string) error {
+	if m == nil {
+		ft.restore, ft.restorePath, ft.assigned, ft.assignedFor = nil, "", nil, nil
+		return nil
+	}
+	assigned, err := checkpoint.Assign(*m, ft.vertices)
+	if err != nil {
+		return err
+	}
+	ft.restore, ft.restorePath, ft.assigned, ft.assignedFor = m, path, assigned, m
+	return nil
+}
+
+// restoreAssigned returns what each subtask restores of ft.restore: as
+// restoreFrom assigned it, or its subtask states as they are.
+func (ft *faultTolerance) restoreAssigned() []checkpoint.SubtaskState {
+	if ft.restore == nil {
+		return nil
+	}
+	if ft.assignedFor == ft.restore {
+		return ft.assigned
+	}
+	return ft.restore.Subtasks
 }
 
 func subtaskStateProto(st checkpoint.SubtaskState) *rpcpb.SubtaskState {
@@ -409,10 +451,14 @@ func (jm *JobManager) redeployLocked(j *job, d jobmaster.Deploy, now time.Time) 
 }
 
 // queueRedeployLocked puts j, RESTARTING, among the jobs waiting for
-// slots, to be deployed restoring m (nil: empty).
+// slots, to be deployed restoring m (nil: empty), at the job's
+// parallelisms, which may not be those m was taken at.
 func (jm *JobManager) queueRedeployLocked(j *job, m *checkpoint.Metadata, path string, now time.Time) {
 	ft := j.ft
-	ft.restore, ft.restorePath = m, path
+	if err := ft.restoreFrom(m, path); err != nil {
+		jm.failLocked(j, fmt.Errorf("restore %s: %w", path, err), "", now)
+		return
+	}
 	ft.queued = true
 	for vi := range j.tasks {
 		for s := range j.tasks[vi] {

@@ -18,6 +18,11 @@
 // A subtask that finished acknowledges with its final state, which stands
 // for every later checkpoint whose barrier it did not take, so that a
 // finished bounded source does not stop the checkpoints of the rest.
+//
+// A Run may start from a checkpoint (Job.Restore) taken at other
+// parallelisms: checkpoint.Assign says what each subtask restores, and a
+// subtask of a rescaled vertex takes its share of the old subtasks' state
+// (snapshot.TaskState.RestoreShared).
 package localexec
 
 import (
@@ -25,6 +30,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -52,8 +59,16 @@ type Job struct {
 	// Checkpoints configure the coordinator; an Interval of 0 runs
 	// without checkpoints and without restarts.
 	Checkpoints checkpoint.Config
-	// Vertices are the job's vertices as the coordinator sees them.
+	// Vertices are the job's vertices as the coordinator sees them, with
+	// their max parallelism, which a restore checks.
 	Vertices []checkpoint.Vertex
+	// Restore, if set, is the checkpoint the first attempt restores (a
+	// retained checkpoint, a savepoint), possibly taken at other
+	// parallelisms: checkpoint.Assign says what each subtask restores. nil
+	// starts empty. Its state files are inline or at file:// URLs, unless
+	// RestoreStore reads them.
+	Restore      *checkpoint.Metadata
+	RestoreStore snapshot.Store
 	// Restart decides, after the failures-th failure (from 1) err, whether
 	// the job restarts and after which delay; nil never restarts.
 	Restart func(failures int, err error) (delay time.Duration, ok bool)
@@ -71,6 +86,9 @@ type Stats struct {
 	Restarts  int
 	Completed int64 // checkpoints completed
 	Latest    int64 // the latest completed checkpoint, 0 if none
+	// Metadata is the latest completed checkpoint's (its state inline),
+	// or the restored one if none completed; nil if neither.
+	Metadata *checkpoint.Metadata
 }
 
 // Run runs job until it finishes (nil), fails for good, or ctx ends.
@@ -80,12 +98,12 @@ func Run(ctx context.Context, job Job) (Stats, error) {
 		log = slog.Default()
 	}
 	log = log.With("job", job.Name)
-	d := &driver{job: job, log: log, coord: checkpoint.New(job.Checkpoints, job.Vertices)}
+	d := &driver{job: job, log: log, coord: checkpoint.New(job.Checkpoints, job.Vertices), latest: job.Restore}
 	var st Stats
 	failures := 0
 	for attempt := int64(1); ; attempt++ {
 		err := d.runAttempt(ctx, attempt)
-		st.Completed, st.Latest = d.completed, d.latestID()
+		st.Completed, st.Latest, st.Metadata = d.completed, d.latestID(), d.latest
 		if err == nil || ctx.Err() != nil || job.Checkpoints.Interval <= 0 || job.Restart == nil {
 			return st, err
 		}
@@ -147,9 +165,17 @@ func (d *driver) runAttempt(ctx context.Context, attempt int64) error {
 		return err
 	}
 	restore := map[checkpoint.Subtask]checkpoint.SubtaskState{}
+	var store snapshot.Store = restoreStore{}
+	if job.RestoreStore != nil {
+		store = job.RestoreStore
+	}
 	var finished []checkpoint.SubtaskState
 	if d.latest != nil {
-		for _, st := range d.latest.Subtasks {
+		assigned, err := checkpoint.Assign(*d.latest, job.Vertices)
+		if err != nil {
+			return err
+		}
+		for _, st := range assigned {
 			restore[checkpoint.Subtask{Vertex: st.Vertex, Index: st.Subtask}] = st
 			if st.Finished {
 				finished = append(finished, st)
@@ -172,10 +198,8 @@ func (d *driver) runAttempt(ctx context.Context, attempt int64) error {
 			ts = runner.Task(s.Vertex, s.Subtask, 0, 0)
 		}
 		if st, ok := restore[k]; ok {
-			for _, h := range st.States {
-				if err := ts.Restore(ctx, snapshot.InlineStore{}, toSnapshot(h)); err != nil {
-					return fmt.Errorf("job %q: restore checkpoint %d: %w", job.Name, d.latest.ID, err)
-				}
+			if err := restoreSubtask(ctx, store, ts, st); err != nil {
+				return fmt.Errorf("job %q: restore checkpoint %d: %w", job.Name, d.latest.ID, err)
 			}
 		}
 		if job.Checkpoints.Interval > 0 {
@@ -351,8 +375,52 @@ func reasonOf(err error) checkpoint.Reason {
 	return checkpoint.SnapshotFailed
 }
 
+// restoreSubtask restores ts from st as checkpoint.Assign gave it: its
+// own state files, or its share of those of every old subtask of its
+// vertex (restored at another parallelism).
+func restoreSubtask(ctx context.Context, store snapshot.Store, ts *snapshot.TaskState, st checkpoint.SubtaskState) error {
+	var shared []snapshot.Handle
+	for _, h := range st.States {
+		if h.Kind == checkpoint.KindShared {
+			shared = append(shared, toSnapshot(h))
+			continue
+		}
+		if err := ts.Restore(ctx, store, toSnapshot(h)); err != nil {
+			return err
+		}
+	}
+	if len(shared) > 0 {
+		return ts.RestoreShared(ctx, store, shared)
+	}
+	return nil
+}
+
+// restoreStore reads the state files of a restored checkpoint: inline
+// (the checkpoints of this Run), or at file:// URLs (a retained
+// checkpoint of another run).
+type restoreStore struct{}
+
+func (restoreStore) Put(context.Context, int64, string, []byte) (snapshot.Handle, error) {
+	return snapshot.Handle{}, errors.New("localexec: the restore store only reads")
+}
+
+func (restoreStore) Get(ctx context.Context, h snapshot.Handle) ([]byte, error) {
+	if h.URL == "" {
+		return snapshot.InlineStore{}.Get(ctx, h)
+	}
+	u, err := url.Parse(h.URL)
+	if err != nil || u.Scheme != "file" {
+		return nil, fmt.Errorf("state file %s: a local run reads inline state and file:// URLs only", h.URL)
+	}
+	data, err := os.ReadFile(u.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	return data, snapshot.Check(h, data)
+}
+
 func fromSnapshot(h snapshot.Handle) checkpoint.Handle {
-	return checkpoint.Handle{Operator: -1, Kind: "subtask", URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
+	return checkpoint.Handle{Operator: -1, Kind: checkpoint.KindSubtask, URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
 		KeyGroupStart: int(h.KeyGroups[0]), KeyGroupEnd: int(h.KeyGroups[1])}
 }
 

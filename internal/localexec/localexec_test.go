@@ -3,6 +3,8 @@ package localexec
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -310,5 +312,61 @@ func TestDeclineReason(t *testing.T) {
 	}
 	if got := reasonOf(fmt.Errorf("no codec")); got != checkpoint.SnapshotFailed {
 		t.Errorf("a failed snapshot declines as %v", got)
+	}
+}
+
+// TestRestoreRetainedCheckpoint: a run stopped by a failure (no restart)
+// leaves its latest checkpoint in Stats.Metadata; another Run started
+// from it, its state files moved to file:// URLs as a retained checkpoint
+// has them, resumes mid-stream, and the two runs commit every number once.
+func TestRestoreRetainedCheckpoint(t *testing.T) {
+	const n = 6000
+	log := &committedLog{done: map[string]bool{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var restored []int64
+	var completed atomic.Int64
+	cfg := checkpoint.Config{Interval: 5 * time.Millisecond, Mode: checkpoint.ExactlyOnce}
+	st, err := Run(ctx, Job{
+		Completed: func(int64) { completed.Add(1) },
+		Name:      "test", Build: testJob(n, log, map[int64]int64{1: 3000}, &restored, &completed, 2001),
+		Checkpoints: cfg, Vertices: chain3,
+	})
+	if err == nil || st.Metadata == nil || st.Restarts != 0 {
+		t.Fatalf("Run = %v, %d restarts, metadata %v; want the injected failure after a checkpoint", err, st.Restarts, st.Metadata)
+	}
+	m := *st.Metadata
+	dir := t.TempDir()
+	for i := range m.Subtasks {
+		for j := range m.Subtasks[i].States {
+			h := &m.Subtasks[i].States[j]
+			path := filepath.Join(dir, fmt.Sprintf("%d-%d-%d", i, j, m.ID))
+			if err := os.WriteFile(path, h.Inline, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			h.URL, h.Inline = "file://"+path, nil
+		}
+	}
+	completed.Store(0)
+	st, err = Run(ctx, Job{
+		Completed: func(int64) { completed.Add(1) },
+		Name:      "test", Build: testJob(n, log, nil, &restored, &completed),
+		Checkpoints: cfg, Vertices: chain3, Restore: &m,
+	})
+	if err != nil {
+		t.Fatalf("Run from checkpoint %d: %v", m.ID, err)
+	}
+	if len(restored) != 1 || restored[0] <= 1 {
+		t.Errorf("restored the source at %v, want one position past the start", restored)
+	}
+	got := slices.Clone(log.vals)
+	slices.Sort(got)
+	if len(got) != n {
+		t.Fatalf("committed %d values, want %d", len(got), n)
+	}
+	for i, v := range got {
+		if v != int64(i+1) {
+			t.Fatalf("committed values sorted hold %d at %d: want 1..%d once each", v, i, n)
+		}
 	}
 }

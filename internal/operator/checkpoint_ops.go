@@ -21,7 +21,30 @@ var (
 	_ snapshot.Operator  = (*sinkOp[int])(nil)
 	_ snapshot.Committer = (*sinkOp[int])(nil)
 	_ snapshot.Committer = (*sourceOp[int])(nil)
+	// At another parallelism a source's splits are dealt out; a sink's
+	// pending committables are split too, the default (any writer may
+	// commit any committable: Commit is idempotent).
+	_ snapshot.Distributor = (*sourceOp[int])(nil)
+	// The keyed operators' state is all keyed: a rescale reads only the
+	// old state files that hold their key groups, unless their chain has
+	// operator state too.
+	_ snapshot.KeyedOnly = (*keyedProcessOp[int, int, int])(nil)
+	_ snapshot.KeyedOnly = (*keyedCoOp[int, int, int, int])(nil)
+	_ snapshot.KeyedOnly = (*windowOp[int, int, int, int])(nil)
+	_ snapshot.KeyedOnly = (*reduceOp[int, int])(nil)
 )
+
+// KeyedOnly implements snapshot.KeyedOnly.
+func (o *keyedProcessOp[K, T, O]) KeyedOnly() {}
+
+// KeyedOnly implements snapshot.KeyedOnly.
+func (o *keyedCoOp[K, A, B, O]) KeyedOnly() {}
+
+// KeyedOnly implements snapshot.KeyedOnly.
+func (o *windowOp[K, T, A, O]) KeyedOnly() {}
+
+// KeyedOnly implements snapshot.KeyedOnly.
+func (o *reduceOp[K, T]) KeyedOnly() {}
 
 func unknownEntries(es []snapshot.Entry) error {
 	if len(es) == 0 {
@@ -259,6 +282,17 @@ func (o *sourceOp[T]) SnapshotState(id int64) (func() ([]snapshot.Entry, error),
 		}
 		return es, nil
 	}, nil
+}
+
+// Distribution implements snapshot.Distributor: at another parallelism
+// the splits are dealt out evenly among the readers (a reader without one
+// reads nothing); the marks that a reader had none, or had finished, are
+// its own.
+func (o *sourceOp[T]) Distribution(name string) snapshot.Distribution {
+	if name == "source/split" {
+		return snapshot.Split
+	}
+	return snapshot.Dropped
 }
 
 // RestoreState implements snapshot.Operator.

@@ -17,6 +17,8 @@
 //
 // A state file holds one subtask's entries; keyed state has one entry per
 // key group (and state name), so that a restore at another parallelism can
-// pick the key groups it owns from every file. The format (Encode) has a
+// pick the key groups it owns from every file (RestoreShared, with
+// Redistribute deciding the share: key groups by range, operator state
+// split evenly or unioned). The format (Encode) has a
 // version byte and checksums; Decode refuses anything else.
 package snapshot

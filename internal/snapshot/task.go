@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spate-dev/spate/internal/exec"
+	"github.com/spate-dev/spate/internal/keygroup"
 )
 
 // Operator is an operator with state.
@@ -215,7 +216,10 @@ type TaskState struct {
 	r               *Runner
 	Vertex, Subtask int
 	KeyGroups       [2]int32
-	ops             []registered
+	// parallelism and maxParallelism are the vertex's, for a restore at
+	// another parallelism (KeyedTask); 0 when not told.
+	parallelism, maxParallelism int
+	ops                         []registered
 	// last is the latest checkpoint snapshotted or given up, alignment
 	// the task's barrier alignment before the snapshot being taken; only
 	// the task's goroutine touches them.
@@ -232,6 +236,17 @@ type registered struct {
 // key groups [kgStart, kgEnd).
 func (r *Runner) Task(v, s, kgStart, kgEnd int) *TaskState {
 	return &TaskState{r: r, Vertex: v, Subtask: s, KeyGroups: [2]int32{int32(kgStart), int32(kgEnd - 1)}}
+}
+
+// KeyedTask returns the state of subtask s of vertex v of parallelism p
+// and max parallelism maxPar: its keyed state covers the key groups
+// keygroup.Range gives it, and it can restore its share of state taken at
+// another parallelism (RestoreShared).
+func (r *Runner) KeyedTask(v, s, p, maxPar int) *TaskState {
+	start, end := keygroup.Range(s, maxPar, p)
+	t := r.Task(v, s, start, end)
+	t.parallelism, t.maxParallelism = p, maxPar
+	return t
 }
 
 // Add registers operator op, the chain's operator id.
@@ -307,13 +322,18 @@ func (t *TaskState) Restore(ctx context.Context, store Store, h Handle) error {
 	if err != nil {
 		return fmt.Errorf("restore subtask %d of vertex %d from %s: %w", t.Subtask, t.Vertex, h.name(), err)
 	}
+	return t.restoreEntries(entries, h.name())
+}
+
+// restoreEntries hands each operator its entries, read from what.
+func (t *TaskState) restoreEntries(entries []Entry, what string) error {
 	byOp := map[int32][]Entry{}
 	for _, e := range entries {
 		byOp[e.Operator] = append(byOp[e.Operator], e)
 	}
 	for _, o := range t.ops {
 		if err := o.op.RestoreState(byOp[o.id]); err != nil {
-			return fmt.Errorf("restore operator %d of subtask %d of vertex %d: %w", o.id, t.Subtask, t.Vertex, err)
+			return fmt.Errorf("restore operator %d of subtask %d of vertex %d from %s: %w", o.id, t.Subtask, t.Vertex, what, err)
 		}
 		delete(byOp, o.id)
 	}

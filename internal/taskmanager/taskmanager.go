@@ -288,10 +288,17 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 	}
 }
 
+// maxDeployBytes bounds a message from the JobManager. A DeployWorker
+// carries the restore handles of the worker's subtasks, small states
+// inline (up to 64 KiB each, storage.InlineLimit); restoring at another
+// parallelism hands every subtask every old subtask's handle of its
+// vertex, which goes past gRPC's default 4 MiB with a few dozen of them.
+const maxDeployBytes = 256 << 20
+
 // session registers and serves one session; registered tells whether
 // registration succeeded.
 func (tm *TaskManager) session(ctx context.Context) (registered bool, err error) {
-	conn, err := grpc.NewClient(tm.cfg.JobManager, tm.dialOption())
+	conn, err := grpc.NewClient(tm.cfg.JobManager, tm.dialOption(), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxDeployBytes)))
 	if err != nil {
 		return false, fmt.Errorf("connect to JobManager %s: %w", tm.cfg.JobManager, err)
 	}

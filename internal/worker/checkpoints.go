@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/spate-dev/spate/internal/checkpoint"
 	"github.com/spate-dev/spate/internal/checkpoint/storage"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/exec"
@@ -82,15 +83,34 @@ func (c *checkpointing) setup(ctx context.Context, local []LocalTask) error {
 			c.ck.States[k] = ts
 		}
 		if st := restore[k]; st != nil {
-			for _, h := range st.States {
-				if err := ts.Restore(ctx, states, handleFromProto(h)); err != nil {
-					return fmt.Errorf("restore checkpoint %d: %w", rc.CheckpointId, err)
-				}
+			if err := restoreSubtask(ctx, ts, states, st); err != nil {
+				return fmt.Errorf("restore checkpoint %d: %w", rc.CheckpointId, err)
 			}
 		}
 		lt.Task.Checkpoint = ts.Hook(lt.Task, aligned, func(id int64) {
 			c.Decline(lt.Vertex, lt.Subtask, id, snapshot.ErrSubsumed)
 		})
+	}
+	return nil
+}
+
+// restoreSubtask restores ts from st: its own state files, or, for a
+// vertex restored at another parallelism (handles of kind
+// checkpoint.KindShared, see checkpoint.Assign), its share of those of
+// every old subtask of the vertex.
+func restoreSubtask(ctx context.Context, ts *snapshot.TaskState, states stateStore, st *rpcpb.SubtaskState) error {
+	var shared []snapshot.Handle
+	for _, h := range st.States {
+		if h.Kind == checkpoint.KindShared {
+			shared = append(shared, handleFromProto(h))
+			continue
+		}
+		if err := ts.Restore(ctx, states, handleFromProto(h)); err != nil {
+			return err
+		}
+	}
+	if len(shared) > 0 {
+		return ts.RestoreShared(ctx, states, shared)
 	}
 	return nil
 }
@@ -214,7 +234,7 @@ func declineReason(err error) rpcpb.DeclineReason {
 }
 
 // Kind of the state handle of a subtask's state file.
-const subtaskStateKind = "subtask"
+const subtaskStateKind = checkpoint.KindSubtask
 
 func handleToProto(h snapshot.Handle) *rpcpb.StateHandle {
 	return &rpcpb.StateHandle{
