@@ -253,3 +253,37 @@ func (g *JobGraph) DOT() string {
 	b.WriteString("}\n")
 	return strings.ReplaceAll(b.String(), `\\n`, `\n`)
 }
+
+// OperatorUIDs returns the identity of every operator of g by StreamNode
+// id, which matches its state in a savepoint or a retained checkpoint
+// taken by another build of the program: the uid the program set
+// (Stream.UID), else one generated from the operator's kind and name
+// ("kind:name", with "#n" for the n-th further one of the same kind and
+// name, in the order the program declared them). Generated ids survive
+// operators added or removed elsewhere, as long as the names stay; set
+// uids on stateful operators for upgrades that rename them.
+func (g *JobGraph) OperatorUIDs() map[int]string {
+	var nodes []StreamNode
+	for _, v := range g.Vertices {
+		for _, op := range v.Operators {
+			nodes = append(nodes, op.StreamNode)
+		}
+	}
+	sort.Slice(nodes, func(a, b int) bool { return nodes[a].ID < nodes[b].ID })
+	out := make(map[int]string, len(nodes))
+	seen := map[string]int{}
+	for _, n := range nodes {
+		if n.UID != "" {
+			out[n.ID] = n.UID
+			continue
+		}
+		key := n.Kind + ":" + n.Name
+		if k := seen[key]; k > 0 {
+			out[n.ID] = fmt.Sprintf("%s#%d", key, k)
+		} else {
+			out[n.ID] = key
+		}
+		seen[key]++
+	}
+	return out
+}
