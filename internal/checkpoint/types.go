@@ -51,6 +51,9 @@ type Config struct {
 	// Retained is how many completed checkpoints are kept.
 	Retained int
 	Mode     Mode
+	// Retention is what becomes of the checkpoints as the job ends (the
+	// JobManager's business).
+	Retention Retention
 }
 
 // Vertex is what the coordinator knows of a JobGraph vertex.

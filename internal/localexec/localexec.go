@@ -62,6 +62,10 @@ type Job struct {
 	// Completed, if set, is called when a checkpoint completes, after its
 	// sinks committed.
 	Completed func(id int64)
+	// Restore, if set, is what the first attempt restores (a savepoint's
+	// state, assigned to the job's subtasks): a restart before the first
+	// checkpoint completes restores it again.
+	Restore *checkpoint.Metadata
 	// Log receives restarts and checkpoint failures; slog.Default if nil.
 	Log *slog.Logger
 }
@@ -80,7 +84,7 @@ func Run(ctx context.Context, job Job) (Stats, error) {
 		log = slog.Default()
 	}
 	log = log.With("job", job.Name)
-	d := &driver{job: job, log: log, coord: checkpoint.New(job.Checkpoints, job.Vertices)}
+	d := &driver{job: job, log: log, coord: checkpoint.New(job.Checkpoints, job.Vertices), latest: job.Restore}
 	var st Stats
 	failures := 0
 	for attempt := int64(1); ; attempt++ {
@@ -173,7 +177,11 @@ func (d *driver) runAttempt(ctx context.Context, attempt int64) error {
 		}
 		if st, ok := restore[k]; ok {
 			for _, h := range st.States {
-				if err := ts.Restore(ctx, snapshot.InlineStore{}, toSnapshot(h)); err != nil {
+				sh, err := toSnapshot(h)
+				if err != nil {
+					return fmt.Errorf("job %q: restore checkpoint %d: %w", job.Name, d.latest.ID, err)
+				}
+				if err := ts.Restore(ctx, snapshot.LocalStore{}, sh); err != nil {
 					return fmt.Errorf("job %q: restore checkpoint %d: %w", job.Name, d.latest.ID, err)
 				}
 			}
@@ -356,7 +364,16 @@ func fromSnapshot(h snapshot.Handle) checkpoint.Handle {
 		KeyGroupStart: int(h.KeyGroups[0]), KeyGroupEnd: int(h.KeyGroups[1])}
 }
 
-func toSnapshot(h checkpoint.Handle) snapshot.Handle {
-	return snapshot.Handle{URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
+func toSnapshot(h checkpoint.Handle) (snapshot.Handle, error) {
+	sh := snapshot.Handle{URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
 		KeyGroups: [2]int32{int32(h.KeyGroupStart), int32(h.KeyGroupEnd)}}
+	from, whole, remap, err := snapshot.ParseKind(h.Kind)
+	if err != nil || !remap {
+		return sh, err
+	}
+	sh.Remap, sh.Operator, sh.From, sh.UID = true, int32(h.Operator), from, h.OperatorUID
+	if whole {
+		sh.From = -1
+	}
+	return sh, nil
 }

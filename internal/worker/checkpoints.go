@@ -75,7 +75,11 @@ func (c *checkpointing) setup(ctx context.Context, local []LocalTask) error {
 		}
 		if st := restore[k]; st != nil {
 			for _, h := range st.States {
-				if err := ts.Restore(ctx, fileStore{}, handleFromProto(h)); err != nil {
+				sh, err := restoreHandle(h)
+				if err != nil {
+					return fmt.Errorf("restore checkpoint %d: %w", rc.CheckpointId, err)
+				}
+				if err := ts.Restore(ctx, fileStore{}, sh); err != nil {
 					return fmt.Errorf("restore checkpoint %d: %w", rc.CheckpointId, err)
 				}
 			}
@@ -221,6 +225,24 @@ func handleFromProto(h *rpcpb.StateHandle) snapshot.Handle {
 		sh.KeyGroups = [2]int32{kg.Start, kg.End}
 	}
 	return sh
+}
+
+// restoreHandle is the handle of a restored state: a subtask's own state
+// file, or one operator's state (a savepoint's, a retained checkpoint's
+// restored by a changed job), remapped to the operator h.Operator.
+func restoreHandle(h *rpcpb.StateHandle) (snapshot.Handle, error) {
+	sh := handleFromProto(h)
+	from, whole, remap, err := snapshot.ParseKind(h.Kind)
+	if err != nil {
+		return sh, err
+	}
+	if remap {
+		sh.Remap, sh.Operator, sh.From, sh.UID = true, h.Operator, from, h.OperatorUid
+		if whole {
+			sh.From = -1
+		}
+	}
+	return sh, nil
 }
 
 // fileStore reads state files inline or at file:// URLs, checked against
