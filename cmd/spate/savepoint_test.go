@@ -1,0 +1,207 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "github.com/spate-dev/spate/api/v1"
+)
+
+// The savepoint tests run examples/exactlyonce (checkpoints every 200 ms,
+// parallelism 2, about 10 s of records) on a process session, stop it
+// with a savepoint mid-run, move the savepoint elsewhere (it is
+// relocatable), and start the program again from it: the committed
+// output of the two pieces together must be the failure-free run's, each
+// pair once.
+
+var regexpSavepointPath = regexp.MustCompile(`Savepoint completed\. Path: (\S+)`)
+
+// savepointSession starts a process session of two TaskManagers of one
+// slot, stopped when the test ends.
+func savepointSession(t *testing.T, home string) sessionInfo {
+	t.Helper()
+	o, err := spateEnv(t, home, "session", "start", "--target", "process-session", "--taskmanagers", "2", "--slots", "1")
+	if err != nil {
+		t.Fatalf("session start: %v\n%s", err, o)
+	}
+	ss := listSessions(t, home)
+	if len(ss) != 1 {
+		t.Fatalf("sessions %+v after start:\n%s", ss, o)
+	}
+	s := ss[0]
+	t.Cleanup(func() {
+		if o, err := spateEnv(t, home, "session", "stop", s.ID); err != nil {
+			t.Logf("session stop: %v\n%s", err, o)
+			syscall.Kill(s.PID, syscall.SIGKILL)
+		}
+	})
+	return s
+}
+
+// submit runs exactlyonce on the session, detached, with extra spate run
+// flags and program arguments, and returns the job id.
+func submitExactlyOnce(t *testing.T, home string, s sessionInfo, out string, runFlags, progArgs []string) string {
+	t.Helper()
+	args := append([]string{"run", "--session", s.ID, "--detached"}, runFlags...)
+	args = append(append(args, chaosArgs(binaries(t), out)...), progArgs...)
+	o, err := spateEnv(t, home, args...)
+	m := regexpJobID.FindStringSubmatch(o)
+	if err != nil || m == nil {
+		t.Fatalf("spate %v: %v\n%s", args, err, o)
+	}
+	return m[1]
+}
+
+// waitMidRun waits until job id completed a checkpoint and committed
+// some output, while still RUNNING.
+func waitMidRun(t *testing.T, c *cluster, id, out string) {
+	t.Helper()
+	waitFor(t, 60*time.Second, "a completed checkpoint and committed output of job "+id, func() bool {
+		var s v1.CheckpointingStatistics
+		if err := c.get(t, "/v1/jobs/"+id+"/checkpoints", &s); err != nil {
+			return false
+		}
+		entries, _ := os.ReadDir(out)
+		committed := slices.ContainsFunc(entries, func(e os.DirEntry) bool { return e.Name()[0] != '.' })
+		return s.Counts.Completed > 0 && committed
+	})
+	if d := c.job(t, id); d.State != v1.JobRunning {
+		t.Fatalf("job %s is %s before the stop: the test needs it mid-run (a slower rate?)", id, d.State)
+	}
+}
+
+// checkPiece checks the committed output of a stopped first piece: some
+// pairs, none twice, fewer than all.
+func checkPiece(t *testing.T, out string, want []string) {
+	t.Helper()
+	got := committedLines(t, out)
+	if len(got) == 0 || len(got) >= len(want) || len(slices.Compact(slices.Clone(got))) != len(got) {
+		t.Fatalf("the stopped job committed %d lines (%d distinct) of %d: want some, each once, not all", len(got), len(slices.Compact(slices.Clone(got))), len(want))
+	}
+}
+
+// relocate moves a savepoint directory elsewhere and returns its new path.
+func relocate(t *testing.T, path string) string {
+	t.Helper()
+	moved := filepath.Join(t.TempDir(), "moved-"+filepath.Base(path))
+	if err := os.Rename(path, moved); err != nil {
+		t.Fatal(err)
+	}
+	return moved
+}
+
+// TestStopWithSavepointAndRestart: spate stop --savepoint mid-run, then
+// spate run -s with a changed build (an operator added between the
+// checker and the sink).
+func TestStopWithSavepointAndRestart(t *testing.T) {
+	want := wantPairs()
+	home := t.TempDir()
+	s := savepointSession(t, home)
+	c := &cluster{rest: s.REST}
+	out, spDir := t.TempDir(), t.TempDir()
+	id := submitExactlyOnce(t, home, s, out, nil, nil)
+	waitMidRun(t, c, id, out)
+
+	began := time.Now()
+	o, err := spateEnv(t, home, "stop", "-m", s.REST, "--savepoint", spDir, id)
+	m := regexpSavepointPath.FindStringSubmatch(o)
+	if err != nil || m == nil {
+		t.Fatalf("spate stop: %v\n%s", err, o)
+	}
+	stopped := time.Since(began)
+	if d := c.waitStatus(t, id, v1.JobFinished, v1.JobFailed, v1.JobCanceled); d.State != v1.JobFinished {
+		t.Fatalf("job %s is %s after spate stop, want FINISHED: %s", id, d.State, c.exceptions(t, id).RootException)
+	}
+	checkPiece(t, out, want)
+	path := relocate(t, m[1])
+
+	restart := time.Now()
+	id2 := submitExactlyOnce(t, home, s, out, []string{"-s", path}, []string{"-extra"})
+	waitFor(t, 60*time.Second, "job "+id2+" RUNNING", func() bool { return allRunning(c.job(t, id2)) })
+	running, total := time.Since(restart), time.Since(began)
+	if d := c.waitStatus(t, id2, v1.JobFinished, v1.JobFailed, v1.JobCanceled); d.State != v1.JobFinished {
+		t.Fatalf("job %s restored from %s is %s: %s", id2, path, d.State, c.exceptions(t, id2).RootException)
+	}
+	var st v1.CheckpointingStatistics
+	if err := c.get(t, "/v1/jobs/"+id2+"/checkpoints", &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Latest.Restored == nil || st.Latest.Restored.ExternalPath != path {
+		t.Errorf("job %s restored %+v, want the savepoint %s", id2, st.Latest.Restored, path)
+	}
+	if got := committedLines(t, out); !slices.Equal(got, want) {
+		t.Fatalf("the two pieces committed %d lines, one uninterrupted run %d: %s", len(got), len(want), pairDiff(got, want))
+	}
+	t.Logf("spate stop (savepoint, sinks committed, FINISHED) took %v; spate run -s to every subtask RUNNING %v; stop to RUNNING again %v",
+		stopped.Round(time.Millisecond), running.Round(time.Millisecond), total.Round(time.Millisecond))
+}
+
+// TestSavepointsThroughREST: POST /v1/jobs/{id}/savepoints (the job goes
+// on), then POST /v1/jobs/{id}/stop, each followed by GET
+// /v1/jobs/{id}/savepoints/{triggerid}; the job restarts from the stop's
+// savepoint at the same parallelism.
+func TestSavepointsThroughREST(t *testing.T) {
+	want := wantPairs()
+	home := t.TempDir()
+	s := savepointSession(t, home)
+	c := &cluster{rest: s.REST}
+	out, spDir := t.TempDir(), t.TempDir()
+	id := submitExactlyOnce(t, home, s, out, nil, nil)
+	waitMidRun(t, c, id, out)
+
+	await := func(trigger string) v1.SavepointStatus {
+		t.Helper()
+		var st v1.SavepointStatus
+		waitFor(t, 60*time.Second, "savepoint "+trigger+" COMPLETED", func() bool {
+			if err := c.get(t, "/v1/jobs/"+id+"/savepoints/"+trigger, &st); err != nil {
+				t.Fatal(err)
+			}
+			return st.Status.ID == v1.OperationCompleted
+		})
+		if st.Operation == nil || st.Operation.FailureCause != nil || st.Operation.Location == "" {
+			t.Fatalf("savepoint %s: %+v, want a location", trigger, st.Operation)
+		}
+		return st
+	}
+	trigger := func(path string, body any) string {
+		t.Helper()
+		code, b := c.post(t, "/v1/jobs/"+id+path, body)
+		var tr v1.TriggerResponse
+		if code != 202 || json.Unmarshal(b, &tr) != nil || tr.RequestID == "" {
+			t.Fatalf("POST %s: %d %s, want 202 with a request-id", path, code, b)
+		}
+		return tr.RequestID
+	}
+	sp := await(trigger("/savepoints", v1.SavepointTriggerRequest{TargetDirectory: spDir}))
+	if d := c.job(t, id); d.State != v1.JobRunning {
+		t.Fatalf("job %s is %s after a savepoint, want RUNNING", id, d.State)
+	}
+	if _, err := os.Stat(filepath.Join(sp.Operation.Location, "_metadata")); err != nil {
+		t.Fatalf("savepoint %s: %v", sp.Operation.Location, err)
+	}
+	if code, b := c.post(t, "/v1/jobs/"+id+"/stop", v1.StopWithSavepointRequest{Drain: true}); code != 400 {
+		t.Errorf("POST /stop with drain: %d %s, want 400", code, b)
+	}
+	began := time.Now()
+	stop := await(trigger("/stop", v1.StopWithSavepointRequest{TargetDirectory: spDir}))
+	if d := c.waitStatus(t, id, v1.JobFinished, v1.JobFailed, v1.JobCanceled); d.State != v1.JobFinished {
+		t.Fatalf("job %s is %s after POST /stop, want FINISHED", id, d.State)
+	}
+	stopped := time.Since(began)
+	checkPiece(t, out, want)
+
+	id2 := submitExactlyOnce(t, home, s, out, []string{"--from-savepoint", relocate(t, stop.Operation.Location)}, nil)
+	if d := c.waitStatus(t, id2, v1.JobFinished, v1.JobFailed, v1.JobCanceled); d.State != v1.JobFinished {
+		t.Fatalf("job %s restored from the stop's savepoint is %s: %s", id2, d.State, c.exceptions(t, id2).RootException)
+	}
+	if got := committedLines(t, out); !slices.Equal(got, want) {
+		t.Fatalf("the two pieces committed %d lines, one uninterrupted run %d: %s", len(got), len(want), pairDiff(got, want))
+	}
+	t.Logf("POST /stop to FINISHED: %v", stopped.Round(time.Millisecond))
+}
