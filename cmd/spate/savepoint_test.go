@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -204,4 +207,100 @@ func TestSavepointsThroughREST(t *testing.T) {
 		t.Fatalf("the two pieces committed %d lines, one uninterrupted run %d: %s", len(got), len(want), pairDiff(got, want))
 	}
 	t.Logf("POST /stop to FINISHED: %v", stopped.Round(time.Millisecond))
+}
+
+// TestSavepointUpgrades: a savepoint taken by one build of a program
+// (spate savepoint, the job goes on) restores into changed builds: the
+// counting operator's function body changed under the same uid (its sums
+// go on from the savepoint's); the operator removed (refused naming its
+// uid, then accepted with --allow-non-restored-state); its state's type
+// changed (the job fails naming the operator and the state).
+func TestSavepointUpgrades(t *testing.T) {
+	const count = 3000
+	home := t.TempDir()
+	s := savepointSession(t, home)
+	c := &cluster{rest: s.REST}
+	out, spDir := t.TempDir(), t.TempDir()
+	prog := filepath.Join(binaries(t), "upgrade")
+	run := func(flags []string, version string) (string, error) {
+		args := append([]string{"run", "--session", s.ID, "--detached"}, flags...)
+		args = append(args, prog, "-version", version, "-count", strconv.Itoa(count), "-out", out)
+		if version == "v1" {
+			// About 10 s: the savepoint is taken mid-run.
+			args = append(args, "-rate", "300")
+		}
+		return spateEnv(t, home, args...)
+	}
+	jobOf := func(o string, err error) string {
+		t.Helper()
+		m := regexpJobID.FindStringSubmatch(o)
+		if err != nil || m == nil {
+			t.Fatalf("spate run: %v\n%s", err, o)
+		}
+		return m[1]
+	}
+	o, err := run([]string{"-D", "restart-strategy.type=none"}, "v1")
+	id := jobOf(o, err)
+	waitMidRun(t, c, id, out)
+	began := time.Now()
+	o, err = spateEnv(t, home, "savepoint", "-m", s.REST, id, spDir)
+	m := regexpSavepointPath.FindStringSubmatch(o)
+	if err != nil || m == nil {
+		t.Fatalf("spate savepoint: %v\n%s", err, o)
+	}
+	t.Logf("spate savepoint took %v", time.Since(began).Round(time.Millisecond))
+	path := m[1]
+	if d := c.job(t, id); d.State != v1.JobRunning {
+		t.Fatalf("job %s is %s after spate savepoint, want RUNNING", id, d.State)
+	}
+	if o, err := spateEnv(t, home, "cancel", "-m", s.REST, id); err != nil {
+		t.Fatalf("spate cancel: %v\n%s", err, o)
+	}
+	c.waitStatus(t, id, v1.JobCanceled)
+
+	// The function body changed, same uid: the sums go on.
+	id = jobOf(run([]string{"-s", path}, "body"))
+	if d := c.waitStatus(t, id, v1.JobFinished, v1.JobFailed); d.State != v1.JobFinished {
+		t.Fatalf("the changed body's job is %s: %s", d.State, c.exceptions(t, id).RootException)
+	}
+	final := map[string]int64{}
+	for _, l := range committedLines(t, out) {
+		var k string
+		var sum int64
+		var tag string
+		if n, _ := fmt.Sscanf(l, "%s %d %s", &k, &sum, &tag); n == 3 && tag == "v2" {
+			final[k] = max(final[k], sum)
+		}
+	}
+	for k := range int64(4) {
+		var want int64
+		for n := int64(0); n < count; n++ {
+			if n%4 == k {
+				want += n
+			}
+		}
+		if got := final[strconv.FormatInt(k, 10)]; got != want {
+			t.Errorf("key %d: the restored build's final sum is %d, want %d (the savepoint's sum carried on)", k, got, want)
+		}
+	}
+
+	// The operator removed: refused, naming its uid, unless allowed.
+	o, err = run([]string{"-s", path}, "removed")
+	if err == nil || !strings.Contains(o, `uid "count"`) || !strings.Contains(o, "--allow-non-restored-state") {
+		t.Errorf("spate run -s of the build without the operator: %v\n%s\nwant it refused naming uid \"count\" and --allow-non-restored-state", err, o)
+	}
+	id = jobOf(run([]string{"-s", path, "--allow-non-restored-state"}, "removed"))
+	if d := c.waitStatus(t, id, v1.JobFinished, v1.JobFailed); d.State != v1.JobFinished {
+		t.Fatalf("the build without the operator, allowed, is %s: %s", d.State, c.exceptions(t, id).RootException)
+	}
+
+	// The state's type changed: a clear failure naming both.
+	id = jobOf(run([]string{"-s", path, "-D", "restart-strategy.type=none"}, "type"))
+	if d := c.waitStatus(t, id, v1.JobFinished, v1.JobFailed); d.State != v1.JobFailed {
+		t.Fatalf("the build with the state's type changed is %s, want FAILED", d.State)
+	}
+	root := c.exceptions(t, id).RootException
+	if !strings.Contains(root, `"Count"`) || !strings.Contains(root, `state "sum"`) || !strings.Contains(root, "does not decode") {
+		t.Errorf("the changed state type failed with %q, want it to name operator \"Count\", state \"sum\" and that it does not decode", root)
+	}
 }
