@@ -148,7 +148,7 @@ func TestStopWithSavepointAndRestart(t *testing.T) {
 // TestSavepointsThroughREST: POST /v1/jobs/{id}/savepoints (the job goes
 // on), then POST /v1/jobs/{id}/stop, each followed by GET
 // /v1/jobs/{id}/savepoints/{triggerid}; the job restarts from the stop's
-// savepoint at the same parallelism.
+// savepoint at the same parallelism, on the local target.
 func TestSavepointsThroughREST(t *testing.T) {
 	want := wantPairs()
 	home := t.TempDir()
@@ -199,9 +199,10 @@ func TestSavepointsThroughREST(t *testing.T) {
 	stopped := time.Since(began)
 	checkPiece(t, out, want)
 
-	id2 := submitExactlyOnce(t, home, s, out, []string{"--from-savepoint", relocate(t, stop.Operation.Location)}, nil)
-	if d := c.waitStatus(t, id2, v1.JobFinished, v1.JobFailed, v1.JobCanceled); d.State != v1.JobFinished {
-		t.Fatalf("job %s restored from the stop's savepoint is %s: %s", id2, d.State, c.exceptions(t, id2).RootException)
+	// The second piece runs on the local target (the embedded executor).
+	args := append([]string{"run", "--target", "local", "--from-savepoint", relocate(t, stop.Operation.Location)}, chaosArgs(binaries(t), out)...)
+	if o, err := spateEnv(t, home, args...); err != nil {
+		t.Fatalf("spate run --target local --from-savepoint: %v\n%s", err, o)
 	}
 	if got := committedLines(t, out); !slices.Equal(got, want) {
 		t.Fatalf("the two pieces committed %d lines, one uninterrupted run %d: %s", len(got), len(want), pairDiff(got, want))
@@ -289,9 +290,10 @@ func TestSavepointUpgrades(t *testing.T) {
 	if err == nil || !strings.Contains(o, `uid "count"`) || !strings.Contains(o, "--allow-non-restored-state") {
 		t.Errorf("spate run -s of the build without the operator: %v\n%s\nwant it refused naming uid \"count\" and --allow-non-restored-state", err, o)
 	}
-	id = jobOf(run([]string{"-s", path, "--allow-non-restored-state"}, "removed"))
-	if d := c.waitStatus(t, id, v1.JobFinished, v1.JobFailed); d.State != v1.JobFinished {
-		t.Fatalf("the build without the operator, allowed, is %s: %s", d.State, c.exceptions(t, id).RootException)
+	// Allowed, on a per-job cluster (spate run follows the job to its end).
+	if o, err := spateEnv(t, home, "run", "--target", "process-per-job", "-s", path, "--allow-non-restored-state",
+		prog, "-version", "removed", "-count", strconv.Itoa(count), "-out", out); err != nil {
+		t.Fatalf("the build without the operator, allowed, on a per-job cluster: %v\n%s", err, o)
 	}
 
 	// The state's type changed: a clear failure naming both.
