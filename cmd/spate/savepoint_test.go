@@ -306,3 +306,57 @@ func TestSavepointUpgrades(t *testing.T) {
 		t.Errorf("the changed state type failed with %q, want it to name operator \"Count\", state \"sum\" and that it does not decode", root)
 	}
 }
+
+// BenchmarkSavepoint measures spate savepoint (trigger to path printed)
+// of a job holding keys sums in keyed state on a process session, and
+// reports the state's size.
+func BenchmarkSavepoint(b *testing.B) {
+	for _, keys := range []int{100_000, 500_000, 2_000_000} {
+		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
+			home := b.TempDir()
+			o, err := spateEnv(b, home, "session", "start", "--target", "process-session", "--taskmanagers", "1", "--slots", "1")
+			if err != nil {
+				b.Fatalf("session start: %v\n%s", err, o)
+			}
+			ss := listSessions(b, home)
+			s := ss[0]
+			defer func() {
+				if o, err := spateEnv(b, home, "session", "stop", s.ID); err != nil {
+					b.Logf("session stop: %v\n%s", err, o)
+					syscall.Kill(s.PID, syscall.SIGKILL)
+				}
+			}()
+			c := &cluster{rest: s.REST}
+			out, spDir := b.TempDir(), b.TempDir()
+			o, err = spateEnv(b, home, "run", "--session", s.ID, "--detached", filepath.Join(binaries(b), "upgrade"),
+				"-keys", strconv.Itoa(keys), "-count", "1000000000", "-rate", strconv.Itoa(4*keys), "-checkpoint-interval", "1h", "-out", out)
+			m := regexpJobID.FindStringSubmatch(o)
+			if err != nil || m == nil {
+				b.Fatalf("spate run: %v\n%s", err, o)
+			}
+			id := m[1]
+			// Every key has its state once the counting vertex read keys records.
+			waitFor(b, 120*time.Second, "every key in state", func() bool {
+				var d v1.JobDetails
+				if c.get(b, "/v1/jobs/"+id, &d) != nil || len(d.Vertices) < 2 {
+					return false
+				}
+				return d.Vertices[1].Metrics.ReadRecords >= int64(keys)
+			})
+			b.ResetTimer()
+			for range b.N {
+				o, err := spateEnv(b, home, "savepoint", "-m", s.REST, id, spDir)
+				if err != nil || !regexpSavepointPath.MatchString(o) {
+					b.Fatalf("spate savepoint: %v\n%s", err, o)
+				}
+			}
+			b.StopTimer()
+			var st v1.CheckpointingStatistics
+			if err := c.get(b, "/v1/jobs/"+id+"/checkpoints", &st); err != nil || st.Latest.Savepoint == nil {
+				b.Fatalf("checkpoints of job %s: %v %+v", id, err, st.Latest)
+			}
+			b.ReportMetric(float64(st.Latest.Savepoint.StateSize)/(1<<20), "MiB")
+			spateEnv(b, home, "cancel", "-m", s.REST, id)
+		})
+	}
+}

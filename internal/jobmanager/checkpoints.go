@@ -326,15 +326,30 @@ func (jm *JobManager) JobCheckpoints(ctx context.Context, id string) (v1.Checkpo
 		c := checkpointStat(l, now)
 		out.Latest.Failed = &c
 	}
+	if l := s.Latest.Savepoint; l != nil {
+		c := checkpointStat(l, now)
+		out.Latest.Savepoint = &c
+	}
 	if l := s.Latest.Restored; l != nil {
 		out.Latest.Restored = &v1.RestoredCheckpoint{ID: int64(l.ID), RestoreTimestamp: l.RestoreTime.UnixMilli(), ExternalPath: l.Path}
 	}
 	return out, nil
 }
 
+// checkpointType is Flink's name of a checkpoint's kind.
+func checkpointType(k checkpoint.Kind) string {
+	switch k {
+	case checkpoint.Savepoint:
+		return "SAVEPOINT"
+	case checkpoint.StopSavepoint:
+		return "SYNC_SAVEPOINT"
+	}
+	return "CHECKPOINT"
+}
+
 func checkpointStat(h *checkpoint.Stat, now time.Time) v1.CheckpointStatistics {
 	c := v1.CheckpointStatistics{
-		ID: int64(h.ID), Status: h.Status, CheckpointType: "CHECKPOINT", TriggerTimestamp: h.TriggerTime.UnixMilli(),
+		ID: int64(h.ID), Status: h.Status, CheckpointType: checkpointType(h.Kind), IsSavepoint: h.Kind.IsSavepoint(), TriggerTimestamp: h.TriggerTime.UnixMilli(),
 		StateSize: h.StateSize, CheckpointedSize: h.StateSize, NumSubtasks: h.NumSubtasks, NumAcknowledgedSubtasks: h.NumAcknowledged,
 		SyncDurationMax: h.SyncMax.Milliseconds(), AsyncDurationMax: h.AsyncMax.Milliseconds(), AlignmentDurationMax: h.AlignmentMax.Milliseconds(),
 		ExternalPath: h.Path, Discarded: h.Discarded, FailureMessage: h.FailureMessage,

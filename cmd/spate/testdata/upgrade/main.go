@@ -1,6 +1,6 @@
 // Command upgrade is one program in several builds, for the savepoint
 // upgrade tests: -version picks the build. v1 sums the numbers 0..N-1 by
-// key (n % 4) in a keyed function with uid "count" and writes "key sum"
+// key (n % -keys, 4 by default) in a keyed function with uid "count" and writes "key sum"
 // lines; "body" is v1 with a changed function body (it writes "key sum
 // v2"); "removed" has no counting operator; "type" keeps the uid but
 // holds its sum as a string, which v1's state does not decode as.
@@ -22,15 +22,18 @@ func main() {
 	count := flag.Int64("count", 1000, "numbers")
 	rate := flag.Float64("rate", 0, "numbers per second (0: no limit)")
 	out := flag.String("out", "", "output directory")
+	keys := flag.Int64("keys", 4, "keys (n % keys): each holds a sum in state")
+	interval := flag.String("checkpoint-interval", "200ms", "execution.checkpointing.interval")
 	flag.Parse()
-	env := spate.NewEnv(spate.WithParallelism(1), spate.WithConfig(map[string]string{"execution.checkpointing.interval": "200ms"}))
+	env := spate.NewEnv(spate.WithParallelism(1), spate.WithConfig(map[string]string{"execution.checkpointing.interval": *interval}))
 	opts := []datagen.Option{datagen.Count(*count)}
 	if *rate > 0 {
 		opts = append(opts, datagen.RatePerSecond(*rate))
 	}
 	nums := spate.FromSource(env, "Numbers", datagen.New(func(i int64) int64 { return i }, opts...), spate.NoWatermarks[int64]()).UID("numbers")
 	var lines spate.Stream[string]
-	keyed := spate.KeyBy(nums, func(n int64) int64 { return n % 4 })
+	k := *keys
+	keyed := spate.KeyBy(nums, func(n int64) int64 { return n % k })
 	switch *version {
 	case "v1", "body":
 		suffix := ""
@@ -41,7 +44,7 @@ func main() {
 	case "type":
 		lines = spate.KeyedProcess(keyed, func() spate.KeyedProcessFunction[int64, int64, string] { return &textSum{} }).Name("Count").UID("count")
 	case "removed":
-		lines = spate.Map(nums, func(n int64) string { return fmt.Sprintf("%d %d", n%4, n) }).Name("Format")
+		lines = spate.Map(nums, func(n int64) string { return fmt.Sprintf("%d %d", n%k, n) }).Name("Format")
 	default:
 		fmt.Fprintf(os.Stderr, "upgrade: unknown -version %q\n", *version)
 		os.Exit(2)
