@@ -76,7 +76,9 @@ func (s *sum) ProcessElement(ctx *spate.KeyedContext[int64, string], n int64) er
 }
 
 // textSum is sum with its state as text: a changed state type.
-type textSum struct{ total *spate.ValueState[int64, string] }
+type textSum struct {
+	total *spate.ValueState[int64, string]
+}
 
 func (s *textSum) Open(ctx *spate.KeyedContext[int64, string]) error {
 	s.total = spate.NewValueState[string](ctx.State(), "sum")
