@@ -360,3 +360,40 @@ func BenchmarkSavepoint(b *testing.B) {
 		})
 	}
 }
+
+// TestRetainedCheckpointRestart: with RETAIN_ON_CANCELLATION a cancelled
+// job's latest checkpoint stays, and spate run -s starts the program from
+// it as from a savepoint: the pieces commit the uninterrupted run's pairs
+// exactly once.
+func TestRetainedCheckpointRestart(t *testing.T) {
+	want := wantPairs()
+	home := t.TempDir()
+	s := savepointSession(t, home)
+	c := &cluster{rest: s.REST}
+	out, chkDir := t.TempDir(), t.TempDir()
+	id := submitExactlyOnce(t, home, s, out, []string{
+		"-D", "state.checkpoints.dir=" + chkDir,
+		"-D", "execution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION",
+	}, nil)
+	waitMidRun(t, c, id, out)
+	if o, err := spateEnv(t, home, "cancel", "-m", s.REST, id); err != nil {
+		t.Fatalf("spate cancel: %v\n%s", err, o)
+	}
+	c.waitStatus(t, id, v1.JobCanceled)
+	var retained []string
+	waitFor(t, 30*time.Second, "the cancelled job's retained checkpoint", func() bool {
+		retained, _ = filepath.Glob(filepath.Join(chkDir, id, "chk-*", "_metadata"))
+		return len(retained) == 1
+	})
+	id2 := submitExactlyOnce(t, home, s, out, []string{"-s", filepath.Dir(retained[0])}, nil)
+	if d := c.waitStatus(t, id2, v1.JobFinished, v1.JobFailed, v1.JobCanceled); d.State != v1.JobFinished {
+		t.Fatalf("job %s started from %s is %s: %s", id2, retained[0], d.State, c.exceptions(t, id2).RootException)
+	}
+	if got := committedLines(t, out); !slices.Equal(got, want) {
+		t.Fatalf("the two pieces committed %d lines, one uninterrupted run %d: %s", len(got), len(want), pairDiff(got, want))
+	}
+	// A finished job's checkpoints are deleted.
+	if left, _ := filepath.Glob(filepath.Join(chkDir, id2, "chk-*")); len(left) != 0 {
+		t.Errorf("the finished job left checkpoints %v", left)
+	}
+}

@@ -100,9 +100,16 @@ type JobGraph struct {
 // every edge goes from an earlier node to a later one.
 func Build(name string, nodes []StreamNode, edges []StreamEdge) (*JobGraph, error) {
 	index := make(map[int]int, len(nodes))
+	uids := map[string]string{}
 	for i, n := range nodes {
 		if _, dup := index[n.ID]; dup {
 			return nil, fmt.Errorf("build job graph: node id %d used twice", n.ID)
+		}
+		if n.UID != "" {
+			if other, dup := uids[n.UID]; dup {
+				return nil, fmt.Errorf("build job graph: operators %q and %q have the same uid %q; a uid names one operator's state in savepoints: give each its own", other, n.Name, n.UID)
+			}
+			uids[n.UID] = n.Name
 		}
 		if n.Parallelism <= 0 {
 			return nil, fmt.Errorf("build job graph: operator %q has parallelism %d; it must be at least 1", n.Name, n.Parallelism)
