@@ -2,6 +2,7 @@ package spate
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/spate-dev/spate/internal/localexec"
 	"github.com/spate-dev/spate/internal/operator"
 	"github.com/spate-dev/spate/internal/restart"
+	"github.com/spate-dev/spate/internal/savepoint"
 	"github.com/spate-dev/spate/internal/snapshot"
 )
 
@@ -83,6 +85,9 @@ func (e *Env) runLocal(ctx context.Context, p *plan) error {
 	if err != nil {
 		return err
 	}
+	if path := e.conf.String(savepoint.KeyPath, ""); path != "" && cfg.Interval <= 0 {
+		return fmt.Errorf("job %q: starting from %s (%s) needs checkpoints: set %s", p.name, path, savepoint.KeyPath, checkpoint.KeyInterval)
+	}
 	if cfg.Interval <= 0 {
 		tasks, err := p.tasks(e)
 		if err != nil {
@@ -94,8 +99,15 @@ func (e *Env) runLocal(ctx context.Context, p *plan) error {
 	if err != nil {
 		return err
 	}
+	restore, err := savepointRestore(ctx, e, p)
+	if err != nil {
+		return err
+	}
+	if restore == nil {
+		restore = e.local.restore // a test's checkpoint (export_test.go)
+	}
 	job := localexec.Job{
-		Name: p.name, Checkpoints: cfg, Vertices: p.checkpointVertices(), Restore: e.local.restore,
+		Name: p.name, Checkpoints: cfg, Vertices: p.checkpointVertices(), Restore: restore,
 		Restart: func(int, error) (time.Duration, bool) {
 			d := strategy.Failed(time.Now())
 			return d.Delay, d.Restart
@@ -133,4 +145,26 @@ type localRestore struct {
 	// completed hears of every completed checkpoint, ran of the run's end.
 	completed func(id int64)
 	ran       func(localexec.Stats)
+}
+
+// savepointRestore is what a local job restores at its start: the savepoint or
+// retained checkpoint of execution.savepoint.path (spate run -s), if set.
+func savepointRestore(ctx context.Context, e *Env, p *plan) (*checkpoint.Metadata, error) {
+	path := e.conf.String(savepoint.KeyPath, "")
+	if path == "" {
+		return nil, nil
+	}
+	allow, err := e.conf.Bool(savepoint.KeyAllowNonRestored, false)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := savepoint.Load(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("job %q: %w", p.name, err)
+	}
+	m, err := savepoint.Assign(p.graph, snap, allow)
+	if err != nil {
+		return nil, fmt.Errorf("job %q: %w", p.name, err)
+	}
+	return &m, nil
 }

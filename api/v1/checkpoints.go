@@ -36,7 +36,7 @@ type CheckpointSummary struct {
 }
 
 // LatestCheckpoints holds the latest completed, failed and restored
-// checkpoints (null if none); savepoints are not taken yet.
+// checkpoints and the latest completed savepoint (null if none).
 type LatestCheckpoints struct {
 	Completed *CheckpointStatistics `json:"completed"`
 	Savepoint *CheckpointStatistics `json:"savepoint"`

@@ -45,7 +45,7 @@ func binaries(t testing.TB) string {
 		if binErr != nil {
 			return
 		}
-		for name, pkg := range map[string]string{"spate": ".", "wordcount": "../../examples/wordcount", "topn": "../../examples/topn", "exactlyonce": "../../examples/exactlyonce", "kafka": "../../examples/kafka", "nondet": "./testdata/nondet", "misbehave": "./testdata/misbehave", "multijob": "./testdata/multijob", "envprobe": "./testdata/envprobe", "twice": "./testdata/twice", "procs": "./testdata/procs", "spy": "./testdata/spy", "slowsink": "./testdata/slowsink"} {
+		for name, pkg := range map[string]string{"spate": ".", "wordcount": "../../examples/wordcount", "topn": "../../examples/topn", "exactlyonce": "../../examples/exactlyonce", "kafka": "../../examples/kafka", "nondet": "./testdata/nondet", "misbehave": "./testdata/misbehave", "multijob": "./testdata/multijob", "envprobe": "./testdata/envprobe", "twice": "./testdata/twice", "procs": "./testdata/procs", "spy": "./testdata/spy", "slowsink": "./testdata/slowsink", "upgrade": "./testdata/upgrade"} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg).CombinedOutput()
 			if err != nil {
 				binErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)

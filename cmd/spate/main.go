@@ -8,6 +8,8 @@
 //	spate run-application --target process-application|kubernetes-application [-p N] [--detached] ./prog|local:///path [args...]
 //	spate list [--all] [--output json]
 //	spate cancel JOBID
+//	spate savepoint JOBID [DIR]
+//	spate stop JOBID [--savepoint DIR]
 //	spate logs [--session ID] JOBID
 //	spate info [-format json|dot] ./prog [args...]
 //	spate nexmark --query q5 --events 10000000 --parallelism 2
@@ -40,6 +42,10 @@ func main() {
 		err = list(os.Args[2:])
 	case "cancel":
 		err = cancel(os.Args[2:])
+	case "savepoint":
+		err = savepointCmd(os.Args[2:])
+	case "stop":
+		err = stop(os.Args[2:])
 	case "run-application":
 		err = runApplication(os.Args[2:])
 	case "logs":
@@ -74,7 +80,7 @@ func usage() {
 commands:
   jobmanager [--rpc-port N] [--rest-port N]        run a JobManager (RPC 6123, REST 8081)
   taskmanager --jobmanager host:port [--slots N]   run a TaskManager that joins a JobManager
-  run [--target local|remote] [--jobmanager host:port] [-p N] [--detached] ./prog [args...]
+  run [--target local|remote] [--jobmanager host:port] [-p N] [--detached] [-s SAVEPOINT] ./prog [args...]
                                                    run a program's jobs here or on a cluster
   session start [--taskmanagers N] [--slots S]     start a session cluster of child processes
   session list [--output json] | session stop ID   list (dead ones too) or remove session clusters
@@ -83,6 +89,8 @@ commands:
                                                    run a program's main in a cluster of its own
   list [--all] [--output text|json]                list a cluster's jobs
   cancel JOBID                                     cancel a job
+  savepoint JOBID [DIR]                            take a savepoint of a job and print its path
+  stop JOBID [--savepoint DIR]                     stop a job with a final savepoint (FINISHED)
   logs [--session ID] JOBID                        print a job's output kept by the TaskManagers
   info [-format json|dot] ./prog [args...]         print the plan of a program's jobs
   nexmark --query q0..q8|all --events N            run the Nexmark benchmark locally

@@ -33,8 +33,10 @@ func run(args []string) error {
 	keepLogs := fs.Bool("keep-logs", false, "process-per-job: keep the cluster's directory (logs) after the job")
 	var pf progressFlags
 	pf.register(fs)
+	var sf savepointFlags
+	sf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: spate run [--target local|remote|process-per-job] [--jobmanager host:port] [-p N] [--detached] [-D key=value] [--env-file FILE] ./prog [args...]")
+		fmt.Fprintln(fs.Output(), "usage: spate run [--target local|remote|process-per-job] [--jobmanager host:port] [-p N] [--detached] [-s SAVEPOINT [--allow-non-restored-state]] [-D key=value] [--env-file FILE] ./prog [args...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -77,6 +79,9 @@ func run(args []string) error {
 	}
 	if *par > 0 {
 		conf.Set(config.ParallelismDefault, strconv.Itoa(*par))
+	}
+	if err := sf.apply(&conf); err != nil {
+		return fmt.Errorf("run: %w", err)
 	}
 	// The embedded executor runs in the program: no JobManager to follow.
 	if pf.token, err = restTokenOf(conf); err != nil {

@@ -32,8 +32,10 @@ func runApplication(args []string) error {
 	keepLogs := fs.Bool("keep-logs", false, "keep the cluster's directory (logs) after the application")
 	var pf progressFlags
 	pf.register(fs)
+	var sf savepointFlags
+	sf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: spate run-application [--target process-application] [-p N] [--detached] [-D key=value] [--env-file FILE] ./prog [args...]")
+		fmt.Fprintln(fs.Output(), "usage: spate run-application [--target process-application] [-p N] [--detached] [-s SAVEPOINT [--allow-non-restored-state]] [-D key=value] [--env-file FILE] ./prog [args...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -55,6 +57,9 @@ func runApplication(args []string) error {
 	}
 	if *par > 0 {
 		conf.Set(config.ParallelismDefault, strconv.Itoa(*par))
+	}
+	if err := sf.apply(&conf); err != nil {
+		return fmt.Errorf("run-application: %w", err)
 	}
 	if *target == "kubernetes-application" {
 		return runKubeApplication(conf, fs.Arg(0), fs.Args()[1:], *detached)

@@ -40,6 +40,7 @@ func main() {
 	out := flag.String("out", "", "directory of the output files")
 	interval := flag.Duration("checkpoint-interval", time.Second, "execution.checkpointing.interval (0: no checkpoints)")
 	p := flag.Int("p", 0, "parallelism (default: parallelism.default from the configuration, else the number of CPUs)")
+	extra := flag.Bool("extra", false, "add a stateless operator (\"Stamp\") between the checker and the sink: a changed build that restores a savepoint of the plain one")
 	flag.Parse()
 	if *out == "" || *keys < 1 || *count < 1 || *rate < 0 {
 		fmt.Fprintln(os.Stderr, "usage: exactlyonce -keys K -count N [-rate R] -out DIR")
@@ -51,7 +52,7 @@ func main() {
 		conf["execution.checkpointing.interval"] = interval.String()
 	}
 	env := spate.NewEnv(spate.WithParallelism(*p), spate.WithConfig(conf))
-	Pipeline(env, Options{Keys: *keys, Count: *count, Rate: *rate, Out: *out})
+	Pipeline(env, Options{Keys: *keys, Count: *count, Rate: *rate, Out: *out, Extra: *extra})
 	if err := env.Execute("exactlyonce"); err != nil {
 		fmt.Fprintln(os.Stderr, "exactlyonce:", err)
 		os.Exit(1)
@@ -67,16 +68,24 @@ type Options struct {
 	// Inject, if set, is called with every record the checker accepts; an
 	// error fails the job there (tests inject failures with it).
 	Inject func(Record) error
+	// Extra adds a stateless operator between the checker and the sink:
+	// a changed build that restores the plain one's savepoints (the
+	// stateful operators keep their uids).
+	Extra bool
 }
 
-// Pipeline declares the job on env.
+// Pipeline declares the job on env. The stateful operators have uids, so
+// that a savepoint of one build restores into another.
 func Pipeline(env *spate.Env, o Options) {
-	recs := spate.FromSource(env, "Numbers", Source{Keys: o.Keys, Count: o.Count, Rate: o.Rate}, spate.NoWatermarks[Record]())
+	recs := spate.FromSource(env, "Numbers", Source{Keys: o.Keys, Count: o.Count, Rate: o.Rate}, spate.NoWatermarks[Record]()).UID("numbers")
 	checked := spate.KeyedProcess(spate.KeyBy(recs, func(r Record) int { return r.Key }),
-		func() spate.KeyedProcessFunction[int, Record, Record] { return &checker{inject: o.Inject} }).Name("Check")
+		func() spate.KeyedProcessFunction[int, Record, Record] { return &checker{inject: o.Inject} }).Name("Check").UID("check")
+	if o.Extra {
+		checked = spate.Map(checked, func(r Record) Record { return r }).Name("Stamp")
+	}
 	spate.SinkTo(checked, file.Sink[Record](o.Out, file.Format(func(r Record) string {
 		return strconv.Itoa(r.Key) + " " + strconv.FormatInt(r.N, 10)
-	}))).Name("Files")
+	}))).Name("Files").UID("files")
 }
 
 // checker fails the job when a key's number does not follow its last one.

@@ -63,6 +63,7 @@ var layers = map[string]int{
 	"internal/snapshot":           3, // state files, operator snapshots at barriers
 	"internal/blob":               3,
 	"internal/checkpoint/storage": 3, // checkpoint storage behind a URL (file://)
+	"internal/savepoint":          3, // savepoints: canonical format, restore by operator uid
 	"internal/rpc/...":            3,
 	"internal/rest/...":           3,
 	"internal/launcher":           3, // the program <-> CLI socket protocol

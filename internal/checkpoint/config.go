@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +20,40 @@ const (
 	// KeyDir is where checkpoints are stored, a URL (file:///path, or a
 	// plain path); see internal/checkpoint/storage.
 	KeyDir = "state.checkpoints.dir"
+	// KeyRetention says what becomes of a job's checkpoints as it ends.
+	KeyRetention = "execution.checkpointing.externalized-checkpoint-retention"
 )
+
+// Retention is execution.checkpointing.externalized-checkpoint-retention,
+// Flink's: which ended jobs keep their checkpoints (to start a job from
+// with spate run -s). A finished job's are deleted in every case.
+type Retention int
+
+// The retentions.
+const (
+	// DeleteOnCancellation keeps a failed job's checkpoints (the default).
+	DeleteOnCancellation Retention = iota
+	// RetainOnCancellation keeps a failed or cancelled job's.
+	RetainOnCancellation
+	// NoExternalized keeps none.
+	NoExternalized
+)
+
+var retentionNames = []string{"DELETE_ON_CANCELLATION", "RETAIN_ON_CANCELLATION", "NO_EXTERNALIZED_CHECKPOINTS"}
+
+func (r Retention) String() string { return retentionNames[r] }
+
+// Keeps tells whether a job that ended with status (FAILED, CANCELED,
+// FINISHED) keeps its checkpoints.
+func (r Retention) Keeps(status string) bool {
+	switch status {
+	case "FAILED":
+		return r != NoExternalized
+	case "CANCELED":
+		return r == RetainOnCancellation
+	}
+	return false
+}
 
 // Defaults, Flink's.
 const (
@@ -64,6 +98,13 @@ func ConfigFrom(c config.Config) (Config, error) {
 			v, _ := c.Get(k.key)
 			return cfg, &config.ValueError{Key: k.key, Value: v, Expected: "an integer, " + map[int]string{0: "0", 1: "1"}[k.min] + " or more"}
 		}
+	}
+	ret := strings.ToUpper(c.String(KeyRetention, retentionNames[0]))
+	if i := slices.Index(retentionNames, ret); i >= 0 {
+		cfg.Retention = Retention(i)
+	} else {
+		v, _ := c.Get(KeyRetention)
+		return cfg, &config.ValueError{Key: KeyRetention, Value: v, Expected: "one of " + strings.Join(retentionNames, ", ")}
 	}
 	switch m := strings.ToUpper(c.String(KeyMode, "EXACTLY_ONCE")); m {
 	case "EXACTLY_ONCE":

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -31,6 +32,7 @@ type pending struct {
 	// metadata is being written.
 	finalizing bool
 	stat       *Stat
+	kind       Kind
 }
 
 // Completed is a completed checkpoint the coordinator retains.
@@ -223,18 +225,78 @@ func (c *Coordinator) NextEvent() time.Time {
 }
 
 func (c *Coordinator) maybeTrigger(now time.Time) []Effect {
-	if !c.active || c.cfg.Interval <= 0 || now.Before(c.nextTrigger) {
+	if !c.active || c.cfg.Interval <= 0 || now.Before(c.nextTrigger) || c.stopping() {
 		return nil
 	}
-	if len(c.pending) >= c.cfg.MaxConcurrent {
+	if c.periodicPending() >= c.cfg.MaxConcurrent {
 		// Due, and triggered once one ends.
 		return nil
 	}
 	if !c.lastCompleted.IsZero() && now.Before(c.lastCompleted.Add(c.cfg.MinPause)) {
 		return nil
 	}
+	p, _ := c.newPending(now, Periodic)
+	if p == nil {
+		return nil
+	}
 	c.nextTrigger = now.Add(c.cfg.Interval)
-	p := &pending{id: c.nextID, attempt: c.attempt, triggered: now, needed: map[Subtask]bool{}, acks: map[Subtask]Ack{}, fromFinal: map[Subtask]bool{}}
+	return c.start(now, p)
+}
+
+// stopping tells whether a stop-savepoint is pending: no checkpoint is
+// triggered after it.
+func (c *Coordinator) stopping() bool {
+	for _, p := range c.pending {
+		if p.kind == StopSavepoint {
+			return true
+		}
+	}
+	return false
+}
+
+// periodicPending counts the pending periodic checkpoints: savepoints do
+// not count towards max-concurrent, as in Flink.
+func (c *Coordinator) periodicPending() int {
+	n := 0
+	for _, p := range c.pending {
+		if p.kind == Periodic {
+			n++
+		}
+	}
+	return n
+}
+
+// ErrSavepointRefused classes a savepoint that cannot be triggered now
+// (the job is not running, a stop-savepoint is pending); the caller may
+// try again later.
+var ErrSavepointRefused = errors.New("savepoint refused")
+
+// TriggerSavepoint starts a savepoint (kind Savepoint or StopSavepoint)
+// at now, whatever the interval, min-pause and max-concurrent say; it
+// returns the savepoint's id. It is refused (ErrSavepointRefused) while
+// the job is not running with every unfinished subtask RUNNING, or a
+// stop-savepoint is pending.
+func (c *Coordinator) TriggerSavepoint(now time.Time, kind Kind) (ID, []Effect, error) {
+	if !kind.IsSavepoint() {
+		return 0, nil, fmt.Errorf("trigger a savepoint of kind %s: %w", kind, ErrSavepointRefused)
+	}
+	if !c.active {
+		return 0, nil, fmt.Errorf("the job is not running: %w", ErrSavepointRefused)
+	}
+	if c.stopping() {
+		return 0, nil, fmt.Errorf("the job is stopping with a savepoint already: %w", ErrSavepointRefused)
+	}
+	p, why := c.newPending(now, kind)
+	if p == nil {
+		return 0, nil, fmt.Errorf("%s: %w", why, ErrSavepointRefused)
+	}
+	return p.id, c.start(now, p), nil
+}
+
+// newPending makes the next checkpoint of kind, or returns why it cannot
+// be taken now.
+func (c *Coordinator) newPending(now time.Time, kind Kind) (*pending, string) {
+	p := &pending{id: c.nextID, attempt: c.attempt, triggered: now, kind: kind, needed: map[Subtask]bool{}, acks: map[Subtask]Ack{}, fromFinal: map[Subtask]bool{}}
 	for _, st := range c.allSubtasks() {
 		switch c.tasks[st] {
 		case taskFinished:
@@ -245,12 +307,17 @@ func (c *Coordinator) maybeTrigger(now time.Time) []Effect {
 			// Not every subtask runs yet (deploying, or failed and the
 			// job about to fail over): skip this one, as Flink does
 			// (NOT_ALL_REQUIRED_TASKS_RUNNING, not a failure).
-			return nil
+			return nil, fmt.Sprintf("subtask %s is not running yet", st)
 		}
 	}
 	if len(p.needed) == 0 {
-		return nil // every subtask finished: the job is finishing
+		return nil, "every subtask finished" // the job is finishing
 	}
+	return p, ""
+}
+
+// start triggers p.
+func (c *Coordinator) start(now time.Time, p *pending) []Effect {
 	var at []Subtask
 	for _, st := range c.allSubtasks() {
 		if p.needed[st] && c.inputsFinished(st) {
@@ -259,11 +326,11 @@ func (c *Coordinator) maybeTrigger(now time.Time) []Effect {
 	}
 	c.nextID++
 	c.pending[p.id] = p
-	p.stat = &Stat{ID: p.id, Status: StatusInProgress, TriggerTime: now, NumSubtasks: len(p.needed)}
+	p.stat = &Stat{ID: p.id, Status: StatusInProgress, TriggerTime: now, NumSubtasks: len(p.needed), Kind: p.kind}
 	c.stats.Counts.Total++
 	c.stats.Counts.InProgress++
 	c.stats.pushHistory(p.stat)
-	return []Effect{Trigger{ID: p.id, Attempt: c.attempt, Timestamp: now, Mode: c.cfg.Mode, Subtasks: at}}
+	return []Effect{Trigger{ID: p.id, Attempt: c.attempt, Timestamp: now, Mode: c.cfg.Mode, Subtasks: at, Kind: p.kind}}
 }
 
 // inputsFinished tells whether every subtask st reads from has finished:
@@ -342,7 +409,7 @@ func (c *Coordinator) take(now time.Time, p *pending, a Ack) []Effect {
 		return nil
 	}
 	p.finalizing = true
-	return []Effect{WriteMetadata{Meta: c.metadata(p)}}
+	return []Effect{WriteMetadata{Meta: c.metadata(p), Kind: p.kind}}
 }
 
 // finalState takes a finished subtask's final state: it stands for the
@@ -434,8 +501,18 @@ func (c *Coordinator) MetadataWritten(now time.Time, id ID, attempt int64, path 
 	c.stats.Counts.InProgress--
 	c.stats.Counts.Completed++
 	c.stats.Latest.Completed = p.stat
+	if p.kind.IsSavepoint() {
+		c.stats.Latest.Savepoint = p.stat
+	}
 	c.stats.addCompleted(p.stat)
+	// A savepoint is a completed checkpoint too: a failover after it
+	// restores it (or a later one), since the sinks committed up to it.
 	eff := []Effect{NotifyComplete{ID: id, Attempt: attempt, Timestamp: p.triggered}}
+	if p.kind == StopSavepoint {
+		// The job ends; nothing more is triggered.
+		c.active = false
+		eff = append(eff, StopJob{ID: id, Path: path})
+	}
 	for _, o := range c.sortedPending() {
 		if o.id < id {
 			eff = append(eff, c.abort(now, o, Subsumed, fmt.Sprintf("subsumed by checkpoint %d", id))...)
@@ -495,7 +572,8 @@ func (c *Coordinator) abort(now time.Time, p *pending, r Reason, why string) []E
 	c.stats.Counts.Failed++
 	c.stats.Latest.Failed = p.stat
 	eff := []Effect{NotifyAborted{ID: p.id, Attempt: p.attempt, Reason: r}, Discard{ID: p.id}}
-	if r.Counts() && c.active {
+	// A failed savepoint is the user's to retry: it does not count.
+	if r.Counts() && c.active && p.kind == Periodic {
 		c.failures++
 		if c.failures > c.cfg.TolerableFailures {
 			eff = append(eff, FailJob{Err: fmt.Sprintf("checkpoint %d failed (%s: %s), %d checkpoint failure(s) in a row, more than tolerated (execution.checkpointing.tolerable-failed-checkpoints = %d)",

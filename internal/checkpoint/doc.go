@@ -43,6 +43,17 @@
 // again). A checkpoint waiting for a subtask that finished without one
 // times out.
 //
+// Savepoints (TriggerSavepoint) are checkpoints of another Kind: the user
+// triggers them, at once, past the interval, min-pause and
+// max-concurrent; their metadata is also written in the canonical
+// savepoint format (internal/savepoint, the caller's business); once
+// complete they are completed checkpoints like the others (a failover
+// restores them, since the sinks committed up to them), and a failed one
+// does not count towards the tolerable failures. A StopSavepoint (spate
+// stop) holds back every periodic trigger while pending; once complete,
+// NotifyComplete (the sinks commit) is followed by StopJob: the job ends
+// FINISHED.
+//
 // Fencing: the coordinator knows the job's current attempt; an
 // acknowledgement or decline of another attempt is refused (Stale), and
 // a failover aborts every checkpoint of the old attempt, so a zombie's

@@ -157,6 +157,18 @@ func run(src string) (string, error) {
 			res = strings.Join(rs, ",")
 		case "tick":
 			eff = c.Tick(now)
+		case "savepoint":
+			kind := Savepoint
+			if l.Str("stop", "false") == "true" {
+				kind = StopSavepoint
+			}
+			id, e, err := c.TriggerSavepoint(now, kind)
+			if err != nil {
+				res = "refused: " + err.Error()
+			} else {
+				res = fmt.Sprintf("chk=%d", id)
+			}
+			eff = e
 		case "ack", "final":
 			a, err := ack(l)
 			if err != nil {
@@ -209,6 +221,9 @@ func run(src string) (string, error) {
 				s.Counts.Total, s.Counts.InProgress, s.Counts.Completed, s.Counts.Failed, s.Counts.Restored)
 			if l := s.Latest.Completed; l != nil {
 				fmt.Fprintf(&out, "  latest completed: chk=%d size=%d duration=%v path=%s\n", l.ID, l.StateSize, l.EndTime.Sub(l.TriggerTime), l.Path)
+			}
+			if l := s.Latest.Savepoint; l != nil {
+				fmt.Fprintf(&out, "  latest savepoint: chk=%d kind=%s path=%s\n", l.ID, l.Kind, l.Path)
 			}
 			if l := s.Latest.Failed; l != nil {
 				fmt.Fprintf(&out, "  latest failed: chk=%d message=%q\n", l.ID, l.FailureMessage)

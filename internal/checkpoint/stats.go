@@ -29,6 +29,7 @@ type Stat struct {
 	AlignmentMax           time.Duration
 	Path, FailureMessage   string
 	Discarded              bool
+	Kind                   Kind
 }
 
 // Restored is the checkpoint the job last restored.
@@ -45,8 +46,8 @@ type Stats struct {
 		Restored, Total, InProgress, Completed, Failed int
 	}
 	Latest struct {
-		Completed, Failed *Stat
-		Restored          *Restored
+		Completed, Failed, Savepoint *Stat
+		Restored                     *Restored
 	}
 	// History holds the recent checkpoints, newest first.
 	History []*Stat

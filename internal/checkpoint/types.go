@@ -51,6 +51,9 @@ type Config struct {
 	// Retained is how many completed checkpoints are kept.
 	Retained int
 	Mode     Mode
+	// Retention is what becomes of the checkpoints as the job ends (the
+	// JobManager's business).
+	Retention Retention
 }
 
 // Vertex is what the coordinator knows of a JobGraph vertex.
@@ -105,6 +108,22 @@ type Metadata struct {
 	// TimestampMs is the trigger's time, Unix milliseconds.
 	TimestampMs int64          `json:"timestamp"`
 	Subtasks    []SubtaskState `json:"subtasks"`
+	// Operators name the operators whose state the subtasks' files hold:
+	// the StreamNode ids in the files, with their uids, so that a
+	// retained checkpoint can be restored by a changed job (matched by
+	// uid). The JobManager fills them in; the coordinator leaves them
+	// empty.
+	Operators []OperatorRef `json:"operators,omitempty"`
+}
+
+// OperatorRef is one operator of the job a checkpoint was taken of.
+type OperatorRef struct {
+	Vertex int    `json:"vertex"`
+	Node   int    `json:"node"`
+	UID    string `json:"uid"`
+	Name   string `json:"name,omitempty"`
+	// MaxParallelism is the operator's number of key groups.
+	MaxParallelism int `json:"maxParallelism,omitempty"`
 }
 
 // Size is the sum of the checkpoint's state sizes.
@@ -230,12 +249,54 @@ type Trigger struct {
 	Timestamp time.Time
 	Mode      Mode
 	Subtasks  []Subtask
+	// Kind tells a periodic checkpoint from a savepoint.
+	Kind Kind
 }
 
+// Kind is what a checkpoint is taken for.
+type Kind int
+
+// The kinds.
+const (
+	// Periodic is a checkpoint the interval triggered.
+	Periodic Kind = iota
+	// Savepoint is a user-triggered savepoint: it is also written in the
+	// canonical savepoint format (the caller's business), and the job
+	// goes on.
+	Savepoint
+	// StopSavepoint is the final savepoint of spate stop: once complete
+	// (and the sinks told to commit), the job stops FINISHED. No periodic
+	// checkpoint is triggered while it is pending.
+	StopSavepoint
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Savepoint:
+		return "savepoint"
+	case StopSavepoint:
+		return "stop-savepoint"
+	}
+	return "checkpoint"
+}
+
+// IsSavepoint tells a savepoint of either kind.
+func (k Kind) IsSavepoint() bool { return k != Periodic }
+
 // WriteMetadata asks for Meta to be written durably as checkpoint
-// Meta.ID's _metadata; the caller reports the outcome with
-// MetadataWritten.
-type WriteMetadata struct{ Meta Metadata }
+// Meta.ID's _metadata (and, for a savepoint, in the savepoint format);
+// the caller reports the outcome with MetadataWritten.
+type WriteMetadata struct {
+	Meta Metadata
+	Kind Kind
+}
+
+// StopJob ends the job FINISHED: its stop-savepoint ID completed and
+// the workers were told (NotifyComplete came first).
+type StopJob struct {
+	ID   ID
+	Path string
+}
 
 // NotifyComplete tells every worker of Attempt that checkpoint ID
 // completed (sinks commit).
@@ -270,13 +331,18 @@ func (NotifyComplete) effect() {}
 func (NotifyAborted) effect()  {}
 func (Discard) effect()        {}
 func (FailJob) effect()        {}
+func (StopJob) effect()        {}
 
 func (e Trigger) String() string {
 	var s []string
 	for _, st := range e.Subtasks {
 		s = append(s, st.String())
 	}
-	return fmt.Sprintf("trigger chk=%d attempt=%d ts=%d mode=%s subtasks=%s", e.ID, e.Attempt, e.Timestamp.UnixMilli(), e.Mode, strings.Join(s, ","))
+	kind := ""
+	if e.Kind != Periodic {
+		kind = " kind=" + e.Kind.String()
+	}
+	return fmt.Sprintf("trigger chk=%d attempt=%d ts=%d mode=%s%s subtasks=%s", e.ID, e.Attempt, e.Timestamp.UnixMilli(), e.Mode, kind, strings.Join(s, ","))
 }
 
 func (e WriteMetadata) String() string {
@@ -290,7 +356,11 @@ func (e WriteMetadata) String() string {
 		}
 		s = append(s, x)
 	}
-	return fmt.Sprintf("write-metadata chk=%d attempt=%d size=%d subtasks=%s", e.Meta.ID, e.Meta.Attempt, e.Meta.Size(), strings.Join(s, ","))
+	kind := ""
+	if e.Kind != Periodic {
+		kind = " kind=" + e.Kind.String()
+	}
+	return fmt.Sprintf("write-metadata chk=%d attempt=%d%s size=%d subtasks=%s", e.Meta.ID, e.Meta.Attempt, kind, e.Meta.Size(), strings.Join(s, ","))
 }
 
 func (e NotifyComplete) String() string {
@@ -307,5 +377,7 @@ func (e Discard) String() string {
 	}
 	return fmt.Sprintf("discard chk=%d", e.ID)
 }
+
+func (e StopJob) String() string { return fmt.Sprintf("stop-job chk=%d path=%s", e.ID, e.Path) }
 
 func (e FailJob) String() string { return fmt.Sprintf("fail-job error=%q", e.Err) }

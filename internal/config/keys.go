@@ -235,6 +235,10 @@ var registry = func() map[string]Key {
 		{Name: "execution.checkpointing.max-concurrent-checkpoints", Kind: KindInt, Min: 1, Max: maxInt, Default: "1", Doc: "checkpoints that may be pending at once"},
 		{Name: "execution.checkpointing.tolerable-failed-checkpoints", Kind: KindInt, Min: 0, Max: maxInt, Default: "0", Doc: "checkpoint failures in a row (timeouts, declines, failed writes) a job survives; one more fails it over"},
 		{Name: "state.checkpoints.dir", Kind: KindString, Doc: "where checkpoints are stored, a URL (file:///path, s3://bucket/prefix) or a path; <dir>/<job-id>/chk-<n>/; if unset, checkpoints in the JobManager's cluster directory"},
+		{Name: "execution.checkpointing.savepoint-dir", Kind: KindString, Doc: "default directory of savepoints (spate savepoint, spate stop --savepoint), a URL (file:///path, s3://bucket/prefix) or a path; each goes to <dir>/savepoint-<job>-<random>/"},
+		{Name: "execution.checkpointing.externalized-checkpoint-retention", Kind: KindEnum, Values: []string{"DELETE_ON_CANCELLATION", "RETAIN_ON_CANCELLATION", "NO_EXTERNALIZED_CHECKPOINTS"}, Default: "DELETE_ON_CANCELLATION", Doc: "what becomes of a job's checkpoints when it ends: DELETE_ON_CANCELLATION keeps a failed job's, RETAIN_ON_CANCELLATION a cancelled one's too, NO_EXTERNALIZED_CHECKPOINTS none; a finished job's are deleted; a retained one restores with spate run -s <dir>/<job>/chk-<n>"},
+		{Name: "execution.savepoint.path", Kind: KindString, Doc: "the savepoint or retained checkpoint a job starts from (spate run -s PATH); its operators' state is matched by uid"},
+		{Name: "execution.savepoint.ignore-unclaimed-state", Kind: KindBool, Default: "false", Doc: "start from a savepoint even if it holds state of operators the job no longer has (spate run --allow-non-restored-state)"},
 		{Name: "state.checkpoints.num-retained", Kind: KindInt, Min: 1, Max: maxInt, Default: "1", Doc: "completed checkpoints kept; older ones are deleted"},
 
 		// Checkpoint storage in S3-compatible object stores

@@ -100,9 +100,16 @@ type JobGraph struct {
 // every edge goes from an earlier node to a later one.
 func Build(name string, nodes []StreamNode, edges []StreamEdge) (*JobGraph, error) {
 	index := make(map[int]int, len(nodes))
+	uids := map[string]string{}
 	for i, n := range nodes {
 		if _, dup := index[n.ID]; dup {
 			return nil, fmt.Errorf("build job graph: node id %d used twice", n.ID)
+		}
+		if n.UID != "" {
+			if other, dup := uids[n.UID]; dup {
+				return nil, fmt.Errorf("build job graph: operators %q and %q have the same uid %q; a uid names one operator's state in savepoints: give each its own", other, n.Name, n.UID)
+			}
+			uids[n.UID] = n.Name
 		}
 		if n.Parallelism <= 0 {
 			return nil, fmt.Errorf("build job graph: operator %q has parallelism %d; it must be at least 1", n.Name, n.Parallelism)
@@ -252,4 +259,38 @@ func (g *JobGraph) DOT() string {
 	}
 	b.WriteString("}\n")
 	return strings.ReplaceAll(b.String(), `\\n`, `\n`)
+}
+
+// OperatorUIDs returns the identity of every operator of g by StreamNode
+// id, which matches its state in a savepoint or a retained checkpoint
+// taken by another build of the program: the uid the program set
+// (Stream.UID), else one generated from the operator's kind and name
+// ("kind:name", with "#n" for the n-th further one of the same kind and
+// name, in the order the program declared them). Generated ids survive
+// operators added or removed elsewhere, as long as the names stay; set
+// uids on stateful operators for upgrades that rename them.
+func (g *JobGraph) OperatorUIDs() map[int]string {
+	var nodes []StreamNode
+	for _, v := range g.Vertices {
+		for _, op := range v.Operators {
+			nodes = append(nodes, op.StreamNode)
+		}
+	}
+	sort.Slice(nodes, func(a, b int) bool { return nodes[a].ID < nodes[b].ID })
+	out := make(map[int]string, len(nodes))
+	seen := map[string]int{}
+	for _, n := range nodes {
+		if n.UID != "" {
+			out[n.ID] = n.UID
+			continue
+		}
+		key := n.Kind + ":" + n.Name
+		if k := seen[key]; k > 0 {
+			out[n.ID] = fmt.Sprintf("%s#%d", key, k)
+		} else {
+			out[n.ID] = key
+		}
+		seen[key]++
+	}
+	return out
 }

@@ -80,6 +80,8 @@ func TestBuildErrors(t *testing.T) {
 		{"parallelism above max", []StreamNode{{ID: 1, Name: "a", Parallelism: 300, MaxParallelism: 128}}, nil, "above its max parallelism"},
 		{"zero parallelism", []StreamNode{{ID: 1, Name: "a", MaxParallelism: 128}}, nil, "at least 1"},
 		{"unknown node", []StreamNode{node(1, 1, "a")}, []StreamEdge{{From: 1, To: 9}}, "unknown node"},
+		{"uid twice", []StreamNode{{ID: 1, Name: "a", UID: "x", Parallelism: 1, MaxParallelism: 128}, {ID: 2, Name: "b", UID: "x", Parallelism: 1, MaxParallelism: 128}},
+			[]StreamEdge{{From: 1, To: 2, Partitioning: Forward}}, `the same uid "x"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Build("job", tc.nodes, tc.edges)
@@ -87,6 +89,25 @@ func TestBuildErrors(t *testing.T) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestOperatorUIDs(t *testing.T) {
+	g, err := Build("job", []StreamNode{
+		{ID: 1, Kind: "source", Name: "in", Parallelism: 1, MaxParallelism: 128},
+		{ID: 2, Kind: "map", Name: "f", Parallelism: 1, MaxParallelism: 128},
+		{ID: 3, Kind: "map", Name: "f", Parallelism: 1, MaxParallelism: 128},
+		{ID: 4, Kind: "sink", Name: "out", UID: "files", Parallelism: 1, MaxParallelism: 128},
+	}, []StreamEdge{{From: 1, To: 2, Partitioning: Forward}, {From: 2, To: 3, Partitioning: Forward}, {From: 3, To: 4, Partitioning: Forward}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := g.OperatorUIDs()
+	want := map[int]string{1: "source:in", 2: "map:f", 3: "map:f#1", 4: "files"}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("operator %d has uid %q, want %q", id, got[id], w)
+		}
 	}
 }
 

@@ -320,7 +320,7 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req v1.JobSubmitRequest) (v
 	if !jm.blobs.Has(req.Artifact) {
 		return v1.JobSubmitResponse{}, fmt.Errorf("artifact %q is not in the blob store: upload the program first (POST /v1/artifacts): %w", req.Artifact, rest.ErrInvalid)
 	}
-	ft, err := jm.newFaultTolerance(g, req.Env)
+	ft, err := jm.newFaultTolerance(ctx, g, req.Env)
 	if err != nil {
 		return v1.JobSubmitResponse{}, fmt.Errorf("job %q: %w: %w", g.Name, err, rest.ErrInvalid)
 	}

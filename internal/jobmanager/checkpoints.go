@@ -189,12 +189,12 @@ func (jm *JobManager) checkpointEffectsLocked(j *job, eff []checkpoint.Effect, n
 			for w, refs := range byWorker {
 				jm.sendOrderLocked(j, w, &rpcpb.CheckpointOrder{Kind: &rpcpb.CheckpointOrder_Trigger{Trigger: &rpcpb.TriggerCheckpoint{
 					JobId: string(j.id), Attempt: e.Attempt, CheckpointId: int64(e.ID), TimestampMs: e.Timestamp.UnixMilli(),
-					Options: &rpcpb.CheckpointOptions{Mode: mode}, Subtasks: refs, Location: loc,
+					Options: &rpcpb.CheckpointOptions{Mode: mode, Savepoint: e.Kind.IsSavepoint()}, Subtasks: refs, Location: loc,
 				}}})
 			}
 			jm.log.Debug("checkpoint triggered", "job", j.id, "checkpoint", e.ID, "attempt", e.Attempt, "subtasks", len(e.Subtasks))
 		case checkpoint.WriteMetadata:
-			jm.writeMetadataLocked(j, e.Meta)
+			jm.writeMetadataLocked(j, e.Meta, e.Kind)
 		case checkpoint.NotifyComplete:
 			ft.master.CheckpointCompleted(e.ID)
 			jm.log.Info("checkpoint completed", "job", j.id, "checkpoint", e.ID, "attempt", e.Attempt)
@@ -205,6 +205,7 @@ func (jm *JobManager) checkpointEffectsLocked(j *job, eff []checkpoint.Effect, n
 			}
 		case checkpoint.NotifyAborted:
 			jm.log.Info("checkpoint aborted", "job", j.id, "checkpoint", e.ID, "attempt", e.Attempt, "reason", e.Reason)
+			jm.savepointAbortedLocked(j, e.ID, e.Reason)
 			if e.Attempt != j.attempt {
 				continue
 			}
@@ -225,6 +226,8 @@ func (jm *JobManager) checkpointEffectsLocked(j *job, eff []checkpoint.Effect, n
 					jm.log.Warn("could not delete a checkpoint", "job", id, "checkpoint", chk, "err", err)
 				}
 			}()
+		case checkpoint.StopJob:
+			jm.stopJobLocked(j, e, now)
 		case checkpoint.FailJob:
 			jm.reportLocked(j, failure{name: "CheckpointFailure", err: errors.New(e.Err)}, now)
 		}
@@ -248,19 +251,22 @@ func (jm *JobManager) sendOrderLocked(j *job, w string, o *rpcpb.CheckpointOrder
 
 // writeMetadataLocked writes a checkpoint's _metadata off mu, then tells
 // the coordinator how it went.
-func (jm *JobManager) writeMetadataLocked(j *job, m checkpoint.Metadata) {
+func (jm *JobManager) writeMetadataLocked(j *job, m checkpoint.Metadata, kind checkpoint.Kind) {
 	ft := j.ft
 	if jm.mu.closed {
 		return
 	}
-	store, id := ft.store, string(j.id)
+	id := string(j.id)
+	m.Operators = ft.operators
+	r := ft.pendingSP[m.ID]
 	jm.wg.Add(1)
 	go func() {
 		defer jm.wg.Done()
-		path, err := storage.WriteMetadata(jm.runCtx, store, id, m)
+		path, err := jm.writeCheckpoint(jm.runCtx, j, ft, m, kind, r)
 		jm.mu.Lock()
 		defer jm.mu.Unlock()
 		now := jm.clock.Now()
+		jm.savepointWrittenLocked(j, m.ID, path, err)
 		res, eff := ft.coord.MetadataWritten(now, m.ID, m.Attempt, path, err)
 		if err != nil {
 			jm.log.Warn("checkpoint metadata not written", "job", id, "checkpoint", m.ID, "err", err)
@@ -320,15 +326,30 @@ func (jm *JobManager) JobCheckpoints(ctx context.Context, id string) (v1.Checkpo
 		c := checkpointStat(l, now)
 		out.Latest.Failed = &c
 	}
+	if l := s.Latest.Savepoint; l != nil {
+		c := checkpointStat(l, now)
+		out.Latest.Savepoint = &c
+	}
 	if l := s.Latest.Restored; l != nil {
 		out.Latest.Restored = &v1.RestoredCheckpoint{ID: int64(l.ID), RestoreTimestamp: l.RestoreTime.UnixMilli(), ExternalPath: l.Path}
 	}
 	return out, nil
 }
 
+// checkpointType is Flink's name of a checkpoint's kind.
+func checkpointType(k checkpoint.Kind) string {
+	switch k {
+	case checkpoint.Savepoint:
+		return "SAVEPOINT"
+	case checkpoint.StopSavepoint:
+		return "SYNC_SAVEPOINT"
+	}
+	return "CHECKPOINT"
+}
+
 func checkpointStat(h *checkpoint.Stat, now time.Time) v1.CheckpointStatistics {
 	c := v1.CheckpointStatistics{
-		ID: int64(h.ID), Status: h.Status, CheckpointType: "CHECKPOINT", TriggerTimestamp: h.TriggerTime.UnixMilli(),
+		ID: int64(h.ID), Status: h.Status, CheckpointType: checkpointType(h.Kind), IsSavepoint: h.Kind.IsSavepoint(), TriggerTimestamp: h.TriggerTime.UnixMilli(),
 		StateSize: h.StateSize, CheckpointedSize: h.StateSize, NumSubtasks: h.NumSubtasks, NumAcknowledgedSubtasks: h.NumAcknowledged,
 		SyncDurationMax: h.SyncMax.Milliseconds(), AsyncDurationMax: h.AsyncMax.Milliseconds(), AlignmentDurationMax: h.AlignmentMax.Milliseconds(),
 		ExternalPath: h.Path, Discarded: h.Discarded, FailureMessage: h.FailureMessage,

@@ -1,6 +1,7 @@
 package jobmanager
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/spate-dev/spate/internal/jobmaster"
 	"github.com/spate-dev/spate/internal/restart"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
+	"github.com/spate-dev/spate/internal/savepoint"
 )
 
 // Fault tolerance is decided by the pure packages and carried out here:
@@ -58,6 +60,22 @@ type faultTolerance struct {
 	assignedFor *checkpoint.Metadata
 	// vertices are the job's vertices as the coordinator sees them.
 	vertices []checkpoint.Vertex
+	// initial is what the first deployment restores (a savepoint's or
+	// a retained checkpoint's state, execution.savepoint.path), restored
+	// again by a restart before the job's first completed checkpoint;
+	// nil to start empty.
+	initial     *checkpoint.Metadata
+	initialPath string
+	// operators name the job's operators in its checkpoints' metadata
+	// (by uid), parallelism its vertices', for savepoints; savepointDir
+	// is execution.checkpointing.savepoint-dir.
+	operators    []checkpoint.OperatorRef
+	parallelism  []int
+	savepointDir string
+	// savepoints are the job's savepoint requests by trigger id, and
+	// by checkpoint id while pending.
+	savepoints map[string]*savepointRequest
+	pendingSP  map[checkpoint.ID]*savepointRequest
 	// queued is set while a redeployment waits in the scheduler's queue
 	// for slots.
 	queued bool
@@ -89,7 +107,7 @@ func (jm *JobManager) jobConfig(env map[string]string) (config.Config, error) {
 
 // newFaultTolerance builds a submitted job's failover and checkpoint
 // state from its configuration and graph.
-func (jm *JobManager) newFaultTolerance(g *jobgraph.JobGraph, env map[string]string) (*faultTolerance, error) {
+func (jm *JobManager) newFaultTolerance(ctx context.Context, g *jobgraph.JobGraph, env map[string]string) (*faultTolerance, error) {
 	c, err := jm.jobConfig(env)
 	if err != nil {
 		return nil, err
@@ -121,6 +139,28 @@ func (jm *JobManager) newFaultTolerance(g *jobgraph.JobGraph, env map[string]str
 		vertices[to].Inputs = append(vertices[to].Inputs, checkpoint.Input{From: from, Forward: fwd})
 	}
 	ft.master = jobmaster.New(jobmaster.Config{Strategy: strategy, Parallelism: par, Provided: jm.cfg.Provider != nil, DeploymentTimeout: jm.cfg.DeploymentTimeout})
+	ft.operators, ft.parallelism = savepoint.Operators(g), par
+	ft.savepointDir = c.String(savepoint.Key, "")
+	ft.savepoints, ft.pendingSP = map[string]*savepointRequest{}, map[checkpoint.ID]*savepointRequest{}
+	if path := c.String(savepoint.KeyPath, ""); path != "" {
+		if ccfg.Interval <= 0 {
+			return nil, fmt.Errorf("starting from %s (%s) needs checkpoints: set %s", path, savepoint.KeyPath, checkpoint.KeyInterval)
+		}
+		allow, err := c.Bool(savepoint.KeyAllowNonRestored, false)
+		if err != nil {
+			return nil, err
+		}
+		snap, err := savepoint.Load(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		m, err := savepoint.Assign(g, snap, allow)
+		if err != nil {
+			return nil, err
+		}
+		ft.initial, ft.initialPath = &m, snap.Path
+		ft.restore, ft.restorePath = &m, snap.Path
+	}
 	ft.coord = checkpoint.New(ccfg, vertices)
 	ft.vertices = vertices
 	if ccfg.Interval > 0 {
@@ -415,7 +455,9 @@ func (jm *JobManager) redeployLocked(j *job, d jobmaster.Deploy, now time.Time) 
 		}
 	}
 	if ft.store == nil || len(ids) == 0 || jm.mu.closed {
-		jm.queueRedeployLocked(j, nil, "", now)
+		// Before its first checkpoint the job restores what it started
+		// from.
+		jm.queueRedeployLocked(j, ft.initial, ft.initialPath, now)
 		return
 	}
 	store, jobID, ctx := ft.store, string(j.id), jm.runCtx
@@ -442,8 +484,8 @@ func (jm *JobManager) redeployLocked(j *job, d jobmaster.Deploy, now time.Time) 
 			return
 		}
 		if !ok {
-			jm.log.Warn("job restarts without state: no completed checkpoint could be loaded", "job", j.id, "skipped", len(skipped))
-			jm.queueRedeployLocked(j, nil, "", at)
+			jm.log.Warn("job restarts without a checkpoint: no completed checkpoint could be loaded", "job", j.id, "skipped", len(skipped), "from", ft.initialPath)
+			jm.queueRedeployLocked(j, ft.initial, ft.initialPath, at)
 			return
 		}
 		jm.queueRedeployLocked(j, &m, path, at)
@@ -489,9 +531,11 @@ func (jm *JobManager) tickFTLocked(j *job, now time.Time) {
 }
 
 // endFTLocked stops j's checkpoints as it ends (FINISHED, FAILING,
-// CANCELLING): pending ones are aborted, the workers' order streams end.
-// A finished or cancelled job's checkpoints are deleted; a failed job's
-// are kept (Flink's DELETE_ON_CANCELLATION).
+// CANCELLING): pending ones are aborted (savepoints too), the workers'
+// order streams end. A finished job's checkpoints are deleted; a
+// failed or cancelled job's as execution.checkpointing.externalized-
+// checkpoint-retention says (by default a failed job's are kept, Flink's
+// DELETE_ON_CANCELLATION).
 func (jm *JobManager) endFTLocked(j *job, final string, now time.Time) {
 	ft := j.ft
 	if ft == nil {
@@ -502,7 +546,11 @@ func (jm *JobManager) endFTLocked(j *job, final string, now time.Time) {
 		ft.master.Cancel(now)
 	}
 	jm.closeOrdersLocked(j)
-	if ft.store != nil && final != statusFailed && !jm.mu.closed {
+	for _, r := range ft.pendingSP {
+		r.failLocked(fmt.Errorf("the job is %s", final))
+	}
+	clear(ft.pendingSP)
+	if ft.store != nil && !ft.cfg.Retention.Keeps(final) && !jm.mu.closed {
 		store, id := ft.store, string(j.id)
 		jm.wg.Add(1)
 		go func() {

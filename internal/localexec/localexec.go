@@ -66,7 +66,8 @@ type Job struct {
 	// retained checkpoint, a savepoint), possibly taken at other
 	// parallelisms: checkpoint.Assign says what each subtask restores. nil
 	// starts empty. Its state files are inline or at file:// URLs, unless
-	// RestoreStore reads them.
+	// RestoreStore reads them. A restart before the first checkpoint
+	// completes restores it again.
 	Restore      *checkpoint.Metadata
 	RestoreStore snapshot.Store
 	// Restart decides, after the failures-th failure (from 1) err, whether
@@ -381,11 +382,15 @@ func reasonOf(err error) checkpoint.Reason {
 func restoreSubtask(ctx context.Context, store snapshot.Store, ts *snapshot.TaskState, st checkpoint.SubtaskState) error {
 	var shared []snapshot.Handle
 	for _, h := range st.States {
+		sh, err := toSnapshot(h)
+		if err != nil {
+			return err
+		}
 		if h.Kind == checkpoint.KindShared {
-			shared = append(shared, toSnapshot(h))
+			shared = append(shared, sh)
 			continue
 		}
-		if err := ts.Restore(ctx, store, toSnapshot(h)); err != nil {
+		if err := ts.Restore(ctx, store, sh); err != nil {
 			return err
 		}
 	}
@@ -424,7 +429,16 @@ func fromSnapshot(h snapshot.Handle) checkpoint.Handle {
 		KeyGroupStart: int(h.KeyGroups[0]), KeyGroupEnd: int(h.KeyGroups[1])}
 }
 
-func toSnapshot(h checkpoint.Handle) snapshot.Handle {
-	return snapshot.Handle{URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
+func toSnapshot(h checkpoint.Handle) (snapshot.Handle, error) {
+	sh := snapshot.Handle{URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
 		KeyGroups: [2]int32{int32(h.KeyGroupStart), int32(h.KeyGroupEnd)}}
+	from, whole, remap, err := snapshot.ParseKind(h.Kind)
+	if err != nil || !remap {
+		return sh, err
+	}
+	sh.Remap, sh.Operator, sh.From, sh.UID = true, int32(h.Operator), from, h.OperatorUID
+	if whole {
+		sh.From = -1
+	}
+	return sh, nil
 }

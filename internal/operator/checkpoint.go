@@ -336,7 +336,7 @@ func (rt *keyedRuntime[K]) restoreState(name string, st any) {
 		panic(fmt.Sprintf("spate: state %q of type %T cannot be restored", name, st))
 	}
 	if err := ks.restore(rt.kc, es); err != nil {
-		panic(fmt.Sprintf("spate: restore state %q: %v", name, err))
+		panic(fmt.Sprintf("spate: restore state %q: the restored state does not decode as %T (did its type change since the savepoint or checkpoint? give the new type a new state name): %v", name, st, err))
 	}
 }
 

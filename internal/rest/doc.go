@@ -15,6 +15,9 @@
 //	GET   /v1/jobs/{id}/exceptions  a job's failures               v1.JobExceptions
 //	POST  /v1/jobs/{id}/collect     fetch Collect sinks' records   v1.CollectRequest -> v1.CollectResponse
 //	POST  /v1/jobs/{id}/acknowledge-result  the client has the ended job's result  202 {}
+//	POST  /v1/jobs/{id}/savepoints  trigger a savepoint            v1.SavepointTriggerRequest -> 202 v1.TriggerResponse
+//	POST  /v1/jobs/{id}/stop        stop with a savepoint          v1.StopWithSavepointRequest -> 202 v1.TriggerResponse
+//	GET   /v1/jobs/{id}/savepoints/{triggerid}  a savepoint's status  v1.SavepointStatus
 //	GET   /v1/taskmanagers          registered TaskManagers        v1.TaskManagers
 //	POST  /v1/artifacts             upload a program binary        v1.ArtifactUploadResponse
 //	GET   /v1/artifacts/{id}        download a program binary      application/octet-stream

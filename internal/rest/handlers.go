@@ -146,10 +146,10 @@ func (h *handler) patchJob(w http.ResponseWriter, r *http.Request) error {
 			"missing query parameter mode: cancel a job with PATCH /v1/jobs/%s?mode=cancel", id)
 	case "stop":
 		return errorf(http.StatusBadRequest,
-			"mode stop is not supported yet (it needs savepoints): cancel the job with ?mode=cancel")
+			"mode stop is not served here: stop the job with a savepoint through POST /v1/jobs/%s/stop, or cancel it with ?mode=cancel", id)
 	default:
 		return errorf(http.StatusBadRequest,
-			"unknown mode %q: the accepted mode is cancel (stop is not supported yet)", mode)
+			"unknown mode %q: the accepted mode is cancel (stop a job with POST /v1/jobs/{id}/stop)", mode)
 	}
 	if err := h.b.CancelJob(r.Context(), id); err != nil {
 		return jobError(err, id)

@@ -197,6 +197,7 @@ func NewHandler(b Backend, opts Options) http.Handler {
 	}
 	h.handleCollect(b)
 	h.handleCheckpoints(b)
+	h.handleSavepoints(b)
 
 	h.handleMetrics(b)
 	h.handle("POST /v1/artifacts", h.putArtifact)

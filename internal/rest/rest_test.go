@@ -224,7 +224,7 @@ func TestRoutes(t *testing.T) {
 		{name: "cancel without mode", req: request{method: "PATCH", path: "/v1/jobs/" + jobA}, status: 400,
 			want: []string{"missing query parameter mode", "?mode=cancel"}},
 		{name: "cancel stop", req: request{method: "PATCH", path: "/v1/jobs/" + jobA + "?mode=stop"}, status: 400,
-			want: []string{"not supported yet"}},
+			want: []string{"POST /v1/jobs/" + jobA + "/stop"}},
 		{name: "cancel bad mode", req: request{method: "PATCH", path: "/v1/jobs/" + jobA + "?mode=kill"}, status: 400,
 			want: []string{`unknown mode \"kill\"`, "cancel"}},
 		{name: "cancel bad id", req: request{method: "PATCH", path: "/v1/jobs/nope?mode=cancel"}, status: 400},

@@ -6,6 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +57,14 @@ type Handle struct {
 	// KeyGroups is the inclusive range of key groups the file's keyed
 	// entries belong to.
 	KeyGroups [2]int32
+	// Remap, for a restore, says that the file holds the state of one
+	// operator of the chain, Operator: all its entries (From < 0) or
+	// those of StreamNode From. UID names the operator in errors. Without
+	// Remap the file is a chain's, its entries under their own ids.
+	Remap    bool
+	Operator int32
+	From     int32
+	UID      string
 }
 
 // Store keeps state files. Implementations are safe for concurrent use.
@@ -79,6 +91,32 @@ func (InlineStore) Get(_ context.Context, h Handle) ([]byte, error) {
 		return nil, fmt.Errorf("state file %s is not inline: this store reads inline state only", h.URL)
 	}
 	return h.Inline, Check(h, h.Inline)
+}
+
+// LocalStore keeps state files in their handles, as InlineStore, and
+// reads them inline or at file:// URLs (a savepoint's, a retained
+// checkpoint's), checked against their handles.
+type LocalStore struct{}
+
+// Put returns a handle holding data.
+func (LocalStore) Put(ctx context.Context, id int64, name string, data []byte) (Handle, error) {
+	return InlineStore{}.Put(ctx, id, name, data)
+}
+
+// Get returns the bytes h locates, checked.
+func (LocalStore) Get(ctx context.Context, h Handle) ([]byte, error) {
+	if h.URL == "" {
+		return InlineStore{}.Get(ctx, h)
+	}
+	u, err := url.Parse(h.URL)
+	if err != nil || u.Scheme != "file" {
+		return nil, fmt.Errorf("state file %s: only file:// URLs can be read", h.URL)
+	}
+	data, err := os.ReadFile(u.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	return data, Check(h, data)
 }
 
 // Sum returns the hex SHA-256 of data.
@@ -322,6 +360,27 @@ func (t *TaskState) Restore(ctx context.Context, store Store, h Handle) error {
 	if err != nil {
 		return fmt.Errorf("restore subtask %d of vertex %d from %s: %w", t.Subtask, t.Vertex, h.name(), err)
 	}
+	if h.Remap {
+		var mine []Entry
+		for _, e := range entries {
+			if h.From < 0 || e.Operator == h.From {
+				e.Operator = h.Operator
+				mine = append(mine, e)
+			}
+		}
+		for _, o := range t.ops {
+			if o.id == h.Operator {
+				if err := o.op.RestoreState(mine); err != nil {
+					return fmt.Errorf("restore operator %d (uid %q) of subtask %d of vertex %d from %s: %w", o.id, h.UID, t.Subtask, t.Vertex, h.name(), err)
+				}
+				return nil
+			}
+		}
+		if len(mine) == 0 {
+			return nil
+		}
+		return fmt.Errorf("restore subtask %d of vertex %d: state of operator uid %q was assigned to operator %d, which has no state in this build", t.Subtask, t.Vertex, h.UID, h.Operator)
+	}
 	return t.restoreEntries(entries, h.name())
 }
 
@@ -359,4 +418,39 @@ func (t *TaskState) Hook(task *exec.Task, aligned bool, abort func(id int64)) ex
 			abort(id)
 		}
 	}}
+}
+
+// Kinds of state handles a restore is given besides a subtask's own state
+// file (a chain's entries under their StreamNode ids): the state of one
+// operator, restored as the operator Handle.Operator of the chain,
+// whatever id the file names it by.
+const (
+	// KindOperator: every entry of the file is the operator's (a
+	// savepoint's file, internal/savepoint).
+	KindOperator = "operator"
+	// kindChainPrefix + node: the entries of StreamNode node in a chain's
+	// state file (a retained checkpoint restored by a changed job).
+	kindChainPrefix = "chain/"
+)
+
+// ChainKind is the kind of a handle that takes node's entries of a chain's
+// state file.
+func ChainKind(node int32) string { return kindChainPrefix + strconv.FormatInt(int64(node), 10) }
+
+// ParseKind reads the kind of a restore handle: whole for KindOperator,
+// else the StreamNode whose entries to take (ChainKind). ok is false for
+// a subtask's own state file (any other kind).
+func ParseKind(kind string) (from int32, whole, ok bool, err error) {
+	if kind == KindOperator {
+		return 0, true, true, nil
+	}
+	rest, found := strings.CutPrefix(kind, kindChainPrefix)
+	if !found {
+		return 0, false, false, nil
+	}
+	n, perr := strconv.ParseInt(rest, 10, 32)
+	if perr != nil {
+		return 0, false, false, fmt.Errorf("state handle kind %q: want %s<node id>", kind, kindChainPrefix)
+	}
+	return int32(n), false, true, nil
 }

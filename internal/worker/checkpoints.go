@@ -101,11 +101,15 @@ func (c *checkpointing) setup(ctx context.Context, local []LocalTask) error {
 func restoreSubtask(ctx context.Context, ts *snapshot.TaskState, states stateStore, st *rpcpb.SubtaskState) error {
 	var shared []snapshot.Handle
 	for _, h := range st.States {
+		sh, err := restoreHandle(h)
+		if err != nil {
+			return err
+		}
 		if h.Kind == checkpoint.KindShared {
-			shared = append(shared, handleFromProto(h))
+			shared = append(shared, sh)
 			continue
 		}
-		if err := ts.Restore(ctx, states, handleFromProto(h)); err != nil {
+		if err := ts.Restore(ctx, states, sh); err != nil {
 			return err
 		}
 	}
@@ -249,6 +253,24 @@ func handleFromProto(h *rpcpb.StateHandle) snapshot.Handle {
 		sh.KeyGroups = [2]int32{kg.Start, kg.End}
 	}
 	return sh
+}
+
+// restoreHandle is the handle of a restored state: a subtask's own state
+// file, or one operator's state (a savepoint's, a retained checkpoint's
+// restored by a changed job), remapped to the operator h.Operator.
+func restoreHandle(h *rpcpb.StateHandle) (snapshot.Handle, error) {
+	sh := handleFromProto(h)
+	from, whole, remap, err := snapshot.ParseKind(h.Kind)
+	if err != nil {
+		return sh, err
+	}
+	if remap {
+		sh.Remap, sh.Operator, sh.From, sh.UID = true, h.Operator, from, h.OperatorUid
+		if whole {
+			sh.From = -1
+		}
+	}
+	return sh, nil
 }
 
 // stateStore reads state files inline or at their URLs in checkpoint
