@@ -55,7 +55,9 @@ func createTopic(t testing.TB, brokers []string, topic string, partitions int32)
 // produce writes records synchronously, failing the test on error.
 func produce(t testing.TB, cl *kgo.Client, rs ...*kgo.Record) {
 	t.Helper()
-	if err := cl.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
 }
