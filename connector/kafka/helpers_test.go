@@ -55,9 +55,7 @@ func createTopic(t testing.TB, brokers []string, topic string, partitions int32)
 // produce writes records synchronously, failing the test on error.
 func produce(t testing.TB, cl *kgo.Client, rs ...*kgo.Record) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+	if err := cl.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
 }
