@@ -3,8 +3,6 @@ package jobmaster
 import (
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,40 +24,10 @@ func TestScripts(t *testing.T) { runScripts(t, "testdata/*.txt", run) }
 // Triage.
 func TestRootCauseScripts(t *testing.T) { runScripts(t, "testdata/rootcause/*.txt", runTriage) }
 
-// runScripts runs the scripts matching glob through run and compares each
-// transcript with the script's .golden file (rewritten with -update).
+// runScripts runs the scripts matching glob through run against their
+// golden files (script.RunGolden, rewritten with -update).
 func runScripts(t *testing.T, glob string, run func(string) (string, error)) {
-	files, err := filepath.Glob(glob)
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no scripts %s: %v", glob, err)
-	}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".txt")
-		t.Run(name, func(t *testing.T) {
-			src, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := run(string(src))
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden := strings.TrimSuffix(f, ".txt") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("transcript differs from %s (run with -update to accept):\n--- got\n%s\n--- want\n%s", golden, got, want)
-			}
-		})
-	}
+	script.RunGolden(t, glob, *update, run)
 }
 
 var base = time.UnixMilli(0).UTC()
