@@ -31,6 +31,10 @@ const (
 	DefaultWriteTimeout   = 60 * time.Second
 )
 
+// unreadLinger bounds the time the server spends reading what is left of
+// a body it refused, before it closes the connection (see ServeHTTP).
+const unreadLinger = time.Second
+
 // deadlines are the resolved deadline options of a handler.
 type deadlines struct {
 	body         time.Duration

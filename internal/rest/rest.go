@@ -221,17 +221,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w, head: r.Method == http.MethodHead, writeTimeout: h.dl.write}
 	start := time.Now()
 	// A body has a deadline from the start (an upload's then moves with
-	// its progress). One the handler left unread is not drained (the
-	// server would read up to 256 KiB of it, at the client's pace, to
-	// reuse the connection): the connection closes after the answer.
+	// its progress). After an answer to a body the handler left unread
+	// (a refused upload) the connection closes, but not at once: the
+	// server reads at most 256 KiB more, for at most unreadLinger, so
+	// that it closes with the client's bytes read and shuts its side
+	// first. Closing on unread bytes sends a reset, and the client's
+	// kernel then drops the answer it had not read yet: the client saw
+	// "connection reset by peer" instead of the 413 that says why.
+	// The request is copied, not changed: the server looks at its own
+	// body to choose that careful close.
 	if r.ContentLength != 0 {
 		rc := http.NewResponseController(w)
 		rc.SetReadDeadline(start.Add(h.dl.body))
 		body := &eofBody{ReadCloser: r.Body}
-		r.Body, sw.body = body, body
+		rr := *r
+		rr.Body, sw.body = body, body
+		r = &rr
 		defer func() {
 			if !body.eof {
-				rc.SetReadDeadline(time.Now())
+				rc.SetReadDeadline(time.Now().Add(unreadLinger))
 			}
 		}()
 	}
