@@ -21,6 +21,7 @@ var purePackages = []string{
 	"internal/checkpoint",
 	"internal/restart",
 	"internal/jobmaster",
+	"internal/heartbeat",
 }
 
 // impureImports are packages a pure package must not import: I/O and

@@ -257,9 +257,10 @@ func (jm *JobManager) TaskManagers(ctx context.Context) (v1.TaskManagers, error)
 	now := jm.clock.Now()
 	for _, id := range jm.mu.tmOrder {
 		tm := jm.mu.tms[id]
+		silent, _ := jm.mu.beats.Silent(now, id)
 		out.TaskManagers = append(out.TaskManagers, v1.TaskManagerInfo{
 			ID: tm.id, Path: tm.resourceID, SlotsNumber: tm.slots, FreeSlots: jm.mu.sched.FreeOn(scheduler.TaskManagerID(tm.id)),
-			TimeSinceLastHeartbeat: now.Sub(tm.lastHeartbeat).Milliseconds(),
+			TimeSinceLastHeartbeat: silent.Milliseconds(),
 			Hardware:               v1.Hardware{CPUCores: tm.cpu, PhysicalMemory: tm.mem},
 			PrometheusAddress:      tm.promAddr,
 		})

@@ -37,6 +37,7 @@ import (
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/heartbeat"
 	"github.com/spate-dev/spate/internal/metrics"
 	"github.com/spate-dev/spate/internal/pki"
 	"github.com/spate-dev/spate/internal/rest"
@@ -213,8 +214,8 @@ func ConfigFrom(c config.Config) (Config, error) {
 	if cfg.SlotRequestTimeout, err = c.Duration(KeySlotRequestTimeout, 5*time.Minute); err != nil {
 		return cfg, err
 	}
-	if cfg.HeartbeatTimeout <= cfg.HeartbeatInterval {
-		return cfg, fmt.Errorf("%s (%v) must be longer than %s (%v)", KeyHeartbeatTimeout, cfg.HeartbeatTimeout, KeyHeartbeatInterval, cfg.HeartbeatInterval)
+	if err := (heartbeat.Config{Interval: cfg.HeartbeatInterval, Timeout: cfg.HeartbeatTimeout}).Validate(); err != nil {
+		return cfg, err
 	}
 	if v, ok := c.Get(KeyShutdownOnApplicationFinish); ok {
 		shut, err := strconv.ParseBool(strings.TrimSpace(v))
@@ -344,8 +345,9 @@ type JobManager struct {
 		// sched decides which slots each job gets, and which
 		// TaskManagers to ask the provider for (resources.go).
 		sched *scheduler.Scheduler
-		// lastBeat is when heartbeats were last sent.
-		lastBeat time.Time
+		// beats watches the TaskManagers' heartbeats and says when to
+		// send ours.
+		beats *heartbeat.Monitor[string]
 		// jobEnded is closed when a job has ended with all its workers
 		// gone (for ExitAfterJob).
 		jobEnded chan struct{}
@@ -377,6 +379,10 @@ func New(cfg Config) (*JobManager, error) {
 	}
 	if cfg.HeartbeatTimeout <= 0 {
 		cfg.HeartbeatTimeout = 5 * cfg.HeartbeatInterval
+	}
+	hb := heartbeat.Config{Interval: cfg.HeartbeatInterval, Timeout: cfg.HeartbeatTimeout}
+	if err := hb.Validate(); err != nil {
+		return nil, fmt.Errorf("jobmanager: %w", err)
 	}
 	if cfg.SlotRequestTimeout <= 0 {
 		cfg.SlotRequestTimeout = 5 * time.Minute
@@ -432,6 +438,7 @@ func New(cfg Config) (*JobManager, error) {
 	jm.mu.suspects = map[JobID]*job{}
 	jm.mu.stdout = map[uint64]chan string{}
 	jm.mu.sched = scheduler.New(jm.schedulerConfig())
+	jm.mu.beats = heartbeat.New[string](hb)
 	jm.mu.jobEnded = make(chan struct{})
 	jm.mu.resultServed = make(chan struct{})
 	if cfg.TLS != nil {
@@ -655,15 +662,15 @@ func (jm *JobManager) checkLoop() {
 // jobstore.expiration-time. It walks the TaskManagers and the active jobs
 // only, not the history.
 func (jm *JobManager) tickLocked(now time.Time) {
-	if now.Sub(jm.mu.lastBeat) >= jm.cfg.HeartbeatInterval {
-		jm.mu.lastBeat = now
-		for _, tm := range jm.mu.tms {
-			tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Heartbeat{Heartbeat: &rpcpb.Heartbeat{SentUnixMs: now.UnixMilli()}}})
+	beats := jm.mu.beats.Tick(now)
+	for _, l := range beats.Lost {
+		if tm, ok := jm.mu.tms[l.Peer]; ok {
+			jm.loseTMLocked(tm, l.Cause(jm.cfg.HeartbeatTimeout), now)
 		}
 	}
-	for _, tm := range jm.tmsLocked() {
-		if since := now.Sub(tm.lastHeartbeat); since > jm.cfg.HeartbeatTimeout {
-			jm.loseTMLocked(tm, fmt.Sprintf("no heartbeat for %v (heartbeat.timeout is %v)", since.Round(time.Millisecond), jm.cfg.HeartbeatTimeout), now)
+	if beats.Send {
+		for _, tm := range jm.mu.tms {
+			tm.sendLocked(&rpcpb.JobManagerMessage{Kind: &rpcpb.JobManagerMessage_Heartbeat{Heartbeat: &rpcpb.Heartbeat{SentUnixMs: now.UnixMilli()}}})
 		}
 	}
 	jm.schedEffectsLocked(jm.mu.sched.Tick(now), now)

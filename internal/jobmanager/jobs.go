@@ -118,8 +118,7 @@ type taskManager struct {
 	mem   int64
 	// promAddr is where its /metrics listens, as its last metrics
 	// report said (metrics.go).
-	promAddr      string
-	lastHeartbeat time.Time
+	promAddr string
 	// out queues messages to the TaskManager; the goroutine serving its
 	// session drains it. done is closed when the session must end; acked
 	// when the TaskManager acknowledged the cluster's end.
@@ -552,6 +551,7 @@ func (jm *JobManager) loseTMLocked(tm *taskManager, cause string, now time.Time)
 		return
 	}
 	delete(jm.mu.tms, tm.id)
+	jm.mu.beats.Remove(tm.id)
 	for i, id := range jm.mu.tmOrder {
 		if id == tm.id {
 			jm.mu.tmOrder = append(jm.mu.tmOrder[:i], jm.mu.tmOrder[i+1:]...)

@@ -29,11 +29,12 @@ func (jm *JobManager) RegisterTaskManager(ctx context.Context, req *rpcpb.Regist
 	tm := &taskManager{
 		id: fmt.Sprintf("tm-%d", jm.mu.nextTM), resourceID: req.ResourceId, host: req.Host,
 		slots: int(req.Slots), cpu: int(req.CpuCores), mem: req.PhysicalMemory,
-		lastHeartbeat: now, out: make(chan *rpcpb.JobManagerMessage, 256),
+		out:  make(chan *rpcpb.JobManagerMessage, 256),
 		done: make(chan struct{}), acked: make(chan struct{}),
 	}
 	jm.mu.tms[tm.id] = tm
 	jm.mu.tmOrder = append(jm.mu.tmOrder, tm.id)
+	jm.mu.beats.Add(now, tm.id)
 	jm.log.Info("taskmanager registered", "taskmanager", tm.id, "resource", tm.resourceID, "slots", tm.slots)
 	jm.schedEffectsLocked(jm.mu.sched.Registered(now, scheduler.TaskManagerID(tm.id), tm.resourceID, tm.slots), now)
 	return &rpcpb.RegisterTaskManagerResponse{
@@ -105,7 +106,7 @@ func (jm *JobManager) onTMMessage(tm *taskManager, m *rpcpb.TaskManagerMessage) 
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
 	now := jm.clock.Now()
-	tm.lastHeartbeat = now
+	jm.mu.beats.Heard(now, tm.id)
 	switch k := m.Kind.(type) {
 	case *rpcpb.TaskManagerMessage_Heartbeat:
 	case *rpcpb.TaskManagerMessage_ShutdownAck:

@@ -44,6 +44,7 @@ import (
 	v1 "github.com/spate-dev/spate/api/v1"
 	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/heartbeat"
 	"github.com/spate-dev/spate/internal/metrics"
 	"github.com/spate-dev/spate/internal/pki"
 	"github.com/spate-dev/spate/internal/rpc/rpcpb"
@@ -352,9 +353,16 @@ func (tm *TaskManager) session(ctx context.Context) (registered bool, err error)
 			}
 		}
 	}()
-	tick := time.NewTicker(interval)
+	// The JobManager's heartbeats are watched as it watches ours: any
+	// message counts as one.
+	beats, err := newJMWatch(interval, timeout)
+	if err != nil {
+		return true, fmt.Errorf("registered with JobManager %s: %w", tm.cfg.JobManager, err)
+	}
+	const jmPeer = "jobmanager"
+	beats.Add(time.Now(), jmPeer)
+	tick := time.NewTimer(interval)
 	defer tick.Stop()
-	lastHeard := time.Now()
 	send := func(m *rpcpb.TaskManagerMessage) error {
 		if err := stream.Send(m); err != nil {
 			return fmt.Errorf("session with JobManager %s broken: %w", tm.cfg.JobManager, err)
@@ -370,18 +378,22 @@ func (tm *TaskManager) session(ctx context.Context) (registered bool, err error)
 		case err := <-recvErr:
 			return true, fmt.Errorf("session with JobManager %s ended: %w", tm.cfg.JobManager, err)
 		case now := <-tick.C:
-			if since := now.Sub(lastHeard); since > timeout {
-				return true, fmt.Errorf("no heartbeat from JobManager %s for %v (heartbeat.timeout)", tm.cfg.JobManager, since.Round(time.Millisecond))
+			e := beats.Tick(now)
+			if len(e.Lost) > 0 {
+				return true, fmt.Errorf("JobManager %s lost: %s", tm.cfg.JobManager, e.Lost[0].Cause(timeout))
 			}
-			if err := send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Heartbeat{Heartbeat: &rpcpb.Heartbeat{SentUnixMs: now.UnixMilli()}}}); err != nil {
-				return true, err
+			if e.Send {
+				if err := send(&rpcpb.TaskManagerMessage{Kind: &rpcpb.TaskManagerMessage_Heartbeat{Heartbeat: &rpcpb.Heartbeat{SentUnixMs: now.UnixMilli()}}}); err != nil {
+					return true, err
+				}
 			}
+			tick.Reset(max(time.Until(beats.Next()), time.Millisecond))
 		case m := <-tm.events:
 			if err := send(m); err != nil {
 				return true, err
 			}
 		case m := <-in:
-			lastHeard = time.Now()
+			beats.Heard(time.Now(), jmPeer)
 			switch k := m.Kind.(type) {
 			case *rpcpb.JobManagerMessage_Deploy:
 				tm.deploy(sctx, js, k.Deploy)
@@ -477,4 +489,14 @@ func physicalMemory() int64 {
 		return 0
 	}
 	return kb << 10
+}
+
+// newJMWatch returns the Monitor of a TaskManager's session, with the
+// durations the JobManager sent at registration.
+func newJMWatch(interval, timeout time.Duration) (*heartbeat.Monitor[string], error) {
+	cfg := heartbeat.Config{Interval: interval, Timeout: timeout}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("the JobManager's heartbeat settings: %w", err)
+	}
+	return heartbeat.New[string](cfg), nil
 }
