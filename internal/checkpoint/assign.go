@@ -99,7 +99,8 @@ const KindSubtask = "subtask"
 // subtaskFiles tells whether olds hold subtasks' state files as taken
 // (or shared by an earlier rescale): what Assign redistributes. Handles
 // of other kinds were laid out for the job by their maker (a savepoint's
-// operators matched by uid), and are restored as they are.
+// operators matched by uid, shared already when rescaled: see
+// savepoint.Redistribute), and are restored as they are.
 func subtaskFiles(olds []SubtaskState) bool {
 	for _, st := range olds {
 		for _, h := range st.States {

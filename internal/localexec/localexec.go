@@ -382,11 +382,11 @@ func reasonOf(err error) checkpoint.Reason {
 func restoreSubtask(ctx context.Context, store snapshot.Store, ts *snapshot.TaskState, st checkpoint.SubtaskState) error {
 	var shared []snapshot.Handle
 	for _, h := range st.States {
-		sh, err := toSnapshot(h)
+		sh, isShared, err := toSnapshot(h)
 		if err != nil {
 			return err
 		}
-		if h.Kind == checkpoint.KindShared {
+		if isShared {
 			shared = append(shared, sh)
 			continue
 		}
@@ -429,16 +429,15 @@ func fromSnapshot(h snapshot.Handle) checkpoint.Handle {
 		KeyGroupStart: int(h.KeyGroups[0]), KeyGroupEnd: int(h.KeyGroups[1])}
 }
 
-func toSnapshot(h checkpoint.Handle) (snapshot.Handle, error) {
-	sh := snapshot.Handle{URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
+// toSnapshot is the runtime's handle of h; shared tells that it is one
+// of the files of a vertex restored at another parallelism, of which the
+// subtask restores its share.
+func toSnapshot(h checkpoint.Handle) (sh snapshot.Handle, shared bool, err error) {
+	sh = snapshot.Handle{URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
 		KeyGroups: [2]int32{int32(h.KeyGroupStart), int32(h.KeyGroupEnd)}}
-	from, whole, remap, err := snapshot.ParseKind(h.Kind)
-	if err != nil || !remap {
-		return sh, err
+	k, err := snapshot.ParseKind(h.Kind)
+	if err != nil {
+		return sh, false, err
 	}
-	sh.Remap, sh.Operator, sh.From, sh.UID = true, int32(h.Operator), from, h.OperatorUID
-	if whole {
-		sh.From = -1
-	}
-	return sh, nil
+	return k.Apply(sh, int32(h.Operator), h.OperatorUID), k.Shared, nil
 }

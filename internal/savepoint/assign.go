@@ -40,16 +40,20 @@ func Assign(g *jobgraph.JobGraph, snap *Snapshot, allowNonRestored bool) (checkp
 				continue
 			}
 			used[uid] = true
-			parts, err := Redistribute(*st, v.Parallelism, v.MaxParallelism)
+			parts, shared, err := Redistribute(*st, v.Parallelism, v.MaxParallelism)
 			if err != nil {
 				return m, fmt.Errorf("restore operator %q (uid %q) from %s: %w", op.Name, uid, snap.Path, err)
 			}
 			for s := range v.Parallelism {
 				done := len(parts[s]) > 0
+				if shared {
+					// A new subtask has finished when every old one had.
+					done = allFinished(*st)
+				}
 				for _, p := range parts[s] {
 					done = done && p.Finished
 					if p.HasState {
-						states[s] = append(states[s], handleOf(p.Handle, int32(op.ID)))
+						states[s] = append(states[s], handleOf(p.Handle, int32(op.ID), shared))
 					}
 				}
 				finished[s] = finished[s] && done
@@ -83,11 +87,16 @@ func quoted(uids map[int]string) string {
 	return strings.Join(out, ", ")
 }
 
-// handleOf is the restore handle of a part of operator node.
-func handleOf(h snapshot.Handle, node int32) checkpoint.Handle {
+// handleOf is the restore handle of a part of operator node; shared, one
+// of the parts every new subtask of a rescaled operator restores its
+// share of.
+func handleOf(h snapshot.Handle, node int32, shared bool) checkpoint.Handle {
 	kind := snapshot.KindOperator
 	if h.From >= 0 {
 		kind = snapshot.ChainKind(h.From)
+	}
+	if shared {
+		kind = snapshot.SharedKind(kind)
 	}
 	return checkpoint.Handle{
 		Operator: int(node), OperatorUID: h.UID, Kind: kind, URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
@@ -97,22 +106,50 @@ func handleOf(h snapshot.Handle, node int32) checkpoint.Handle {
 
 // Redistribute decides which parts of op's state each of parallelism
 // subtasks restores: parts[i] are subtask i's. It is the one place that
-// does; at op's own parallelism subtask i gets op's part i.
-func Redistribute(op OperatorState, parallelism, maxParallelism int) ([][]Part, error) {
+// does. At op's own parallelism subtask i gets op's part i. At another
+// (shared), every subtask gets every part, in the old subtasks' order,
+// and restores its share of them as a checkpoint's vertex restored at
+// another parallelism does (checkpoint.Assign,
+// snapshot.TaskState.RestoreShared): the keyed state of the key groups it
+// owns, its part of each operator state (split evenly, or unioned), so
+// source splits are dealt out and a sink's pending committables each go
+// to one new subtask, which commits them.
+func Redistribute(op OperatorState, parallelism, maxParallelism int) (parts [][]Part, shared bool, err error) {
 	if op.MaxParallelism > 0 && maxParallelism > 0 && op.MaxParallelism != maxParallelism {
-		return nil, fmt.Errorf("the state has max parallelism %d (its key groups), the job %d: keep pipeline.max-parallelism as it was", op.MaxParallelism, maxParallelism)
+		return nil, false, fmt.Errorf("the state has max parallelism %d (its key groups), the job %d: keep pipeline.max-parallelism as it was", op.MaxParallelism, maxParallelism)
 	}
-	if op.Parallelism != parallelism {
-		return nil, fmt.Errorf("the state was taken at parallelism %d and the job runs it at %d: restoring at another parallelism is not supported yet; run the job at parallelism %d", op.Parallelism, parallelism, op.Parallelism)
+	shared = op.Parallelism != parallelism
+	if shared && maxParallelism > 0 && parallelism > maxParallelism {
+		return nil, false, fmt.Errorf("the job runs it at parallelism %d, above pipeline.max-parallelism=%d (its key groups, which cannot be spread over more subtasks than there are): lower its parallelism to at most %d; pipeline.max-parallelism cannot change across a restore of keyed state", parallelism, maxParallelism, maxParallelism)
 	}
-	parts := make([][]Part, parallelism)
+	parts = make([][]Part, parallelism)
 	for _, p := range op.Parts {
-		if p.Subtask < 0 || p.Subtask >= parallelism {
-			return nil, fmt.Errorf("a part of subtask %d, beyond parallelism %d", p.Subtask, parallelism)
+		if p.Subtask < 0 || p.Subtask >= max(op.Parallelism, 1) {
+			return nil, false, fmt.Errorf("a part of subtask %d, beyond the state's parallelism %d", p.Subtask, op.Parallelism)
 		}
-		parts[p.Subtask] = append(parts[p.Subtask], p)
+		if !shared {
+			parts[p.Subtask] = append(parts[p.Subtask], p)
+		}
 	}
-	return parts, nil
+	if shared {
+		all := slices.Clone(op.Parts)
+		slices.SortStableFunc(all, func(a, b Part) int { return a.Subtask - b.Subtask })
+		for s := range parts {
+			parts[s] = all
+		}
+	}
+	return parts, shared, nil
+}
+
+// allFinished tells whether every subtask of op had finished.
+func allFinished(op OperatorState) bool {
+	done := make([]bool, op.Parallelism)
+	for _, p := range op.Parts {
+		if p.Subtask >= 0 && p.Subtask < len(done) {
+			done[p.Subtask] = p.Finished
+		}
+	}
+	return op.Parallelism > 0 && !slices.Contains(done, false)
 }
 
 // Operators names the operators of g for a checkpoint's metadata: by

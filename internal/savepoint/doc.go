@@ -29,5 +29,13 @@
 // way, from the operator uids its _metadata records.
 //
 // Which part goes to which subtask is decided in one place,
-// Redistribute: at the same parallelism subtask i gets part i.
+// Redistribute: at the same parallelism subtask i gets part i. At another
+// parallelism (up to pipeline.max-parallelism, which cannot change) every
+// new subtask is given every part of the operator, as handles of a
+// snapshot.SharedKind, and restores its share as a checkpoint's vertex
+// restored at another parallelism does (snapshot.TaskState.RestoreShared,
+// one path for both): the keyed state of the key groups it owns, and of
+// each operator state the part Flink's list state would give it, split
+// evenly (a source's splits, a sink's pre-committed transactions, which
+// the new subtask commits) or unioned.
 package savepoint

@@ -58,31 +58,68 @@ func checkpointOf(g *jobgraph.JobGraph) checkpoint.Metadata {
 
 func readInline(h checkpoint.Handle) ([]byte, error) { return h.Inline, nil }
 
+// recorder is an operator with state that records what it restores.
+type recorder struct{ got []snapshot.Entry }
+
+func (r *recorder) SnapshotState(int64) (func() ([]snapshot.Entry, error), error) { return nil, nil }
+func (r *recorder) RestoreState(es []snapshot.Entry) error                        { r.got = es; return nil }
+
 // restored returns what each operator (by node) of g restores from m, by
-// subtask, read as a worker does.
+// subtask, as names with their data's first byte.
 func restored(t *testing.T, g *jobgraph.JobGraph, m checkpoint.Metadata) map[[2]int][]string {
 	t.Helper()
 	out := map[[2]int][]string{}
+	for k, es := range restoredEntries(t, g, m) {
+		for _, e := range es {
+			name := e.Name
+			if len(e.Data) > 0 {
+				name += string(rune('0' + e.Data[0]))
+			}
+			out[k] = append(out[k], name)
+		}
+	}
+	return out
+}
+
+// restoredEntries returns what each operator (by node) of g restores
+// from m, by subtask, restored as a worker does: every handle of a
+// subtask read, the shared ones (an operator at another parallelism) for
+// its share.
+func restoredEntries(t *testing.T, g *jobgraph.JobGraph, m checkpoint.Metadata) map[[2]int][]snapshot.Entry {
+	t.Helper()
+	ctx := context.Background()
+	out := map[[2]int][]snapshot.Entry{}
+	r := snapshot.NewRunner(ctx, snapshot.LocalStore{}, nil, nil)
 	for _, st := range m.Subtasks {
+		v := g.Vertices[st.Vertex]
+		ts := r.KeyedTask(st.Vertex, st.Subtask, v.Parallelism, v.MaxParallelism)
+		ops := map[int]*recorder{}
+		for _, op := range v.Operators {
+			ops[op.ID] = &recorder{}
+			ts.Add(int32(op.ID), ops[op.ID])
+		}
+		var shared []snapshot.Handle
 		for _, h := range st.States {
-			from, whole, ok, err := snapshot.ParseKind(h.Kind)
-			if err != nil || !ok {
-				t.Fatalf("handle kind %q: %v", h.Kind, err)
+			k, err := snapshot.ParseKind(h.Kind)
+			if err != nil || !k.Remap {
+				t.Fatalf("handle kind %q: %+v %v, want an operator's state", h.Kind, k, err)
 			}
-			data := h.Inline
-			if h.URL != "" {
-				if data, err = os.ReadFile(localPath(h.URL)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			es, err := snapshot.Decode(data)
-			if err != nil {
+			sh := k.Apply(snapshot.Handle{URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
+				KeyGroups: [2]int32{int32(h.KeyGroupStart), int32(h.KeyGroupEnd)}}, int32(h.Operator), h.OperatorUID)
+			if k.Shared {
+				shared = append(shared, sh)
+			} else if err := ts.Restore(ctx, snapshot.LocalStore{}, sh); err != nil {
 				t.Fatal(err)
 			}
-			for _, e := range es {
-				if whole || e.Operator == from {
-					out[[2]int{h.Operator, st.Subtask}] = append(out[[2]int{h.Operator, st.Subtask}], e.Name+string(rune('0'+e.Data[0])))
-				}
+		}
+		if len(shared) > 0 {
+			if err := ts.RestoreShared(ctx, snapshot.LocalStore{}, shared); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for id, rec := range ops {
+			if len(rec.got) > 0 {
+				out[[2]int{id, st.Subtask}] = rec.got
 			}
 		}
 	}
@@ -131,7 +168,14 @@ func TestSavepointRoundTripRelocatedAndChanged(t *testing.T) {
 			{10, 0}: {"state-of-Check0"}, {10, 1}: {"state-of-Check1"},
 			{11, 0}: {"state-of-Files0"}, {11, 1}: {"state-of-Files1"},
 		}},
-		{name: "other parallelism", g: graph(t, 3), wantErr: "parallelism 2 and the job runs it at 3"},
+		// At another parallelism the operator (non-keyed) states are
+		// split in the old subtasks' order (TestSavepointRescale checks
+		// keyed state too).
+		{name: "other parallelism", g: graph(t, 3), wantState: map[[2]int][]string{
+			{1, 0}: {"state-of-Numbers0"}, {1, 1}: {"state-of-Numbers1"},
+			{10, 0}: {"state-of-Check0"}, {10, 1}: {"state-of-Check1"},
+			{11, 0}: {"state-of-Files0"}, {11, 1}: {"state-of-Files1"},
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

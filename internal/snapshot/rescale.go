@@ -144,8 +144,12 @@ func (t *TaskState) distribution(id int32, name string) Distribution {
 
 // RestoreShared restores the task's share of hs, the state files of every
 // old subtask of its vertex restored at another parallelism (handles of
-// kind checkpoint.KindShared), as Redistribute takes it. The task must
-// have been made by KeyedTask, which tells its parallelism. Every file is
+// kind checkpoint.KindShared), or of every old subtask of one of its
+// operators (a savepoint's, handles of a SharedKind with Remap set, whose
+// entries are taken as that operator's), as Redistribute takes it. The
+// task must have been made by KeyedTask, which tells its parallelism. The
+// handles of one operator state must come in the old subtasks' order, for
+// a Split to deal its elements out as Flink does. Every file is
 // read, for the operator state in each, unless all the task's operators
 // are KeyedOnly: then only those whose key groups (Handle.KeyGroups)
 // overlap the task's.
@@ -172,6 +176,9 @@ func (t *TaskState) RestoreShared(ctx context.Context, store Store, hs []Handle)
 		entries, err := Decode(data)
 		if err != nil {
 			return fmt.Errorf("restore subtask %d of vertex %d from %s: %w", t.Subtask, t.Vertex, h.name(), err)
+		}
+		if h.Remap {
+			entries = h.remap(entries)
 		}
 		// Keep only what may be ours, copied, so that the other key
 		// groups' bytes are not held while the next file is read.

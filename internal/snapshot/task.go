@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spate-dev/spate/internal/checkpoint"
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/keygroup"
 )
@@ -361,13 +362,7 @@ func (t *TaskState) Restore(ctx context.Context, store Store, h Handle) error {
 		return fmt.Errorf("restore subtask %d of vertex %d from %s: %w", t.Subtask, t.Vertex, h.name(), err)
 	}
 	if h.Remap {
-		var mine []Entry
-		for _, e := range entries {
-			if h.From < 0 || e.Operator == h.From {
-				e.Operator = h.Operator
-				mine = append(mine, e)
-			}
-		}
+		mine := h.remap(entries)
 		for _, o := range t.ops {
 			if o.id == h.Operator {
 				if err := o.op.RestoreState(mine); err != nil {
@@ -382,6 +377,19 @@ func (t *TaskState) Restore(ctx context.Context, store Store, h Handle) error {
 		return fmt.Errorf("restore subtask %d of vertex %d: state of operator uid %q was assigned to operator %d, which has no state in this build", t.Subtask, t.Vertex, h.UID, h.Operator)
 	}
 	return t.restoreEntries(entries, h.name())
+}
+
+// remap returns the entries of entries that are the operator's whose
+// state h locates, under its id in the chain (h.Remap set).
+func (h Handle) remap(entries []Entry) []Entry {
+	var mine []Entry
+	for _, e := range entries {
+		if h.From < 0 || e.Operator == h.From {
+			e.Operator = h.Operator
+			mine = append(mine, e)
+		}
+	}
+	return mine
 }
 
 // restoreEntries hands each operator its entries, read from what.
@@ -431,26 +439,72 @@ const (
 	// kindChainPrefix + node: the entries of StreamNode node in a chain's
 	// state file (a retained checkpoint restored by a changed job).
 	kindChainPrefix = "chain/"
+	// kindSharedPrefix + kind: a handle of kind given to every new
+	// subtask of a vertex restored at another parallelism, each of which
+	// restores its share of it (RestoreShared): a savepoint's operator
+	// states restored at another parallelism. The bare checkpoint.KindShared
+	// is a subtask's state file so shared.
+	kindSharedPrefix = checkpoint.KindShared + "/"
 )
 
 // ChainKind is the kind of a handle that takes node's entries of a chain's
 // state file.
 func ChainKind(node int32) string { return kindChainPrefix + strconv.FormatInt(int64(node), 10) }
 
-// ParseKind reads the kind of a restore handle: whole for KindOperator,
-// else the StreamNode whose entries to take (ChainKind). ok is false for
-// a subtask's own state file (any other kind).
-func ParseKind(kind string) (from int32, whole, ok bool, err error) {
-	if kind == KindOperator {
-		return 0, true, true, nil
+// SharedKind is the kind of a handle of kind (KindOperator, ChainKind)
+// that every new subtask of a vertex restored at another parallelism is
+// given, to restore its share of it (RestoreShared).
+func SharedKind(kind string) string { return kindSharedPrefix + kind }
+
+// Kind is what the kind of a restore handle says (ParseKind).
+type Kind struct {
+	// Shared: the handle is one of the files every new subtask of a
+	// vertex restored at another parallelism is given, of which it
+	// restores its share (RestoreShared); else the subtask restores the
+	// file whole (Restore).
+	Shared bool
+	// Remap: the file holds the state of one operator, to be restored as
+	// the chain's operator Handle.Operator: every entry (Whole) or those
+	// of StreamNode From. Without Remap the file is a chain's, its
+	// entries under their own ids.
+	Remap, Whole bool
+	From         int32
+}
+
+// ParseKind reads the kind of a restore handle: checkpoint.KindShared,
+// KindOperator, ChainKind, either of those as SharedKind, or any other
+// for a subtask's own state file.
+func ParseKind(kind string) (Kind, error) {
+	if kind == checkpoint.KindShared {
+		return Kind{Shared: true}, nil
 	}
-	rest, found := strings.CutPrefix(kind, kindChainPrefix)
+	rest, shared := strings.CutPrefix(kind, kindSharedPrefix)
+	if rest == KindOperator {
+		return Kind{Shared: shared, Remap: true, Whole: true}, nil
+	}
+	node, found := strings.CutPrefix(rest, kindChainPrefix)
 	if !found {
-		return 0, false, false, nil
+		if shared {
+			return Kind{}, fmt.Errorf("state handle kind %q: want %s%s or %s%s<node id>", kind, kindSharedPrefix, KindOperator, kindSharedPrefix, kindChainPrefix)
+		}
+		return Kind{}, nil
 	}
-	n, perr := strconv.ParseInt(rest, 10, 32)
-	if perr != nil {
-		return 0, false, false, fmt.Errorf("state handle kind %q: want %s<node id>", kind, kindChainPrefix)
+	n, err := strconv.ParseInt(node, 10, 32)
+	if err != nil {
+		return Kind{}, fmt.Errorf("state handle kind %q: want %s<node id>", kind, kindChainPrefix)
 	}
-	return int32(n), false, true, nil
+	return Kind{Shared: shared, Remap: true, From: int32(n)}, nil
+}
+
+// Apply sets h's remapping as k says, to operator op of the chain (uid
+// names it in errors).
+func (k Kind) Apply(h Handle, op int32, uid string) Handle {
+	if !k.Remap {
+		return h
+	}
+	h.Remap, h.Operator, h.From, h.UID = true, op, k.From, uid
+	if k.Whole {
+		h.From = -1
+	}
+	return h
 }

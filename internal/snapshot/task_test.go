@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/spate-dev/spate/internal/checkpoint"
 )
 
 // counterOp keeps a number; its snapshot copies it.
@@ -91,4 +93,52 @@ func TestSnapshotRestore(t *testing.T) {
 	if err := other.Restore(context.Background(), InlineStore{}, *ack.State); err == nil || !strings.Contains(err.Error(), "operator 7, which the job no longer has") {
 		t.Fatalf("restore into another chain = %v", err)
 	}
+}
+
+func TestParseKind(t *testing.T) {
+	for _, tc := range []struct {
+		kind    string
+		want    Kind
+		wantErr bool
+	}{
+		{kind: "subtask", want: Kind{}},
+		{kind: "", want: Kind{}},
+		{kind: checkpoint.KindShared, want: Kind{Shared: true}},
+		{kind: KindOperator, want: Kind{Remap: true, Whole: true}},
+		{kind: ChainKind(7), want: Kind{Remap: true, From: 7}},
+		{kind: SharedKind(KindOperator), want: Kind{Shared: true, Remap: true, Whole: true}},
+		{kind: SharedKind(ChainKind(3)), want: Kind{Shared: true, Remap: true, From: 3}},
+		{kind: "chain/x", wantErr: true},
+		{kind: SharedKind("subtask"), wantErr: true},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			got, err := ParseKind(tc.kind)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("ParseKind(%q) = %+v, %v; want %+v, error %v", tc.kind, got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func FuzzParseKind(f *testing.F) {
+	for _, k := range []string{"subtask", checkpoint.KindShared, KindOperator, ChainKind(7), SharedKind(KindOperator), SharedKind(ChainKind(-2))} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, kind string) {
+		k, err := ParseKind(kind)
+		if err != nil || !k.Remap {
+			return
+		}
+		// A kind that remaps reads back as what made it.
+		again := KindOperator
+		if !k.Whole {
+			again = ChainKind(k.From)
+		}
+		if k.Shared {
+			again = SharedKind(again)
+		}
+		if k2, err := ParseKind(again); err != nil || k2 != k {
+			t.Fatalf("ParseKind(%q) = %+v; its kind %q reads as %+v, %v", kind, k, again, k2, err)
+		}
+	})
 }

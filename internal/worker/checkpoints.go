@@ -96,16 +96,17 @@ func (c *checkpointing) setup(ctx context.Context, local []LocalTask) error {
 
 // restoreSubtask restores ts from st: its own state files, or, for a
 // vertex restored at another parallelism (handles of kind
-// checkpoint.KindShared, see checkpoint.Assign), its share of those of
-// every old subtask of the vertex.
+// checkpoint.KindShared, see checkpoint.Assign, or a savepoint's of a
+// snapshot.SharedKind, see savepoint.Assign), its share of those of every
+// old subtask of the vertex.
 func restoreSubtask(ctx context.Context, ts *snapshot.TaskState, states stateStore, st *rpcpb.SubtaskState) error {
 	var shared []snapshot.Handle
 	for _, h := range st.States {
-		sh, err := restoreHandle(h)
+		sh, isShared, err := restoreHandle(h)
 		if err != nil {
 			return err
 		}
-		if h.Kind == checkpoint.KindShared {
+		if isShared {
 			shared = append(shared, sh)
 			continue
 		}
@@ -257,20 +258,15 @@ func handleFromProto(h *rpcpb.StateHandle) snapshot.Handle {
 
 // restoreHandle is the handle of a restored state: a subtask's own state
 // file, or one operator's state (a savepoint's, a retained checkpoint's
-// restored by a changed job), remapped to the operator h.Operator.
-func restoreHandle(h *rpcpb.StateHandle) (snapshot.Handle, error) {
-	sh := handleFromProto(h)
-	from, whole, remap, err := snapshot.ParseKind(h.Kind)
+// restored by a changed job), remapped to the operator h.Operator; shared
+// tells that it is one of the files of a vertex restored at another
+// parallelism, of which the subtask restores its share.
+func restoreHandle(h *rpcpb.StateHandle) (sh snapshot.Handle, shared bool, err error) {
+	k, err := snapshot.ParseKind(h.Kind)
 	if err != nil {
-		return sh, err
+		return sh, false, err
 	}
-	if remap {
-		sh.Remap, sh.Operator, sh.From, sh.UID = true, h.Operator, from, h.OperatorUid
-		if whole {
-			sh.From = -1
-		}
-	}
-	return sh, nil
+	return k.Apply(handleFromProto(h), h.Operator, h.OperatorUid), k.Shared, nil
 }
 
 // stateStore reads state files inline or at their URLs in checkpoint
