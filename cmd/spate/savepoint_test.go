@@ -29,7 +29,14 @@ var regexpSavepointPath = regexp.MustCompile(`Savepoint completed\. Path: (\S+)`
 // slot, stopped when the test ends.
 func savepointSession(t *testing.T, home string) sessionInfo {
 	t.Helper()
-	o, err := spateEnv(t, home, "session", "start", "--target", "process-session", "--taskmanagers", "2", "--slots", "1")
+	return processSession(t, home, 2, 1)
+}
+
+// processSession starts a process session of tms TaskManagers of slots
+// slots each, stopped when the test ends.
+func processSession(t *testing.T, home string, tms, slots int) sessionInfo {
+	t.Helper()
+	o, err := spateEnv(t, home, "session", "start", "--target", "process-session", "--taskmanagers", strconv.Itoa(tms), "--slots", strconv.Itoa(slots))
 	if err != nil {
 		t.Fatalf("session start: %v\n%s", err, o)
 	}
