@@ -25,18 +25,26 @@ import (
 func rescaleSubmit(t *testing.T, home string, s sessionInfo, out string, p int, runFlags, progArgs []string) string {
 	t.Helper()
 	args := append([]string{"run", "--session", s.ID, "--detached"}, runFlags...)
-	for i, a := range chaosArgs(binaries(t), out) {
-		if i > 0 && args[len(args)-1] == "-p" {
-			a = strconv.Itoa(p)
-		}
-		args = append(args, a)
-	}
-	o, err := spateEnv(t, home, append(args, progArgs...)...)
+	args = append(append(args, exactlyOnceArgs(t, out, p)...), progArgs...)
+	o, err := spateEnv(t, home, args...)
 	m := regexpJobID.FindStringSubmatch(o)
 	if err != nil || m == nil {
 		t.Fatalf("spate %v: %v\n%s", args, err, o)
 	}
 	return m[1]
+}
+
+// exactlyOnceArgs are spate run's arguments after the target: the chaos
+// tests' (chaosArgs) at parallelism p.
+func exactlyOnceArgs(t *testing.T, out string, p int) []string {
+	t.Helper()
+	args := chaosArgs(binaries(t), out)
+	i := slices.Index(args, "-p")
+	if i < 0 {
+		t.Fatalf("chaosArgs %q set no parallelism", args)
+	}
+	args[i+1] = strconv.Itoa(p)
+	return args
 }
 
 // checkParallelism fails the test unless every vertex of job id runs at
@@ -125,8 +133,8 @@ func TestSavepointRescale(t *testing.T) {
 // TestSavepointRescaleThroughREST: the same moves through the REST
 // endpoints, with the client package: POST /v1/jobs/{id}/savepoints while
 // the job runs at 4 (it goes on), POST /v1/jobs/{id}/stop, each followed
-// through GET /v1/jobs/{id}/savepoints/{triggerid}; the program starts
-// again at 2 from the stop's savepoint.
+// through GET /v1/jobs/{id}/savepoints/{triggerid}; the program runs on
+// from the stop's savepoint at 3 on the local target.
 func TestSavepointRescaleThroughREST(t *testing.T) {
 	want := wantPairs()
 	home := t.TempDir()
@@ -167,18 +175,17 @@ func TestSavepointRescaleThroughREST(t *testing.T) {
 	stopped := time.Since(began)
 	checkPiece(t, out, want)
 
+	// The second piece runs at 3 on the local target (the embedded
+	// executor: the other restore path).
 	began = time.Now()
-	id = rescaleSubmit(t, home, s, out, 2, []string{"-s", path}, nil)
-	waitFor(t, 60*time.Second, "job "+id+" RUNNING", func() bool { return allRunning(c.job(t, id)) })
-	running := time.Since(began)
-	checkParallelism(t, c, id, 2)
-	checkRestored(t, c, id, path)
-	if d, err := rc.WaitJob(ctx, id, 100*time.Millisecond, nil); err != nil || d.State != v1.JobFinished {
-		t.Fatalf("job %s restored from %s: %s, %v; want FINISHED: %s", id, path, d.State, err, c.exceptions(t, id).RootException)
+	args := append([]string{"run", "--target", "local", "-s", relocate(t, path)}, exactlyOnceArgs(t, out, 3)...)
+	if o, err := spateEnv(t, home, args...); err != nil {
+		t.Fatalf("spate run --target local -s at parallelism 3: %v\n%s", err, o)
 	}
+	local := time.Since(began)
 	if got := committedLines(t, out); !slices.Equal(got, want) {
 		t.Fatalf("the two pieces committed %d lines, one uninterrupted run %d: %s", len(got), len(want), pairDiff(got, want))
 	}
-	t.Logf("parallelism 4 -> 2 through REST: POST /stop to FINISHED %v, spate run -s to every subtask RUNNING %v",
-		stopped.Round(time.Millisecond), running.Round(time.Millisecond))
+	t.Logf("parallelism 4 -> 3 through REST: POST /stop to FINISHED %v; the rest of the run on the local target from the savepoint %v",
+		stopped.Round(time.Millisecond), local.Round(time.Millisecond))
 }

@@ -121,6 +121,12 @@ func checkMaxParallelism(id ID, vi int, v Vertex, olds []SubtaskState) error {
 	if v.Parallelism > v.MaxParallelism {
 		return fmt.Errorf("restore checkpoint %d: %s has parallelism %d, above pipeline.max-parallelism=%d: its key groups cannot be spread over more subtasks than there are; lower its parallelism to at most %d (pipeline.max-parallelism cannot change across a restore of keyed state)", id, v.describe(vi), v.Parallelism, v.MaxParallelism, v.MaxParallelism)
 	}
+	if !subtaskFiles(olds) {
+		// A savepoint's operator states: their maker checked their max
+		// parallelism (savepoint.Redistribute), which the key groups of
+		// the parts cannot tell (the last subtask may have had no state).
+		return nil
+	}
 	// The last old subtask's key groups end at the max parallelism the
 	// state was taken with (a handle without key groups tells nothing).
 	taken := 0

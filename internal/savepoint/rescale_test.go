@@ -23,9 +23,24 @@ const splitsPerSubtask = 3
 // keyed state of every key group its subtask owns, and the sink's pending
 // committable (operator state), each entry's data naming it.
 func rescalableCheckpoint(g *jobgraph.JobGraph) checkpoint.Metadata {
+	return rescalableCheckpointWithout(g, -1)
+}
+
+// rescalableCheckpointWithout is rescalableCheckpoint but subtask empty of
+// the keyed vertex holds nothing (no key of its key groups came; its sink
+// wrote nothing).
+func rescalableCheckpointWithout(g *jobgraph.JobGraph, empty int) checkpoint.Metadata {
 	m := checkpoint.Metadata{ID: 9, Attempt: 1, TimestampMs: 9000, Operators: Operators(g)}
 	for vi, v := range g.Vertices {
 		for s := range v.Parallelism {
+			if vi == 1 && s == empty {
+				data := snapshot.Encode(nil, nil)
+				start, end := keygroup.Range(s, v.MaxParallelism, v.Parallelism)
+				m.Subtasks = append(m.Subtasks, checkpoint.SubtaskState{Vertex: vi, Subtask: s, Attempt: 1,
+					States: []checkpoint.Handle{{Operator: -1, Kind: checkpoint.KindSubtask, Inline: data, Size: int64(len(data)), SHA256: snapshot.Sum(data),
+						KeyGroupStart: start, KeyGroupEnd: end - 1}}})
+				continue
+			}
 			start, end := keygroup.Range(s, v.MaxParallelism, v.Parallelism)
 			var es []snapshot.Entry
 			for _, op := range v.Operators {
@@ -240,5 +255,34 @@ func TestRedistributeRefuses(t *testing.T) {
 				t.Errorf("Redistribute at %d of %d: %v, want an error saying %q", tc.par, tc.maxPar, err, tc.wantErrContains)
 			}
 		})
+	}
+}
+
+// TestSavepointRescaleLastSubtaskEmpty: a savepoint whose last keyed
+// subtask had no state (none of its key groups' keys came) has no part of
+// it, so the parts' key groups end before the max parallelism; it still
+// restores at another parallelism (its max parallelism is recorded).
+func TestSavepointRescaleLastSubtaskEmpty(t *testing.T) {
+	ctx := context.Background()
+	const p1, p2 = 4, 3
+	path, err := Write(ctx, t.TempDir(), Job{ID: "job", Parallelism: []int{p1, p1}}, rescalableCheckpointWithout(graph(t, p1), p1-1), readInline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := Load(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2 := graph(t, p2)
+	got, err := Assign(g2, sp, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := make([]checkpoint.Vertex, len(g2.Vertices))
+	for i, v := range g2.Vertices {
+		vs[i] = checkpoint.Vertex{Name: v.Name, Parallelism: v.Parallelism, MaxParallelism: v.MaxParallelism}
+	}
+	if _, err := checkpoint.Assign(got, vs); err != nil {
+		t.Fatalf("checkpoint.Assign of the savepoint's layout: %v", err)
 	}
 }
