@@ -94,6 +94,9 @@ commands:
   logs [--session ID] JOBID                        print a job's output kept by the TaskManagers
   info [-format json|dot] ./prog [args...]         print the plan of a program's jobs
   nexmark --query q0..q8|all --events N            run the Nexmark benchmark locally
+    [--bootstrap-servers HOST:PORT --topic T]      ... over the events of a Kafka topic
+  nexmark --produce --bootstrap-servers HOST:PORT --topic T --events N
+                                                   load a Kafka topic with Nexmark events
 
 Cluster commands take --config FILE and -D key=value (Flink's key names).
 The kubernetes-session, kubernetes-per-job and kubernetes-application targets

@@ -23,6 +23,7 @@ import (
 // nexmarkResult is the measurement of one query run.
 type nexmarkResult struct {
 	Query       string  `json:"query"`
+	Source      string  `json:"source"` // "generator", or "kafka topic T"
 	Events      int64   `json:"events"`
 	Results     int64   `json:"results"`
 	Parallelism int     `json:"parallelism"`
@@ -37,16 +38,27 @@ type nexmarkResult struct {
 // nexmark runs Nexmark queries on the embedded local executor with a
 // discarding sink and prints their throughput:
 //
-//	spate nexmark [--query q5|all] [--events N] [--parallelism P]
+//	spate nexmark [--query q5|all] [--events N] [--seed S] [--parallelism P]
+//	    [--properties.bootstrap.servers HOST:PORT,... --topic T [--properties.group.id G]]
 //	    [--gogc PERCENT] [--json FILE] [--markdown FILE] [--cpuprofile FILE] [--trace FILE]
+//	spate nexmark --produce --properties.bootstrap.servers HOST:PORT,... --topic T
+//	    [--events N] [--seed S] [--partitions N]
 //
 // For each query it prints the events per second of wall time, the events
 // per second of CPU time (per core actually used), the wall and CPU times
-// and the peak resident set size during the query.
+// and the peak resident set size during the query. The events are
+// generated in the process, or with --topic read from a Kafka topic,
+// from its start to its end (see nexmarkKafka); --produce loads such a
+// topic with --events generated events and exits.
 func nexmark(args []string) error {
 	fs := flag.NewFlagSet("nexmark", flag.ContinueOnError)
 	query := fs.String("query", "all", "query to run, q0 to q8, or all")
-	events := fs.Int64("events", 10_000_000, "number of events to generate")
+	events := fs.Int64("events", 10_000_000, "number of events to generate (with --topic the topic's events are read, whatever their number)")
+	seed := fs.Int64("seed", 0, "seed of the generator (nexmark.Config.Seed; 0 reproduces the reference's events)")
+	var kf nexmarkKafka
+	kf.register(fs)
+	produce := fs.Bool("produce", false, "write --events generated events to --topic (created if missing) and exit")
+	partitions := fs.Int("partitions", 4, "with --produce, the partitions of the topic if it is created")
 	par := fs.Int("parallelism", 2, "parallelism of the job")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	mdOut := fs.String("markdown", "", "also write the results as a Markdown table to this file")
@@ -66,6 +78,26 @@ func nexmark(args []string) error {
 	}
 	if *gogc < 0 {
 		return fmt.Errorf("nexmark: --gogc must not be negative")
+	}
+	if err := kf.check(); err != nil {
+		return fmt.Errorf("nexmark: %w", err)
+	}
+	cfg := nx.DefaultConfig()
+	cfg.NumEvents, cfg.Seed = *events, *seed
+	if *produce {
+		if !kf.enabled() {
+			return fmt.Errorf("nexmark: --produce needs --topic and --properties.bootstrap.servers")
+		}
+		if *partitions <= 0 {
+			return fmt.Errorf("nexmark: --partitions must be positive")
+		}
+		start := time.Now()
+		n, err := kf.produce(context.Background(), cfg, int32(*partitions))
+		if err != nil {
+			return fmt.Errorf("nexmark: %w", err)
+		}
+		fmt.Printf("wrote %d events to topic %s in %.2f s\n", n, kf.topic, time.Since(start).Seconds())
+		return nil
 	}
 	show, err := newNexmarkShow(pf, os.Stderr)
 	if err != nil {
@@ -108,9 +140,13 @@ func nexmark(args []string) error {
 		defer trace.Stop()
 	}
 	fmt.Printf("%-5s %12s %10s %9s %9s %14s %16s %12s\n", "query", "events", "results", "wall s", "cpu s", "events/s", "events/cpu-s", "peak RSS MiB")
+	in := generatedEvents(cfg)
+	if kf.enabled() {
+		in = kafkaEvents(&kf)
+	}
 	var all []nexmarkResult
 	for _, name := range names {
-		r, err := runNexmark(name, *events, *par, show)
+		r, err := runNexmark(name, in, *par, show, &queries.Discard{})
 		if err != nil {
 			return err
 		}
@@ -158,14 +194,46 @@ func mega(x float64) string {
 	return fmt.Sprintf("%.2f M", x/1e6)
 }
 
-func runNexmark(name string, events int64, par int, show nexmarkShow) (nexmarkResult, error) {
-	cfg := nx.DefaultConfig()
-	cfg.NumEvents = events
+// nexmarkInput is where a run's events come from: what it calls them in
+// the report, how many it expects (for the progress) and the stream of
+// them, counted by p.
+type nexmarkInput struct {
+	name   string
+	total  func() (int64, error)
+	events func(env *spate.Env, p *nexmarkProgress) spate.Stream[nx.Event]
+}
+
+// generatedEvents are the events of cfg, generated in the process.
+func generatedEvents(cfg nx.Config) nexmarkInput {
+	return nexmarkInput{
+		name:  "generator",
+		total: func() (int64, error) { return cfg.NumEvents, nil },
+		events: func(env *spate.Env, p *nexmarkProgress) spate.Stream[nx.Event] {
+			return nexmarkEvents(env, cfg, p)
+		},
+	}
+}
+
+// kafkaEvents are the events of k's topic.
+func kafkaEvents(k *nexmarkKafka) nexmarkInput {
+	return nexmarkInput{
+		name:   "kafka topic " + k.topic,
+		total:  func() (int64, error) { return k.records(context.Background()) },
+		events: k.events,
+	}
+}
+
+// runNexmark runs query name over in's events with parallelism par,
+// its results to sink (a *queries.Discard for a measurement).
+func runNexmark(name string, in nexmarkInput, par int, show nexmarkShow, sink spate.Sink[any]) (nexmarkResult, error) {
+	total, err := in.total()
+	if err != nil {
+		return nexmarkResult{}, fmt.Errorf("nexmark %s: %w", name, err)
+	}
 	env := spate.NewEnv(spate.WithParallelism(par))
-	sink := &queries.Discard{}
-	prog := show.start(name, events)
+	prog := show.start(name, total)
 	defer prog.Close()
-	queries.Queries[name](env, nexmarkEvents(env, cfg, prog), sink)
+	queries.Queries[name](env, in.events(env, prog), sink)
 	runtime.GC()
 	resetPeakRSS()
 	cpu0 := cpuTime()
@@ -176,9 +244,13 @@ func runNexmark(name string, events int64, par int, show nexmarkShow) (nexmarkRe
 	wall := time.Since(start).Seconds()
 	prog.Close()
 	cpu := cpuTime() - cpu0
+	events := prog.events.Load()
 	r := nexmarkResult{
-		Query: name, Events: events, Results: sink.Count(), Parallelism: par,
+		Query: name, Source: in.name, Events: events, Parallelism: par,
 		WallSec: wall, CPUSec: cpu, EventsPerS: float64(events) / wall, PeakRSSKiB: peakRSS(),
+	}
+	if d, ok := sink.(*queries.Discard); ok {
+		r.Results = d.Count()
 	}
 	if cpu > 0 {
 		r.PerCore = float64(events) / cpu

@@ -140,6 +140,10 @@ func (s countingSource[T]) Open(ctx context.Context, sp spate.Split) (spate.Sour
 	if err != nil {
 		return nil, err
 	}
+	if er, ok := r.(spate.EventReader[T]); ok {
+		// Keep the reader's per-split timestamps and watermarks (Kafka's).
+		return countingEventReader[T]{countingReader: countingReader[T]{SourceReader: r, n: s.n}, er: er}, nil
+	}
 	return countingReader[T]{SourceReader: r, n: s.n}, nil
 }
 
@@ -153,6 +157,21 @@ func (r countingReader[T]) Read(ctx context.Context, buf []T) (int, error) {
 	r.n.Add(int64(n))
 	return n, err
 }
+
+// countingEventReader is a countingReader of an EventReader, and one
+// itself.
+type countingEventReader[T any] struct {
+	countingReader[T]
+	er spate.EventReader[T]
+}
+
+func (r countingEventReader[T]) ReadEvents(ctx context.Context, buf []T, events []spate.SourceEvent) (int, error) {
+	n, err := r.er.ReadEvents(ctx, buf, events)
+	r.n.Add(int64(n))
+	return n, err
+}
+
+func (r countingEventReader[T]) Splits() int { return r.er.Splits() }
 
 // nexmarkEvents is queries.Events with the source's records counted by p.
 func nexmarkEvents(env *spate.Env, cfg nx.Config, p *nexmarkProgress) spate.Stream[nx.Event] {

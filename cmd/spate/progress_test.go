@@ -287,7 +287,9 @@ func TestNexmarkProgress(t *testing.T) {
 	nexmarkProgressAfter = 0
 	var buf lockedBuffer
 	show := nexmarkShow{w: &buf, every: 20 * time.Millisecond}
-	r, err := runNexmark("q1", 200_000, 2, show)
+	cfg := nx.DefaultConfig()
+	cfg.NumEvents = 200_000
+	r, err := runNexmark("q1", generatedEvents(cfg), 2, show, &queries.Discard{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +300,6 @@ func TestNexmarkProgress(t *testing.T) {
 		t.Errorf("no progress line:\n%s", buf.String())
 	}
 	// The count is the source's: all events, once the run is over.
-	cfg := nx.DefaultConfig()
 	cfg.NumEvents = 50_000
 	env := spate.NewEnv(spate.WithParallelism(2))
 	p := nexmarkShow{off: true}.start("q0", cfg.NumEvents)
