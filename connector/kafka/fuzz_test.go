@@ -92,3 +92,45 @@ func FuzzDeserializers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBlockCopies: values copied through a reader's shared block by
+// Bytes and String equal the records' values after the records' buffers
+// are overwritten, and an append to one copy never changes another.
+func FuzzBlockCopies(f *testing.F) {
+	f.Add([]byte("abc"), 3)
+	f.Add(bytes.Repeat([]byte{7}, blockSize/8+1), 2)
+	f.Add([]byte{}, 5)
+	f.Fuzz(func(t *testing.T, b []byte, n int) {
+		n = n%200 + 1
+		var k block
+		var vals [][]byte
+		var strs []string
+		var want [][]byte
+		for i := range n {
+			v := append(append([]byte(nil), b...), byte(i)) // varying lengths and contents
+			v = v[:len(v)-i%2]
+			r := &Record{Value: v, copies: &k}
+			got, _ := Bytes()(r)
+			s, _ := String()(r)
+			want = append(want, append([]byte(nil), v...))
+			vals, strs = append(vals, got), append(strs, s)
+			clear(v) // the fetch's buffer may go: the copies stay
+		}
+		for i := range vals {
+			if !bytes.Equal(vals[i], want[i]) || strs[i] != string(want[i]) {
+				t.Fatalf("copy %d = %q, %q; want %q", i, vals[i], strs[i], want[i])
+			}
+			if len(vals[i]) == 0 && vals[i] != nil {
+				t.Fatalf("copy %d of an empty value is not nil", i)
+			}
+		}
+		for i := range vals {
+			vals[i] = append(vals[i], 0xAA)
+		}
+		for i := range vals {
+			if !bytes.Equal(vals[i][:len(vals[i])-1], want[i]) || strs[i] != string(want[i]) {
+				t.Fatalf("an append changed copy %d", i)
+			}
+		}
+	})
+}

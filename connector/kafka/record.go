@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -26,6 +27,10 @@ type Record struct {
 	// Timestamp is the record's timestamp (CreateTime or LogAppendTime,
 	// as the topic says); a sink's zero Timestamp means now.
 	Timestamp time.Time
+
+	// copies is where Bytes and String copy a source's values, nil
+	// elsewhere.
+	copies *block
 }
 
 // Header is one header of a record.
@@ -40,14 +45,54 @@ type Header struct {
 // during the call: keep copies.
 type Deserializer[T any] func(r *Record) (T, error)
 
-// String deserializes a record's value as text.
+// String deserializes a record's value as text (a copy, see Bytes).
 func String() Deserializer[string] {
-	return func(r *Record) (string, error) { return string(r.Value), nil }
+	return func(r *Record) (string, error) {
+		if r.copies == nil {
+			return string(r.Value), nil
+		}
+		b := r.copies.copy(r.Value)
+		// The block's bytes are never written again: a string may
+		// share them.
+		return unsafe.String(unsafe.SliceData(b), len(b)), nil
+	}
 }
 
-// Bytes deserializes a record's value as its bytes (a copy).
+// Bytes deserializes a record's value as its bytes (a copy). The
+// source's reader copies small values into shared blocks of blockSize
+// bytes, an allocation per block rather than per record, so a value
+// kept long keeps its block alive.
 func Bytes() Deserializer[[]byte] {
-	return func(r *Record) ([]byte, error) { return append([]byte(nil), r.Value...), nil }
+	return func(r *Record) ([]byte, error) {
+		if r.copies == nil {
+			return append([]byte(nil), r.Value...), nil
+		}
+		return r.copies.copy(r.Value), nil
+	}
+}
+
+// blockSize is the size of the blocks a reader copies values into; a
+// value over blockSize/8 bytes gets an allocation of its own.
+const blockSize = 8 << 10
+
+// block hands out copies of byte slices from a shared buffer. Each copy's
+// capacity is its length, so that an append to it allocates rather than
+// overwrites the next copy.
+type block struct{ buf []byte }
+
+func (k *block) copy(b []byte) []byte {
+	if len(b) > blockSize/8 {
+		return append([]byte(nil), b...)
+	}
+	if len(b) == 0 {
+		return nil // as append([]byte(nil), b...)
+	}
+	if cap(k.buf)-len(k.buf) < len(b) {
+		k.buf = make([]byte, 0, blockSize)
+	}
+	start := len(k.buf)
+	k.buf = append(k.buf, b...)
+	return k.buf[start:len(k.buf):len(k.buf)]
 }
 
 // JSON deserializes a record's value as a JSON document into a T
@@ -61,6 +106,29 @@ func JSON[T any]() Deserializer[T] {
 		}
 		return v, nil
 	}
+}
+
+// refill makes r the Record of a fetched record as fromKgo does, but
+// writes only the fields that change from one record to the next, for a
+// source that reuses r: a pointer written to the heap costs a write
+// barrier while the collector runs, which kgo's allocations make often.
+// hs is the reused array of r's headers.
+func refill(rec *kgo.Record, r *Record, hs []Header) []Header {
+	if r.Topic != rec.Topic { // equal strings of one pointer compare at once
+		r.Topic = rec.Topic
+	}
+	r.Partition, r.Offset = rec.Partition, rec.Offset
+	r.Key, r.Value = rec.Key, rec.Value
+	r.Timestamp = rec.Timestamp
+	if len(rec.Headers) == 0 && len(hs) == 0 && r.Headers == nil {
+		return hs
+	}
+	hs = hs[:0]
+	for _, h := range rec.Headers {
+		hs = append(hs, Header{Key: h.Key, Value: h.Value})
+	}
+	r.Headers = hs
+	return hs
 }
 
 // fromKgo makes the Record a Deserializer sees of a fetched record,

@@ -280,10 +280,14 @@ type reader[T any] struct {
 	byTP  map[topicPartition]int
 	// done counts the partitions at their stop offset.
 	done int
-	// fetched holds records polled and not emitted yet.
-	fetched []*kgo.Record
+	// batches hold the records polled and not emitted yet, a batch per
+	// fetched partition, from batches[next] on.
+	batches []batch
+	next    int
 	rec     Record
 	headers []Header
+	// copies is the block Bytes and String copy values into.
+	copies block
 
 	interval     time.Duration
 	nextDiscover time.Time
@@ -299,6 +303,15 @@ type partition struct {
 	stop int64
 	// hw is the partition's high watermark at its last fetch, -1 before.
 	hw int64
+}
+
+// batch is the records of one partition from a poll: the partition is
+// looked up once per batch rather than once per record.
+type batch struct {
+	// part is the partition's split index, -1 if the reader no longer
+	// has it.
+	part int
+	recs []*kgo.Record
 }
 
 // pollWait is the longest a Read waits for records, so that the runtime
@@ -333,53 +346,59 @@ func (r *reader[T]) read(ctx context.Context, buf []T, events []spate.SourceEven
 			slog.Warn("kafka source: partition discovery failed", "subtask", r.split.Subtask, "err", err)
 		}
 	}
-	if len(r.fetched) == 0 {
+	if r.next == len(r.batches) {
 		if r.src.bounded() && r.done == len(r.parts) {
 			return 0, io.EOF
 		}
-		if err := r.poll(ctx, len(buf)); err != nil {
+		if err := r.poll(ctx); err != nil {
 			r.err = err
 			return 0, err
 		}
 	}
 	n := 0
-	for n < len(buf) && len(r.fetched) > 0 {
-		kr := r.fetched[0]
-		r.fetched[0] = nil
-		r.fetched = r.fetched[1:]
-		i, ok := r.byTP[topicPartition{kr.Topic, kr.Partition}]
-		if !ok {
+	for n < len(buf) && r.next < len(r.batches) {
+		b := &r.batches[r.next]
+		if b.part < 0 || len(b.recs) == 0 {
+			*b = batch{} // let the records go
+			r.next++
 			continue
 		}
-		p := r.parts[i]
-		if kr.Offset < p.next || (p.stop >= 0 && p.next >= p.stop) {
-			continue // already emitted, or beyond the stop
-		}
-		if p.stop >= 0 && kr.Offset >= p.stop {
-			r.reached(p, p.stop)
-			continue
-		}
-		if kr.Attrs.IsControl() {
-			// A transaction's marker: kept so that the position moves
-			// past it, for a bounded source to see its stop.
-			r.reached(p, kr.Offset+1)
-			continue
-		}
-		r.reached(p, kr.Offset+1)
-		r.headers = fromKgo(kr, &r.rec, r.headers)
-		v, err := r.src.deser(&r.rec)
-		if err != nil {
-			return n, &spate.RecordError{
-				Source: fmt.Sprintf("kafka topic %s partition %d offset %d", kr.Topic, kr.Partition, kr.Offset),
-				Record: recordText(kr.Value),
-				Err:    err,
+		i, p := b.part, r.parts[b.part]
+		for n < len(buf) && len(b.recs) > 0 {
+			kr := b.recs[0]
+			b.recs = b.recs[1:]
+			if kr.Offset < p.next || (p.stop >= 0 && p.next >= p.stop) {
+				continue // already emitted, or beyond the stop
 			}
+			if p.stop >= 0 && kr.Offset >= p.stop {
+				r.reached(p, p.stop)
+				continue
+			}
+			if kr.Attrs.IsControl() {
+				// A transaction's marker: kept so that the position moves
+				// past it, for a bounded source to see its stop.
+				r.reached(p, kr.Offset+1)
+				continue
+			}
+			r.reached(p, kr.Offset+1)
+			r.headers = refill(kr, &r.rec, r.headers)
+			if r.rec.copies == nil {
+				r.rec.copies = &r.copies
+			}
+			v, err := r.src.deser(&r.rec)
+			if err != nil {
+				return n, &spate.RecordError{
+					Source: fmt.Sprintf("kafka topic %s partition %d offset %d", kr.Topic, kr.Partition, kr.Offset),
+					Record: recordText(kr.Value),
+					Err:    err,
+				}
+			}
+			buf[n] = v
+			if events != nil {
+				events[n] = spate.SourceEvent{Timestamp: kr.Timestamp.UnixMilli(), Split: i}
+			}
+			n++
 		}
-		buf[n] = v
-		if events != nil {
-			events[n] = spate.SourceEvent{Timestamp: kr.Timestamp.UnixMilli(), Split: i}
-		}
-		n++
 	}
 	return n, nil
 }
@@ -394,15 +413,24 @@ func (r *reader[T]) reached(p *partition, next int64) {
 	}
 }
 
-// poll fetches up to max records, waiting at most pollWait.
-func (r *reader[T]) poll(ctx context.Context, max int) error {
+// poll takes the records the client has fetched, waiting at most
+// pollWait for some. It takes them all: Read hands them out over as many
+// calls as they need, a batch per partition.
+func (r *reader[T]) poll(ctx context.Context) error {
+	clear(r.batches)
+	r.batches, r.next = r.batches[:0], 0
 	if len(r.parts) == 0 {
 		// Nothing to read: do not hold the task.
 		return nil
 	}
-	pctx, cancel := context.WithTimeout(ctx, pollWait)
-	fs := r.cl.PollRecords(pctx, max)
-	cancel()
+	var fs kgo.Fetches
+	if r.cl.BufferedFetchRecords() > 0 {
+		fs = r.cl.PollFetches(ctx) // returns at once, without a timer
+	} else {
+		pctx, cancel := context.WithTimeout(ctx, pollWait)
+		fs = r.cl.PollFetches(pctx)
+		cancel()
+	}
 	if fs.IsClientClosed() {
 		return errors.New("kafka source: client closed")
 	}
@@ -420,11 +448,16 @@ func (r *reader[T]) poll(ctx context.Context, max int) error {
 		return errors.Join(errs...)
 	}
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if i, ok := r.byTP[topicPartition{fp.Topic, fp.Partition}]; ok && fp.HighWatermark >= 0 {
+		i, ok := r.byTP[topicPartition{fp.Topic, fp.Partition}]
+		if !ok {
+			i = -1
+		} else if fp.HighWatermark >= 0 {
 			r.parts[i].hw = fp.HighWatermark
 		}
+		if len(fp.Records) > 0 {
+			r.batches = append(r.batches, batch{part: i, recs: fp.Records})
+		}
 	})
-	r.fetched = fs.Records()
 	return nil
 }
 
