@@ -142,30 +142,19 @@ func (b Bid) MarshalJSON() ([]byte, error) { return b.AppendJSON(nil), nil }
 // event_type must be present and the others null or absent; event_type may
 // be omitted when exactly one record is present.
 func (e *Event) UnmarshalJSON(data []byte) error {
-	var aux struct {
-		EventType *int     `json:"event_type"`
-		Person    *Person  `json:"person"`
-		Auction   *Auction `json:"auction"`
-		Bid       *Bid     `json:"bid"`
+	if ev, ok := decodeFast(data); ok {
+		*e = ev
+		return nil
 	}
-	if err := json.Unmarshal(data, &aux); err != nil {
-		return err
-	}
-	ev := Event{Person: aux.Person, Auction: aux.Auction, Bid: aux.Bid}
-	set := 0
-	for _, ok := range []bool{ev.Person != nil, ev.Auction != nil, ev.Bid != nil} {
-		if ok {
-			set++
-		}
-	}
-	if set != 1 {
-		return fmt.Errorf("nexmark: event has %d of person, auction and bid; want exactly 1", set)
-	}
-	if aux.EventType != nil && *aux.EventType != int(ev.Kind()) {
-		return fmt.Errorf("nexmark: event_type %d does not match the %s record", *aux.EventType, ev.Kind())
-	}
-	*e = ev
-	return nil
+	return e.unmarshalSlow(data)
+}
+
+func errEventRecords(set int) error {
+	return fmt.Errorf("nexmark: event has %d of person, auction and bid; want exactly 1", set)
+}
+
+func errEventType(t int, k EventKind) error {
+	return fmt.Errorf("nexmark: event_type %d does not match the %s record", t, k)
 }
 
 // jsonTime reads a timestamp written in the SQL form ("2006-01-02

@@ -42,9 +42,19 @@ func TestBenchBroker(t *testing.T) {
 	io.Copy(io.Discard, os.Stdin)
 }
 
+// benchBrokersEnv names a running cluster for the benchmarks (host:port,
+// comma separated) instead of a child process: for a run under
+// callgrind, which stops at the child's exit signal, or against a real
+// Kafka. They then create topics of names of their own.
+const benchBrokersEnv = "SPATE_KAFKA_BENCH_BROKERS"
+
 // benchCluster starts a kfake cluster in a child process, stopped at the
-// benchmark's end, and returns its seed brokers.
+// benchmark's end, and returns its seed brokers; or the brokers of
+// $SPATE_KAFKA_BENCH_BROKERS.
 func benchCluster(b *testing.B) []string {
+	if addrs := os.Getenv(benchBrokersEnv); addrs != "" {
+		return strings.Split(addrs, ",")
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchBroker$")
 	cmd.Env = append(os.Environ(), benchBrokerEnv+"=1")
 	cmd.Stderr = os.Stderr
@@ -79,6 +89,15 @@ func benchCluster(b *testing.B) []string {
 	return strings.Split(addrs, ",")
 }
 
+// benchTopicName is the topic BenchmarkSource reads, of a name of its own
+// on a cluster that outlives the process.
+var benchTopicName = func() string {
+	if os.Getenv(benchBrokersEnv) != "" {
+		return fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano())
+	}
+	return "bench"
+}()
+
 // cpuTime is the process's user and system CPU time.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -92,8 +111,8 @@ func cpuTime() time.Duration {
 // benchRecords records of benchValueBytes.
 func benchTopic(b *testing.B) []string {
 	brokers := benchCluster(b)
-	createTopic(b, brokers, "bench", benchPartitions)
-	pr := client(b, brokers, kgo.DefaultProduceTopic("bench"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	createTopic(b, brokers, benchTopicName, benchPartitions)
+	pr := client(b, brokers, kgo.DefaultProduceTopic(benchTopicName), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	value := make([]byte, benchValueBytes)
 	for range benchRecords {
 		pr.Produce(context.Background(), &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
@@ -144,7 +163,7 @@ func BenchmarkSource(b *testing.B) {
 			for p := range int32(benchPartitions) {
 				ps[p] = kgo.NewOffset().AtStart()
 			}
-			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"bench": ps}))
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{benchTopicName: ps}))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -169,7 +188,7 @@ func BenchmarkSource(b *testing.B) {
 			b.ReportAllocs()
 			var total int64
 			var reading, cpu time.Duration
-			src := NewSource(SourceConfig{Brokers: brokers, Topics: []string{"bench"}}, d.deser)
+			src := NewSource(SourceConfig{Brokers: brokers, Topics: []string{benchTopicName}}, d.deser)
 			for range b.N {
 				r, err := src.Open(context.Background(), spate.Split{Parallelism: 1})
 				if err != nil {
@@ -202,7 +221,7 @@ func BenchmarkSource(b *testing.B) {
 			env := spate.NewEnv(spate.WithParallelism(1))
 			ctx, cancel := context.WithCancel(context.Background())
 			var n atomic.Int64
-			in := spate.FromSource(env, "Kafka", NewSource(SourceConfig{Brokers: brokers, Topics: []string{"bench"}}, Bytes()), spate.NoWatermarks[[]byte]())
+			in := spate.FromSource(env, "Kafka", NewSource(SourceConfig{Brokers: brokers, Topics: []string{benchTopicName}}, Bytes()), spate.NoWatermarks[[]byte]())
 			spate.SinkTo(in, countSink{n: &n, until: benchRecords, done: cancel})
 			if err := env.ExecuteContext(ctx, "bench"); err != nil && !errors.Is(err, context.Canceled) {
 				b.Fatal(err)
@@ -239,7 +258,7 @@ func BenchmarkSink(b *testing.B) {
 	brokers := benchCluster(b)
 	const records, perCheckpoint = 100_000, 10_000
 	for _, g := range []DeliveryGuarantee{DeliveryAtLeastOnce, DeliveryExactlyOnce} {
-		topic := "sink-" + string(g)
+		topic := "sink-" + string(g) + strings.TrimPrefix(benchTopicName, "bench")
 		createTopic(b, brokers, topic, benchPartitions)
 		b.Run("guarantee="+string(g), func(b *testing.B) {
 			value := make([]byte, benchValueBytes)

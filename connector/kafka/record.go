@@ -77,8 +77,12 @@ const blockSize = 8 << 10
 
 // block hands out copies of byte slices from a shared buffer. Each copy's
 // capacity is its length, so that an append to it allocates rather than
-// overwrites the next copy.
-type block struct{ buf []byte }
+// overwrites the next copy. The buffer's slice is written only when a new
+// one is made, the offset otherwise: no write barrier per copy.
+type block struct {
+	buf []byte
+	off int
+}
 
 func (k *block) copy(b []byte) []byte {
 	if len(b) > blockSize/8 {
@@ -87,12 +91,12 @@ func (k *block) copy(b []byte) []byte {
 	if len(b) == 0 {
 		return nil // as append([]byte(nil), b...)
 	}
-	if cap(k.buf)-len(k.buf) < len(b) {
-		k.buf = make([]byte, 0, blockSize)
+	if len(k.buf)-k.off < len(b) {
+		k.buf, k.off = make([]byte, blockSize), 0
 	}
-	start := len(k.buf)
-	k.buf = append(k.buf, b...)
-	return k.buf[start:len(k.buf):len(k.buf)]
+	start := k.off
+	k.off += copy(k.buf[start:], b)
+	return k.buf[start:k.off:k.off]
 }
 
 // JSON deserializes a record's value as a JSON document into a T

@@ -364,9 +364,12 @@ func (r *reader[T]) read(ctx context.Context, buf []T, events []spate.SourceEven
 			continue
 		}
 		i, p := b.part, r.parts[b.part]
-		for n < len(buf) && len(b.recs) > 0 {
-			kr := b.recs[0]
-			b.recs = b.recs[1:]
+		// recs is the batch's records left, written back below: a slice
+		// written to the heap per record would cost a write barrier.
+		recs := b.recs
+		for n < len(buf) && len(recs) > 0 {
+			kr := recs[0]
+			recs = recs[1:]
 			if kr.Offset < p.next || (p.stop >= 0 && p.next >= p.stop) {
 				continue // already emitted, or beyond the stop
 			}
@@ -387,6 +390,7 @@ func (r *reader[T]) read(ctx context.Context, buf []T, events []spate.SourceEven
 			}
 			v, err := r.src.deser(&r.rec)
 			if err != nil {
+				b.recs = recs
 				return n, &spate.RecordError{
 					Source: fmt.Sprintf("kafka topic %s partition %d offset %d", kr.Topic, kr.Partition, kr.Offset),
 					Record: recordText(kr.Value),
@@ -399,6 +403,7 @@ func (r *reader[T]) read(ctx context.Context, buf []T, events []spate.SourceEven
 			}
 			n++
 		}
+		b.recs = recs
 	}
 	return n, nil
 }
