@@ -377,3 +377,26 @@ func TestBackpressureLosesNothing(t *testing.T) {
 		t.Errorf("the source ran %d records ahead of the sink; backpressure should hold it to the buffered amount", lead)
 	}
 }
+
+// TestPanicInTimestampAssignerNamesSource fails a source's timestamp
+// assigner after a chained map has run for earlier records: the error
+// names the source, not the map that ran last.
+func TestPanicInTimestampAssignerNamesSource(t *testing.T) {
+	env := newEnv(1)
+	gen := datagen.New(func(i int64) int64 { return i }, datagen.Count(100))
+	src := spate.FromSource(env, "Numbers", gen, spate.ForMonotonousTimestamps[int64]().WithTimestampAssigner(func(v int64, _ int64) int64 {
+		if v == 42 {
+			panic("no timestamp for 42")
+		}
+		return v
+	}))
+	spate.Collect(spate.Map(src, func(v int64) int64 { return v }).Name("chained"))
+	err := env.Execute(t.Name())
+	var se *exec.SubtaskError
+	if !errors.As(err, &se) {
+		t.Fatalf("Execute = %v, want a *exec.SubtaskError", err)
+	}
+	if se.Operator != "Numbers" || !strings.Contains(err.Error(), "no timestamp for 42") {
+		t.Errorf("error %q names operator %q, want the source Numbers", err, se.Operator)
+	}
+}

@@ -105,8 +105,9 @@ func (o *sourceOp[T]) run(ctx context.Context) error {
 		}
 		switch {
 		case er != nil:
+			// Current names the source at the start of each turn: set
+			// before the read, and again after each Collect.
 			for i := 0; i < n; i++ {
-				o.task.Current = o.name
 				ts := run.timestamp(buf[i], events[i].Timestamp)
 				out.Collect(buf[i], ts)
 				o.task.Current = o.name
@@ -118,7 +119,6 @@ func (o *sourceOp[T]) run(ctx context.Context) error {
 			}
 		case run.perRecord():
 			for i := 0; i < n; i++ {
-				o.task.Current = o.name
 				ts := run.timestamp(buf[i], exec.NoTimestamp)
 				out.Collect(buf[i], ts)
 				o.task.Current = o.name
