@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sort"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,14 +21,98 @@ import (
 
 // newCluster starts an in-process Kafka cluster of three brokers for the
 // test and returns its seed brokers.
-func newCluster(t testing.TB) (*kfake.Cluster, []string) {
+func newCluster(t testing.TB) (*cluster, []string) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	c := &cluster{}
+	c.mu.conns = map[string][]net.Conn{}
+	kc, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.ListenFn(c.listen))
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)
 	}
+	c.Cluster = kc
 	t.Cleanup(c.Close)
 	return c, c.ListenAddrs()
+}
+
+// cluster is a kfake cluster whose brokers can crash and restart.
+//
+// kfake's RemoveNode alone is no crash: it closes the broker's listener
+// but not the connections the broker accepted, and the removed broker
+// goes on answering on them, NOT_LEADER_FOR_PARTITION (or
+// NOT_COORDINATOR) for everything, naming the new leader. Once AddNode
+// brings the node id back on the same port, a client's metadata shows
+// the node at the address it already has a connection to, so it keeps
+// that connection, and the old broker's answer names node 1 as the
+// leader of partitions it does not lead: the client retries on the same
+// connection for ever (an unlimited ProduceSync hung 15 minutes so). A
+// real broker's death closes its connections; crash does too.
+type cluster struct {
+	*kfake.Cluster
+	mu struct {
+		sync.Mutex
+		conns map[string][]net.Conn // accepted, by listen address
+	}
+}
+
+// listen is kfake's ListenFn: a listener that records what it accepts.
+func (c *cluster) listen(network, addr string) (net.Listener, error) {
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &trackingListener{Listener: ln, c: c}, nil
+}
+
+type trackingListener struct {
+	net.Listener
+	c *cluster
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	addr := l.Addr().String()
+	l.c.mu.conns[addr] = append(l.c.mu.conns[addr], conn)
+	return conn, nil
+}
+
+// crash stops broker node, listening on addr, as its process dying
+// would: its partitions' leadership and its coordinators move to the
+// others (kfake keeps one copy of the data, as replication factor 3
+// would), and its clients' connections break.
+func (c *cluster) crash(t testing.TB, node int32, addr string) {
+	t.Helper()
+	if err := c.RemoveNode(node); err != nil {
+		t.Fatalf("stop broker %d: %v", node, err)
+	}
+	c.mu.Lock()
+	conns := c.mu.conns[addr]
+	delete(c.mu.conns, addr)
+	c.mu.Unlock()
+	for _, conn := range conns {
+		conn.Close()
+	}
+}
+
+// restart brings node back on addr's port after a crash; leadership is
+// shuffled again over the three.
+func (c *cluster) restart(t testing.TB, node int32, addr string) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("broker address %s: %v", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatalf("broker address %s: %v", addr, err)
+	}
+	if _, _, err := c.AddNode(node, p); err != nil {
+		t.Fatalf("restart broker %d on port %d: %v", node, p, err)
+	}
 }
 
 // client returns a kgo client of brokers, closed at the test's end.
