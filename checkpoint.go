@@ -96,6 +96,30 @@ type TransactionalSinkWriter[T any] interface {
 	Commit(committable []byte) error
 }
 
+// UnionCommittables is a Sink of TransactionalSinkWriters whose Begin,
+// when the job restores a checkpoint at another parallelism, receives
+// the pending committables of every old subtask (as Flink's union list
+// state) instead of a share of them. A sink that names its transactions
+// by subtask needs them all to restore safely: each writer commits the
+// committables of the old subtasks it takes over, and only then aborts
+// what those subtasks left open, so that no writer aborts a transaction
+// another is about to commit.
+type UnionCommittables interface {
+	UnionCommittables()
+}
+
+// UnionSplits is a RestorableSource whose readers assign the splits to
+// themselves, by a rule of the subtask and the parallelism (the Kafka
+// source's readers each take the partitions Flink's enumerator would give
+// them, and discover new ones by the same rule): when the job restores a
+// checkpoint at another parallelism, each reader's Restore receives every
+// old reader's splits instead of a share of them, keeps those the rule
+// gives it, and knows the others for splits another reader resumes, not
+// new ones to read from their start.
+type UnionSplits interface {
+	UnionSplits()
+}
+
 // openSource opens the reader of a source subtask, resuming restore's
 // splits if it restores a checkpoint.
 func openSource[T any](ctx context.Context, name string, src Source[T], split Split, restore *operator.Restore) (operator.Reader[T], error) {

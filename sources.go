@@ -26,7 +26,8 @@ func FromSource[T any](env *Env, name string, src Source[T], strategy WatermarkS
 		open := func(ctx context.Context, restore *operator.Restore) (operator.Reader[T], error) {
 			return openSource(ctx, in.Name, src, split, restore)
 		}
-		return operator.NewSource(in, open, strategy.runtime(), func(err error) error { return routeRecordError(err, errOut) })
+		_, union := src.(UnionSplits)
+		return operator.NewSource(in, open, strategy.runtime(), func(err error) error { return routeRecordError(err, errOut) }, union)
 	})
 	return newStream[T](env, n)
 }

@@ -39,7 +39,8 @@ func Filter[T any](s Stream[T], keep func(T) bool) Stream[T] {
 func SinkTo[T any](s Stream[T], sink Sink[T]) Stream[struct{}] {
 	n := s.env.addNode("sink", "Sink", operator.TypeOf[struct{}](), func(in *operator.Instance) (*operator.Spec, error) {
 		info := SinkInfo{Subtask: in.Subtask, Parallelism: in.Parallelism, JobName: in.JobName}
-		return operator.NewSink(in, func(ctx context.Context) (operator.Writer[T], error) { return sink.Open(ctx, info) }), nil
+		_, union := sink.(UnionCommittables)
+		return operator.NewSink(in, func(ctx context.Context) (operator.Writer[T], error) { return sink.Open(ctx, info) }, union), nil
 	})
 	connect(s, n, 0, nil)
 	return newStream[struct{}](s.env, n)

@@ -22,9 +22,10 @@ var (
 	_ snapshot.Committer = (*sinkOp[int])(nil)
 	_ snapshot.Committer = (*sourceOp[int])(nil)
 	// At another parallelism a source's splits are dealt out; a sink's
-	// pending committables are split too, the default (any writer may
-	// commit any committable: Commit is idempotent).
+	// pending committables are split too (any writer may commit any
+	// committable: Commit is idempotent), unless the sink asks for all.
 	_ snapshot.Distributor = (*sourceOp[int])(nil)
+	_ snapshot.Distributor = (*sinkOp[int])(nil)
 	// The keyed operators' state is all keyed: a rescale reads only the
 	// old state files that hold their key groups, unless their chain has
 	// operator state too.
@@ -286,10 +287,14 @@ func (o *sourceOp[T]) SnapshotState(id int64) (func() ([]snapshot.Entry, error),
 
 // Distribution implements snapshot.Distributor: at another parallelism
 // the splits are dealt out evenly among the readers (a reader without one
-// reads nothing); the marks that a reader had none, or had finished, are
-// its own.
+// reads nothing), or, for a source that assigns its splits to readers
+// itself (spate.UnionSplits), given to every reader; the marks that a
+// reader had none, or had finished, are its own.
 func (o *sourceOp[T]) Distribution(name string) snapshot.Distribution {
-	if name == "source/split" {
+	switch {
+	case name == "source/split" && o.unionSplits:
+		return snapshot.Union
+	case name == "source/split":
 		return snapshot.Split
 	}
 	return snapshot.Dropped
@@ -386,6 +391,18 @@ func (o *sinkOp[T]) RestoreState(es []snapshot.Entry) error {
 		o.restored = append(o.restored, slices.Clone(e.Data))
 	}
 	return nil
+}
+
+// Distribution implements snapshot.Distributor: at another parallelism
+// the pending committables are dealt out among the writers, or, for a
+// sink that names its transactions by subtask (spate.UnionCommittables),
+// given to every writer, which commits those it takes over and aborts
+// what their old subtasks left open.
+func (o *sinkOp[T]) Distribution(string) snapshot.Distribution {
+	if o.unionCommittables {
+		return snapshot.Union
+	}
+	return snapshot.Split
 }
 
 // CommitCheckpoint implements snapshot.Committer: it commits the

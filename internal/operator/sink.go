@@ -23,9 +23,11 @@ type Flusher interface{ Flush() error }
 // NewSink makes a sink operator instance: open opens the subtask's writer,
 // which gets every record. The writer is closed once the job's outcome in
 // this process is known, so that it publishes only the output of a job
-// that succeeded.
-func NewSink[T any](in *Instance, open func(ctx context.Context) (Writer[T], error)) *Spec {
-	op := &sinkOp[T]{task: in.Task, name: in.Name, openWriter: open, checkpointing: in.Checkpointing, attempt: in.Attempt}
+// that succeeded. unionCommittables gives a transactional writer restored
+// at another parallelism every old subtask's pending committables rather
+// than a share (spate.UnionCommittables).
+func NewSink[T any](in *Instance, open func(ctx context.Context) (Writer[T], error), unionCommittables bool) *Spec {
+	op := &sinkOp[T]{task: in.Task, name: in.Name, openWriter: open, checkpointing: in.Checkpointing, attempt: in.Attempt, unionCommittables: unionCommittables}
 	in.Task.Ends = append(in.Task.Ends, op.end)
 	return &Spec{Inputs: []any{exec.Output[T](op)}, Open: op.open, State: op}
 }
@@ -44,7 +46,10 @@ type sinkOp[T any] struct {
 	attempt       int64
 	txn           TxnWriter
 	restored      [][]byte
-	mu            struct {
+	// unionCommittables: at another parallelism every subtask restores
+	// every committable (see Distribution).
+	unionCommittables bool
+	mu                struct {
 		sync.Mutex
 		pending []pendingTxn
 	}

@@ -26,13 +26,15 @@ const readBatch = 256
 // by strategy. A read
 // error other than io.EOF goes to readError, which returns nil if the
 // error was a malformed record it routed elsewhere (the source reads on),
-// or the error that fails the subtask.
-func NewSource[T any](in *Instance, open func(ctx context.Context, restore *Restore) (Reader[T], error), strategy Strategy[T], readError func(error) error) (*Spec, error) {
+// or the error that fails the subtask. unionSplits gives a reader
+// restored at another parallelism every old reader's splits rather than
+// a share (spate.UnionSplits).
+func NewSource[T any](in *Instance, open func(ctx context.Context, restore *Restore) (Reader[T], error), strategy Strategy[T], readError func(error) error, unionSplits bool) (*Spec, error) {
 	r, err := newStrategyRun(in, strategy)
 	if err != nil {
 		return nil, err
 	}
-	op := &sourceOp[T]{task: in.Task, name: in.Name, open: open, strategy: r, readError: readError}
+	op := &sourceOp[T]{task: in.Task, name: in.Name, open: open, strategy: r, readError: readError, unionSplits: unionSplits}
 	return &Spec{Source: op.run, Close: op.close, State: op}, nil
 }
 
@@ -47,6 +49,9 @@ type sourceOp[T any] struct {
 	// finished tells that the source had ended.
 	restore  *Restore
 	finished bool
+	// unionSplits: at another parallelism every reader restores every
+	// split (see Distribution).
+	unionSplits bool
 	// checkpoints tells a CheckpointListener reader of completed ones.
 	checkpoints sourceCheckpoints
 }
