@@ -11,7 +11,10 @@
 // every SourceConfig.DiscoveryInterval, and starts reading the new
 // partitions it owns (from their earliest offset: they are new). The
 // reader consumes its partitions directly; it never joins the consumer
-// group.
+// group. Restored at another parallelism, every reader gets every
+// partition's split (the Source is a spate.UnionSplits) and resumes those
+// it owns at the new parallelism, so that a partition is never read twice
+// nor taken for a new one.
 //
 // Where it starts: at its first start, by StartupMode (Flink's
 // scan.startup.mode), resolved to concrete offsets at once, so that a
@@ -62,11 +65,11 @@
 //
 // The writer is a spate.TransactionalSinkWriter (docs/sinks.md):
 //
-//	Write ─▶ open transaction T(n) ─barrier n─▶ PrepareCommit: flush T(n), committable (id, producer id, epoch)
-//	                                             └─▶ the next Write opens T(n+1) with a new transactional id
-//	checkpoint n complete ─▶ Commit: EndTxn(commit) with T(n)'s id, producer id and epoch
-//	restore of checkpoint n ─▶ Begin: EndTxn(commit) for each restored committable,
-//	                                  then InitProducerID for every other open transaction of the subtask's ids (abort)
+//	Write ─▶ open transaction T(n) on a free id ─barrier n─▶ PrepareCommit: flush T(n), committable (id, producer id, epoch)
+//	                                                          └─▶ the next Write opens T(n+1) on another id
+//	checkpoint n complete ─▶ Commit: EndTxn(commit) with T(n)'s id, producer id and epoch; T(n)'s id is free again
+//	restore of checkpoint n ─▶ Begin: EndTxn(commit) for each restored committable the writer takes over,
+//	                                  then InitProducerID for every other open transaction of those subtasks' ids (abort)
 //
 // The difficulty is the commit after a restart: the process that opened
 // T(n) is gone, and Kafka lets only the producer that owns a transactional
@@ -78,42 +81,61 @@
 // three, so any client may send it. The protocol is then correct because
 // of how the transactional ids are chosen:
 //
-//   - Every transaction has a transactional id of its own,
-//     "<sink.transactional-id-prefix>-<subtask>-<attempt>-<nonce>-<n>",
-//     used for that one transaction and never again. So (id, producer id,
-//     epoch) names exactly one transaction, and an EndTxn(commit) for it
-//     can only ever commit that transaction's records: no later
-//     transaction of the same producer can be committed by mistake, which
-//     would be the danger of reusing an id (one producer id and epoch run
-//     many transactions one after the other).
+//   - A transactional id is "<sink.transactional-id-prefix>-<subtask>-
+//     <attempt>-<nonce>-<slot>": each run of a subtask (attempt and a
+//     random nonce) has a pool of ids of its own, as Flink's POOLING
+//     naming strategy has. A transaction takes the lowest free slot, and
+//     a slot is free again once its transaction is committed, so a run
+//     uses as many ids as it has transactions open or pre-committed at
+//     once (two or three, with one checkpoint at a time), however long
+//     it runs; the broker keeps an id's state until
+//     transactional.id.expiration.ms (7 days) after its last use, so its
+//     transactional state is bounded by the pool's size times the runs of
+//     those days. Other runs, zombies included, never use this run's ids.
+//   - Every transaction has a client of its own, whose InitProducerID gives
+//     the id a new epoch. So (id, producer id, epoch) names exactly one
+//     transaction, and an EndTxn(commit) for it can only ever commit that
+//     transaction's records: an id's later transaction has a later epoch,
+//     and the coordinator refuses the old one as fenced.
 //   - Committing again is idempotent: once a transaction is committed,
 //     the coordinator answers a repeated EndTxn(commit) with the same
 //     producer id and epoch (or, with KIP-890, the epoch before the bump
 //     the commit made) as a retry, with success. A restore can therefore
 //     commit the restored checkpoint's committables however many times the
 //     job restores it, and a commit interrupted between its effect and its
-//     acknowledgement can be repeated.
+//     acknowledgement can be repeated. If the id has been reused since
+//     (the checkpoint completed, the earlier run committed the transaction
+//     and opened another on its id), the coordinator answers the repeated
+//     commit PRODUCER_FENCED: the transaction was committed, as only a
+//     committed transaction's id is reused, and the restore goes on, as
+//     Flink's committer does.
 //   - Lingering transactions, those opened or pre-committed after the
 //     restored checkpoint by an earlier attempt (a failed process, or a
 //     zombie that still runs), are found with ListTransactions (state
-//     Ongoing, ids starting "<prefix>-<subtask>-") once the restored
-//     committables are committed, and aborted by InitProducerID on their
-//     ids: that aborts the open transaction and fences its producer, so
-//     a zombie cannot write into it any more. Their records are written
-//     again by the restored job.
+//     Ongoing, ids of the subtasks the writer takes over) once the
+//     restored committables are committed, and aborted by InitProducerID
+//     on their ids: that aborts the open transaction and fences its
+//     producer, so a zombie cannot write into it any more. Their records
+//     are written again by the restored job.
+//
+// A restore at another parallelism p: writer i takes over the old
+// subtasks j with j mod p = i (its own among them). The Sink is a
+// spate.UnionCommittables, so every writer's Begin sees every old
+// subtask's committables; each commits those of the subtasks it takes
+// over and aborts what those left open, and no other writer touches their
+// ids, so no writer can abort a transaction another is about to commit.
+// The source's readers resume the partitions they own at p (see Source).
 //
 // What must hold: the transaction timeout (SinkConfig.TransactionTimeout,
 // 15 minutes by default, the largest a broker allows unless its
 // transaction.max.timeout.ms is raised) exceeds the time from a
 // checkpoint's barrier to the commit of a recovery, or the broker aborts a
 // pre-committed transaction and its records are lost; the commit then
-// fails saying so. The prefix must be unique to the job. A restore at
-// another parallelism is not supported (nor by Spate's runtime yet): the
-// abort looks at the subtask's own ids. Each checkpoint with records uses
-// a new transactional id per subtask, which brokers keep until
-// transactional.id.expiration.ms (7 days by default) passes; Flink's
-// connectors before 4.0 do the same, and a pool of reused ids (Flink's
-// newer POOLING strategy) is left for later.
+// fails saying so. (A broker without KIP-890's epoch bumps answers a
+// commit after such an abort as after its id's reuse, PRODUCER_FENCED,
+// which the restore takes for committed: Flink's committer, which reads
+// it so too, has the same rule.) The prefix must be unique to the job,
+// and no other job's prefix may be it followed by "-<number>".
 //
 // kfake, the in-process cluster the tests use, completes a transaction
 // synchronously at EndTxn; a real broker writes the markers after

@@ -153,7 +153,18 @@ type Sink[T any] struct {
 	ser Serializer[T]
 }
 
-var _ spate.Sink[int] = (*Sink[int])(nil)
+var (
+	_ spate.Sink[int]         = (*Sink[int])(nil)
+	_ spate.UnionCommittables = (*Sink[int])(nil)
+)
+
+// UnionCommittables implements spate.UnionCommittables: restored at
+// another parallelism, each exactly-once writer needs every committable,
+// to commit those of the old subtasks it takes over before it aborts what
+// they left open (see the package documentation). A Sink wrapped in
+// another type must keep this method (embed it), or such a restore may
+// lose output.
+func (s *Sink[T]) UnionCommittables() {}
 
 // NewSink returns a sink writing records made by ser as cfg says. The
 // configuration is checked when the sink opens.

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -257,5 +258,143 @@ func TestSinkConfigErrors(t *testing.T) {
 				t.Errorf("got %v, want an error naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestSinkTransactionalIDPool drives an exactly-once writer through many
+// checkpoints, each committed one barrier late (and every tenth two
+// late): the transactions use a pool of a few transactional ids, reused
+// once committed, not an id per checkpoint. A restore of the last
+// completed checkpoint, whose transaction's id was already reused,
+// commits nothing twice and aborts what came after; a committable whose
+// transaction was aborted fails the restore.
+func TestSinkTransactionalIDPool(t *testing.T) {
+	const checkpoints, perCheckpoint = 60, 3
+	_, brokers := newCluster(t)
+	createTopic(t, brokers, "pool", 2)
+	sink := NewSink(SinkConfig{Brokers: brokers, Topic: "pool", DeliveryGuarantee: DeliveryExactlyOnce, TransactionalIDPrefix: "pool"}, StringValues())
+	open := func() *txnWriter[string] {
+		w, err := sink.Open(context.Background(), spate.SinkInfo{Subtask: 0, Parallelism: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.(*txnWriter[string])
+	}
+	var want []string
+	write := func(w *txnWriter[string], prefix string, committed bool) {
+		for i := range perCheckpoint {
+			v := fmt.Sprintf("%s-%d", prefix, i)
+			if err := w.Write(v); err != nil {
+				t.Fatal(err)
+			}
+			if committed {
+				want = append(want, v)
+			}
+		}
+	}
+	commit := func(w *txnWriter[string], c []byte) {
+		if err := w.Commit(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	w1 := open()
+	if err := w1.Begin(1, nil); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	var pending [][]byte
+	for n := int64(1); n <= checkpoints; n++ {
+		write(w1, fmt.Sprint(n), true)
+		c, err := w1.PrepareCommit(n)
+		if err != nil || c == nil {
+			t.Fatalf("PrepareCommit(%d): %v %v", n, c, err)
+		}
+		dc, err := decodeCommittable(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[dc.id] = true
+		// The checkpoints before n complete now, but every tenth's
+		// notification is late by one more.
+		if n%10 != 0 {
+			for _, p := range pending {
+				commit(w1, p)
+			}
+			pending = pending[:0]
+		}
+		pending = append(pending, c)
+	}
+	// The last checkpoint completes; its transaction's id serves the
+	// next transaction, pre-committed for a checkpoint that never
+	// completes, and the one after stays open: the process dies.
+	last := pending[len(pending)-1]
+	for _, p := range pending {
+		commit(w1, p)
+	}
+	write(w1, "after-1", false)
+	lingering, err := w1.PrepareCommit(checkpoints + 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(w1, "after-2", false)
+	if err := w1.cur.p.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) > 3 || len(ids) < 2 {
+		t.Errorf("%d checkpoints used %d transactional ids %v, want 2 or 3 reused", checkpoints, len(ids), ids)
+	}
+	lastID, _ := decodeCommittable(last)
+	if dl, _ := decodeCommittable(lingering); !ids[dl.id] {
+		t.Errorf("the transaction after the last checkpoint has id %s, not one of the pool's %v", dl.id, ids)
+	}
+	t.Logf("%d checkpoints, transactional ids %v; last completed: %s", checkpoints, ids, lastID.id)
+
+	// The restore commits the last checkpoint's transaction again: its
+	// id has a later epoch now, which means committed.
+	w2 := open()
+	if err := w2.Begin(2, [][]byte{last}); err != nil {
+		t.Fatalf("Begin with a committed transaction whose id was reused: %v", err)
+	}
+	write(w2, "restored", true)
+	c, err := w2.PrepareCommit(checkpoints + 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(w2, c)
+	if err := w2.Close(nil); err != nil {
+		t.Fatal(err)
+	}
+	// The transaction pre-committed after the restored checkpoint was
+	// aborted: a restore that would commit it fails, saying so.
+	w3 := open()
+	if err := w3.Begin(3, [][]byte{lingering}); err == nil || !strings.Contains(err.Error(), "commit transaction") {
+		t.Errorf("Begin with an aborted transaction's committable: %v, want an error", err)
+	}
+	w3.Close(errors.New("restore failed"))
+
+	got := values(consume(t, brokers, "pool", true, len(want), 300*time.Millisecond))
+	if !slices.Equal(sorted(got), sorted(want)) {
+		t.Errorf("read_committed consumer read %d records, want the %d committed once each", len(got), len(want))
+	}
+	all := consume(t, brokers, "pool", false, len(want)+2*perCheckpoint, 300*time.Millisecond)
+	if len(all) != len(want)+2*perCheckpoint {
+		t.Errorf("read_uncommitted consumer read %d records, want %d: the aborted ones too", len(all), len(want)+2*perCheckpoint)
+	}
+	lts, err := kadm.NewClient(client(t, brokers)).ListTransactions(context.Background(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run1 int
+	for id, lt := range lts {
+		if strings.HasPrefix(id, w1.prefix+w1.run) {
+			run1++
+		}
+		if strings.HasPrefix(id, "pool-") && lt.State == "Ongoing" {
+			t.Errorf("transaction %s still open", id)
+		}
+	}
+	if run1 != len(ids) {
+		t.Errorf("the broker knows %d transactional ids of the first run, want the pool's %d", run1, len(ids))
 	}
 }

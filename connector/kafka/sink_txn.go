@@ -28,9 +28,9 @@ type txnWriter[T any] struct {
 	info spate.SinkInfo
 	// prefix starts the transactional ids of this subtask,
 	// "<sink.transactional-id-prefix>-<subtask>-"; run follows it,
-	// "<attempt>-<nonce>-", then the transaction's number in the run.
+	// "<attempt>-<nonce>-", then the transaction's slot in the run's
+	// pool of ids.
 	prefix, run string
-	seq         int
 	timeout     time.Duration
 	// admin sends EndTxn, InitProducerID and ListTransactions; it is
 	// safe for concurrent use, as Commit needs.
@@ -40,14 +40,19 @@ type txnWriter[T any] struct {
 	mu    struct {
 		sync.Mutex
 		prepared map[string]*txn // pre-committed, waiting for Commit
-		closed   bool
+		// busy holds the slots of the open and the pre-committed
+		// transactions: a slot's id is reused once its transaction is
+		// committed.
+		busy   map[int]bool
+		closed bool
 	}
 }
 
 // txn is one transaction, with the client that has its transactional id.
 type txn struct {
-	id string
-	p  *producer
+	id   string
+	slot int
+	p    *producer
 }
 
 var _ spate.TransactionalSinkWriter[int] = (*txnWriter[int])(nil)
@@ -63,6 +68,7 @@ func newTxnWriter[T any](ctx context.Context, s *Sink[T], info spate.SinkInfo) *
 	}
 	w.run = "0-" + nonce() + "-"
 	w.mu.prepared = map[string]*txn{}
+	w.mu.busy = map[int]bool{}
 	return w
 }
 
@@ -92,30 +98,83 @@ func (w *txnWriter[T]) adminClient() (*kgo.Client, error) {
 }
 
 // Begin implements spate.TransactionalSinkWriter: it commits the
-// restored checkpoint's transactions, then aborts every other open
-// transaction of this subtask's ids (those of earlier attempts, written
+// restored checkpoint's transactions of the old subtasks this writer
+// takes over (its own, and at another parallelism those whose index is
+// its own modulo the parallelism: the sink is a spate.UnionCommittables,
+// so every writer sees every committable), then aborts every open
+// transaction of those subtasks' ids (those of earlier attempts, written
 // after that checkpoint).
 func (w *txnWriter[T]) Begin(attempt int64, restored [][]byte) error {
 	w.began = true
 	w.run = strconv.FormatInt(attempt, 10) + "-" + nonce() + "-"
-	committed := map[string]bool{}
+	committed := 0
 	for _, b := range restored {
 		c, err := decodeCommittable(b)
 		if err != nil {
 			return fmt.Errorf("kafka sink: restore: %w", err)
 		}
-		if err := w.endTxn(c, true); err != nil {
+		if !w.owns(c.id) {
+			continue // another writer's to commit
+		}
+		if err := w.recommit(c); err != nil {
 			return fmt.Errorf("kafka sink: commit transaction %s of the restored checkpoint: %w", c.id, err)
 		}
-		committed[c.id] = true
+		committed++
 	}
-	return w.abortLingering(committed)
+	if committed > 0 {
+		slog.Info("kafka sink: committed the restored checkpoint's transactions", "subtask", w.info.Subtask, "transactions", committed)
+	}
+	return w.abortLingering()
 }
 
-// abortLingering aborts the open transactions of this subtask's ids,
-// but those of keep: an InitProducerID for a transactional id aborts its
-// open transaction and fences the producer that had it.
-func (w *txnWriter[T]) abortLingering(keep map[string]bool) error {
+// owns reports whether id is a transactional id of an old subtask this
+// writer takes over at a restore: "<prefix>-<j>-…" with j its subtask
+// modulo the parallelism.
+func (w *txnWriter[T]) owns(id string) bool {
+	j, ok := idSubtask(w.sink.cfg.TransactionalIDPrefix, id)
+	return ok && j%max(w.info.Parallelism, 1) == w.info.Subtask
+}
+
+// idSubtask returns the subtask of transactional id "<prefix>-<j>-…".
+func idSubtask(prefix, id string) (int, bool) {
+	rest, ok := strings.CutPrefix(id, prefix+"-")
+	if !ok {
+		return 0, false
+	}
+	digits, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	j, err := strconv.Atoi(digits)
+	if err != nil || j < 0 || strconv.Itoa(j) != digits {
+		return 0, false
+	}
+	return j, true
+}
+
+// recommit commits a restored transaction. Its id's epoch may have moved
+// on: after the checkpoint completed, the earlier run committed it and
+// reused the id for a later transaction (a new client, a new epoch), and
+// the coordinator then refuses an EndTxn with the old epoch as fenced.
+// That transaction ended committed (an id is reused only after its commit),
+// unless the broker aborted it at its timeout, which the package doc
+// rules out. Flink's committer reads a fenced recommit the same way.
+func (w *txnWriter[T]) recommit(c committable) error {
+	err := w.endTxn(c, true)
+	var ke *kerr.Error
+	if errors.As(err, &ke) && (ke == kerr.ProducerFenced || ke == kerr.InvalidProducerEpoch) {
+		slog.Info("kafka sink: a restored transaction's id has a later epoch: it was committed, and the id reused", "transaction", c.id, "answer", ke.Message)
+		return nil
+	}
+	return err
+}
+
+// abortLingering aborts the open transactions of the ids of the old
+// subtasks this writer takes over: an InitProducerID for a transactional
+// id aborts its open transaction and fences the producer that had it.
+// The restored transactions are committed by then, so none is open: an
+// open transaction is one an earlier attempt began after the checkpoint.
+func (w *txnWriter[T]) abortLingering() error {
 	admin, err := w.adminClient()
 	if err != nil {
 		return err
@@ -128,7 +187,7 @@ func (w *txnWriter[T]) abortLingering(keep map[string]bool) error {
 	}
 	aborted := 0
 	for _, lt := range lts.Sorted() {
-		if !strings.HasPrefix(lt.TxnID, w.prefix) || keep[lt.TxnID] {
+		if !w.owns(lt.TxnID) {
 			continue
 		}
 		if err := w.fence(lt.TxnID); err != nil {
@@ -209,21 +268,43 @@ func (w *txnWriter[T]) retry(call func(ctx context.Context, admin *kgo.Client) (
 	}
 }
 
-// startTxn opens the next transaction, with a client of its own
-// transactional id.
+// startTxn opens the next transaction, on the lowest free slot of the
+// run's pool of ids, with a client of its own: the client's
+// InitProducerID gives the id a new epoch, so that an EndTxn with the
+// epoch of the id's earlier transaction can never commit this one.
 func (w *txnWriter[T]) startTxn() error {
-	id := w.prefix + w.run + strconv.Itoa(w.seq)
-	w.seq++
+	slot := w.takeSlot()
+	id := w.prefix + w.run + strconv.Itoa(slot)
 	cl, err := kgo.NewClient(w.sink.clientOptions(w.info.Subtask, kgo.TransactionalID(id), kgo.TransactionTimeout(w.timeout))...)
 	if err != nil {
+		w.freeSlot(slot)
 		return fmt.Errorf("kafka sink: transactional client %s: %w", id, err)
 	}
 	if err := cl.BeginTransaction(); err != nil {
 		cl.Close()
+		w.freeSlot(slot)
 		return fmt.Errorf("kafka sink: begin transaction %s: %w", id, err)
 	}
-	w.cur = &txn{id: id, p: newProducer(cl)}
+	w.cur = &txn{id: id, slot: slot, p: newProducer(cl)}
 	return nil
+}
+
+// takeSlot marks the lowest free slot busy and returns it.
+func (w *txnWriter[T]) takeSlot() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	slot := 0
+	for w.mu.busy[slot] {
+		slot++
+	}
+	w.mu.busy[slot] = true
+	return slot
+}
+
+func (w *txnWriter[T]) freeSlot(slot int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.mu.busy, slot)
 }
 
 // Write implements spate.SinkWriter.
@@ -277,6 +358,9 @@ func (w *txnWriter[T]) Commit(b []byte) error {
 	w.mu.Lock()
 	t := w.mu.prepared[c.id]
 	delete(w.mu.prepared, c.id)
+	if t != nil {
+		delete(w.mu.busy, t.slot) // committed: its id may serve again
+	}
 	w.mu.Unlock()
 	if t != nil {
 		t.p.cl.Close()

@@ -133,7 +133,17 @@ type Source[T any] struct {
 	deser Deserializer[T]
 }
 
-var _ spate.RestorableSource[int] = (*Source[int])(nil)
+var (
+	_ spate.RestorableSource[int] = (*Source[int])(nil)
+	_ spate.UnionSplits           = (*Source[int])(nil)
+)
+
+// UnionSplits implements spate.UnionSplits: restored at another
+// parallelism, each reader gets every partition's split, resumes those it
+// owns at the new parallelism and leaves the others to their owners. A
+// Source wrapped in another type must keep this method (embed it), or
+// such a restore reads partitions twice.
+func (s *Source[T]) UnionSplits() {}
 
 // NewSource returns a source reading cfg's topics through deser. The
 // configuration is checked when the source opens.
@@ -193,12 +203,18 @@ func (s *Source[T]) bounded() bool {
 // Open implements spate.Source: the reader of split's subtask, starting
 // by StartupMode.
 func (s *Source[T]) Open(ctx context.Context, split spate.Split) (spate.SourceReader[T], error) {
-	return s.open(ctx, split, nil)
+	r, err := s.open(ctx, split, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
-// Restore implements spate.RestorableSource: the reader resumes splits
-// at their offsets; the partitions it owns that are not among them are
-// new and read from their earliest offset.
+// Restore implements spate.RestorableSource: the reader resumes the
+// splits it owns at their offsets; the others (at another parallelism it
+// gets every reader's, as a spate.UnionSplits) are other readers' to
+// resume. The partitions it owns that are not among the splits were not
+// in the checkpoint: they are new, and read from their earliest offset.
 func (s *Source[T]) Restore(ctx context.Context, split spate.Split, splits []spate.SplitState) (spate.SourceReader[T], error) {
 	restored := map[topicPartition]span{}
 	for _, st := range splits {
@@ -210,15 +226,22 @@ func (s *Source[T]) Restore(ctx context.Context, split spate.Split, splits []spa
 		if err != nil {
 			return nil, fmt.Errorf("kafka source: restore split %s: %w", st.ID, err)
 		}
-		restored[tp] = span{off, stop}
+		if owner(tp, split.Parallelism) == split.Subtask {
+			restored[tp] = span{off, stop}
+		}
 	}
-	return s.open(ctx, split, restored)
+	r, err := s.open(ctx, split, restored)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // span is where a reader starts in a partition and where it stops (-1:
 // never).
 type span struct{ start, stop int64 }
 
+// open opens a reader that resumes restored (nil on a fresh start).
 func (s *Source[T]) open(ctx context.Context, split spate.Split, restored map[topicPartition]span) (*reader[T], error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
