@@ -39,6 +39,10 @@ const (
 // (transaction.max.timeout.ms).
 const DefaultTransactionTimeout = 15 * time.Minute
 
+// DefaultDeliveryTimeout is how long a sink tries to deliver a record
+// unless told: Kafka's Java producer's delivery.timeout.ms.
+const DefaultDeliveryTimeout = 2 * time.Minute
+
 // SinkConfig configures a Kafka sink. Field comments give the Flink
 // option each stands for; docs/kafka.md maps them all.
 type SinkConfig struct {
@@ -64,6 +68,12 @@ type SinkConfig struct {
 	// when a restored job commits it: the timeout must exceed the time
 	// from a checkpoint to the end of the recovery that follows it.
 	TransactionTimeout time.Duration
+	// DeliveryTimeout bounds the time a record may take to be
+	// acknowledged, retries included (properties.delivery.timeout.ms);
+	// DefaultDeliveryTimeout if 0. Past it the writer fails, saying so,
+	// and the job restarts, rather than waiting for ever on brokers that
+	// are gone (kgo's own default).
+	DeliveryTimeout time.Duration
 	// ClientOptions are more options of the kgo clients (TLS, SASL,
 	// batching).
 	ClientOptions []kgo.Opt
@@ -217,13 +227,22 @@ func (s *Sink[T]) Open(ctx context.Context, info spate.SinkInfo) (spate.SinkWrit
 	}
 }
 
+// deliveryTimeout is SinkConfig.DeliveryTimeout or its default.
+func (s *Sink[T]) deliveryTimeout() time.Duration {
+	if s.cfg.DeliveryTimeout > 0 {
+		return s.cfg.DeliveryTimeout
+	}
+	return DefaultDeliveryTimeout
+}
+
 // clientOptions are the options of a producer client of subtask.
 func (s *Sink[T]) clientOptions(subtask int, more ...kgo.Opt) []kgo.Opt {
 	p := s.cfg.Partitioner
 	if p == nil {
 		p = PartitionDefault
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.RecordPartitioner(p.kgo(subtask)), kgo.MetadataMinAge(250 * time.Millisecond)}
+	opts := []kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.RecordPartitioner(p.kgo(subtask)), kgo.MetadataMinAge(250 * time.Millisecond),
+		kgo.RecordDeliveryTimeout(s.deliveryTimeout())}
 	if s.cfg.Topic != "" {
 		opts = append(opts, kgo.DefaultProduceTopic(s.cfg.Topic), kgo.DefaultProduceTopicAlways())
 	}
@@ -257,13 +276,20 @@ type producer struct {
 	}
 	promise func(*kgo.Record, error)
 	sent    int
+	// delivery is SinkConfig.DeliveryTimeout, which bounds flush too:
+	// kgo cannot fail an idempotent producer's record that was sent and
+	// never answered (the broker died), and would retry it for ever.
+	delivery time.Duration
 }
 
-func newProducer(cl *kgo.Client) *producer {
-	p := &producer{cl: cl}
+func newProducer(cl *kgo.Client, delivery time.Duration) *producer {
+	p := &producer{cl: cl, delivery: delivery}
 	p.promise = func(r *kgo.Record, err error) {
 		if err == nil {
 			return
+		}
+		if errors.Is(err, kgo.ErrRecordTimeout) {
+			err = fmt.Errorf("%w: no broker acknowledged it within %v (SinkConfig.DeliveryTimeout, properties.delivery.timeout.ms): are the brokers reachable, and the topic's partitions led?", err, delivery)
 		}
 		p.mu.Lock()
 		if p.mu.err == nil {
@@ -290,13 +316,23 @@ func (p *producer) produce(ctx context.Context, r *kgo.Record) error {
 }
 
 // flush waits until every record sent is acknowledged, and returns the
-// first failure.
+// first failure; it gives up after the delivery timeout.
 func (p *producer) flush(ctx context.Context) error {
-	if err := p.cl.Flush(ctx); err != nil {
+	fctx, cancel := context.WithTimeoutCause(ctx, p.delivery, errNotAcknowledged)
+	defer cancel()
+	if err := p.cl.Flush(fctx); err != nil {
+		if err := p.failed(); err != nil {
+			return err
+		}
+		if errors.Is(context.Cause(fctx), errNotAcknowledged) {
+			err = fmt.Errorf("%w within %v (SinkConfig.DeliveryTimeout, properties.delivery.timeout.ms): are the brokers reachable, and the topic's partitions led?", errNotAcknowledged, p.delivery)
+		}
 		return fmt.Errorf("kafka sink: flush: %w", err)
 	}
 	return p.failed()
 }
+
+var errNotAcknowledged = errors.New("records sent were not acknowledged")
 
 // writer is the writer of DeliveryNone: one client for the subtask's
 // life, records sent as they come.
@@ -311,7 +347,7 @@ func newWriter[T any](ctx context.Context, s *Sink[T], info spate.SinkInfo) (*wr
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink: client: %w", err)
 	}
-	return &writer[T]{ctx: ctx, sink: s, p: newProducer(cl)}, nil
+	return &writer[T]{ctx: ctx, sink: s, p: newProducer(cl, s.deliveryTimeout())}, nil
 }
 
 // Write implements spate.SinkWriter.

@@ -398,3 +398,44 @@ func TestSinkTransactionalIDPool(t *testing.T) {
 		t.Errorf("the broker knows %d transactional ids of the first run, want the pool's %d", run1, len(ids))
 	}
 }
+
+// TestSinkDeliveryTimeout: when the brokers are gone, a writer's barrier
+// fails within SinkConfig.DeliveryTimeout, saying so, for every delivery
+// guarantee, instead of waiting for ever.
+func TestSinkDeliveryTimeout(t *testing.T) {
+	for _, g := range []DeliveryGuarantee{DeliveryAtLeastOnce, DeliveryExactlyOnce} {
+		t.Run(string(g), func(t *testing.T) {
+			c, brokers := newCluster(t)
+			createTopic(t, brokers, "gone", 2)
+			sink := NewSink(SinkConfig{Brokers: brokers, Topic: "gone", DeliveryGuarantee: g, TransactionalIDPrefix: "gone", DeliveryTimeout: time.Second}, StringValues())
+			ww, err := sink.Open(context.Background(), spate.SinkInfo{Subtask: 0, Parallelism: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := ww.(spate.TransactionalSinkWriter[string])
+			defer w.Close(errors.New("test over"))
+			if err := w.Begin(1, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Write("before"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.PrepareCommit(1); err != nil {
+				t.Fatalf("barrier with the brokers up: %v", err)
+			}
+			c.Close()
+			start := time.Now()
+			err = w.Write("after")
+			if err == nil {
+				_, err = w.PrepareCommit(2)
+			}
+			if err == nil || !strings.Contains(err.Error(), "DeliveryTimeout") {
+				t.Fatalf("barrier with the brokers gone: %v, want an error naming DeliveryTimeout", err)
+			}
+			if d := time.Since(start); d > 30*time.Second {
+				t.Errorf("the barrier failed after %v, want about the 1s delivery timeout", d)
+			}
+			t.Logf("failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+		})
+	}
+}

@@ -285,7 +285,7 @@ func (w *txnWriter[T]) startTxn() error {
 		w.freeSlot(slot)
 		return fmt.Errorf("kafka sink: begin transaction %s: %w", id, err)
 	}
-	w.cur = &txn{id: id, slot: slot, p: newProducer(cl)}
+	w.cur = &txn{id: id, slot: slot, p: newProducer(cl, w.sink.deliveryTimeout())}
 	return nil
 }
 
