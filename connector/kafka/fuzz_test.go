@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -131,6 +133,25 @@ func FuzzBlockCopies(f *testing.F) {
 			if !bytes.Equal(vals[i][:len(vals[i])-1], want[i]) || strs[i] != string(want[i]) {
 				t.Fatalf("an append changed copy %d", i)
 			}
+		}
+	})
+}
+
+// FuzzTransactionalIDSubtask: idSubtask reads the subtask of exactly the
+// ids "<prefix>-<j>-…" a writer makes, j in canonical decimal, and never
+// of another prefix's.
+func FuzzTransactionalIDSubtask(f *testing.F) {
+	for _, s := range []string{"job-0-1-abcd-0", "job-12-3-ff-1", "job-01-1-a-0", "job--1-a-0", "job-1", "job-x-1", "jobs-1-1-a-0", "job-9223372036854775808-1"} {
+		f.Add("job", s)
+	}
+	f.Fuzz(func(t *testing.T, prefix, id string) {
+		j, ok := idSubtask(prefix, id)
+		if !ok {
+			return
+		}
+		want := prefix + "-" + strconv.Itoa(j) + "-"
+		if j < 0 || !strings.HasPrefix(id, want) {
+			t.Fatalf("idSubtask(%q, %q) = %d, but the id does not start %q", prefix, id, j, want)
 		}
 	})
 }
