@@ -19,6 +19,14 @@ import (
 // writeBufferSize is the size of the buffered writer of a part file.
 const writeBufferSize = 64 << 10
 
+// Suffixes of the hidden part files: being written (or complete and
+// waiting for the job's end), and pre-committed to a checkpoint (see
+// sink_txn.go).
+const (
+	inProgressSuffix   = ".inprogress"
+	preCommittedSuffix = ".pending"
+)
+
 // SinkOption configures a file sink.
 type SinkOption func(*sinkConfig)
 
@@ -126,7 +134,7 @@ func (s fileSink[T]) Open(ctx context.Context, info spate.SinkInfo) (spate.SinkW
 }
 
 // nextPartCounter returns the counter after the highest of the part files
-// (finished or in progress) of subtask in dir.
+// (finished, in progress or pre-committed) of subtask in dir.
 func nextPartCounter(dir string, subtask int) (int, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -139,8 +147,10 @@ func nextPartCounter(dir string, subtask int) (int, error) {
 		if strings.HasPrefix(n, ".") {
 			n, _ = strings.CutPrefix(n, ".")
 			var ok bool
-			if n, ok = strings.CutSuffix(n, ".inprogress"); !ok {
-				continue
+			if n, ok = strings.CutSuffix(n, inProgressSuffix); !ok {
+				if n, ok = strings.CutSuffix(n, preCommittedSuffix); !ok {
+					continue
+				}
 			}
 			n, _, _ = strings.Cut(n, ".") // a transactional writer's ".a<attempt>"
 		}
@@ -256,7 +266,7 @@ func (w *sinkWriter[T]) partName(inProgress bool) string {
 		if w.txn {
 			n += ".a" + strconv.FormatInt(w.attempt, 10)
 		}
-		n = "." + n + ".inprogress"
+		n = "." + n + inProgressSuffix
 	}
 	return filepath.Join(w.dir, n)
 }

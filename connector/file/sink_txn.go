@@ -17,17 +17,31 @@ import (
 // in-progress files with its attempt, ".part-<subtask>-<counter>.a<attempt>.inprogress",
 // and:
 //
-//	barrier n ─► PrepareCommit(n): flush, fsync and close the current file;
-//	             its name pair (in-progress, final) is the committable,
+//	barrier n ─► PrepareCommit(n): flush, fsync and close the current file
+//	             and rename it (and any completed by rolling since) to its
+//	             pre-committed name ".part-<subtask>-<counter>.a<attempt>.pending";
+//	             the name pairs (pre-committed, final) are the committable,
 //	             which goes into checkpoint n
 //	n complete ─► Commit(committable): rename each file to its final name
 //	restore    ─► Begin(attempt, the restored checkpoint's committables):
 //	             commit them, delete this subtask's in-progress files of
 //	             earlier attempts (written after that checkpoint: aborted)
 //
+// Pre-committed files have a name of their own because a restore at
+// another parallelism (a rescale, a savepoint) may hand old subtask j's
+// committable to new subtask k: the abort of new subtask j deletes only
+// ".inprogress" files, so it cannot delete a file that k is yet to commit.
+// A pre-committed file whose checkpoint never completed (the job failed
+// between the barrier and the completion and restored an earlier
+// checkpoint) stays aside as a hidden ".pending" file: no restore names
+// it, nothing renames or deletes it, and it may be deleted once no job
+// writes to dir. It is not deleted at the restore because, after a
+// rescale, no subtask can tell its own aborted pre-committed files from
+// those another subtask's restored committables still name.
+//
 // Commit is idempotent: a file whose final name exists and whose
-// in-progress name does not was committed before; a committed file is
-// never overwritten (a final name that exists while its in-progress file
+// pre-committed name does not was committed before; a committed file is
+// never overwritten (a final name that exists while its pre-committed file
 // does too is an error). Readers of dir (Lines, CSV, JSONLines) skip
 // hidden names, so they only ever see committed files.
 
@@ -38,8 +52,11 @@ type committable struct {
 }
 
 type committedFile struct {
-	InProgress string `json:"inProgress"` // base names in the sink's directory
-	Final      string `json:"final"`
+	// InProgress is the pre-committed file's base name in the sink's
+	// directory (".pending"; ".inprogress" in committables of earlier
+	// versions, which Commit renames all the same).
+	InProgress string `json:"inProgress"`
+	Final      string `json:"final"` // base name in the sink's directory
 }
 
 // Begin implements spate.TransactionalSinkWriter: from now on files become
@@ -71,7 +88,9 @@ func (w *sinkWriter[T]) Begin(attempt int64, restored [][]byte) error {
 }
 
 // abortEarlier deletes this subtask's in-progress files of attempts before
-// w's: what they hold was written after the restored checkpoint.
+// w's: what they hold was written after the restored checkpoint. It never
+// deletes a pre-committed (".pending") file, which a restored committable,
+// maybe another subtask's after a rescale, may name.
 func (w *sinkWriter[T]) abortEarlier() error {
 	entries, err := os.ReadDir(w.dir)
 	if err != nil {
@@ -84,7 +103,7 @@ func (w *sinkWriter[T]) abortEarlier() error {
 		if !ok {
 			continue
 		}
-		rest, ok = strings.CutSuffix(rest, ".inprogress")
+		rest, ok = strings.CutSuffix(rest, inProgressSuffix)
 		if !ok {
 			continue
 		}
@@ -103,7 +122,8 @@ func (w *sinkWriter[T]) abortEarlier() error {
 
 // PrepareCommit implements spate.TransactionalSinkWriter: the file being
 // written is completed (flushed, synced, closed) and, with any completed
-// by rolling since the last call, is the committable of the checkpoint.
+// by rolling since the last call, renamed to its pre-committed name; the
+// files are the committable of the checkpoint.
 func (w *sinkWriter[T]) PrepareCommit(checkpoint int64) ([]byte, error) {
 	if w.err != nil {
 		return nil, w.err
@@ -118,10 +138,22 @@ func (w *sinkWriter[T]) PrepareCommit(checkpoint int64) ([]byte, error) {
 		return nil, nil
 	}
 	var c committable
-	for _, p := range w.pending {
-		c.Files = append(c.Files, committedFile{InProgress: filepath.Base(p.path), Final: filepath.Base(p.final)})
+	for i, p := range w.pending {
+		pre, ok := strings.CutSuffix(p.path, inProgressSuffix)
+		if !ok {
+			w.err = fmt.Errorf("%s: checkpoint %d: %s is not an in-progress file", w.name, checkpoint, p.path)
+			return nil, w.err
+		}
+		pre += preCommittedSuffix
+		if err := os.Rename(p.path, pre); err != nil {
+			w.pending = w.pending[i:]
+			w.err = fmt.Errorf("%s: checkpoint %d: pre-committing %s: %w", w.name, checkpoint, p.path, err)
+			return nil, w.err
+		}
+		c.Files = append(c.Files, committedFile{InProgress: filepath.Base(pre), Final: filepath.Base(p.final)})
 	}
 	w.pending = nil
+	syncDir(w.dir)
 	b, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("%s: checkpoint %d: %w", w.name, checkpoint, err)
