@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	v1 "github.com/spate-dev/spate/api/v1"
+	"github.com/spate-dev/spate/internal/checkpoint/storage"
+	"github.com/spate-dev/spate/internal/savepoint"
+	"github.com/spate-dev/spate/internal/snapshot"
 )
 
 // The savepoint tests run examples/exactlyonce (checkpoints every 200 ms,
@@ -96,6 +100,91 @@ func checkPiece(t *testing.T, out string, want []string) {
 	}
 }
 
+// checkSavepointCommitted checks that once spate stop returned, the
+// sink's transactions the stop's savepoint at path holds are committed
+// in out: each committable's final file exists, its in-progress file is
+// gone (the job stops FINISHED only after every sink confirmed its
+// commit), and the committed lines of each key are 1..n, each once.
+func checkSavepointCommitted(t *testing.T, path, out string) {
+	t.Helper()
+	snap, err := savepoint.Load(context.Background(), path, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	for _, op := range snap.Operators {
+		if op.UID != "files" {
+			continue
+		}
+		for _, p := range op.Parts {
+			if !p.HasState {
+				continue
+			}
+			b, err := os.ReadFile(localFile(t, p.Handle.URL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			es, err := snapshot.Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range es {
+				var c struct {
+					Files []struct{ InProgress, Final string }
+				}
+				if err := json.Unmarshal(e.Data, &c); err != nil {
+					t.Fatalf("committable %q of the savepoint: %v", e.Data, err)
+				}
+				for _, f := range c.Files {
+					files++
+					if _, err := os.Stat(filepath.Join(out, f.Final)); err != nil {
+						t.Errorf("after spate stop, %s of the savepoint's transactions is not committed: %v", f.Final, err)
+					}
+					if _, err := os.Stat(filepath.Join(out, f.InProgress)); err == nil {
+						t.Errorf("after spate stop, %s is still in progress", f.InProgress)
+					}
+				}
+			}
+		}
+	}
+	if files == 0 {
+		t.Fatalf("the savepoint %s holds no transaction of the sink \"files\": nothing to check", path)
+	}
+	last, lines := map[string]int{}, map[string]bool{}
+	for _, l := range committedLines(t, out) {
+		k, n, _ := strings.Cut(l, " ")
+		last[k] = max(last[k], atoi(t, n))
+		lines[l] = true
+	}
+	for k, n := range last {
+		for i := 1; i <= n; i++ {
+			if !lines[k+" "+strconv.Itoa(i)] {
+				t.Fatalf("after spate stop, key %s has %d committed but not %d", k, n, i)
+			}
+		}
+	}
+	t.Logf("after spate stop: the savepoint's %d pre-committed files are committed", files)
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// localFile is the path of a file:// URL.
+func localFile(t *testing.T, u string) string {
+	t.Helper()
+	p, ok := strings.CutPrefix(u, "file://")
+	if !ok {
+		t.Fatalf("%s is not a file:// URL", u)
+	}
+	return p
+}
+
 // relocate moves a savepoint directory elsewhere and returns its new path.
 func relocate(t *testing.T, path string) string {
 	t.Helper()
@@ -129,6 +218,7 @@ func TestStopWithSavepointAndRestart(t *testing.T) {
 		t.Fatalf("job %s is %s after spate stop, want FINISHED: %s", id, d.State, c.exceptions(t, id).RootException)
 	}
 	checkPiece(t, out, want)
+	checkSavepointCommitted(t, m[1], out)
 	path := relocate(t, m[1])
 
 	restart := time.Now()

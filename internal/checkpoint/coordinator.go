@@ -3,7 +3,9 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -89,6 +91,20 @@ type Coordinator struct {
 	// failures counts the counted checkpoint failures in a row.
 	failures int
 	stats    Stats
+	// commit is the completed stop-savepoint whose commits the job waits
+	// for before it stops; nil if none.
+	commit *stopCommit
+}
+
+// stopCommit is a stop-savepoint that completed: the job stops once
+// every subtask that took part confirmed it committed the savepoint's
+// transactions (CommitConfirmed).
+type stopCommit struct {
+	id        ID
+	attempt   int64
+	path      string
+	completed time.Time
+	waiting   map[Subtask]bool
 }
 
 // New returns the coordinator of a job with these vertices (the JobGraph's,
@@ -120,7 +136,8 @@ func (c *Coordinator) Attempt() int64 { return c.attempt }
 // checkpoint). Checkpoints of older attempts are aborted. The first
 // periodic checkpoint is due an interval later.
 func (c *Coordinator) Deployed(now time.Time, attempt int64, finished []SubtaskState) []Effect {
-	eff := c.abortAll(now, Suspended, "the job was redeployed")
+	eff := c.stopFailed("the job was redeployed before every subtask confirmed its commit")
+	eff = append(eff, c.abortAll(now, Suspended, "the job was redeployed")...)
 	c.attempt, c.active = attempt, true
 	clear(c.tasks)
 	clear(c.final)
@@ -153,7 +170,8 @@ func (c *Coordinator) Restored(now time.Time, id ID, path string) {
 // Deployed.
 func (c *Coordinator) Suspend(now time.Time, why string) []Effect {
 	c.active = false
-	return c.abortAll(now, Suspended, why)
+	eff := c.stopFailed(fmt.Sprintf("the job stopped running before every subtask confirmed its commit: %s", why))
+	return append(eff, c.abortAll(now, Suspended, why)...)
 }
 
 // TaskState records a subtask's state ("RUNNING", "FINISHED", "FAILED",
@@ -179,6 +197,9 @@ func (c *Coordinator) TaskState(now time.Time, attempt int64, st Subtask, state 
 		c.tasks[st] = taskFinished
 	case "FAILED", "CANCELED", "CANCELING":
 		c.tasks[st] = taskFailed
+		if c.commit != nil && c.commit.waiting[st] {
+			eff = append(eff, c.stopFailed(fmt.Sprintf("subtask %s is %s before it confirmed its commit", st, state))...)
+		}
 		for _, p := range c.sortedPending() {
 			if p.needed[st] {
 				eff = append(eff, c.abort(now, p, TaskFailure, fmt.Sprintf("subtask %s is %s", st, state))...)
@@ -192,6 +213,11 @@ func (c *Coordinator) TaskState(now time.Time, attempt int64, st Subtask, state 
 // and a periodic checkpoint is triggered when due.
 func (c *Coordinator) Tick(now time.Time) []Effect {
 	var eff []Effect
+	if sc := c.commit; sc != nil && c.cfg.Timeout > 0 && now.Sub(sc.completed) >= c.cfg.Timeout {
+		eff = append(eff, c.stopFailed(fmt.Sprintf("not every subtask confirmed its commit within %v (execution.checkpointing.timeout): %s still owe it", c.cfg.Timeout, waitingList(sc.waiting)))...)
+		// The job fails over: the restore commits what the savepoint holds.
+		eff = append(eff, FailJob{Err: fmt.Sprintf("stop-savepoint %d: the commits of its transactions were not confirmed in time", sc.id)})
+	}
 	for _, p := range c.sortedPending() {
 		if now.Sub(p.triggered) >= c.cfg.Timeout && c.cfg.Timeout > 0 {
 			eff = append(eff, c.abort(now, p, Expired, fmt.Sprintf("not complete within %v (execution.checkpointing.timeout)", c.cfg.Timeout))...)
@@ -221,6 +247,9 @@ func (c *Coordinator) NextEvent() time.Time {
 			earlier(p.triggered.Add(c.cfg.Timeout))
 		}
 	}
+	if c.commit != nil && c.cfg.Timeout > 0 {
+		earlier(c.commit.completed.Add(c.cfg.Timeout))
+	}
 	return next
 }
 
@@ -246,6 +275,9 @@ func (c *Coordinator) maybeTrigger(now time.Time) []Effect {
 // stopping tells whether a stop-savepoint is pending: no checkpoint is
 // triggered after it.
 func (c *Coordinator) stopping() bool {
+	if c.commit != nil {
+		return true
+	}
 	for _, p := range c.pending {
 		if p.kind == StopSavepoint {
 			return true
@@ -507,11 +539,12 @@ func (c *Coordinator) MetadataWritten(now time.Time, id ID, attempt int64, path 
 	c.stats.addCompleted(p.stat)
 	// A savepoint is a completed checkpoint too: a failover after it
 	// restores it (or a later one), since the sinks committed up to it.
-	eff := []Effect{NotifyComplete{ID: id, Attempt: attempt, Timestamp: p.triggered}}
+	eff := []Effect{NotifyComplete{ID: id, Attempt: attempt, Timestamp: p.triggered, ConfirmCommit: p.kind == StopSavepoint}}
 	if p.kind == StopSavepoint {
-		// The job ends; nothing more is triggered.
+		// The job ends once every subtask that took part confirmed its
+		// commit (CommitConfirmed); nothing more is triggered.
 		c.active = false
-		eff = append(eff, StopJob{ID: id, Path: path})
+		c.commit = &stopCommit{id: id, attempt: attempt, path: path, completed: now, waiting: maps.Clone(p.needed)}
 	}
 	for _, o := range c.sortedPending() {
 		if o.id < id {
@@ -526,6 +559,56 @@ func (c *Coordinator) MetadataWritten(now time.Time, id ID, attempt int64, path 
 	}
 	// A trigger held back by max-concurrent may go now.
 	return Accepted, append(eff, c.maybeTrigger(now)...)
+}
+
+// CommitConfirmed takes a worker's confirmation that subtasks committed
+// the transactions of stop-savepoint id (they heard NotifyComplete with
+// ConfirmCommit). Once every subtask that took part in the savepoint
+// confirmed, the job stops: StopJob. A confirmation of another attempt
+// is Stale; one of a stop no longer waited for (failed, or of another
+// checkpoint) is Late; subtasks the stop does not wait for (finished
+// before the savepoint) are ignored.
+func (c *Coordinator) CommitConfirmed(now time.Time, attempt int64, id ID, subtasks []Subtask) (AckResult, []Effect) {
+	if attempt != c.attempt {
+		return Stale, nil
+	}
+	sc := c.commit
+	if sc == nil || sc.id != id || sc.attempt != attempt {
+		return Late, nil
+	}
+	for _, st := range subtasks {
+		delete(sc.waiting, st)
+	}
+	if len(sc.waiting) > 0 {
+		return Accepted, nil
+	}
+	c.commit = nil
+	return Accepted, []Effect{StopJob{ID: sc.id, Path: sc.path}}
+}
+
+// stopFailed ends the wait for the commits of a completed stop-savepoint,
+// if any: the stop failed for why. The savepoint stays complete and
+// usable: a restore from it commits its transactions.
+func (c *Coordinator) stopFailed(why string) []Effect {
+	sc := c.commit
+	if sc == nil {
+		return nil
+	}
+	c.commit = nil
+	return []Effect{StopFailed{ID: sc.id, Path: sc.path, Err: why}}
+}
+
+func waitingList(m map[Subtask]bool) string {
+	var s []string
+	for _, st := range slices.SortedFunc(maps.Keys(m), func(a, b Subtask) int {
+		if a.Vertex != b.Vertex {
+			return a.Vertex - b.Vertex
+		}
+		return a.Index - b.Index
+	}) {
+		s = append(s, st.String())
+	}
+	return "subtask(s) " + strings.Join(s, ",")
 }
 
 func (c *Coordinator) isCompleted(id ID) bool {

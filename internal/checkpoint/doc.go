@@ -51,8 +51,19 @@
 // restores them, since the sinks committed up to them), and a failed one
 // does not count towards the tolerable failures. A StopSavepoint (spate
 // stop) holds back every periodic trigger while pending; once complete,
-// NotifyComplete (the sinks commit) is followed by StopJob: the job ends
-// FINISHED.
+// NotifyComplete asks the workers to commit and confirm
+// (ConfirmCommit), and the job ends FINISHED (StopJob) only once every
+// subtask that took part confirmed (CommitConfirmed), as Flink's
+// stop-with-savepoint finishes its tasks after notifyCheckpointComplete:
+//
+//	stop-savepoint COMPLETED ──NotifyComplete(ConfirmCommit)──▶ COMMITTING
+//	    COMMITTING ──every subtask's CommitConfirmed──▶ StopJob (FINISHED)
+//	    COMMITTING ──a subtask failed, failover, cancel──▶ StopFailed
+//	    COMMITTING ──execution.checkpointing.timeout──▶ StopFailed, FailJob
+//
+// A failed stop leaves a complete savepoint: the job's restore (a
+// failover restores it, the latest completed checkpoint) or a run from it
+// commits its transactions, since commits are idempotent.
 //
 // Fencing: the coordinator knows the job's current attempt; an
 // acknowledgement or decline of another attempt is refused (Stale), and

@@ -179,6 +179,22 @@ func run(src string) (string, error) {
 			var r AckResult
 			r, eff = c.MetadataWritten(now, ID(id), a, l.Str("path", fmt.Sprintf("file:///chk/chk-%d/_metadata", id)), werr)
 			res = r.String()
+		case "commit-confirmed":
+			id, err := l.Int("chk", 0)
+			if err != nil {
+				return "", err
+			}
+			a, err := l.Int("attempt", c.Attempt())
+			if err != nil {
+				return "", err
+			}
+			sts, err := subtasks(l, "subtasks", vertices)
+			if err != nil {
+				return "", err
+			}
+			var r AckResult
+			r, eff = c.CommitConfirmed(now, a, ID(id), sts)
+			res = r.String()
 		case "suspend":
 			eff = c.Suspend(now, l.Str("why", "failover"))
 		case "stats":

@@ -291,11 +291,23 @@ type WriteMetadata struct {
 	Kind Kind
 }
 
-// StopJob ends the job FINISHED: its stop-savepoint ID completed and
-// the workers were told (NotifyComplete came first).
+// StopJob ends the job FINISHED: its stop-savepoint ID completed, the
+// workers were told (NotifyComplete with ConfirmCommit came first), and
+// every subtask that took part confirmed it committed (CommitConfirmed).
 type StopJob struct {
 	ID   ID
 	Path string
+}
+
+// StopFailed ends a stop-with-savepoint whose savepoint ID completed (at
+// Path) but whose commits were not all confirmed: a subtask failed, the
+// job failed over or was cancelled, or the confirmations timed out. The
+// job does not stop FINISHED; the savepoint is usable (a restore from it
+// commits its transactions).
+type StopFailed struct {
+	ID   ID
+	Path string
+	Err  string
 }
 
 // NotifyComplete tells every worker of Attempt that checkpoint ID
@@ -304,6 +316,9 @@ type NotifyComplete struct {
 	ID        ID
 	Attempt   int64
 	Timestamp time.Time
+	// ConfirmCommit asks the workers to confirm, once their sinks
+	// committed, with CommitConfirmed: the stop-savepoint's.
+	ConfirmCommit bool
 }
 
 // NotifyAborted tells every worker of Attempt that checkpoint ID was
@@ -332,6 +347,7 @@ func (NotifyAborted) effect()  {}
 func (Discard) effect()        {}
 func (FailJob) effect()        {}
 func (StopJob) effect()        {}
+func (StopFailed) effect()     {}
 
 func (e Trigger) String() string {
 	var s []string
@@ -364,6 +380,9 @@ func (e WriteMetadata) String() string {
 }
 
 func (e NotifyComplete) String() string {
+	if e.ConfirmCommit {
+		return fmt.Sprintf("notify-complete chk=%d attempt=%d confirm-commit", e.ID, e.Attempt)
+	}
 	return fmt.Sprintf("notify-complete chk=%d attempt=%d", e.ID, e.Attempt)
 }
 
@@ -379,5 +398,9 @@ func (e Discard) String() string {
 }
 
 func (e StopJob) String() string { return fmt.Sprintf("stop-job chk=%d path=%s", e.ID, e.Path) }
+
+func (e StopFailed) String() string {
+	return fmt.Sprintf("stop-failed chk=%d path=%s error=%q", e.ID, e.Path, e.Err)
+}
 
 func (e FailJob) String() string { return fmt.Sprintf("fail-job error=%q", e.Err) }

@@ -161,6 +161,27 @@ func (s checkpointServer) DeclineCheckpoint(ctx context.Context, req *rpcpb.Decl
 	return &rpcpb.DeclineCheckpointResponse{}, nil
 }
 
+// ConfirmCommit takes a worker's confirmation that its subtasks committed
+// the transactions of a stop-with-savepoint's savepoint.
+func (s checkpointServer) ConfirmCommit(ctx context.Context, req *rpcpb.ConfirmCommitRequest) (*rpcpb.ConfirmCommitResponse, error) {
+	jm := s.jm
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	j, _, err := jm.checkpointWorkerLocked(req.JobId, req.WorkerId, req.Attempt, fmt.Sprintf("commit confirmation of checkpoint %d", req.CheckpointId))
+	if err != nil {
+		return nil, err
+	}
+	var subtasks []checkpoint.Subtask
+	for _, ref := range req.Subtasks {
+		subtasks = append(subtasks, checkpoint.Subtask{Vertex: int(ref.Vertex), Index: int(ref.Subtask)})
+	}
+	now := jm.clock.Now()
+	res, eff := j.ft.coord.CommitConfirmed(now, j.attempt, checkpoint.ID(req.CheckpointId), subtasks)
+	jm.log.Info("commit confirmed", "job", j.id, "checkpoint", req.CheckpointId, "worker", req.WorkerId, "subtasks", len(subtasks), "result", res)
+	jm.checkpointEffectsLocked(j, eff, now)
+	return &rpcpb.ConfirmCommitResponse{Accepted: res == checkpoint.Accepted}, nil
+}
+
 // taskStateFTLocked tells j's coordinator a subtask's state.
 func (jm *JobManager) taskStateFTLocked(j *job, vertex, subtask int, state string, now time.Time) {
 	if j.ft == nil || state == "" {
@@ -201,6 +222,7 @@ func (jm *JobManager) checkpointEffectsLocked(j *job, eff []checkpoint.Effect, n
 			for w := range ft.orders {
 				jm.sendOrderLocked(j, w, &rpcpb.CheckpointOrder{Kind: &rpcpb.CheckpointOrder_Complete{Complete: &rpcpb.NotifyCheckpointComplete{
 					JobId: string(j.id), Attempt: e.Attempt, CheckpointId: int64(e.ID), TimestampMs: e.Timestamp.UnixMilli(),
+					ConfirmCommit: e.ConfirmCommit,
 				}}})
 			}
 		case checkpoint.NotifyAborted:
@@ -228,6 +250,8 @@ func (jm *JobManager) checkpointEffectsLocked(j *job, eff []checkpoint.Effect, n
 			}()
 		case checkpoint.StopJob:
 			jm.stopJobLocked(j, e, now)
+		case checkpoint.StopFailed:
+			jm.stopFailedLocked(j, e)
 		case checkpoint.FailJob:
 			jm.reportLocked(j, failure{name: "CheckpointFailure", err: errors.New(e.Err)}, now)
 		}

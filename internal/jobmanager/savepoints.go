@@ -21,13 +21,18 @@ import (
 // written (the checkpoint's, then the savepoint's canonical copy in its
 // directory, internal/savepoint) the request is COMPLETED with the
 // savepoint's path, or with the cause of its failure. A stop-savepoint's
-// completion tells the workers (sinks commit) and then ends the job
-// FINISHED (StopJob).
+// completion tells the workers to commit and confirm; the request is
+// COMPLETED, and the job FINISHED (StopJob), only once every subtask
+// confirmed its commit; a subtask that fails (a worker that dies) first,
+// a failover or a cancel fails the request (StopFailed) naming the
+// savepoint, which stays usable.
 //
 //	trigger ──▶ IN_PROGRESS ──metadata and savepoint written──▶ COMPLETED (location)
 //	                 │ declined, timed out, failover, job ended, write failed
-//	                 ▼
-//	             COMPLETED (failure-cause)
+//	                 │
+//	                 │ (stop) written ──▶ COMMITTING ──every commit confirmed──▶ COMPLETED (location), FINISHED
+//	                 ▼                        │ a subtask failed, failover, cancel, timeout
+//	             COMPLETED (failure-cause) ◀──┘
 
 // savepointRequest is one savepoint trigger of a job.
 type savepointRequest struct {
@@ -163,6 +168,12 @@ func (jm *JobManager) savepointWrittenLocked(j *job, id checkpoint.ID, path stri
 	if !ok {
 		return
 	}
+	if err == nil && r.kind == checkpoint.StopSavepoint {
+		// Done once the commits are confirmed (stopJobLocked), or
+		// failed (stopFailedLocked).
+		r.location = path
+		return
+	}
 	delete(j.ft.pendingSP, id)
 	if err != nil {
 		r.failLocked(err)
@@ -171,14 +182,38 @@ func (jm *JobManager) savepointWrittenLocked(j *job, id checkpoint.ID, path stri
 	r.done, r.location = true, path
 }
 
-// stopJobLocked ends j FINISHED after its stop-savepoint completed: the
-// workers were told it completed (their sinks commit), and are released.
-// A sink whose commit the release cuts short commits on restore from the
-// savepoint (commits are idempotent).
+// stopJobLocked ends j FINISHED after its stop-savepoint completed and
+// every subtask confirmed it committed the savepoint's transactions: the
+// stop's request is COMPLETED, the workers are released.
 func (jm *JobManager) stopJobLocked(j *job, e checkpoint.StopJob, now time.Time) {
+	if r, ok := j.ft.pendingSP[e.ID]; ok {
+		delete(j.ft.pendingSP, e.ID)
+		if r.location == "" {
+			r.location = e.Path
+		}
+		r.done = true
+	}
 	if v1.TerminalJobStatus(j.status) || j.status != statusRunning {
 		return
 	}
 	jm.log.Info("job stopped with a savepoint", "job", j.id, "name", j.name, "checkpoint", e.ID, "savepoint", e.Path)
 	jm.endLocked(j, statusFinished, statusFinished, nil, "job stopped with a savepoint", now)
+}
+
+// stopFailedLocked fails the request of a stop-with-savepoint whose
+// savepoint completed but whose commits were not all confirmed. The job
+// is not stopped: it fails over (or already ended), and its restore, like
+// a run from the savepoint, commits what the savepoint holds.
+func (jm *JobManager) stopFailedLocked(j *job, e checkpoint.StopFailed) {
+	r, ok := j.ft.pendingSP[e.ID]
+	if !ok {
+		return
+	}
+	delete(j.ft.pendingSP, e.ID)
+	path := r.location
+	if path == "" {
+		path = e.Path
+	}
+	r.failLocked(fmt.Errorf("stop of job %s failed: the savepoint %s is complete and usable, but %s; the job was not stopped FINISHED (it fails over, or ended); a restore from the savepoint (spate run -s %s) commits its transactions", j.id, path, e.Err, path))
+	jm.log.Warn("stop with a savepoint failed", "job", j.id, "checkpoint", e.ID, "savepoint", path, "err", e.Err)
 }

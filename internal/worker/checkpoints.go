@@ -1,11 +1,14 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -32,7 +35,8 @@ type Checkpoints struct {
 //
 //	Subscribe ──TriggerCheckpoint──▶ the listed source subtasks inject barriers
 //	subtask snapshot ──▶ AcknowledgeCheckpoint (state inline) / DeclineCheckpoint
-//	Subscribe ──NotifyCheckpointComplete──▶ the sinks commit
+//	Subscribe ──NotifyCheckpointComplete──▶ the sinks commit (and, asked to
+//	           confirm, a stop-savepoint's: ConfirmCommit once they did)
 //	           ──NotifyCheckpointAborted──▶ the sinks drop nothing (the next commits)
 //
 // Every call carries the deployment's attempt, and an order of another
@@ -179,13 +183,36 @@ func (c *checkpointing) order(o *rpcpb.CheckpointOrder) {
 			return
 		}
 		if err := c.ck.Runner.CommitCheckpoint(k.Complete.CheckpointId); err != nil {
+			// The failed subtasks fail the stop, if one waits: no
+			// confirmation.
 			c.fail(fmt.Errorf("commit checkpoint %d: %w", k.Complete.CheckpointId, err))
+			return
+		}
+		if k.Complete.ConfirmCommit {
+			c.confirmCommit(k.Complete.CheckpointId)
 		}
 	case *rpcpb.CheckpointOrder_Aborted:
 		if k.Aborted.Attempt == c.d.Attempt {
 			c.ck.Runner.AbortCheckpoint(k.Aborted.CheckpointId)
 		}
 	}
+}
+
+// confirmCommit tells the JobManager that this worker's subtasks
+// committed checkpoint id: a stop-with-savepoint ends only once every
+// worker did.
+func (c *checkpointing) confirmCommit(id int64) {
+	req := &rpcpb.ConfirmCommitRequest{JobId: c.d.JobID, WorkerId: c.d.WorkerID, Attempt: c.d.Attempt, CheckpointId: id}
+	for _, k := range slices.SortedFunc(maps.Keys(c.tasks), func(a, b [2]int) int { return cmp.Or(a[0]-b[0], a[1]-b[1]) }) {
+		req.Subtasks = append(req.Subtasks, &rpcpb.SubtaskRef{Vertex: int32(k[0]), Subtask: int32(k[1])})
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := c.cc.ConfirmCommit(ctx, req, grpc.WaitForReady(true)); err != nil && c.ctx.Err() == nil {
+		c.log.Warn("confirmation of a commit failed", "checkpoint", id, "err", err)
+		return
+	}
+	c.log.Info("commit confirmed", "checkpoint", id, "subtasks", len(req.Subtasks))
 }
 
 // Acknowledge implements snapshot.Acker: the state goes inline, kept by

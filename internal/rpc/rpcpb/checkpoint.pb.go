@@ -13,6 +13,11 @@
 //	JM ──NotifyCheckpointComplete──▶ every worker  (sinks commit)
 //	   or ──NotifyCheckpointAborted──▶ every worker (sinks drop the pending transaction)
 //
+// A stop-with-savepoint's savepoint, once complete, asks for a
+// confirmation (NotifyCheckpointComplete.confirm_commit): each worker
+// commits, then calls ConfirmCommit; the JobManager ends the job FINISHED
+// only once every subtask that took part confirmed.
+//
 // Fencing: every call and every order carries the deployment's attempt (the
 // epoch of DeployWorker.attempt). The JobManager refuses a call from an
 // attempt that is not the job's current one with gRPC status
@@ -542,11 +547,15 @@ func (x *SubtaskRef) GetSubtask() int32 {
 // did not hear of). Commits must be idempotent: a restore commits the
 // restored checkpoint's transactions again.
 type NotifyCheckpointComplete struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Attempt       int64                  `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	CheckpointId  int64                  `protobuf:"varint,3,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
-	TimestampMs   int64                  `protobuf:"varint,4,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	JobId        string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Attempt      int64                  `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	CheckpointId int64                  `protobuf:"varint,3,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	TimestampMs  int64                  `protobuf:"varint,4,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	// confirm_commit asks the worker to call ConfirmCommit once its
+	// subtasks committed (a stop-with-savepoint's final savepoint: the job
+	// stops only then).
+	ConfirmCommit bool `protobuf:"varint,5,opt,name=confirm_commit,json=confirmCommit,proto3" json:"confirm_commit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -609,6 +618,138 @@ func (x *NotifyCheckpointComplete) GetTimestampMs() int64 {
 	return 0
 }
 
+func (x *NotifyCheckpointComplete) GetConfirmCommit() bool {
+	if x != nil {
+		return x.ConfirmCommit
+	}
+	return false
+}
+
+type ConfirmCommitRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	JobId        string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	WorkerId     string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Attempt      int64                  `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	CheckpointId int64                  `protobuf:"varint,4,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	// subtasks are the worker's subtasks, all of whose commits of
+	// checkpoint_id (and of the earlier checkpoints) succeeded.
+	Subtasks      []*SubtaskRef `protobuf:"bytes,5,rep,name=subtasks,proto3" json:"subtasks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmCommitRequest) Reset() {
+	*x = ConfirmCommitRequest{}
+	mi := &file_checkpoint_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmCommitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmCommitRequest) ProtoMessage() {}
+
+func (x *ConfirmCommitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_checkpoint_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmCommitRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmCommitRequest) Descriptor() ([]byte, []int) {
+	return file_checkpoint_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ConfirmCommitRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ConfirmCommitRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *ConfirmCommitRequest) GetAttempt() int64 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *ConfirmCommitRequest) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *ConfirmCommitRequest) GetSubtasks() []*SubtaskRef {
+	if x != nil {
+		return x.Subtasks
+	}
+	return nil
+}
+
+// ConfirmCommitResponse answers a confirmation. A stale attempt is
+// refused with FAILED_PRECONDITION instead.
+type ConfirmCommitResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// accepted is false when the JobManager no longer waits for it.
+	Accepted      bool `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmCommitResponse) Reset() {
+	*x = ConfirmCommitResponse{}
+	mi := &file_checkpoint_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmCommitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmCommitResponse) ProtoMessage() {}
+
+func (x *ConfirmCommitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_checkpoint_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmCommitResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmCommitResponse) Descriptor() ([]byte, []int) {
+	return file_checkpoint_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ConfirmCommitResponse) GetAccepted() bool {
+	if x != nil {
+		return x.Accepted
+	}
+	return false
+}
+
 // NotifyCheckpointAborted tells a worker that checkpoint checkpoint_id will
 // never complete: subtasks drop what they hold for it (a barrier alignment
 // in progress, a pending transaction), and sinks abort its transaction.
@@ -624,7 +765,7 @@ type NotifyCheckpointAborted struct {
 
 func (x *NotifyCheckpointAborted) Reset() {
 	*x = NotifyCheckpointAborted{}
-	mi := &file_checkpoint_proto_msgTypes[6]
+	mi := &file_checkpoint_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +777,7 @@ func (x *NotifyCheckpointAborted) String() string {
 func (*NotifyCheckpointAborted) ProtoMessage() {}
 
 func (x *NotifyCheckpointAborted) ProtoReflect() protoreflect.Message {
-	mi := &file_checkpoint_proto_msgTypes[6]
+	mi := &file_checkpoint_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +790,7 @@ func (x *NotifyCheckpointAborted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyCheckpointAborted.ProtoReflect.Descriptor instead.
 func (*NotifyCheckpointAborted) Descriptor() ([]byte, []int) {
-	return file_checkpoint_proto_rawDescGZIP(), []int{6}
+	return file_checkpoint_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NotifyCheckpointAborted) GetJobId() string {
@@ -692,7 +833,7 @@ type KeyGroupRange struct {
 
 func (x *KeyGroupRange) Reset() {
 	*x = KeyGroupRange{}
-	mi := &file_checkpoint_proto_msgTypes[7]
+	mi := &file_checkpoint_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +845,7 @@ func (x *KeyGroupRange) String() string {
 func (*KeyGroupRange) ProtoMessage() {}
 
 func (x *KeyGroupRange) ProtoReflect() protoreflect.Message {
-	mi := &file_checkpoint_proto_msgTypes[7]
+	mi := &file_checkpoint_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +858,7 @@ func (x *KeyGroupRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyGroupRange.ProtoReflect.Descriptor instead.
 func (*KeyGroupRange) Descriptor() ([]byte, []int) {
-	return file_checkpoint_proto_rawDescGZIP(), []int{7}
+	return file_checkpoint_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *KeyGroupRange) GetStart() int32 {
@@ -765,7 +906,7 @@ type StateHandle struct {
 
 func (x *StateHandle) Reset() {
 	*x = StateHandle{}
-	mi := &file_checkpoint_proto_msgTypes[8]
+	mi := &file_checkpoint_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +918,7 @@ func (x *StateHandle) String() string {
 func (*StateHandle) ProtoMessage() {}
 
 func (x *StateHandle) ProtoReflect() protoreflect.Message {
-	mi := &file_checkpoint_proto_msgTypes[8]
+	mi := &file_checkpoint_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +931,7 @@ func (x *StateHandle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateHandle.ProtoReflect.Descriptor instead.
 func (*StateHandle) Descriptor() ([]byte, []int) {
-	return file_checkpoint_proto_rawDescGZIP(), []int{8}
+	return file_checkpoint_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StateHandle) GetOperator() int32 {
@@ -882,7 +1023,7 @@ type AcknowledgeCheckpointRequest struct {
 
 func (x *AcknowledgeCheckpointRequest) Reset() {
 	*x = AcknowledgeCheckpointRequest{}
-	mi := &file_checkpoint_proto_msgTypes[9]
+	mi := &file_checkpoint_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +1035,7 @@ func (x *AcknowledgeCheckpointRequest) String() string {
 func (*AcknowledgeCheckpointRequest) ProtoMessage() {}
 
 func (x *AcknowledgeCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_checkpoint_proto_msgTypes[9]
+	mi := &file_checkpoint_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +1048,7 @@ func (x *AcknowledgeCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*AcknowledgeCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_checkpoint_proto_rawDescGZIP(), []int{9}
+	return file_checkpoint_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AcknowledgeCheckpointRequest) GetJobId() string {
@@ -1007,7 +1148,7 @@ type AcknowledgeCheckpointResponse struct {
 
 func (x *AcknowledgeCheckpointResponse) Reset() {
 	*x = AcknowledgeCheckpointResponse{}
-	mi := &file_checkpoint_proto_msgTypes[10]
+	mi := &file_checkpoint_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1160,7 @@ func (x *AcknowledgeCheckpointResponse) String() string {
 func (*AcknowledgeCheckpointResponse) ProtoMessage() {}
 
 func (x *AcknowledgeCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_checkpoint_proto_msgTypes[10]
+	mi := &file_checkpoint_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1173,7 @@ func (x *AcknowledgeCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*AcknowledgeCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_checkpoint_proto_rawDescGZIP(), []int{10}
+	return file_checkpoint_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AcknowledgeCheckpointResponse) GetAccepted() bool {
@@ -1059,7 +1200,7 @@ type DeclineCheckpointRequest struct {
 
 func (x *DeclineCheckpointRequest) Reset() {
 	*x = DeclineCheckpointRequest{}
-	mi := &file_checkpoint_proto_msgTypes[11]
+	mi := &file_checkpoint_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1212,7 @@ func (x *DeclineCheckpointRequest) String() string {
 func (*DeclineCheckpointRequest) ProtoMessage() {}
 
 func (x *DeclineCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_checkpoint_proto_msgTypes[11]
+	mi := &file_checkpoint_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1225,7 @@ func (x *DeclineCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*DeclineCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_checkpoint_proto_rawDescGZIP(), []int{11}
+	return file_checkpoint_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeclineCheckpointRequest) GetJobId() string {
@@ -1151,7 +1292,7 @@ type DeclineCheckpointResponse struct {
 
 func (x *DeclineCheckpointResponse) Reset() {
 	*x = DeclineCheckpointResponse{}
-	mi := &file_checkpoint_proto_msgTypes[12]
+	mi := &file_checkpoint_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1163,7 +1304,7 @@ func (x *DeclineCheckpointResponse) String() string {
 func (*DeclineCheckpointResponse) ProtoMessage() {}
 
 func (x *DeclineCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_checkpoint_proto_msgTypes[12]
+	mi := &file_checkpoint_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1176,7 +1317,7 @@ func (x *DeclineCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*DeclineCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_checkpoint_proto_rawDescGZIP(), []int{12}
+	return file_checkpoint_proto_rawDescGZIP(), []int{14}
 }
 
 // RestoreCheckpoint is what a worker restores at deployment
@@ -1198,7 +1339,7 @@ type RestoreCheckpoint struct {
 
 func (x *RestoreCheckpoint) Reset() {
 	*x = RestoreCheckpoint{}
-	mi := &file_checkpoint_proto_msgTypes[13]
+	mi := &file_checkpoint_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1351,7 @@ func (x *RestoreCheckpoint) String() string {
 func (*RestoreCheckpoint) ProtoMessage() {}
 
 func (x *RestoreCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_checkpoint_proto_msgTypes[13]
+	mi := &file_checkpoint_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1364,7 @@ func (x *RestoreCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreCheckpoint.ProtoReflect.Descriptor instead.
 func (*RestoreCheckpoint) Descriptor() ([]byte, []int) {
-	return file_checkpoint_proto_rawDescGZIP(), []int{13}
+	return file_checkpoint_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RestoreCheckpoint) GetCheckpointId() int64 {
@@ -1271,7 +1412,7 @@ type SubtaskState struct {
 
 func (x *SubtaskState) Reset() {
 	*x = SubtaskState{}
-	mi := &file_checkpoint_proto_msgTypes[14]
+	mi := &file_checkpoint_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1424,7 @@ func (x *SubtaskState) String() string {
 func (*SubtaskState) ProtoMessage() {}
 
 func (x *SubtaskState) ProtoReflect() protoreflect.Message {
-	mi := &file_checkpoint_proto_msgTypes[14]
+	mi := &file_checkpoint_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1437,7 @@ func (x *SubtaskState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubtaskState.ProtoReflect.Descriptor instead.
 func (*SubtaskState) Descriptor() ([]byte, []int) {
-	return file_checkpoint_proto_rawDescGZIP(), []int{14}
+	return file_checkpoint_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SubtaskState) GetVertex() int32 {
@@ -1362,12 +1503,21 @@ const file_checkpoint_proto_rawDesc = "" +
 	"\n" +
 	"SubtaskRef\x12\x16\n" +
 	"\x06vertex\x18\x01 \x01(\x05R\x06vertex\x12\x18\n" +
-	"\asubtask\x18\x02 \x01(\x05R\asubtask\"\x93\x01\n" +
+	"\asubtask\x18\x02 \x01(\x05R\asubtask\"\xba\x01\n" +
 	"\x18NotifyCheckpointComplete\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x03R\aattempt\x12#\n" +
 	"\rcheckpoint_id\x18\x03 \x01(\x03R\fcheckpointId\x12!\n" +
-	"\ftimestamp_ms\x18\x04 \x01(\x03R\vtimestampMs\"\x87\x01\n" +
+	"\ftimestamp_ms\x18\x04 \x01(\x03R\vtimestampMs\x12%\n" +
+	"\x0econfirm_commit\x18\x05 \x01(\bR\rconfirmCommit\"\xc3\x01\n" +
+	"\x14ConfirmCommitRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x18\n" +
+	"\aattempt\x18\x03 \x01(\x03R\aattempt\x12#\n" +
+	"\rcheckpoint_id\x18\x04 \x01(\x03R\fcheckpointId\x128\n" +
+	"\bsubtasks\x18\x05 \x03(\v2\x1c.spate.control.v1.SubtaskRefR\bsubtasks\"3\n" +
+	"\x15ConfirmCommitResponse\x12\x1a\n" +
+	"\baccepted\x18\x01 \x01(\bR\baccepted\"\x87\x01\n" +
 	"\x17NotifyCheckpointAborted\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x03R\aattempt\x12#\n" +
@@ -1433,11 +1583,12 @@ const file_checkpoint_proto_rawDesc = "" +
 	"\x16DECLINE_TASK_NOT_READY\x10\x01\x12\x1b\n" +
 	"\x17DECLINE_SNAPSHOT_FAILED\x10\x02\x12\x1c\n" +
 	"\x18DECLINE_ALIGNMENT_FAILED\x10\x03\x12\x14\n" +
-	"\x10DECLINE_SUBSUMED\x10\x042\xdf\x02\n" +
+	"\x10DECLINE_SUBSUMED\x10\x042\xc1\x03\n" +
 	"\x15CheckpointCoordinator\x12^\n" +
 	"\tSubscribe\x12,.spate.control.v1.CheckpointSubscribeRequest\x1a!.spate.control.v1.CheckpointOrder0\x01\x12x\n" +
 	"\x15AcknowledgeCheckpoint\x12..spate.control.v1.AcknowledgeCheckpointRequest\x1a/.spate.control.v1.AcknowledgeCheckpointResponse\x12l\n" +
-	"\x11DeclineCheckpoint\x12*.spate.control.v1.DeclineCheckpointRequest\x1a+.spate.control.v1.DeclineCheckpointResponseB/Z-github.com/spate-dev/spate/internal/rpc/rpcpbb\x06proto3"
+	"\x11DeclineCheckpoint\x12*.spate.control.v1.DeclineCheckpointRequest\x1a+.spate.control.v1.DeclineCheckpointResponse\x12`\n" +
+	"\rConfirmCommit\x12&.spate.control.v1.ConfirmCommitRequest\x1a'.spate.control.v1.ConfirmCommitResponseB/Z-github.com/spate-dev/spate/internal/rpc/rpcpbb\x06proto3"
 
 var (
 	file_checkpoint_proto_rawDescOnce sync.Once
@@ -1452,7 +1603,7 @@ func file_checkpoint_proto_rawDescGZIP() []byte {
 }
 
 var file_checkpoint_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_checkpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_checkpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_checkpoint_proto_goTypes = []any{
 	(CheckpointMode)(0),                   // 0: spate.control.v1.CheckpointMode
 	(DeclineReason)(0),                    // 1: spate.control.v1.DeclineReason
@@ -1462,39 +1613,44 @@ var file_checkpoint_proto_goTypes = []any{
 	(*TriggerCheckpoint)(nil),             // 5: spate.control.v1.TriggerCheckpoint
 	(*SubtaskRef)(nil),                    // 6: spate.control.v1.SubtaskRef
 	(*NotifyCheckpointComplete)(nil),      // 7: spate.control.v1.NotifyCheckpointComplete
-	(*NotifyCheckpointAborted)(nil),       // 8: spate.control.v1.NotifyCheckpointAborted
-	(*KeyGroupRange)(nil),                 // 9: spate.control.v1.KeyGroupRange
-	(*StateHandle)(nil),                   // 10: spate.control.v1.StateHandle
-	(*AcknowledgeCheckpointRequest)(nil),  // 11: spate.control.v1.AcknowledgeCheckpointRequest
-	(*AcknowledgeCheckpointResponse)(nil), // 12: spate.control.v1.AcknowledgeCheckpointResponse
-	(*DeclineCheckpointRequest)(nil),      // 13: spate.control.v1.DeclineCheckpointRequest
-	(*DeclineCheckpointResponse)(nil),     // 14: spate.control.v1.DeclineCheckpointResponse
-	(*RestoreCheckpoint)(nil),             // 15: spate.control.v1.RestoreCheckpoint
-	(*SubtaskState)(nil),                  // 16: spate.control.v1.SubtaskState
+	(*ConfirmCommitRequest)(nil),          // 8: spate.control.v1.ConfirmCommitRequest
+	(*ConfirmCommitResponse)(nil),         // 9: spate.control.v1.ConfirmCommitResponse
+	(*NotifyCheckpointAborted)(nil),       // 10: spate.control.v1.NotifyCheckpointAborted
+	(*KeyGroupRange)(nil),                 // 11: spate.control.v1.KeyGroupRange
+	(*StateHandle)(nil),                   // 12: spate.control.v1.StateHandle
+	(*AcknowledgeCheckpointRequest)(nil),  // 13: spate.control.v1.AcknowledgeCheckpointRequest
+	(*AcknowledgeCheckpointResponse)(nil), // 14: spate.control.v1.AcknowledgeCheckpointResponse
+	(*DeclineCheckpointRequest)(nil),      // 15: spate.control.v1.DeclineCheckpointRequest
+	(*DeclineCheckpointResponse)(nil),     // 16: spate.control.v1.DeclineCheckpointResponse
+	(*RestoreCheckpoint)(nil),             // 17: spate.control.v1.RestoreCheckpoint
+	(*SubtaskState)(nil),                  // 18: spate.control.v1.SubtaskState
 }
 var file_checkpoint_proto_depIdxs = []int32{
 	5,  // 0: spate.control.v1.CheckpointOrder.trigger:type_name -> spate.control.v1.TriggerCheckpoint
 	7,  // 1: spate.control.v1.CheckpointOrder.complete:type_name -> spate.control.v1.NotifyCheckpointComplete
-	8,  // 2: spate.control.v1.CheckpointOrder.aborted:type_name -> spate.control.v1.NotifyCheckpointAborted
+	10, // 2: spate.control.v1.CheckpointOrder.aborted:type_name -> spate.control.v1.NotifyCheckpointAborted
 	0,  // 3: spate.control.v1.CheckpointOptions.mode:type_name -> spate.control.v1.CheckpointMode
 	4,  // 4: spate.control.v1.TriggerCheckpoint.options:type_name -> spate.control.v1.CheckpointOptions
 	6,  // 5: spate.control.v1.TriggerCheckpoint.subtasks:type_name -> spate.control.v1.SubtaskRef
-	9,  // 6: spate.control.v1.StateHandle.key_groups:type_name -> spate.control.v1.KeyGroupRange
-	10, // 7: spate.control.v1.AcknowledgeCheckpointRequest.states:type_name -> spate.control.v1.StateHandle
-	1,  // 8: spate.control.v1.DeclineCheckpointRequest.reason:type_name -> spate.control.v1.DeclineReason
-	16, // 9: spate.control.v1.RestoreCheckpoint.subtasks:type_name -> spate.control.v1.SubtaskState
-	10, // 10: spate.control.v1.SubtaskState.states:type_name -> spate.control.v1.StateHandle
-	2,  // 11: spate.control.v1.CheckpointCoordinator.Subscribe:input_type -> spate.control.v1.CheckpointSubscribeRequest
-	11, // 12: spate.control.v1.CheckpointCoordinator.AcknowledgeCheckpoint:input_type -> spate.control.v1.AcknowledgeCheckpointRequest
-	13, // 13: spate.control.v1.CheckpointCoordinator.DeclineCheckpoint:input_type -> spate.control.v1.DeclineCheckpointRequest
-	3,  // 14: spate.control.v1.CheckpointCoordinator.Subscribe:output_type -> spate.control.v1.CheckpointOrder
-	12, // 15: spate.control.v1.CheckpointCoordinator.AcknowledgeCheckpoint:output_type -> spate.control.v1.AcknowledgeCheckpointResponse
-	14, // 16: spate.control.v1.CheckpointCoordinator.DeclineCheckpoint:output_type -> spate.control.v1.DeclineCheckpointResponse
-	14, // [14:17] is the sub-list for method output_type
-	11, // [11:14] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 6: spate.control.v1.ConfirmCommitRequest.subtasks:type_name -> spate.control.v1.SubtaskRef
+	11, // 7: spate.control.v1.StateHandle.key_groups:type_name -> spate.control.v1.KeyGroupRange
+	12, // 8: spate.control.v1.AcknowledgeCheckpointRequest.states:type_name -> spate.control.v1.StateHandle
+	1,  // 9: spate.control.v1.DeclineCheckpointRequest.reason:type_name -> spate.control.v1.DeclineReason
+	18, // 10: spate.control.v1.RestoreCheckpoint.subtasks:type_name -> spate.control.v1.SubtaskState
+	12, // 11: spate.control.v1.SubtaskState.states:type_name -> spate.control.v1.StateHandle
+	2,  // 12: spate.control.v1.CheckpointCoordinator.Subscribe:input_type -> spate.control.v1.CheckpointSubscribeRequest
+	13, // 13: spate.control.v1.CheckpointCoordinator.AcknowledgeCheckpoint:input_type -> spate.control.v1.AcknowledgeCheckpointRequest
+	15, // 14: spate.control.v1.CheckpointCoordinator.DeclineCheckpoint:input_type -> spate.control.v1.DeclineCheckpointRequest
+	8,  // 15: spate.control.v1.CheckpointCoordinator.ConfirmCommit:input_type -> spate.control.v1.ConfirmCommitRequest
+	3,  // 16: spate.control.v1.CheckpointCoordinator.Subscribe:output_type -> spate.control.v1.CheckpointOrder
+	14, // 17: spate.control.v1.CheckpointCoordinator.AcknowledgeCheckpoint:output_type -> spate.control.v1.AcknowledgeCheckpointResponse
+	16, // 18: spate.control.v1.CheckpointCoordinator.DeclineCheckpoint:output_type -> spate.control.v1.DeclineCheckpointResponse
+	9,  // 19: spate.control.v1.CheckpointCoordinator.ConfirmCommit:output_type -> spate.control.v1.ConfirmCommitResponse
+	16, // [16:20] is the sub-list for method output_type
+	12, // [12:16] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_checkpoint_proto_init() }
@@ -1513,7 +1669,7 @@ func file_checkpoint_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_checkpoint_proto_rawDesc), len(file_checkpoint_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

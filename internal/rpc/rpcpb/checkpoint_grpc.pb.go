@@ -13,6 +13,11 @@
 //	JM ──NotifyCheckpointComplete──▶ every worker  (sinks commit)
 //	   or ──NotifyCheckpointAborted──▶ every worker (sinks drop the pending transaction)
 //
+// A stop-with-savepoint's savepoint, once complete, asks for a
+// confirmation (NotifyCheckpointComplete.confirm_commit): each worker
+// commits, then calls ConfirmCommit; the JobManager ends the job FINISHED
+// only once every subtask that took part confirmed.
+//
 // Fencing: every call and every order carries the deployment's attempt (the
 // epoch of DeployWorker.attempt). The JobManager refuses a call from an
 // attempt that is not the job's current one with gRPC status
@@ -46,6 +51,7 @@ const (
 	CheckpointCoordinator_Subscribe_FullMethodName             = "/spate.control.v1.CheckpointCoordinator/Subscribe"
 	CheckpointCoordinator_AcknowledgeCheckpoint_FullMethodName = "/spate.control.v1.CheckpointCoordinator/AcknowledgeCheckpoint"
 	CheckpointCoordinator_DeclineCheckpoint_FullMethodName     = "/spate.control.v1.CheckpointCoordinator/DeclineCheckpoint"
+	CheckpointCoordinator_ConfirmCommit_FullMethodName         = "/spate.control.v1.CheckpointCoordinator/ConfirmCommit"
 )
 
 // CheckpointCoordinatorClient is the client API for CheckpointCoordinator service.
@@ -67,6 +73,10 @@ type CheckpointCoordinatorClient interface {
 	// DeclineCheckpoint reports that one subtask cannot take its part of a
 	// checkpoint; the JobManager aborts that checkpoint.
 	DeclineCheckpoint(ctx context.Context, in *DeclineCheckpointRequest, opts ...grpc.CallOption) (*DeclineCheckpointResponse, error)
+	// ConfirmCommit reports that the worker's subtasks committed the
+	// transactions of a checkpoint whose NotifyCheckpointComplete asked for
+	// it (confirm_commit): the final savepoint of a stop-with-savepoint.
+	ConfirmCommit(ctx context.Context, in *ConfirmCommitRequest, opts ...grpc.CallOption) (*ConfirmCommitResponse, error)
 }
 
 type checkpointCoordinatorClient struct {
@@ -116,6 +126,16 @@ func (c *checkpointCoordinatorClient) DeclineCheckpoint(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *checkpointCoordinatorClient) ConfirmCommit(ctx context.Context, in *ConfirmCommitRequest, opts ...grpc.CallOption) (*ConfirmCommitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConfirmCommitResponse)
+	err := c.cc.Invoke(ctx, CheckpointCoordinator_ConfirmCommit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CheckpointCoordinatorServer is the server API for CheckpointCoordinator service.
 // All implementations must embed UnimplementedCheckpointCoordinatorServer
 // for forward compatibility.
@@ -135,6 +155,10 @@ type CheckpointCoordinatorServer interface {
 	// DeclineCheckpoint reports that one subtask cannot take its part of a
 	// checkpoint; the JobManager aborts that checkpoint.
 	DeclineCheckpoint(context.Context, *DeclineCheckpointRequest) (*DeclineCheckpointResponse, error)
+	// ConfirmCommit reports that the worker's subtasks committed the
+	// transactions of a checkpoint whose NotifyCheckpointComplete asked for
+	// it (confirm_commit): the final savepoint of a stop-with-savepoint.
+	ConfirmCommit(context.Context, *ConfirmCommitRequest) (*ConfirmCommitResponse, error)
 	mustEmbedUnimplementedCheckpointCoordinatorServer()
 }
 
@@ -153,6 +177,9 @@ func (UnimplementedCheckpointCoordinatorServer) AcknowledgeCheckpoint(context.Co
 }
 func (UnimplementedCheckpointCoordinatorServer) DeclineCheckpoint(context.Context, *DeclineCheckpointRequest) (*DeclineCheckpointResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method DeclineCheckpoint not implemented")
+}
+func (UnimplementedCheckpointCoordinatorServer) ConfirmCommit(context.Context, *ConfirmCommitRequest) (*ConfirmCommitResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ConfirmCommit not implemented")
 }
 func (UnimplementedCheckpointCoordinatorServer) mustEmbedUnimplementedCheckpointCoordinatorServer() {}
 func (UnimplementedCheckpointCoordinatorServer) testEmbeddedByValue()                               {}
@@ -222,6 +249,24 @@ func _CheckpointCoordinator_DeclineCheckpoint_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CheckpointCoordinator_ConfirmCommit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmCommitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CheckpointCoordinatorServer).ConfirmCommit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CheckpointCoordinator_ConfirmCommit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CheckpointCoordinatorServer).ConfirmCommit(ctx, req.(*ConfirmCommitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CheckpointCoordinator_ServiceDesc is the grpc.ServiceDesc for CheckpointCoordinator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -236,6 +281,10 @@ var CheckpointCoordinator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeclineCheckpoint",
 			Handler:    _CheckpointCoordinator_DeclineCheckpoint_Handler,
+		},
+		{
+			MethodName: "ConfirmCommit",
+			Handler:    _CheckpointCoordinator_ConfirmCommit_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
