@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spate-dev/spate/internal/checkpoint"
+	"github.com/spate-dev/spate/internal/checkpoint/storage"
 	"github.com/spate-dev/spate/internal/exec"
 	"github.com/spate-dev/spate/internal/jobgraph"
 	"github.com/spate-dev/spate/internal/localexec"
@@ -158,7 +159,11 @@ func savepointRestore(ctx context.Context, e *Env, p *plan) (*checkpoint.Metadat
 	if err != nil {
 		return nil, err
 	}
-	snap, err := savepoint.Load(ctx, path)
+	opts, err := storage.OptionsFrom(e.conf)
+	if err != nil {
+		return nil, fmt.Errorf("job %q: %w", p.name, err)
+	}
+	snap, err := savepoint.Load(ctx, path, opts)
 	if err != nil {
 		return nil, fmt.Errorf("job %q: %w", p.name, err)
 	}

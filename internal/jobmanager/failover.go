@@ -72,6 +72,9 @@ type faultTolerance struct {
 	operators    []checkpoint.OperatorRef
 	parallelism  []int
 	savepointDir string
+	// storeOpts are the job's storage options (its s3.* keys), for its
+	// savepoints and the savepoint it starts from.
+	storeOpts storage.Options
 	// savepoints are the job's savepoint requests by trigger id, and
 	// by checkpoint id while pending.
 	savepoints map[string]*savepointRequest
@@ -141,6 +144,9 @@ func (jm *JobManager) newFaultTolerance(ctx context.Context, g *jobgraph.JobGrap
 	ft.master = jobmaster.New(jobmaster.Config{Strategy: strategy, Parallelism: par, Provided: jm.cfg.Provider != nil, DeploymentTimeout: jm.cfg.DeploymentTimeout})
 	ft.operators, ft.parallelism = savepoint.Operators(g), par
 	ft.savepointDir = c.String(savepoint.Key, "")
+	if ft.storeOpts, err = storage.OptionsFrom(c); err != nil {
+		return nil, err
+	}
 	ft.savepoints, ft.pendingSP = map[string]*savepointRequest{}, map[checkpoint.ID]*savepointRequest{}
 	if path := c.String(savepoint.KeyPath, ""); path != "" {
 		if ccfg.Interval <= 0 {
@@ -150,7 +156,7 @@ func (jm *JobManager) newFaultTolerance(ctx context.Context, g *jobgraph.JobGrap
 		if err != nil {
 			return nil, err
 		}
-		snap, err := savepoint.Load(ctx, path)
+		snap, err := savepoint.Load(ctx, path, ft.storeOpts)
 		if err != nil {
 			return nil, err
 		}

@@ -153,7 +153,7 @@ func (jm *JobManager) writeCheckpoint(ctx context.Context, j *job, ft *faultTole
 	}
 	start := time.Now()
 	read := func(h checkpoint.Handle) ([]byte, error) { return storage.ReadState(ctx, ft.store, h) }
-	sp, err := savepoint.Write(ctx, r.dir, savepoint.Job{ID: id, Name: j.name, Parallelism: ft.parallelism}, m, read)
+	sp, err := savepoint.Write(ctx, r.dir, ft.storeOpts, savepoint.Job{ID: id, Name: j.name, Parallelism: ft.parallelism}, m, read)
 	if err != nil {
 		return "", fmt.Errorf("write savepoint %d of job %s to %s: %w", m.ID, id, r.dir, err)
 	}

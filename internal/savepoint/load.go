@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,10 +62,14 @@ func localPath(s string) string {
 var chkName = regexp.MustCompile(`^chk-([0-9]+)$`)
 
 // Load reads the savepoint, or the retained checkpoint, at path: its
-// directory or its _metadata, a path or a file:// URL. Its files must
-// exist with the sizes recorded (their SHA-256 is checked as they are
+// directory or its _metadata, a path, a file:// URL, or an s3:// URL in
+// the object store opts describe. Its files must exist (with the sizes
+// recorded, on a file system; their SHA-256 is checked as they are
 // restored).
-func Load(ctx context.Context, path string) (*Snapshot, error) {
+func Load(ctx context.Context, path string, opts storage.Options) (*Snapshot, error) {
+	if objectStore(path) {
+		return loadObject(ctx, path, opts)
+	}
 	p := localPath(path)
 	if filepath.Base(p) == storage.MetadataName {
 		p = filepath.Dir(p)
@@ -76,20 +82,97 @@ func Load(ctx context.Context, path string) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("savepoint %s: no readable %s (a savepoint directory, or a retained checkpoint's chk-<n>): %w: %w", path, storage.MetadataName, ErrNotSavepoint, err)
 	}
+	sp, err := isSavepoint(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	if sp {
+		return loadSavepoint(abs, raw, func(file string) (string, int64, error) {
+			f := filepath.Join(abs, filepath.FromSlash(file))
+			size, err := osStat(f)
+			return (&url.URL{Scheme: "file", Path: filepath.ToSlash(f)}).String(), size, err
+		})
+	}
+	return loadCheckpoint(ctx, abs, storage.Options{})
+}
+
+// objectStore tells a path in an object store (s3://) from a local one.
+func objectStore(path string) bool {
+	u, err := url.Parse(path)
+	return err == nil && (u.Scheme == "s3" || u.Scheme == "s3a" || u.Scheme == "s3p")
+}
+
+// loadObject reads the savepoint, or the retained checkpoint, at the URL
+// path in an object store: its files must exist (their sizes and SHA-256
+// are checked as they are restored).
+func loadObject(ctx context.Context, path string, opts storage.Options) (*Snapshot, error) {
+	dir := strings.TrimSuffix(strings.TrimSuffix(path, "/"+storage.MetadataName), "/")
+	parent, name := splitURL(dir)
+	if name == "" {
+		return nil, fmt.Errorf("savepoint %s: name a savepoint's directory (s3://bucket/prefix/savepoint-...): %w", path, ErrNotSavepoint)
+	}
+	store, err := storage.OpenWith(parent, opts)
+	if err != nil {
+		return nil, fmt.Errorf("savepoint %s: %w", path, err)
+	}
+	raw, err := readObject(ctx, store, name+"/"+storage.MetadataName)
+	if err != nil {
+		return nil, fmt.Errorf("savepoint %s: no readable %s (a savepoint directory, or a retained checkpoint's chk-<n>): %w: %w", path, storage.MetadataName, ErrNotSavepoint, err)
+	}
+	sp, err := isSavepoint(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	if !sp {
+		return loadCheckpoint(ctx, dir, opts)
+	}
+	names, err := store.List(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("savepoint %s: %w", path, err)
+	}
+	return loadSavepoint(dir, raw, func(file string) (string, int64, error) {
+		if _, ok := slices.BinarySearch(names, name+"/"+file); !ok {
+			return "", 0, fmt.Errorf("%s: %w", store.URL(name+"/"+file), os.ErrNotExist)
+		}
+		return store.URL(name + "/" + file), -1, nil
+	})
+}
+
+// splitURL splits a URL's path at its last slash: the parent and the
+// last name.
+func splitURL(u string) (parent, name string) {
+	i := strings.LastIndex(u, "/")
+	if i < 0 || strings.HasSuffix(u[:i+1], "://") {
+		return u, ""
+	}
+	return u[:i], u[i+1:]
+}
+
+func readObject(ctx context.Context, s storage.Store, name string) ([]byte, error) {
+	r, err := s.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// isSavepoint tells a savepoint's _metadata (raw) from a checkpoint's;
+// an error if it is no JSON at all.
+func isSavepoint(path string, raw []byte) (bool, error) {
 	var probe struct {
 		Format string `json:"format"`
 	}
 	if err := json.Unmarshal(raw, &probe); err != nil {
-		return nil, fmt.Errorf("savepoint %s: %s is truncated or corrupt: %v: %w", path, storage.MetadataName, err, ErrNotSavepoint)
+		return false, fmt.Errorf("savepoint %s: %s is truncated or corrupt: %v: %w", path, storage.MetadataName, err, ErrNotSavepoint)
 	}
-	if probe.Format == formatName {
-		return loadSavepoint(abs, raw)
-	}
-	return loadCheckpoint(ctx, abs)
+	return probe.Format == formatName, nil
 }
 
-// loadSavepoint reads a savepoint's metadata raw, of directory dir.
-func loadSavepoint(dir string, raw []byte) (*Snapshot, error) {
+// loadSavepoint reads a savepoint's metadata raw, of directory dir;
+// locate returns the URL of one of its files and its size (-1 when not
+// known), or an error when it is missing.
+func loadSavepoint(dir string, raw []byte, locate func(file string) (string, int64, error)) (*Snapshot, error) {
 	md, err := DecodeMetadata(raw)
 	if err != nil {
 		return nil, fmt.Errorf("savepoint %s: %w", dir, err)
@@ -100,17 +183,16 @@ func loadSavepoint(dir string, raw []byte) (*Snapshot, error) {
 		for _, p := range op.Parts {
 			part := Part{Subtask: p.Subtask, Finished: p.Finished}
 			if p.File != "" {
-				f := filepath.Join(dir, filepath.FromSlash(p.File))
-				fi, err := osStat(f)
+				u, size, err := locate(p.File)
 				if err != nil {
 					return nil, fmt.Errorf("savepoint %s: the state of operator %q, subtask %d: %w", dir, op.UID, p.Subtask, err)
 				}
-				if fi != p.Size {
-					return nil, fmt.Errorf("savepoint %s: %s has %d bytes, the savepoint recorded %d: the savepoint is damaged", dir, f, fi, p.Size)
+				if size >= 0 && size != p.Size {
+					return nil, fmt.Errorf("savepoint %s: %s has %d bytes, the savepoint recorded %d: the savepoint is damaged", dir, u, size, p.Size)
 				}
 				part.HasState = true
 				part.Handle = snapshot.Handle{
-					URL: (&url.URL{Scheme: "file", Path: filepath.ToSlash(f)}).String(), Size: p.Size, SHA256: p.SHA256,
+					URL: u, Size: p.Size, SHA256: p.SHA256,
 					KeyGroups: p.KeyGroups, Remap: true, From: -1, UID: op.UID,
 				}
 			}
@@ -170,18 +252,25 @@ func DecodeMetadata(raw []byte) (*metadata, error) {
 
 // loadCheckpoint reads the retained checkpoint in directory dir
 // (<state.checkpoints.dir>/<job>/chk-<n>), checked whole.
-func loadCheckpoint(ctx context.Context, dir string) (*Snapshot, error) {
-	m := chkName.FindStringSubmatch(filepath.Base(dir))
+func loadCheckpoint(ctx context.Context, dir string, opts storage.Options) (*Snapshot, error) {
+	jobDir, chk := filepath.Dir(dir), filepath.Base(dir)
+	if objectStore(dir) {
+		jobDir, chk = splitURL(dir)
+	}
+	m := chkName.FindStringSubmatch(chk)
 	if m == nil {
 		return nil, fmt.Errorf("savepoint %s: neither a savepoint nor a retained checkpoint (a chk-<n> directory): %w", dir, ErrNotSavepoint)
 	}
 	id, _ := strconv.ParseInt(m[1], 10, 64)
-	jobDir := filepath.Dir(dir)
-	store, err := storage.Open(filepath.Dir(jobDir))
+	root, job := filepath.Dir(jobDir), filepath.Base(jobDir)
+	if objectStore(dir) {
+		root, job = splitURL(jobDir)
+	}
+	store, err := storage.OpenWith(root, opts)
 	if err != nil {
 		return nil, err
 	}
-	md, err := storage.Load(ctx, store, filepath.Base(jobDir), checkpoint.ID(id))
+	md, err := storage.Load(ctx, store, job, checkpoint.ID(id))
 	if err != nil {
 		return nil, fmt.Errorf("retained checkpoint %s: %w", dir, err)
 	}

@@ -84,16 +84,19 @@ type Job struct {
 }
 
 // Write writes checkpoint m of job as a savepoint in a new directory of
-// dir (a path or a file:// URL) and returns the savepoint directory's
-// path. m.Operators must name the operators of m's state files; read
-// returns the bytes of a state handle. The state of each operator of each
-// subtask goes to a file of its own; _metadata is written last,
-// atomically. A failed write removes what it wrote.
-func Write(ctx context.Context, dir string, job Job, m checkpoint.Metadata, read func(checkpoint.Handle) ([]byte, error)) (path string, err error) {
+// dir (a path, a file:// URL, or s3://bucket/prefix in the object store
+// opts describe) and returns the savepoint directory's path (its URL for
+// an object store). m.Operators must name the operators of m's state
+// files; read returns the bytes of a state handle. The state of each
+// operator of each subtask goes to a file of its own, named relative to
+// the savepoint's directory; _metadata is written last, atomically, so a
+// savepoint whose write failed part way never looks complete. A failed
+// write removes what it wrote.
+func Write(ctx context.Context, dir string, opts storage.Options, job Job, m checkpoint.Metadata, read func(checkpoint.Handle) ([]byte, error)) (path string, err error) {
 	if dir == "" {
 		return "", fmt.Errorf("no savepoint directory: name one (spate savepoint JOBID DIR) or set %s", Key)
 	}
-	store, err := storage.Open(dir)
+	store, err := storage.OpenWith(dir, opts)
 	if err != nil {
 		return "", fmt.Errorf("savepoint directory %s: %w", dir, err)
 	}

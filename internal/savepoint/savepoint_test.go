@@ -16,7 +16,7 @@ import (
 
 // graph builds source(1) -> keyed "Check"(2) -> sink "Files"(3), with extra
 // nodes inserted after the source when given.
-func graph(t *testing.T, par int, extra ...jobgraph.StreamNode) *jobgraph.JobGraph {
+func graph(t testing.TB, par int, extra ...jobgraph.StreamNode) *jobgraph.JobGraph {
 	t.Helper()
 	nodes := []jobgraph.StreamNode{{ID: 1, Kind: "source", Name: "Numbers", Parallelism: par, MaxParallelism: 128}}
 	edges := []jobgraph.StreamEdge{}
@@ -131,7 +131,7 @@ func TestSavepointRoundTripRelocatedAndChanged(t *testing.T) {
 	g := graph(t, 2)
 	m := checkpointOf(g)
 	dir := t.TempDir()
-	path, err := Write(ctx, dir, Job{ID: "0123456789abcdef", Name: "job", Parallelism: []int{2, 2}}, m, readInline)
+	path, err := Write(ctx, dir, storage.Options{}, Job{ID: "0123456789abcdef", Name: "job", Parallelism: []int{2, 2}}, m, readInline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestSavepointRoundTripRelocatedAndChanged(t *testing.T) {
 	if err := os.Rename(path, moved); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := Load(ctx, moved)
+	snap, err := Load(ctx, moved, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,11 +205,11 @@ func TestSavepointRoundTripRelocatedAndChanged(t *testing.T) {
 func TestAssignUnclaimedState(t *testing.T) {
 	ctx := context.Background()
 	withCount := graph(t, 1, jobgraph.StreamNode{ID: 2, Kind: "reduce", Name: "Count", UID: "count"})
-	path, err := Write(ctx, t.TempDir(), Job{ID: "job", Parallelism: []int{1, 1}}, checkpointOf(withCount), readInline)
+	path, err := Write(ctx, t.TempDir(), storage.Options{}, Job{ID: "job", Parallelism: []int{1, 1}}, checkpointOf(withCount), readInline)
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := Load(ctx, filepath.Join(path, storage.MetadataName))
+	snap, err := Load(ctx, filepath.Join(path, storage.MetadataName), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestRetainedCheckpointRestoresChangedJob(t *testing.T) {
 	if _, err := storage.WriteMetadata(ctx, store, job, checkpointOf(g)); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := Load(ctx, localPath(store.URL(storage.Dir(job, 7))))
+	snap, err := Load(ctx, localPath(store.URL(storage.Dir(job, 7))), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,11 +255,11 @@ func TestRetainedCheckpointRestoresChangedJob(t *testing.T) {
 
 func TestLoadRefusesDamage(t *testing.T) {
 	ctx := context.Background()
-	path, err := Write(ctx, t.TempDir(), Job{ID: "job", Parallelism: []int{1, 1}}, checkpointOf(graph(t, 1)), readInline)
+	path, err := Write(ctx, t.TempDir(), storage.Options{}, Job{ID: "job", Parallelism: []int{1, 1}}, checkpointOf(graph(t, 1)), readInline)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(ctx, t.TempDir()); !errors.Is(err, ErrNotSavepoint) {
+	if _, err := Load(ctx, t.TempDir(), storage.Options{}); !errors.Is(err, ErrNotSavepoint) {
 		t.Errorf("Load of an empty directory: %v, want ErrNotSavepoint", err)
 	}
 	files, _ := filepath.Glob(filepath.Join(path, partPrefix+"*"))
@@ -269,13 +269,13 @@ func TestLoadRefusesDamage(t *testing.T) {
 	if err := os.Truncate(files[0], 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(ctx, path); err == nil || !strings.Contains(err.Error(), "damaged") {
+	if _, err := Load(ctx, path, storage.Options{}); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("Load of a savepoint with a truncated file: %v, want it damaged", err)
 	}
 }
 
 func FuzzDecodeMetadata(f *testing.F) {
-	path, err := Write(context.Background(), f.TempDir(), Job{ID: "job", Parallelism: []int{1, 1}}, checkpointOf(graphF(f)), readInline)
+	path, err := Write(context.Background(), f.TempDir(), storage.Options{}, Job{ID: "job", Parallelism: []int{1, 1}}, checkpointOf(graphF(f)), readInline)
 	if err != nil {
 		f.Fatal(err)
 	}

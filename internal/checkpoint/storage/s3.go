@@ -74,8 +74,9 @@ type S3Options struct {
 	// stalls fails the write rather than holding it for ever.
 	RequestTimeout time.Duration
 
-	// maxRetries overrides minio-go's 10 attempts per request (tests).
-	maxRetries int
+	// MaxRetries, if not 0, overrides minio-go's 10 attempts per
+	// request (tests that inject failures).
+	MaxRetries int
 	// transport overrides the HTTP transport (tests).
 	transport http.RoundTripper
 }
@@ -205,7 +206,7 @@ func openS3(dir string, u *url.URL, o S3Options) (*s3Store, error) {
 	}
 	client, err := minio.New(endpoint, &minio.Options{
 		Creds: creds, Secure: secure, Region: o.Region, BucketLookup: lookup,
-		Transport: tr, MaxRetries: o.maxRetries,
+		Transport: tr, MaxRetries: o.MaxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint storage %q (%s %q): %w", dir, KeyS3Endpoint, o.Endpoint, err)

@@ -141,7 +141,7 @@ func (s *s3Server) keys(t testing.TB, prefix string) []string {
 func (s *s3Server) options(retries int) S3Options {
 	return S3Options{
 		Endpoint: s.srv.URL, Region: "us-east-1", AccessKey: "spate", SecretKey: "spate-secret",
-		PathStyle: true, PartSize: minPartSize, RequestTimeout: 5 * time.Second, maxRetries: retries,
+		PathStyle: true, PartSize: minPartSize, RequestTimeout: 5 * time.Second, MaxRetries: retries,
 	}
 }
 
