@@ -210,3 +210,72 @@ func TestCheckpointsInS3(t *testing.T) {
 
 // tail is the last n bytes of s.
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
+
+// TestSavepointsInS3: savepoints of examples/exactlyonce on a cluster of
+// real processes go to the in-test S3 server: spate savepoint JOBID
+// s3://…, then spate stop with the cluster's
+// execution.checkpointing.savepoint-dir s3://spate/savepoints; the job
+// restarts with spate run -s s3://… (the JobManager reads the savepoint's
+// _metadata from S3, the workers its state files), and the two pieces
+// commit every pair exactly once.
+func TestSavepointsInS3(t *testing.T) {
+	s3 := newS3Server(t)
+	c := startClusterWith(t, []string{
+		"-D", "execution.checkpointing.savepoint-dir=s3://" + s3Bucket + "/savepoints",
+		"-D", "s3.endpoint=" + s3.srv.URL, "-D", "s3.region=us-east-1", "-D", "s3.path.style.access=true",
+		"-D", "s3.access-key=spate-test", "-D", "s3.secret-key=spate-test-secret",
+	}, 1, 1)
+	defer func() {
+		if t.Failed() {
+			t.Logf("JobManager:\n%s", tail(c.jm.stderr(), 6000))
+		}
+	}()
+	home, bin, out := t.TempDir(), binaries(t), t.TempDir()
+	want := wantPairs()
+	o, err := spateEnv(t, home, append([]string{"run", "--target", "remote", "--jobmanager", c.rest, "--detached"}, chaosArgs(bin, out)...)...)
+	m := regexpJobID.FindStringSubmatch(o)
+	if err != nil || m == nil {
+		t.Fatalf("spate run: %v\n%s", err, o)
+	}
+	id := m[1]
+	waitMidRun(t, c, id, out)
+
+	o, err = spateEnv(t, home, "savepoint", "-m", c.rest, id, "s3://"+s3Bucket+"/manual")
+	sp := regexpSavepointPath.FindStringSubmatch(o)
+	if err != nil || sp == nil || !strings.HasPrefix(sp[1], "s3://"+s3Bucket+"/manual/savepoint-") {
+		t.Fatalf("spate savepoint: %v\n%s", err, o)
+	}
+	if d := c.job(t, id); d.State != v1.JobRunning {
+		t.Fatalf("job %s is %s after a savepoint, want RUNNING", id, d.State)
+	}
+	began := time.Now()
+	o, err = spateEnv(t, home, "stop", "-m", c.rest, id)
+	stop := regexpSavepointPath.FindStringSubmatch(o)
+	if err != nil || stop == nil || !strings.HasPrefix(stop[1], "s3://"+s3Bucket+"/savepoints/savepoint-") {
+		t.Fatalf("spate stop: %v\n%s", err, o)
+	}
+	stopped := time.Since(began)
+	if d := c.job(t, id); d.State != v1.JobFinished {
+		t.Fatalf("job %s is %s once spate stop returned, want FINISHED", id, d.State)
+	}
+	checkPiece(t, out, want)
+	for _, p := range []string{sp[1], stop[1]} {
+		key := strings.TrimPrefix(p, "s3://"+s3Bucket+"/") + "/_metadata"
+		if !slices.Contains(s3.keys(t), key) {
+			t.Fatalf("no object %s in the bucket: %v", key, s3.keys(t))
+		}
+	}
+
+	restart := time.Now()
+	o, err = spateEnv(t, home, append([]string{"run", "--target", "remote", "--jobmanager", c.rest, "-s", stop[1]}, chaosArgs(bin, out)...)...)
+	if err != nil {
+		t.Fatalf("spate run -s %s: %v\n%s", stop[1], err, o)
+	}
+	if len(s3.requests("GET", "/savepoints/savepoint-")) == 0 {
+		t.Errorf("nothing of the savepoint was read from S3 by the restore")
+	}
+	if got := committedLines(t, out); !slices.Equal(got, want) {
+		t.Fatalf("the two pieces committed %d lines, one uninterrupted run %d: %s", len(got), len(want), pairDiff(got, want))
+	}
+	t.Logf("spate stop to S3: %v; spate run -s s3://… to its end: %v", stopped.Round(time.Millisecond), time.Since(restart).Round(time.Millisecond))
+}
