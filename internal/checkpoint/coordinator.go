@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -529,6 +530,10 @@ func (c *Coordinator) MetadataWritten(now time.Time, id ID, attempt int64, path 
 	c.lastCompleted = now
 	done := Completed{ID: id, Attempt: attempt, Timestamp: p.triggered, Path: path, Size: p.stat.StateSize}
 	c.completed = append(c.completed, done)
+	// A savepoint may complete after a newer checkpoint (it is not
+	// subsumed): the retained ones stay in id order, so that Latest is
+	// the newest and the oldest go first.
+	slices.SortFunc(c.completed, func(a, b Completed) int { return cmp.Compare(a.ID, b.ID) })
 	p.stat.Status, p.stat.EndTime, p.stat.Path = StatusCompleted, now, path
 	c.stats.Counts.InProgress--
 	c.stats.Counts.Completed++
@@ -547,7 +552,10 @@ func (c *Coordinator) MetadataWritten(now time.Time, id ID, attempt int64, path 
 		c.commit = &stopCommit{id: id, attempt: attempt, path: path, completed: now, waiting: maps.Clone(p.needed)}
 	}
 	for _, o := range c.sortedPending() {
-		if o.id < id {
+		// A savepoint is never subsumed, as in Flink: the user waits
+		// for it, and a periodic checkpoint triggered after it may
+		// complete first while its canonical copy is being written.
+		if o.id < id && !o.kind.IsSavepoint() {
 			eff = append(eff, c.abort(now, o, Subsumed, fmt.Sprintf("subsumed by checkpoint %d", id))...)
 		}
 	}
