@@ -77,11 +77,11 @@ func TestSavepointRescale(t *testing.T) {
 	for _, p1 := range []int{1, 2, 3, 4, 7} {
 		g1 := graph(t, p1)
 		m := rescalableCheckpoint(g1)
-		path, err := Write(ctx, t.TempDir(), Job{ID: "job", Parallelism: []int{p1, p1}}, m, readInline)
+		path, err := Write(ctx, t.TempDir(), storage.Options{}, Job{ID: "job", Parallelism: []int{p1, p1}}, m, readInline)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sp, err := Load(ctx, path)
+		sp, err := Load(ctx, path, storage.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +186,7 @@ func TestRetainedCheckpointRescale(t *testing.T) {
 	if _, err := storage.WriteMetadata(ctx, store, job, rescalableCheckpoint(graph(t, p1))); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := Load(ctx, localPath(store.URL(storage.Dir(job, 9))))
+	snap, err := Load(ctx, localPath(store.URL(storage.Dir(job, 9))), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,11 +217,11 @@ func TestRescaleFinished(t *testing.T) {
 			for i, st := range m.Subtasks {
 				m.Subtasks[i].Finished = st.Vertex == 0 && slices.Contains(tc.finished, st.Subtask)
 			}
-			path, err := Write(ctx, t.TempDir(), Job{ID: "job", Parallelism: []int{2, 2}}, m, readInline)
+			path, err := Write(ctx, t.TempDir(), storage.Options{}, Job{ID: "job", Parallelism: []int{2, 2}}, m, readInline)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sp, err := Load(ctx, path)
+			sp, err := Load(ctx, path, storage.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,11 +265,11 @@ func TestRedistributeRefuses(t *testing.T) {
 func TestSavepointRescaleLastSubtaskEmpty(t *testing.T) {
 	ctx := context.Background()
 	const p1, p2 = 4, 3
-	path, err := Write(ctx, t.TempDir(), Job{ID: "job", Parallelism: []int{p1, p1}}, rescalableCheckpointWithout(graph(t, p1), p1-1), readInline)
+	path, err := Write(ctx, t.TempDir(), storage.Options{}, Job{ID: "job", Parallelism: []int{p1, p1}}, rescalableCheckpointWithout(graph(t, p1), p1-1), readInline)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := Load(ctx, path)
+	sp, err := Load(ctx, path, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

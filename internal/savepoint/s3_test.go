@@ -79,40 +79,73 @@ func (s *s3Server) keys(t testing.TB, prefix string) []string {
 	return out
 }
 
-// restoredFrom returns what each operator (by node) of m restores, by
-// subtask, its files read from wherever they are (file:// or s3://).
-func restoredFrom(t *testing.T, m checkpoint.Metadata, opts storage.Options) map[[2]int][]string {
+// readStore reads restored state files inline or at their URLs,
+// file:// or s3://, as a worker does.
+type readStore struct{ opts storage.Options }
+
+func (readStore) Put(context.Context, int64, string, []byte) (snapshot.Handle, error) {
+	return snapshot.Handle{}, fmt.Errorf("readStore only reads")
+}
+
+func (s readStore) Get(ctx context.Context, h snapshot.Handle) ([]byte, error) {
+	if h.URL == "" {
+		return snapshot.InlineStore{}.Get(ctx, h)
+	}
+	r, err := storage.OpenObject(ctx, h.URL, s.opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return data, snapshot.Check(h, data)
+}
+
+// restoredFrom returns what each operator (by node) of g restores from
+// m, by subtask, its files read from wherever they are (file:// or
+// s3://), as restored does.
+func restoredFrom(t *testing.T, g *jobgraph.JobGraph, m checkpoint.Metadata, opts storage.Options) map[[2]int][]string {
 	t.Helper()
+	ctx := context.Background()
+	store := readStore{opts}
 	out := map[[2]int][]string{}
+	r := snapshot.NewRunner(ctx, store, nil, nil)
 	for _, st := range m.Subtasks {
+		v := g.Vertices[st.Vertex]
+		ts := r.KeyedTask(st.Vertex, st.Subtask, v.Parallelism, v.MaxParallelism)
+		ops := map[int]*recorder{}
+		for _, op := range v.Operators {
+			ops[op.ID] = &recorder{}
+			ts.Add(int32(op.ID), ops[op.ID])
+		}
+		var shared []snapshot.Handle
 		for _, h := range st.States {
-			from, whole, ok, err := snapshot.ParseKind(h.Kind)
-			if err != nil || !ok {
-				t.Fatalf("handle kind %q: %v", h.Kind, err)
+			k, err := snapshot.ParseKind(h.Kind)
+			if err != nil || !k.Remap {
+				t.Fatalf("handle kind %q: %+v %v, want an operator's state", h.Kind, k, err)
 			}
-			data := h.Inline
-			if h.URL != "" {
-				r, err := storage.OpenObject(context.Background(), h.URL, opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				data, err = io.ReadAll(r)
-				r.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := snapshot.Check(snapshot.Handle{Size: h.Size, SHA256: h.SHA256}, data); err != nil {
-					t.Fatalf("%s: %v", h.URL, err)
-				}
-			}
-			es, err := snapshot.Decode(data)
-			if err != nil {
+			sh := k.Apply(snapshot.Handle{URL: h.URL, Inline: h.Inline, Size: h.Size, SHA256: h.SHA256,
+				KeyGroups: [2]int32{int32(h.KeyGroupStart), int32(h.KeyGroupEnd)}}, int32(h.Operator), h.OperatorUID)
+			if k.Shared {
+				shared = append(shared, sh)
+			} else if err := ts.Restore(ctx, store, sh); err != nil {
 				t.Fatal(err)
 			}
-			for _, e := range es {
-				if whole || e.Operator == from {
-					out[[2]int{h.Operator, st.Subtask}] = append(out[[2]int{h.Operator, st.Subtask}], e.Name+string(rune('0'+e.Data[0])))
+		}
+		if len(shared) > 0 {
+			if err := ts.RestoreShared(ctx, store, shared); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for id, rec := range ops {
+			for _, e := range rec.got {
+				name := e.Name
+				if len(e.Data) > 0 {
+					name += string(rune('0' + e.Data[0]))
 				}
+				out[[2]int{id, st.Subtask}] = append(out[[2]int{id, st.Subtask}], name)
 			}
 		}
 	}
@@ -198,7 +231,7 @@ func TestSavepointInS3(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gs, ws := restoredFrom(t, got, opts), restoredFrom(t, want, storage.Options{})
+			gs, ws := restoredFrom(t, g, got, opts), restoredFrom(t, g, want, storage.Options{})
 			if fmt.Sprint(gs) != fmt.Sprint(ws) || len(gs) != 6 {
 				t.Fatalf("restored from S3 %v, from a file system %v", gs, ws)
 			}
