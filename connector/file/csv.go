@@ -2,6 +2,7 @@ package file
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -93,6 +94,23 @@ func (s csvSource[T]) Open(ctx context.Context, split spate.Split) (spate.Source
 	}), nil
 }
 
+// Restore implements spate.RestorableSource: each file resumes at the row
+// boundary, byte offset and line of the checkpoint. The header (or, with
+// NoHeader, the first row, which sets the number of columns) is read again
+// from the start of the file to map the columns.
+func (s csvSource[T]) Restore(_ context.Context, _ spate.Split, splits []spate.SplitState) (spate.SourceReader[T], error) {
+	name := fmt.Sprintf("file.CSV[%v]", reflect.TypeFor[T]())
+	if s.err != nil {
+		return nil, fmt.Errorf("%s: %w", name, s.err)
+	}
+	if !validComma(s.cfg.comma) {
+		return nil, fmt.Errorf("%s: invalid delimiter %q", name, s.cfg.comma)
+	}
+	return restoreFileReader(name, splits, func(path string, r io.Reader, p filePos) decoder[T] {
+		return resumeCSVFile(path, r, s.dec, s.cfg, p)
+	})
+}
+
 func validComma(r rune) bool {
 	return r != 0 && r != '"' && r != '\r' && r != '\n' && utf8.ValidRune(r) && r != utf8.RuneError
 }
@@ -107,8 +125,14 @@ type csvFile[T any] struct {
 	cr     *csv.Reader
 	offset int64 // input offset of the start of the next row
 	done   bool
+	err    error         // a failure to read the header of a resumed file again
 	v      *T            // the value rows are decoded into
 	rv     reflect.Value // *v, settable
+
+	// The CSV reader counts input offsets and lines from where it
+	// started: a resumed file starts at byte from, after skipped lines.
+	from, skipped int64
+	lines         int64 // lines before offset, from the start of the file
 }
 
 func newCSVFile[T any](path string, r io.Reader, base *csvDecoder[T], cfg csvConfig) *csvFile[T] {
@@ -121,12 +145,52 @@ func newCSVFile[T any](path string, r io.Reader, base *csvDecoder[T], cfg csvCon
 	return &csvFile[T]{path: path, cfg: cfg, base: base, raw: raw, cr: cr, v: v, rv: reflect.ValueOf(v).Elem()}
 }
 
+// resumeCSVFile returns the decoder of the rows of a file from position p
+// on, r being positioned there. The header row, or with NoHeader the first
+// row that parses, is read again from the start of the file through r's
+// io.ReaderAt.
+func resumeCSVFile[T any](path string, r io.Reader, base *csvDecoder[T], cfg csvConfig, p filePos) *csvFile[T] {
+	c := newCSVFile(path, r, base, cfg)
+	c.from, c.skipped, c.lines = p.off, p.line, p.line
+	if p.off == 0 {
+		return c
+	}
+	ra, ok := r.(io.ReaderAt)
+	if !ok {
+		c.err = fmt.Errorf("file.CSV: resume %s at byte %d: cannot read its header again", path, p.off)
+		return c
+	}
+	// The bytes before p.off are whole rows, so the prefix parses as it
+	// did before the checkpoint.
+	head := newCSVFile(path, io.NewSectionReader(ra, 0, p.off), base, cfg)
+	for head.dec == nil {
+		if _, err := head.next(); err == io.EOF || head.done {
+			break
+		} else if err != nil && !errors.As(err, new(*spate.RecordError)) {
+			c.err = fmt.Errorf("file.CSV: resume %s at byte %d: %w", path, p.off, err)
+			return c
+		}
+	}
+	// A malformed header was reported before the checkpoint, and the rest
+	// of the file is skipped again.
+	c.dec, c.done = head.dec, head.dec == nil && !cfg.noHeader
+	return c
+}
+
+// position implements positioner: where the next row starts, and the
+// lines before it.
+func (c *csvFile[T]) position() (off, line int64) { return c.from + c.offset, c.lines }
+
 func (c *csvFile[T]) next() (T, error) {
 	var zero T
+	if c.err != nil {
+		return zero, c.err
+	}
 	for !c.done {
 		cells, err := c.cr.Read()
 		start, end := c.offset, c.cr.InputOffset()
 		c.offset = end
+		c.lines += int64(bytes.Count(c.raw.bytes(start, end), []byte{'\n'}))
 		if err == io.EOF {
 			break
 		}
@@ -135,6 +199,8 @@ func (c *csvFile[T]) next() (T, error) {
 			if !errors.As(err, &pe) {
 				return zero, fmt.Errorf("file.CSV: reading %s: %w", c.path, err)
 			}
+			pe.StartLine += int(c.skipped)
+			pe.Line += int(c.skipped)
 			re := c.recordError(int64(pe.StartLine), start, end, pe)
 			if c.dec == nil && !c.cfg.noHeader {
 				re.Err = fmt.Errorf("malformed header: %w", pe)
@@ -157,7 +223,7 @@ func (c *csvFile[T]) next() (T, error) {
 		if err := c.dec.decodeInto(c.rv, cells); err != nil {
 			*c.v = zero
 			line, _ := c.cr.FieldPos(0)
-			return zero, c.recordError(int64(line), start, end, err)
+			return zero, c.recordError(c.skipped+int64(line), start, end, err)
 		}
 		c.raw.discard(end)
 		return *c.v, nil

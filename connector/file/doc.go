@@ -14,6 +14,13 @@
 // list is read by subtask i % p, so a split is deterministic and a file is
 // always read whole by a single subtask.
 //
+// All three sources can be checkpointed: each file is a split, and a
+// reader's position in it (byte offset and line of the next record, or
+// that the file is done) is in the checkpoint, so that a restored job reads
+// every record once. A CSV position is always a row boundary, however
+// many lines its quoted cells span, and a resumed CSV file reads its header
+// again to map the columns.
+//
 // A record that cannot be decoded (a CSV row with the wrong number of fields
 // or an unparsable cell, a line that is not valid JSON) is returned from Read
 // as a *spate.RecordError giving the file, the 1-based line number and the

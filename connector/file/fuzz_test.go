@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -103,6 +105,72 @@ func FuzzCSVFile(f *testing.F) {
 		}
 		if _, err := c.next(); err != io.EOF {
 			t.Fatalf("next after EOF = %v", err)
+		}
+	})
+}
+
+// FuzzCSVResume: a CSV file decoder stopped after any number of results
+// and resumed from its position (a fresh decoder of the same bytes from
+// that offset, reading the header again) yields what the uninterrupted
+// decoder yields after that point: records, record texts and line numbers.
+func FuzzCSVResume(f *testing.F) {
+	f.Add([]byte("symbol,price,qty\nAAPL,1.5,2\n\"M\nS\",2,3\n"), false, int32(','), uint16(1))
+	f.Add([]byte("symbol,price,qty\r\nAAPL,abc,2\r\n\r\nB,1\n\"x\ny\",1,2\n\"bad\"q,1,2\nC,1,1"), false, int32(','), uint16(3))
+	f.Add([]byte("\ufeff\"a\nb\";1;2\r\nb;x;3\r\n"), true, int32(';'), uint16(1))
+	f.Add([]byte("\"unterminated\n,1,2\n"), false, int32(','), uint16(0))
+	f.Add([]byte("a,\"b\"c\nx,1,2\n"), true, int32(','), uint16(1))
+	base, err := newCSVDecoder[trade]()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, noHeader bool, comma int32, cut uint16) {
+		if !validComma(rune(comma)) {
+			return
+		}
+		const path = "fuzz.csv"
+		cfg := csvConfig{noHeader: noHeader, comma: rune(comma)}
+		step := func(c *csvFile[trade]) (string, bool) {
+			v, err := c.next()
+			var re *spate.RecordError
+			switch {
+			case err == io.EOF:
+				return "", false
+			case errors.As(err, &re):
+				return fmt.Sprintf("error line %d %q: %v", re.Line, re.Record, re.Err), true
+			case err != nil:
+				t.Fatalf("next: %v", err)
+			}
+			return fmt.Sprintf("record %+v", v), true
+		}
+		var want []string
+		whole := newCSVFile(path, bytes.NewReader(data), base, cfg)
+		for s, ok := step(whole); ok; s, ok = step(whole) {
+			want = append(want, s)
+		}
+		k := int(cut) % (len(want) + 1)
+		c := newCSVFile(path, bytes.NewReader(data), base, cfg)
+		var got []string
+		for range k {
+			s, _ := step(c)
+			got = append(got, s)
+		}
+		off, line := c.position()
+		if off < 0 || off > int64(len(data)) || line != int64(bytes.Count(data[:off], []byte("\n"))) {
+			t.Fatalf("after %d results: position (%d, line %d) in %d bytes", k, off, line, len(data))
+		}
+		r := bytes.NewReader(data)
+		if _, err := r.Seek(off, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		resumed := resumeCSVFile(path, r, base, cfg, filePos{off: off, line: line})
+		for s, ok := step(resumed); ok; s, ok = step(resumed) {
+			got = append(got, s)
+			if len(got) > len(want)+1 {
+				break
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("resumed after %d results at byte %d, line %d:\n%s\nwant\n%s", k, off, line, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	})
 }

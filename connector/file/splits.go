@@ -18,8 +18,9 @@ import (
 //
 // A restore reads the files of the checkpoint's splits (not the paths
 // listed again), each from its offset, so that every line is emitted once
-// across a failure. file.CSV cannot tell its position yet: a job that
-// reads it with checkpoints declines them.
+// across a failure. A CSV position is a row boundary (a quoted cell may
+// span lines), and its line counts every line before it; a resumed CSV
+// file reads its header again from the start of the file.
 
 // filePos is a reader's position in one file.
 type filePos struct {
@@ -110,8 +111,8 @@ func newLineReaderAt(r io.Reader, size int, p filePos) *lineReader {
 // not read yet (the records are unknown, -1). The files' sizes are read
 // once, when first asked, and summed from each file to the last, so that
 // the figure costs the same however many files are left; a file that
-// cannot be stat'ed, or a decoder that cannot tell its position (CSV),
-// makes it unknown.
+// cannot be stat'ed, or a decoder that cannot tell its position, makes it
+// unknown.
 func (r *fileReader[T]) Pending() (records, bytes int64) {
 	if r.unread == nil {
 		// unread[j] is what files j.. hold beyond their restored offsets.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -108,18 +109,136 @@ func TestJSONLinesSplitsResume(t *testing.T) {
 	}
 }
 
-// TestCSVDeclinesCheckpoints: a CSV reader cannot tell its position yet,
-// and says so.
-func TestCSVDeclinesCheckpoints(t *testing.T) {
-	dir := t.TempDir()
-	write(t, filepath.Join(dir, "a.csv"), "N\n1\n2\n")
-	r, err := CSV[struct{ N int }]([]string{dir}).Open(context.Background(), spate.Split{Parallelism: 1})
+// csvRow is the row type of testdata/csv/multiline.csv.
+type csvRow struct {
+	ID   int    `csv:"id"`
+	Text string `csv:"text"`
+	N    int    `csv:"n"`
+}
+
+// readSteps reads r one result at a time until the end or k results, each
+// a record or a record error, written as text.
+func readSteps[T any](t *testing.T, r spate.SourceReader[T], k int) ([]string, bool) {
+	t.Helper()
+	var steps []string
+	buf := make([]T, 1)
+	for len(steps) < k {
+		n, err := r.Read(context.Background(), buf)
+		if n == 1 {
+			steps = append(steps, fmt.Sprintf("record %+v", buf[0]))
+		}
+		var re *spate.RecordError
+		switch {
+		case err == io.EOF:
+			return steps, true
+		case errors.As(err, &re):
+			steps = append(steps, fmt.Sprintf("error %s:%d %q: %v", re.Source, re.Line, re.Record, re.Err))
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	return steps, false
+}
+
+// TestCSVSplitsResume: restored at every row boundary of CSV files with
+// quoted cells spanning lines, CRLF endings, blank lines and malformed
+// rows, a reader goes on with exactly the rows after the snapshot: the
+// same records, and the same record errors with the same line numbers, as
+// a reader that never stopped. The header is read again to map the
+// columns; without a header the first row sets the number of columns.
+func TestCSVSplitsResume(t *testing.T) {
+	data, err := os.ReadFile("testdata/csv/multiline.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readUpTo(t, r, 1, 1)
-	if _, err := r.(spate.CheckpointedReader[struct{ N int }]).SnapshotSplits(); err == nil || !strings.Contains(err.Error(), "cannot be checkpointed") {
-		t.Fatalf("SnapshotSplits of a CSV reader = %v", err)
+	noHeader := strings.SplitN(string(data), "\n", 2)[1] // the header line dropped
+	tests := []struct {
+		name  string
+		files []string // contents, read in order
+		opts  []CSVOption
+	}{
+		{name: "header", files: []string{string(data), "id,n\n9,90\n", string(data)}},
+		{name: "no header", files: []string{noHeader, "\"x\n\n"}, opts: []CSVOption{NoHeader()}},
+		{name: "malformed header", files: []string{"id,\"te\"xt\n1,a,2\n", "id\n3\n"}},
+		{name: "semicolons", files: []string{strings.ReplaceAll(string(data), ",", ";")}, opts: []CSVOption{Comma(';')}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for i, f := range tt.files {
+				write(t, filepath.Join(dir, fmt.Sprintf("in-%d.csv", i)), f)
+			}
+			src := CSV[csvRow]([]string{dir}, tt.opts...).(csvSource[csvRow])
+			split := spate.Split{Subtask: 0, Parallelism: 1}
+			r, err := src.Open(context.Background(), split)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := readSteps(t, r, 1<<20)
+			r.Close()
+			errs := 0
+			for _, s := range want {
+				if strings.HasPrefix(s, "error ") {
+					errs++
+				}
+			}
+			if errs == 0 || errs == len(want) {
+				t.Fatalf("the files yield %d record errors in %d results, want some of each: %q", errs, len(want), want)
+			}
+			for cut := 0; cut <= len(want); cut++ {
+				r, err := src.Open(context.Background(), split)
+				if err != nil {
+					t.Fatal(err)
+				}
+				before, _ := readSteps(t, r, cut)
+				splits, err := r.(spate.CheckpointedReader[csvRow]).SnapshotSplits()
+				if err != nil {
+					t.Fatalf("cut %d: SnapshotSplits: %v", cut, err)
+				}
+				r.Close()
+				rr, err := src.Restore(context.Background(), split, splits)
+				if err != nil {
+					t.Fatalf("cut %d: Restore: %v", cut, err)
+				}
+				after, end := readSteps(t, rr, len(want)+1)
+				rr.Close()
+				if !end {
+					t.Fatalf("cut %d: the restored reader did not end", cut)
+				}
+				if got := append(slices.Clone(before), after...); !slices.Equal(got, want) {
+					t.Fatalf("cut after %d results: read\n%s\nthen\n%s\nwant\n%s", cut, strings.Join(before, "\n"), strings.Join(after, "\n"), strings.Join(want, "\n"))
+				}
+			}
+		})
+	}
+}
+
+// TestCSVResumeLineNumbers: right after a restore, a record error names
+// the line of the file on which its row starts, counting the lines of the
+// quoted cells before the snapshot.
+func TestCSVResumeLineNumbers(t *testing.T) {
+	src := CSV[csvRow]([]string{"testdata/csv/multiline.csv"}).(csvSource[csvRow])
+	split := spate.Split{Subtask: 0, Parallelism: 1}
+	r, err := src.Open(context.Background(), split)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := readSteps(t, r, 3) // rows 1 to 3, the second on lines 3 and 4
+	splits, err := r.(spate.CheckpointedReader[csvRow]).SnapshotSplits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	rr, err := src.Restore(context.Background(), split, splits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rr.Close()
+	buf := make([]csvRow, 1)
+	_, err = rr.Read(context.Background(), buf)
+	var re *spate.RecordError
+	if !errors.As(err, &re) || re.Line != 7 || re.Record != "4,\"three\nshort\nlines\",x" || !strings.Contains(re.Err.Error(), `column "n"`) {
+		t.Fatalf("after %q, the first read of the restored reader: %v; want the error of the row on lines 7 to 9", got, err)
 	}
 }
 
