@@ -12,11 +12,13 @@ import (
 )
 
 // Snapshots of keyed state (see package snapshot for the flow). At a
-// barrier each state handle copies its map (a shallow copy: values are not
-// to be changed in place once stored, as with Flink's heap state backend;
+// barrier each state handle freezes its map (cowMap: O(1), the task's
+// writes go to an overlay until the snapshot is encoded; values are not to
+// be changed in place once stored, as with Flink's heap state backend;
 // list state only ever appends, and the per-key maps of map state are
-// copied too), and the copy is encoded afterwards, off the task's
-// goroutine, one entry per state and key group:
+// copied on their first write after the freeze), and the frozen map is
+// encoded afterwards, off the task's goroutine, one entry per state and
+// key group:
 //
 //	entry "s/<state name>", key group g: record*
 //	record = key:bytes window.start:varint window.end:varint value:bytes
@@ -166,8 +168,9 @@ func (v *ValueState[K, V]) capture(kc *keyCoder[K], name string) (func() ([]snap
 	if err := check(kc, vc); err != nil {
 		return nil, err
 	}
-	m := maps.Clone(v.m)
+	m, release := v.m.freeze()
 	return func() ([]snapshot.Entry, error) {
+		defer release()
 		g := kc.groups()
 		for sc, x := range m {
 			vc.put(g.record(sc.key, sc.ns), x)
@@ -181,7 +184,7 @@ func (v *ValueState[K, V]) restore(kc *keyCoder[K], es []snapshot.Entry) error {
 	for _, e := range es {
 		if err := kc.records(e, func(k K, ns Window, r *snapshot.Reader) error {
 			x, err := vc.get(r)
-			v.m[scope[K]{key: k, ns: ns}] = x
+			v.m.set(scope[K]{key: k, ns: ns}, x)
 			return err
 		}); err != nil {
 			return err
@@ -195,9 +198,10 @@ func (l *ListState[K, V]) capture(kc *keyCoder[K], name string) (func() ([]snaps
 	if err := check(kc, vc); err != nil {
 		return nil, err
 	}
-	// Add only appends: the copied slice headers keep their contents.
-	m := maps.Clone(l.m)
+	// Add only appends: the frozen slice headers keep their contents.
+	m, release := l.m.freeze()
 	return func() ([]snapshot.Entry, error) {
+		defer release()
 		g := kc.groups()
 		for sc, xs := range m {
 			b := g.record(sc.key, sc.ns)
@@ -222,7 +226,7 @@ func (l *ListState[K, V]) restore(kc *keyCoder[K], es []snapshot.Entry) error {
 				}
 				xs[i] = x
 			}
-			l.m[scope[K]{key: k, ns: ns}] = xs
+			l.m.set(scope[K]{key: k, ns: ns}, xs)
 			return nil
 		}); err != nil {
 			return err
@@ -239,13 +243,13 @@ func (m *MapState[K, MK, MV]) capture(kc *keyCoder[K], name string) (func() ([]s
 	if mvc.err != nil {
 		return nil, fmt.Errorf("value type %T has no codec: %w", *new(MV), mvc.err)
 	}
-	cp := make(map[scope[K]]map[MK]MV, len(m.m))
-	for sc, mm := range m.m {
-		cp[sc] = maps.Clone(mm)
-	}
+	// Put and Remove copy a key's map that the freeze may share.
+	cp, release := m.m.freeze()
 	return func() ([]snapshot.Entry, error) {
+		defer release()
 		g := kc.groups()
-		for sc, mm := range cp {
+		for sc, km := range cp {
+			mm := km.m
 			b := g.record(sc.key, sc.ns)
 			b.Uint(uint64(len(mm)))
 			for k, v := range mm {
@@ -274,7 +278,7 @@ func (m *MapState[K, MK, MV]) restore(kc *keyCoder[K], es []snapshot.Entry) erro
 				}
 				mm[mk] = mv
 			}
-			m.m[scope[K]{key: k, ns: ns}] = mm
+			m.m.set(scope[K]{key: k, ns: ns}, keyMap[MK, MV]{m: mm, gen: m.m.gen})
 			return nil
 		}); err != nil {
 			return err

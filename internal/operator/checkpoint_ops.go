@@ -3,7 +3,6 @@ package operator
 import (
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 
 	"github.com/spate-dev/spate/internal/exec"
@@ -89,8 +88,9 @@ func (o *reduceOp[K, T]) SnapshotState(int64) (func() ([]snapshot.Entry, error),
 	if err := check(o.kc, vc); err != nil {
 		return nil, err
 	}
-	acc := maps.Clone(o.acc)
+	acc, release := o.acc.freeze()
 	return func() ([]snapshot.Entry, error) {
+		defer release()
 		g := o.kc.groups()
 		for k, v := range acc {
 			vc.put(g.record(k, Window{}), v)
@@ -108,7 +108,7 @@ func (o *reduceOp[K, T]) RestoreState(es []snapshot.Entry) error {
 		}
 		if err := o.kc.records(e, func(k K, _ Window, r *snapshot.Reader) error {
 			v, err := vc.get(r)
-			o.acc[k] = v
+			o.acc.set(k, v)
 			return err
 		}); err != nil {
 			return err
@@ -124,7 +124,7 @@ func (o *reduceOp[K, T]) RestoreState(es []snapshot.Entry) error {
 func (o *windowOp[K, T, A, O]) SnapshotState(int64) (func() ([]snapshot.Entry, error), error) {
 	kc := o.ctx.rt.kc
 	ac, tc := newValueCoder[A](), newValueCoder[T]()
-	if len(o.acc) > 0 {
+	if !o.acc.empty() {
 		if err := check(kc, ac); err != nil {
 			return nil, fmt.Errorf("window contents: %w", err)
 		}
@@ -134,7 +134,7 @@ func (o *windowOp[K, T, A, O]) SnapshotState(int64) (func() ([]snapshot.Entry, e
 			return nil, fmt.Errorf("count windows: %w", err)
 		}
 	}
-	acc := maps.Clone(o.acc)
+	acc, release := o.acc.freeze()
 	sessions := make(map[K][]Window, len(o.sessions))
 	for k, ws := range o.sessions {
 		sessions[k] = slices.Clone(ws)
@@ -144,6 +144,7 @@ func (o *windowOp[K, T, A, O]) SnapshotState(int64) (func() ([]snapshot.Entry, e
 		counts[k] = countState[T]{recs: slices.Clone(st.recs), seen: st.seen}
 	}
 	return o.ctx.snapshotKeyed(func() ([]snapshot.Entry, error) {
+		defer release()
 		g := kc.groups()
 		for sc, a := range acc {
 			ac.put(g.record(sc.key, sc.ns), a)
@@ -186,7 +187,7 @@ func (o *windowOp[K, T, A, O]) RestoreState(es []snapshot.Entry) error {
 		case "w/acc":
 			f = func(k K, ns Window, r *snapshot.Reader) error {
 				a, err := ac.get(r)
-				o.acc[scope[K]{key: k, ns: ns}] = a
+				o.acc.set(scope[K]{key: k, ns: ns}, a)
 				return err
 			}
 		case "w/sessions":

@@ -106,7 +106,7 @@ type WindowFuncs[K comparable, T, A, O any] struct {
 // open, if not nil, is the window function's Open; close its Close.
 func NewWindow[K comparable, T, A, O any](in *Instance, key func(T) K, as Assigner, lateness int64, lateTag string, fns WindowFuncs[K, T, A, O], open func(*KeyedContext[K, O]) error, close func() error) *Spec {
 	op := &windowOp[K, T, A, O]{key: key, as: as, lateness: lateness, fns: fns,
-		acc: map[scope[K]]A{}, sessions: map[K][]Window{}, counts: map[K]*countState[T]{}}
+		acc: makeCOWMap[scope[K], A](), sessions: map[K][]Window{}, counts: map[K]*countState[T]{}}
 	op.ctx.init(in, op.onTimer)
 	if op.fns.OnTimer == nil {
 		op.ctx.noTimers = fmt.Errorf("%s registered a timer, but its window function has no method OnTimer(ctx *spate.WindowContext[K, O], ts int64) error to receive it: implement spate.WindowTimerHandler, or keep the timer out of the window function", in.Name)
@@ -135,7 +135,7 @@ type windowOp[K comparable, T, A, O any] struct {
 	lateness int64
 	lateOut  exec.Output[T]
 	fns      WindowFuncs[K, T, A, O]
-	acc      map[scope[K]]A
+	acc      cowMap[scope[K], A]
 	sessions map[K][]Window
 	counts   map[K]*countState[T]
 	wins     []Window
@@ -191,11 +191,11 @@ func (o *windowOp[K, T, A, O]) Collect(v T, ts int64) {
 		}
 		placed = true
 		sc := scope[K]{key: key, ns: w}
-		a, ok := o.acc[sc]
+		a, ok := o.acc.get(sc)
 		if !ok {
 			a = o.fns.NewAcc()
 		}
-		o.acc[sc] = o.fns.Add(a, v)
+		o.acc.set(sc, o.fns.Add(a, v))
 		if !ok || o.as.Gap > 0 {
 			// A window's timers are registered with its first record; a
 			// merged session window is new, though its contents are not.
@@ -269,18 +269,18 @@ func (o *windowOp[K, T, A, O]) mergeSession(key K, nw Window) []Window {
 			continue
 		}
 		sc := scope[K]{key: key, ns: w}
-		if a, ok := o.acc[sc]; ok {
+		if a, ok := o.acc.get(sc); ok {
 			if has {
 				acc = o.fns.Merge(acc, a)
 			} else {
 				acc, has = a, true
 			}
-			delete(o.acc, sc)
+			o.acc.remove(sc)
 		}
 		o.deleteTimers(key, w)
 	}
 	if has {
-		o.acc[scope[K]{key: key, ns: merged}] = acc
+		o.acc.set(scope[K]{key: key, ns: merged}, acc)
 	}
 	keep = append(keep, merged)
 	sort.Slice(keep, func(i, j int) bool { return keep[i].Start < keep[j].Start })
@@ -289,7 +289,7 @@ func (o *windowOp[K, T, A, O]) mergeSession(key K, nw Window) []Window {
 }
 
 func (o *windowOp[K, T, A, O]) fire(key K, w Window) {
-	a, ok := o.acc[scope[K]{key: key, ns: w}]
+	a, ok := o.acc.get(scope[K]{key: key, ns: w})
 	if !ok {
 		return
 	}
@@ -303,7 +303,7 @@ func (o *windowOp[K, T, A, O]) fire(key K, w Window) {
 }
 
 func (o *windowOp[K, T, A, O]) purge(key K, w Window) {
-	delete(o.acc, scope[K]{key: key, ns: w})
+	o.acc.remove(scope[K]{key: key, ns: w})
 	if o.as.Gap > 0 {
 		list := o.sessions[key]
 		for i, s := range list {
