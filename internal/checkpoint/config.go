@@ -17,6 +17,8 @@ const (
 	KeyMaxConcurrent     = "execution.checkpointing.max-concurrent-checkpoints"
 	KeyTolerableFailures = "execution.checkpointing.tolerable-failed-checkpoints"
 	KeyNumRetained       = "state.checkpoints.num-retained"
+	// KeyAlignmentMaxSize bounds what a barrier alignment holds.
+	KeyAlignmentMaxSize = "task.checkpoint.alignment.max-size"
 	// KeyDir is where checkpoints are stored, a URL (file:///path, or a
 	// plain path); see internal/checkpoint/storage.
 	KeyDir = "state.checkpoints.dir"
@@ -98,6 +100,9 @@ func ConfigFrom(c config.Config) (Config, error) {
 			v, _ := c.Get(k.key)
 			return cfg, &config.ValueError{Key: k.key, Value: v, Expected: "an integer, " + map[int]string{0: "0", 1: "1"}[k.min] + " or more"}
 		}
+	}
+	if cfg.MaxAlignedBytes, err = c.Bytes(KeyAlignmentMaxSize, 0); err != nil {
+		return cfg, err
 	}
 	ret := strings.ToUpper(c.String(KeyRetention, retentionNames[0]))
 	if i := slices.Index(retentionNames, ret); i >= 0 {

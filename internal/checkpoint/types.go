@@ -51,6 +51,9 @@ type Config struct {
 	// Retained is how many completed checkpoints are kept.
 	Retained int
 	Mode     Mode
+	// MaxAlignedBytes bounds what an EXACTLY_ONCE barrier alignment of
+	// a subtask holds (task.checkpoint.alignment.max-size); 0 is no bound.
+	MaxAlignedBytes int64
 	// Retention is what becomes of the checkpoints as the job ends (the
 	// JobManager's business).
 	Retention Retention

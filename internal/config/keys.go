@@ -240,6 +240,7 @@ var registry = func() map[string]Key {
 		{Name: "execution.savepoint.path", Kind: KindString, Doc: "the savepoint or retained checkpoint a job starts from (spate run -s PATH); its operators' state is matched by uid"},
 		{Name: "execution.savepoint.ignore-unclaimed-state", Kind: KindBool, Default: "false", Doc: "start from a savepoint even if it holds state of operators the job no longer has (spate run --allow-non-restored-state)"},
 		{Name: "state.checkpoints.num-retained", Kind: KindInt, Min: 1, Max: maxInt, Default: "1", Doc: "completed checkpoints kept; older ones are deleted"},
+		{Name: "task.checkpoint.alignment.max-size", Kind: KindMemory, Default: "0", Doc: "most that an EXACTLY_ONCE barrier alignment holds of a subtask's blocked input channels (records after a barrier, waiting for the other inputs' barriers); past it the subtask declines the checkpoint (alignment-failed, counted by execution.checkpointing.tolerable-failed-checkpoints) and goes on; 0 for no bound, as Flink's former key of this name"},
 
 		// Checkpoint storage in S3-compatible object stores
 		// (internal/checkpoint/storage/s3.go, issue 14), Flink's names.

@@ -61,6 +61,9 @@ type Deployment struct {
 	// (EXACTLY_ONCE or AT_LEAST_ONCE) when it takes checkpoints, "" when
 	// it does not.
 	CheckpointMode string `json:"checkpointMode,omitempty"`
+	// CheckpointAlignmentMaxSize is the job's
+	// task.checkpoint.alignment.max-size in bytes, 0 for no bound.
+	CheckpointAlignmentMaxSize int64 `json:"checkpointAlignmentMaxSize,omitempty"`
 	// Restore is the checkpoint to restore (DeployWorker.restore, an
 	// rpcpb.RestoreCheckpoint in protobuf's encoding), nil to start empty;
 	// see worker.RestoreCheckpoint.

@@ -1,9 +1,13 @@
 package exec
 
 import (
+	"errors"
+	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Checkpointing connects a task to checkpoints. The zero value leaves them
@@ -28,14 +32,21 @@ import (
 // checkpoint's snapshot is taken, so the snapshot holds exactly the records
 // before the barrier. The task keeps reading its inbox meanwhile, so a
 // blocked channel never stops the credits of the data plane or the other
-// channels of the shared inbox (no deadlock); what it holds is bounded by
-// what the blocked producers send before the last barrier arrives. Without
-// Aligned (AT_LEAST_ONCE) nothing is held: records after a barrier may reach
-// the snapshot, and are replayed after a restore.
+// channels of the shared inbox (no deadlock); what it holds is what the
+// blocked producers send before the last barrier arrives, up to
+// MaxAlignedBytes: past it the task gives the checkpoint up (Abort with an
+// error wrapping ErrAlignmentLimit) and processes what it held, as Flink's
+// task.checkpoint.alignment.max-size did. Without Aligned (AT_LEAST_ONCE)
+// nothing is held: records after a barrier may reach the snapshot, and are
+// replayed after a restore.
 type Checkpointing struct {
 	// Aligned aligns barriers of tasks with several input channels
 	// (EXACTLY_ONCE); false is AT_LEAST_ONCE.
 	Aligned bool
+	// MaxAlignedBytes bounds what an alignment holds (encoded batches by
+	// their length, local ones by their records' shallow size); 0 is no
+	// bound.
+	MaxAlignedBytes int64
 	// Snapshot is called on the task's goroutine at checkpoint id's
 	// barrier, before the barrier is sent on: it captures the state of the
 	// task's operators. What takes long (writing the state out, the
@@ -45,10 +56,30 @@ type Checkpointing struct {
 	// checkpoint.
 	Snapshot func(id int64)
 	// Abort, if set, is called on the task's goroutine when the task gives
-	// up checkpoint id before its snapshot: a later checkpoint's barrier
-	// overtook it.
-	Abort func(id int64)
+	// up checkpoint id before its snapshot: cause is nil when a later
+	// checkpoint's barrier overtook it, and wraps ErrAlignmentLimit when
+	// the alignment held more than MaxAlignedBytes.
+	Abort func(id int64, cause error)
 }
+
+// ErrAlignmentLimit is why a task gave a checkpoint up whose barrier
+// alignment held more than Checkpointing.MaxAlignedBytes; the error is an
+// *AlignmentLimitError.
+var ErrAlignmentLimit = errors.New("barrier alignment over its limit")
+
+// AlignmentLimitError tells of a checkpoint given up because its barrier
+// alignment held Held bytes, over Limit.
+type AlignmentLimitError struct {
+	Task        string
+	Checkpoint  int64
+	Held, Limit int64
+}
+
+func (e *AlignmentLimitError) Error() string {
+	return fmt.Sprintf("%v: %s gave up checkpoint %d, having held %d bytes of its blocked input channels, more than the limit of %d bytes (task.checkpoint.alignment.max-size), waiting for the barriers of its other inputs; raise the limit, or use execution.checkpointing.mode AT_LEAST_ONCE", ErrAlignmentLimit, e.Task, e.Checkpoint, e.Held, e.Limit)
+}
+
+func (e *AlignmentLimitError) Unwrap() error { return ErrAlignmentLimit }
 
 // EndOfInput is the checkpoint ID Checkpointing.Snapshot is called with when
 // the task has finished: checkpoint IDs start at 1.
@@ -137,8 +168,11 @@ type alignment struct {
 	pending int64
 	seen    []bool
 	nseen   int
-	// held keeps, per blocked channel, what it sent after the barrier.
-	held [][]Msg
+	// held keeps, per blocked channel, what it sent after the barrier;
+	// heldBytes is its size, limit the bound on it (0: none).
+	held      [][]Msg
+	heldBytes int64
+	limit     int64
 	// replay is what the loop processes before it reads the inbox again:
 	// held messages released by a snapshot or an abort.
 	replay []Msg
@@ -152,8 +186,8 @@ type alignment struct {
 // as its snapshot hook does.
 func (t *Task) Alignment() time.Duration { return t.alignment }
 
-func newAlignment(aligned bool, channels int) *alignment {
-	return &alignment{aligned: aligned, seen: make([]bool, channels), held: make([][]Msg, channels)}
+func newAlignment(cp Checkpointing, channels int) *alignment {
+	return &alignment{aligned: cp.Aligned, limit: cp.MaxAlignedBytes, seen: make([]bool, channels), held: make([][]Msg, channels)}
 }
 
 // next returns the next message to replay, if any.
@@ -176,7 +210,30 @@ func (a *alignment) hold(m Msg) bool {
 		return false
 	}
 	a.held[m.Channel] = append(a.held[m.Channel], m)
+	if a.limit > 0 {
+		a.heldBytes += msgSize(m)
+	}
 	return true
+}
+
+// overLimit reports whether the alignment holds more than its limit.
+func (a *alignment) overLimit() bool { return a.limit > 0 && a.heldBytes > a.limit }
+
+// msgSize is what a held message costs: an encoded batch's bytes, a local
+// batch's records (shallow, their pointers' targets not counted), and the
+// message itself.
+func msgSize(m Msg) int64 {
+	n := int64(unsafe.Sizeof(m))
+	switch b := m.Batch.(type) {
+	case nil:
+	case []byte:
+		n += int64(len(b))
+	default:
+		if v := reflect.ValueOf(b); v.Kind() == reflect.Slice {
+			n += int64(v.Len()) * int64(v.Type().Elem().Size())
+		}
+	}
+	return n
 }
 
 // release ends the alignment: the held messages go before what was still
@@ -187,6 +244,7 @@ func (a *alignment) release() {
 		r = append(r, a.held[c]...)
 		a.held[c] = nil
 	}
+	a.heldBytes = 0
 	if len(r) > 0 {
 		a.replay = append(r, a.replay...)
 	}
@@ -204,7 +262,7 @@ func (t *Task) barrier(a *alignment, c int32, id int64, open int) {
 		// channel that was not waited for.
 		return
 	case a.pending != 0 && id > a.pending:
-		t.abortAlignment(a)
+		t.abortAlignment(a, nil)
 	}
 	if a.pending == 0 {
 		a.pending, a.started = id, time.Now()
@@ -228,14 +286,21 @@ func (t *Task) completeAlignment(a *alignment, open int) {
 	t.checkpointAt(id)
 }
 
-// abortAlignment gives up the pending checkpoint.
-func (t *Task) abortAlignment(a *alignment) {
+// abortAlignment gives up the pending checkpoint, for cause (nil: a later
+// barrier overtook it); its barriers still to come are ignored.
+func (t *Task) abortAlignment(a *alignment, cause error) {
 	id := a.pending
 	a.release()
 	t.lastBarrier = id
 	if t.Checkpoint.Abort != nil {
-		t.Checkpoint.Abort(id)
+		t.Checkpoint.Abort(id, cause)
 	}
+}
+
+// abortOverLimit gives up the pending checkpoint, whose alignment holds
+// more than its limit.
+func (t *Task) abortOverLimit(a *alignment) {
+	t.abortAlignment(a, &AlignmentLimitError{Task: t.Name, Checkpoint: a.pending, Held: a.heldBytes, Limit: a.limit})
 }
 
 // channelEnded updates the alignment for channel c's end: it no longer

@@ -2,9 +2,11 @@ package exec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +52,7 @@ type barrierRun struct {
 	consumerSnaps map[int64]map[int]int // checkpoint -> records per source
 	sinkSnaps     map[int64]int         // checkpoint -> records at the sink
 	aborts        []int64
+	causes        []error // of the aborts
 	got           []int
 	finals        int                     // EndOfInput snapshots
 	alignments    map[int64]time.Duration // at the consumer
@@ -58,6 +61,13 @@ type barrierRun struct {
 // runBarrierJob runs two scripted sources into a consumer with two input
 // channels, which forwards everything to a sink.
 func runBarrierJob(t *testing.T, aligned bool, scripts [2][]step) barrierRun {
+	t.Helper()
+	return runBarrierJobLimit(t, aligned, 0, scripts)
+}
+
+// runBarrierJobLimit is runBarrierJob with the consumer's alignment
+// holding at most limit bytes.
+func runBarrierJobLimit(t *testing.T, aligned bool, limit int64, scripts [2][]step) barrierRun {
 	t.Helper()
 	var res barrierRun
 	res.consumerSnaps = map[int64]map[int]int{}
@@ -83,7 +93,7 @@ func runBarrierJob(t *testing.T, aligned bool, scripts [2][]step) barrierRun {
 	rec := &recorder{next: toSink}
 	cons.Gates = []func(any) (int, error){Deliverer[int](rec, nil)}
 	cons.Head = rec
-	cons.Checkpoint = Checkpointing{Aligned: aligned,
+	cons.Checkpoint = Checkpointing{Aligned: aligned, MaxAlignedBytes: limit,
 		Snapshot: func(id int64) {
 			if id == EndOfInput {
 				final()
@@ -92,7 +102,10 @@ func runBarrierJob(t *testing.T, aligned bool, scripts [2][]step) barrierRun {
 			res.consumerSnaps[id] = perSource(rec.got)
 			res.alignments[id] = cons.Alignment()
 		},
-		Abort: func(id int64) { res.aborts = append(res.aborts, id) },
+		Abort: func(id int64, cause error) {
+			res.aborts = append(res.aborts, id)
+			res.causes = append(res.causes, cause)
+		},
 	}
 
 	tasks := []*Task{sink, cons}
@@ -321,5 +334,53 @@ func TestTriggerWakesIdleSource(t *testing.T) {
 		}
 	default:
 		t.Fatal("the sink took no snapshot of checkpoint 7")
+	}
+}
+
+// TestBarrierAlignmentLimit: a fast producer goes on sending after its
+// barrier while the other input's barrier is slow to come. With a limit,
+// the aligning consumer holds no more than the limit (and one message):
+// it gives the checkpoint up with an error that says why, passes on what
+// it held in order, ignores that checkpoint's late barrier, and takes the
+// next checkpoint exactly.
+func TestBarrierAlignmentLimit(t *testing.T) {
+	const limit = 4 << 10
+	done0, late1 := make(chan struct{}), make(chan struct{})
+	res := runBarrierJobLimit(t, true, limit, [2][]step{
+		{{emit: 10, barrier: 1}, {emit: 3000, signal: done0}, {wait: late1}, {barrier: 2}, {emit: 5}},
+		{{emit: 5, wait: done0}, {barrier: 1, signal: late1}, {emit: 5, barrier: 2}, {emit: 5}},
+	})
+	if !slices.Equal(res.aborts, []int64{1}) || len(res.causes) != 1 {
+		t.Fatalf("aborts %v (%v), want checkpoint 1 given up", res.aborts, res.causes)
+	}
+	var le *AlignmentLimitError
+	if !errors.As(res.causes[0], &le) || !errors.Is(res.causes[0], ErrAlignmentLimit) {
+		t.Fatalf("abort cause %v, want an *AlignmentLimitError", res.causes[0])
+	}
+	// A held message is a batch of at most 4 records.
+	maxMsg := msgSize(Msg{Batch: make([]Rec[int], 4)})
+	if le.Held <= limit || le.Held > limit+maxMsg || le.Limit != limit || le.Checkpoint != 1 {
+		t.Fatalf("gave up holding %d bytes, limit %d (a message is at most %d): %v", le.Held, le.Limit, maxMsg, le)
+	}
+	if !strings.Contains(le.Error(), "task.checkpoint.alignment.max-size") {
+		t.Errorf("the message does not name the key: %v", le)
+	}
+	if _, ok := res.consumerSnaps[1]; ok {
+		t.Errorf("checkpoint 1 was snapshotted after it was given up: %v", res.consumerSnaps[1])
+	}
+	if got, want := res.consumerSnaps[2], map[int]int{0: 3010, 1: 10}; !maps.Equal(got, want) {
+		t.Errorf("checkpoint 2 at the consumer holds %v records per source, want %v", got, want)
+	}
+	// Every record once, each source's in order.
+	last := map[int]int{}
+	for _, v := range res.got {
+		s, n := v/1_000_000, v%1_000_000
+		if n != last[s]+1 {
+			t.Fatalf("source %d: record %d after %d", s, n, last[s])
+		}
+		last[s] = n
+	}
+	if last[0] != 3015 || last[1] != 15 {
+		t.Fatalf("received %v records per source, want 3015 and 15", last)
 	}
 }

@@ -221,7 +221,7 @@ func (t *Task) runInputs() error {
 	open := len(chans)
 	lastWM := MinWatermark
 	allIdle := false
-	al := newAlignment(t.Checkpoint.Aligned, len(chans))
+	al := newAlignment(t.Checkpoint, len(chans))
 	for open > 0 {
 		m, ok := al.next()
 		if !ok {
@@ -246,6 +246,9 @@ func (t *Task) runInputs() error {
 			}
 		}
 		if al.pending != 0 && al.hold(m) {
+			if al.overLimit() {
+				t.abortOverLimit(al)
+			}
 			continue
 		}
 		c := &chans[m.Channel]

@@ -267,7 +267,7 @@ func (jm *JobManager) deployedFTLocked(j *job, now time.Time) (ckpt *rpcpb.Check
 		if ft.cfg.Mode == checkpoint.AtLeastOnce {
 			mode = rpcpb.CheckpointMode_AT_LEAST_ONCE
 		}
-		ckpt = &rpcpb.CheckpointOptions{Mode: mode}
+		ckpt = &rpcpb.CheckpointOptions{Mode: mode, MaxAlignedBytes: ft.cfg.MaxAlignedBytes}
 	}
 	restore, path := ft.restore, ft.restorePath
 	restoreFor = func(w *worker, slotWorkers []string) *rpcpb.RestoreCheckpoint {

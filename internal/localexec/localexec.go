@@ -205,8 +205,8 @@ func (d *driver) runAttempt(ctx context.Context, attempt int64) error {
 		}
 		if job.Checkpoints.Interval > 0 {
 			s := s
-			s.Task.Checkpoint = ts.Hook(s.Task, job.Checkpoints.Mode == checkpoint.ExactlyOnce, func(id int64) {
-				d.Decline(s.Vertex, s.Subtask, id, snapshot.ErrSubsumed)
+			s.Task.Checkpoint = ts.Hook(s.Task, job.Checkpoints.Mode == checkpoint.ExactlyOnce, job.Checkpoints.MaxAlignedBytes, func(id int64, cause error) {
+				d.Decline(s.Vertex, s.Subtask, id, cause)
 			})
 		}
 	}
@@ -368,10 +368,13 @@ func (d *driver) Decline(vertex, subtask int, id int64, err error) {
 
 // reasonOf classes a decline: an overtaken checkpoint does not count
 // towards execution.checkpointing.tolerable-failed-checkpoints, a failed
-// snapshot does.
+// snapshot or an alignment over its limit does.
 func reasonOf(err error) checkpoint.Reason {
-	if errors.Is(err, snapshot.ErrSubsumed) {
+	switch {
+	case errors.Is(err, snapshot.ErrSubsumed):
 		return checkpoint.DeclinedSubsumed
+	case errors.Is(err, exec.ErrAlignmentLimit):
+		return checkpoint.AlignmentFailed
 	}
 	return checkpoint.SnapshotFailed
 }

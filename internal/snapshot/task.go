@@ -410,9 +410,11 @@ func (t *TaskState) restoreEntries(entries []Entry, what string) error {
 	return nil
 }
 
-// Hook returns the exec.Checkpointing of task, whose state t is; abort, if
-// not nil, hears of the checkpoints the task gave up.
-func (t *TaskState) Hook(task *exec.Task, aligned bool, abort func(id int64)) exec.Checkpointing {
+// Hook returns the exec.Checkpointing of task, whose state t is, with
+// barrier alignment (aligned) holding at most maxAligned bytes (0: no
+// bound); abort, if not nil, hears of the checkpoints the task gave up and
+// why: ErrSubsumed, or an error wrapping exec.ErrAlignmentLimit.
+func (t *TaskState) Hook(task *exec.Task, aligned bool, maxAligned int64, abort func(id int64, cause error)) exec.Checkpointing {
 	snap := func(id int64) {
 		t.alignment = 0
 		if id != exec.EndOfInput {
@@ -420,10 +422,13 @@ func (t *TaskState) Hook(task *exec.Task, aligned bool, abort func(id int64)) ex
 		}
 		t.Snapshot(id)
 	}
-	return exec.Checkpointing{Aligned: aligned, Snapshot: snap, Abort: func(id int64) {
+	return exec.Checkpointing{Aligned: aligned, MaxAlignedBytes: maxAligned, Snapshot: snap, Abort: func(id int64, cause error) {
 		t.last = max(t.last, id)
+		if cause == nil {
+			cause = ErrSubsumed
+		}
 		if abort != nil {
-			abort(id)
+			abort(id, cause)
 		}
 	}}
 }

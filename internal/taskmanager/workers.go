@@ -141,6 +141,7 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 	}
 	if d.Checkpointing != nil {
 		dep.CheckpointMode = d.Checkpointing.Mode.String()
+		dep.CheckpointAlignmentMaxSize = d.Checkpointing.MaxAlignedBytes
 	}
 	if d.Restore != nil {
 		if dep.Restore, err = proto.Marshal(d.Restore); err != nil {

@@ -91,8 +91,8 @@ func (c *checkpointing) setup(ctx context.Context, local []LocalTask) error {
 				return fmt.Errorf("restore checkpoint %d: %w", rc.CheckpointId, err)
 			}
 		}
-		lt.Task.Checkpoint = ts.Hook(lt.Task, aligned, func(id int64) {
-			c.Decline(lt.Vertex, lt.Subtask, id, snapshot.ErrSubsumed)
+		lt.Task.Checkpoint = ts.Hook(lt.Task, aligned, c.d.CheckpointAlignmentMaxSize, func(id int64, cause error) {
+			c.Decline(lt.Vertex, lt.Subtask, id, cause)
 		})
 	}
 	return nil
@@ -256,11 +256,14 @@ func (c *checkpointing) Decline(vertex, subtask int, id int64, err error) {
 }
 
 // declineReason classes a decline for the coordinator: an overtaken
-// checkpoint is subsumed (not counted as a failure), anything else a failed
-// snapshot.
+// checkpoint is subsumed (not counted as a failure), an alignment over its
+// limit failed alignment, anything else a failed snapshot.
 func declineReason(err error) rpcpb.DeclineReason {
-	if errors.Is(err, snapshot.ErrSubsumed) {
+	switch {
+	case errors.Is(err, snapshot.ErrSubsumed):
 		return rpcpb.DeclineReason_DECLINE_SUBSUMED
+	case errors.Is(err, exec.ErrAlignmentLimit):
+		return rpcpb.DeclineReason_DECLINE_ALIGNMENT_FAILED
 	}
 	return rpcpb.DeclineReason_DECLINE_SNAPSHOT_FAILED
 }

@@ -333,9 +333,13 @@ type CheckpointOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Mode  CheckpointMode         `protobuf:"varint,1,opt,name=mode,proto3,enum=spate.control.v1.CheckpointMode" json:"mode,omitempty"`
 	// savepoint marks a user-triggered savepoint (not yet used).
-	Savepoint     bool `protobuf:"varint,2,opt,name=savepoint,proto3" json:"savepoint,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Savepoint bool `protobuf:"varint,2,opt,name=savepoint,proto3" json:"savepoint,omitempty"`
+	// max_aligned_bytes, in a deployment, bounds what an EXACTLY_ONCE barrier
+	// alignment of a subtask holds (task.checkpoint.alignment.max-size); 0 is
+	// no bound.
+	MaxAlignedBytes int64 `protobuf:"varint,3,opt,name=max_aligned_bytes,json=maxAlignedBytes,proto3" json:"max_aligned_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CheckpointOptions) Reset() {
@@ -380,6 +384,13 @@ func (x *CheckpointOptions) GetSavepoint() bool {
 		return x.Savepoint
 	}
 	return false
+}
+
+func (x *CheckpointOptions) GetMaxAlignedBytes() int64 {
+	if x != nil {
+		return x.MaxAlignedBytes
+	}
+	return 0
 }
 
 // TriggerCheckpoint asks the worker to start checkpoint checkpoint_id at the
@@ -1488,10 +1499,11 @@ const file_checkpoint_proto_rawDesc = "" +
 	"\atrigger\x18\x01 \x01(\v2#.spate.control.v1.TriggerCheckpointH\x00R\atrigger\x12H\n" +
 	"\bcomplete\x18\x02 \x01(\v2*.spate.control.v1.NotifyCheckpointCompleteH\x00R\bcomplete\x12E\n" +
 	"\aaborted\x18\x03 \x01(\v2).spate.control.v1.NotifyCheckpointAbortedH\x00R\aabortedB\x06\n" +
-	"\x04kind\"g\n" +
+	"\x04kind\"\x93\x01\n" +
 	"\x11CheckpointOptions\x124\n" +
 	"\x04mode\x18\x01 \x01(\x0e2 .spate.control.v1.CheckpointModeR\x04mode\x12\x1c\n" +
-	"\tsavepoint\x18\x02 \x01(\bR\tsavepoint\"\xa1\x02\n" +
+	"\tsavepoint\x18\x02 \x01(\bR\tsavepoint\x12*\n" +
+	"\x11max_aligned_bytes\x18\x03 \x01(\x03R\x0fmaxAlignedBytes\"\xa1\x02\n" +
 	"\x11TriggerCheckpoint\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x03R\aattempt\x12#\n" +
