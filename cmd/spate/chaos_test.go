@@ -90,7 +90,7 @@ func TestChaosPerJob(t *testing.T) {
 	bin := binaries(t)
 	want := failureFree(t)
 	began := time.Now()
-	out := t.TempDir()
+	out := workerDir(t)
 	tmp := t.TempDir()
 	cmd := exec.Command(filepath.Join(bin, "spate"), append([]string{"run", "--target", "process-per-job"}, chaosArgs(bin, out)...)...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
@@ -172,7 +172,7 @@ func TestChaosSession(t *testing.T) {
 		}
 	})
 	c := &cluster{rest: s.REST}
-	out := t.TempDir()
+	out := workerDir(t)
 	o, err = spateEnv(t, home, append([]string{"run", "--session", s.ID, "--detached"}, chaosArgs(binaries(t), out)...)...)
 	m := regexpJobID.FindStringSubmatch(o)
 	if err != nil || m == nil {

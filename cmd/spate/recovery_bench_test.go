@@ -40,7 +40,7 @@ func BenchmarkRecoverySIGKILL(b *testing.B) {
 		}
 	})
 	c := &cluster{rest: s.REST}
-	out := b.TempDir()
+	out := workerDir(b)
 	// chaosConf with restarts for every kill of every run of the
 	// benchmark (-count times 1 + b.N).
 	conf := slices.Clone(chaosConf)

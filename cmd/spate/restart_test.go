@@ -122,7 +122,7 @@ func TestClusterRestartAfterTaskManagerLost(t *testing.T) {
 func TestClusterZombieTaskManagerFenced(t *testing.T) {
 	c := startCluster(t, 2, 2) // heartbeat.timeout 2 s
 	bin := binaries(t)
-	dir := t.TempDir()
+	dir := workerDir(t)
 	cmd := exec.Command(filepath.Join(bin, "spate"), append([]string{"run", "--target", "remote", "--jobmanager", c.rest}, chaosArgs(bin, dir)...)...)
 	cmd.WaitDelay = 5 * time.Second
 	run := startBackground(t, cmd)

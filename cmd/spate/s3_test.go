@@ -104,7 +104,7 @@ func TestCheckpointsInS3(t *testing.T) {
 		"-D", "s3.access-key=spate-test", "-D", "s3.secret-key=spate-test-secret",
 	}, 1, 1)
 	bin := binaries(t)
-	out := t.TempDir()
+	out := workerDir(t)
 	cmd := exec.Command(filepath.Join(bin, "spate"), "run", "--target", "remote", "--jobmanager", c.rest, "-p", "2",
 		"-D", "restart-strategy.type=fixed-delay", "-D", "restart-strategy.fixed-delay.delay=0 s", "-D", "restart-strategy.fixed-delay.attempts=10",
 		filepath.Join(bin, "exactlyonce"), "-keys", strconv.Itoa(s3Keys), "-count", strconv.Itoa(s3Count), "-rate", strconv.Itoa(s3Rate),

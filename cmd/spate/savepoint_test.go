@@ -203,7 +203,7 @@ func TestStopWithSavepointAndRestart(t *testing.T) {
 	home := t.TempDir()
 	s := savepointSession(t, home)
 	c := &cluster{rest: s.REST}
-	out, spDir := t.TempDir(), t.TempDir()
+	out, spDir := workerDir(t), t.TempDir()
 	id := submitExactlyOnce(t, home, s, out, nil, nil)
 	waitMidRun(t, c, id, out)
 
@@ -251,7 +251,7 @@ func TestSavepointsThroughREST(t *testing.T) {
 	home := t.TempDir()
 	s := savepointSession(t, home)
 	c := &cluster{rest: s.REST}
-	out, spDir := t.TempDir(), t.TempDir()
+	out, spDir := workerDir(t), t.TempDir()
 	id := submitExactlyOnce(t, home, s, out, nil, nil)
 	waitMidRun(t, c, id, out)
 
@@ -318,7 +318,7 @@ func TestSavepointUpgrades(t *testing.T) {
 	home := t.TempDir()
 	s := savepointSession(t, home)
 	c := &cluster{rest: s.REST}
-	out, spDir := t.TempDir(), t.TempDir()
+	out, spDir := workerDir(t), t.TempDir()
 	prog := filepath.Join(binaries(t), "upgrade")
 	run := func(flags []string, version string) (string, error) {
 		args := append([]string{"run", "--session", s.ID, "--detached"}, flags...)
@@ -424,7 +424,7 @@ func BenchmarkSavepoint(b *testing.B) {
 				}
 			}()
 			c := &cluster{rest: s.REST}
-			out, spDir := b.TempDir(), b.TempDir()
+			out, spDir := workerDir(b), b.TempDir()
 			o, err = spateEnv(b, home, "run", "--session", s.ID, "--detached", filepath.Join(binaries(b), "upgrade"),
 				"-keys", strconv.Itoa(keys), "-count", "1000000000", "-rate", strconv.Itoa(4*keys), "-checkpoint-interval", "1h", "-out", out)
 			m := regexpJobID.FindStringSubmatch(o)
@@ -467,7 +467,7 @@ func TestRetainedCheckpointRestart(t *testing.T) {
 	home := t.TempDir()
 	s := savepointSession(t, home)
 	c := &cluster{rest: s.REST}
-	out, chkDir := t.TempDir(), t.TempDir()
+	out, chkDir := workerDir(t), t.TempDir()
 	id := submitExactlyOnce(t, home, s, out, []string{
 		"-D", "state.checkpoints.dir=" + chkDir,
 		"-D", "execution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION",

@@ -282,7 +282,7 @@ var registry = func() map[string]Key {
 		{Name: "security.ssl.rest.truststore", Kind: KindString, Doc: "PEM file with CA certificates: on the JobManager, those clients' certificates must chain to (authentication-enabled); on a client, those the JobManager's must chain to (no host name check; the system's roots and host names without it)"},
 		{Name: "security.ssl.rest.authentication-enabled", Kind: KindBool, Default: "false", Doc: "mutual TLS on the REST API: the JobManager requires a client certificate its truststore verifies, which authenticates a REST API on a non-loopback address without a token"},
 		{Name: "rest.upload.max-concurrent", Kind: KindInt, Min: 1, Max: 1 << 16, Default: "4", Doc: "uploads one client (token or address) may have in flight; more are answered 429"},
-		{Name: "taskmanager.worker.uid-range", Kind: KindString, Default: "none", Doc: "uids (first-last, e.g. 100000-165535) the workers of a TaskManager running as root run under, each worker its own with a private 0700 directory; none runs them as the TaskManager's user"},
+		{Name: "taskmanager.worker.uid-range", Kind: KindString, Default: "auto", Doc: "uids (first-last, e.g. 100000-165535) the workers of a TaskManager running as root run under, each worker its own with a private 0700 directory; auto takes root's range of /etc/subuid and /etc/subgid, else 1879048192-1879113727; none runs them as root, logged as a SECURITY WARNING"},
 	}
 	m := make(map[string]Key, len(keys))
 	for _, k := range keys {

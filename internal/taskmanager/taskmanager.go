@@ -258,6 +258,7 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 			os.RemoveAll(tm.workDir)
 		}
 	}()
+	tm.logUsers()
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep() // before the wait above
 	tm.wg.Add(1)

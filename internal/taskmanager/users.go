@@ -5,15 +5,21 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/spate-dev/spate/internal/rpc/rpcpb"
 )
 
 // Per-worker users. A TaskManager running as root runs each worker under
-// a uid of its own from Config.WorkerUIDs (taskmanager.worker.uid-range),
+// a uid of its own from Config.WorkerUIDs (taskmanager.worker.uid-range,
+// by default root's subordinate uids or a fixed high range, auto),
 // with no supplementary groups, in a private directory (0700, owned by
 // that uid) under a directory only root writes (0711): a job's worker
 // cannot read another job's /proc/<pid>/environ, memory, files or
@@ -31,14 +37,21 @@ import (
 // KeyWorkerUIDs is the range of uids workers run under.
 const KeyWorkerUIDs = "taskmanager.worker.uid-range"
 
-// DefaultWorkerUIDs is KeyWorkerUIDs's default: none, workers run as
-// the TaskManager's user. Own users are opt-in for now: checkpoint storage
-// and the files jobs write must then be writable by the workers' uids,
-// which a cluster's directories (0700, the TaskManager's) are not.
-const DefaultWorkerUIDs = "none"
+// DefaultWorkerUIDs is KeyWorkerUIDs's default: auto, a range picked
+// as container runtimes pick one (DefaultUIDRange).
+const DefaultWorkerUIDs = "auto"
 
 // SuggestedWorkerUIDs is the range docs/security.md suggests.
 const SuggestedWorkerUIDs = "100000-165535"
+
+// FallbackWorkerUIDs is auto's range where root has no subordinate ids:
+// 65,536 uids from 0x70000000, above the ranges useradd (100000 up to
+// 600100000) and systemd-nspawn (0x80000-0x6FFFFFFF) hand out, below
+// systemd's foreign range (0x7FFE0000) and 2^31.
+var FallbackWorkerUIDs = UIDRange{First: 0x70000000, Last: 0x70000000 + 65535}
+
+// subIDFiles are the files of subordinate uids and gids auto reads.
+var subIDFiles = [2]string{"/etc/subuid", "/etc/subgid"}
 
 // uidLockDir holds the host's uid lock files.
 var uidLockDir = "/run/spate-uids"
@@ -46,19 +59,85 @@ var uidLockDir = "/run/spate-uids"
 // UIDRange is a range of uids, both ends included.
 type UIDRange struct{ First, Last int }
 
-// ParseUIDRange reads "first-last", or "none" (nil: no own users).
+// ParseUIDRange reads "first-last", "auto" (DefaultUIDRange) or "none"
+// (nil: no own users).
 func ParseUIDRange(v string) (*UIDRange, error) {
 	v = strings.TrimSpace(v)
-	if v == "" || strings.EqualFold(v, "none") {
+	switch {
+	case strings.EqualFold(v, "none"):
 		return nil, nil
+	case v == "" || strings.EqualFold(v, "auto"):
+		r := DefaultUIDRange()
+		return &r, nil
 	}
+	r, ok := parseRange(v)
+	if !ok {
+		return nil, fmt.Errorf("configuration %s = %q: want first-last, uids from 1000 up (e.g. %s), auto or none", KeyWorkerUIDs, v, SuggestedWorkerUIDs)
+	}
+	return &r, nil
+}
+
+func parseRange(v string) (UIDRange, bool) {
 	a, b, ok := strings.Cut(v, "-")
 	first, err1 := strconv.Atoi(strings.TrimSpace(a))
 	last, err2 := strconv.Atoi(strings.TrimSpace(b))
 	if !ok || err1 != nil || err2 != nil || first < 1000 || last < first || last > 1<<31-2 {
-		return nil, fmt.Errorf("configuration %s = %q: want first-last, uids from 1000 up (e.g. %s), or none", KeyWorkerUIDs, v, SuggestedWorkerUIDs)
+		return UIDRange{}, false
 	}
-	return &UIDRange{First: first, Last: last}, nil
+	return UIDRange{First: first, Last: last}, true
+}
+
+// String gives the range as KeyWorkerUIDs takes it.
+func (r UIDRange) String() string { return fmt.Sprintf("%d-%d", r.First, r.Last) }
+
+// DefaultUIDRange is the range auto stands for. As rootful Podman and
+// LXD do, it is root's subordinate ids: the first range of root in
+// /etc/subuid that /etc/subgid gives root too (workers' gids are their
+// uids), from uid 1000 up; without one, FallbackWorkerUIDs. Either way
+// no account of /etc/passwd owns these uids.
+func DefaultUIDRange() UIDRange {
+	uids, err1 := os.ReadFile(subIDFiles[0])
+	gids, err2 := os.ReadFile(subIDFiles[1])
+	if err1 != nil || err2 != nil {
+		return FallbackWorkerUIDs
+	}
+	if r, ok := rootSubIDs(string(uids), string(gids)); ok {
+		return r
+	}
+	return FallbackWorkerUIDs
+}
+
+// rootSubIDs finds root's first subordinate uid range (subuid's format,
+// name:first:count per line) that its subordinate gids cover too.
+func rootSubIDs(subuid, subgid string) (UIDRange, bool) {
+	gids := subRanges(subgid)
+	for _, u := range subRanges(subuid) {
+		for _, g := range gids {
+			r := UIDRange{First: max(u.First, g.First, 1000), Last: min(u.Last, g.Last, 1<<31-2)}
+			if r.Last-r.First+1 >= 1024 {
+				return r, true
+			}
+		}
+	}
+	return UIDRange{}, false
+}
+
+// subRanges returns root's ranges in a subuid or subgid file.
+func subRanges(text string) []UIDRange {
+	var out []UIDRange
+	for line := range strings.Lines(text) {
+		f := strings.Split(strings.TrimSpace(line), ":")
+		if len(f) != 3 || (f[0] != "root" && f[0] != "0") {
+			continue
+		}
+		first, err1 := strconv.Atoi(f[1])
+		n, err2 := strconv.Atoi(f[2])
+		if err1 != nil || err2 != nil || first < 0 || n <= 0 || first > 1<<31-2-n {
+			continue
+		}
+		out = append(out, UIDRange{First: first, Last: first + n - 1})
+	}
+	return out
 }
 
 // workerUser is the user a worker runs as when it is not the
@@ -210,4 +289,47 @@ func verifyFile(path, id string) error {
 		return fmt.Errorf("artifact %s: the cached binary hashes to %s: refusing to run it", shortID(id), shortID(got))
 	}
 	return nil
+}
+
+// logUsers says once, as the TaskManager starts, whom its workers run as.
+func (tm *TaskManager) logUsers() {
+	switch {
+	case os.Geteuid() != 0:
+		tm.log.Info("taskmanager: not running as root, so every job's workers run as this TaskManager's user: a job can read another job's environment and files on this TaskManager; run it as root, or each job in a cluster of its own, where jobs must not see each other (docs/security.md)", "uid", os.Geteuid())
+	case tm.cfg.WorkerUIDs == nil:
+		tm.log.Warn("SECURITY WARNING: taskmanager.worker.uid-range is none: every job's workers run as root and can read each other's environment, memory and files (docs/security.md)")
+	default:
+		tm.log.Info("taskmanager: each worker runs as a user of its own", "uids", tm.cfg.WorkerUIDs.String())
+	}
+}
+
+// inlineFileStates returns r with the state files at file:// URLs read
+// into their handles. Checkpoint storage is the JobManager's (0700
+// directories, 0600 files): a worker of a user of its own cannot open
+// it, so the TaskManager, root, reads its subtasks' state for it, and it
+// reaches the worker in its deployment file, its uid's alone. The worker
+// checks each state against its handle's size and SHA-256 as before;
+// other schemes (s3://) it reads itself.
+func inlineFileStates(r *rpcpb.RestoreCheckpoint) (*rpcpb.RestoreCheckpoint, error) {
+	if r == nil {
+		return nil, nil
+	}
+	r = proto.CloneOf(r)
+	for _, st := range r.Subtasks {
+		for _, h := range st.States {
+			if !strings.HasPrefix(h.Url, "file:") {
+				continue
+			}
+			u, err := url.Parse(h.Url)
+			if err != nil {
+				return nil, fmt.Errorf("state file %q of checkpoint %d: %w", h.Url, r.CheckpointId, err)
+			}
+			data, err := os.ReadFile(u.Path)
+			if err != nil {
+				return nil, fmt.Errorf("read state file of checkpoint %d for a worker of its own user: %w", r.CheckpointId, err)
+			}
+			h.Inline, h.Url = data, ""
+		}
+	}
+	return r, nil
 }

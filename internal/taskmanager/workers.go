@@ -143,8 +143,13 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 		dep.CheckpointMode = d.Checkpointing.Mode.String()
 		dep.CheckpointAlignmentMaxSize = d.Checkpointing.MaxAlignedBytes
 	}
-	if d.Restore != nil {
-		if dep.Restore, err = proto.Marshal(d.Restore); err != nil {
+	if restore := d.Restore; restore != nil {
+		if owner != nil {
+			if restore, err = inlineFileStates(restore); err != nil {
+				return err
+			}
+		}
+		if dep.Restore, err = proto.Marshal(restore); err != nil {
 			return fmt.Errorf("encode restore checkpoint: %w", err)
 		}
 	}
