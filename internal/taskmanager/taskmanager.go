@@ -36,7 +36,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -171,9 +170,7 @@ type TaskManager struct {
 		sync.Mutex
 		workers map[string]*workerProc // by job id
 	}
-	// uidCursor, usersMu and usersRoot serve the workers' own users
-	// (users.go).
-	uidCursor atomic.Int64
+	// usersMu and usersRoot serve the workers' own users (users.go).
 	usersMu   sync.Mutex
 	usersRoot string
 	// events carries messages for the JobManager from worker supervisors to

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/url"
 	"os"
@@ -24,11 +25,10 @@ import (
 // that uid) under a directory only root writes (0711): a job's worker
 // cannot read another job's /proc/<pid>/environ, memory, files or
 // certificate, as every worker ran as one user before. A uid is taken
-// for one worker at a time on the whole host: a lock file per uid under
-// uidLockDir, held (flock) while the worker runs, so that the
-// TaskManagers of one host never hand the same uid to two workers, and a
-// uid some process still runs as (one that escaped its worker's group) is
-// skipped. The program runs from a copy in the worker's directory, whose
+// for one job at a time on the whole host (takeUser): the workers of a
+// job share one, and the TaskManagers of a host never hand it to
+// another job's worker while one of the job's runs; a uid some process
+// still runs as (one that escaped its worker's group) is skipped. The program runs from a copy in the worker's directory, whose
 // SHA-256 is checked against the artifact id as it is made.
 //
 // A TaskManager that is not root cannot change users: its workers run as
@@ -169,31 +169,70 @@ func (u *workerUser) release() {
 // ownUsers tells whether workers get users of their own.
 func (tm *TaskManager) ownUsers() bool { return tm.cfg.WorkerUIDs != nil && os.Geteuid() == 0 }
 
-// takeUser takes a free uid of the range for a worker.
-func (tm *TaskManager) takeUser() (*workerUser, error) {
+// takeUser takes a uid of the range for a worker of job: the uid the
+// job's other workers on this host run as, if one runs, else a free one,
+// searched from where a hash of the job points, so that its workers on
+// every host of the same range mostly get the same uid too. A job's
+// workers share their uid so that what one writes (a file sink's
+// directories and staging files) the next attempt's may change after a
+// failover; no other job's worker gets it while one of the job's runs.
+//
+// Each uid has a lock file in uidLockDir, held shared by the workers
+// running as it, which holds the id of their job; one taker at a time
+// on the host (an exclusive lock on uidLockDir/take) reads and writes
+// them.
+func (tm *TaskManager) takeUser(job string) (*workerUser, error) {
 	r := tm.cfg.WorkerUIDs
 	if err := os.MkdirAll(uidLockDir, 0o700); err != nil {
 		return nil, fmt.Errorf("worker users: %w", err)
 	}
-	busy := uidsInUse()
+	guard, err := os.OpenFile(filepath.Join(uidLockDir, "take"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("worker users: %w", err)
+	}
+	defer guard.Close() // and so unlocked
+	if err := syscall.Flock(int(guard.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("worker users: lock %s: %w", guard.Name(), err)
+	}
+	var busy map[int]bool
 	n := r.Last - r.First + 1
-	// Start where a hash of this TaskManager points, so that the
-	// TaskManagers of a host rarely contend for the same locks.
-	start := int(tm.uidCursor.Add(1))
+	h := fnv.New32a()
+	h.Write([]byte(job))
+	start := int(h.Sum32() % uint32(n))
 	for i := range n {
 		uid := r.First + (start+i)%n
-		if busy[uid] {
-			continue
-		}
-		f, err := os.OpenFile(filepath.Join(uidLockDir, strconv.Itoa(uid)), os.O_CREATE|os.O_RDWR, 0o600)
+		path := filepath.Join(uidLockDir, strconv.Itoa(uid))
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("worker users: %w", err)
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			f.Close()
-			continue
+		fd := int(f.Fd())
+		if syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			// No worker runs as uid: a process that does escaped its
+			// worker's group, and may be another job's.
+			if busy == nil {
+				busy = uidsInUse()
+			}
+			if busy[uid] || f.Truncate(0) != nil {
+				f.Close()
+				continue
+			}
+			if _, err := f.WriteAt([]byte(job), 0); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("worker users: %w", err)
+			}
+			// Shared, for the job's next workers (under the guard, the
+			// conversion need not be atomic).
+			if err := syscall.Flock(fd, syscall.LOCK_SH); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("worker users: lock %s: %w", path, err)
+			}
+			return &workerUser{uid: uid, gid: uid, lock: f}, nil
 		}
-		return &workerUser{uid: uid, gid: uid, lock: f}, nil
+		if holder, err := os.ReadFile(path); err == nil && string(holder) == job && syscall.Flock(fd, syscall.LOCK_SH|syscall.LOCK_NB) == nil {
+			return &workerUser{uid: uid, gid: uid, lock: f}, nil
+		}
+		f.Close()
 	}
 	return nil, fmt.Errorf("worker users: every uid of %s (%d-%d) is in use: widen the range", KeyWorkerUIDs, r.First, r.Last)
 }

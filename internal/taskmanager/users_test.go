@@ -68,11 +68,63 @@ func TestWorkersRunAsOwnUsers(t *testing.T) {
 	if _, err := os.Stat(uidLockDir + "/" + strconv.Itoa(uid)); err != nil {
 		t.Errorf("no lock file for uid %d: %v", uid, err)
 	}
-	if u, err := h.tm.takeUser(); err != nil || u.uid == uid {
-		t.Errorf("a second worker got uid %v (%v) while %d is held", u, err, uid)
+	if u, err := h.tm.takeUser("j2"); err != nil || u.uid == uid {
+		t.Errorf("a worker of another job got uid %v (%v) while %d is held", u, err, uid)
 	} else {
 		u.release()
 	}
+	// Another worker of the job shares its uid: what one attempt writes
+	// the next may change.
+	if u, err := h.tm.takeUser("j1"); err != nil || u.uid != uid {
+		t.Errorf("another worker of job j1 got uid %v (%v), want j1's %d", u, err, uid)
+	} else {
+		u.release()
+	}
+}
+
+// TestTakeUser: the workers of one job share a uid, those of other jobs
+// get others; a uid freed by its job's last worker goes to the next job
+// that hashes to it; a full range is an error that names the key.
+func TestTakeUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: a TaskManager changes users only as root")
+	}
+	saved := uidLockDir
+	uidLockDir = t.TempDir()
+	t.Cleanup(func() { uidLockDir = saved })
+	tm := &TaskManager{cfg: Config{WorkerUIDs: &UIDRange{First: 170100, Last: 170102}}}
+	take := func(job string) *workerUser {
+		t.Helper()
+		u, err := tm.takeUser(job)
+		if err != nil {
+			t.Fatalf("takeUser(%s): %v", job, err)
+		}
+		return u
+	}
+	a1, a2, b := take("job-a"), take("job-a"), take("job-b")
+	if a1.uid != a2.uid || b.uid == a1.uid {
+		t.Errorf("job-a's workers got %d and %d, job-b's %d: want one uid for job-a, another for job-b", a1.uid, a2.uid, b.uid)
+	}
+	c := take("job-c")
+	if c.uid == a1.uid || c.uid == b.uid {
+		t.Errorf("job-c got %d, held by job-a (%d) or job-b (%d)", c.uid, a1.uid, b.uid)
+	}
+	if u, err := tm.takeUser("job-d"); err == nil || !strings.Contains(err.Error(), KeyWorkerUIDs) {
+		t.Errorf("a fourth job in a range of three got %v, %v; want an error naming %s", u, err, KeyWorkerUIDs)
+	}
+	// job-a's uid is held until its last worker goes.
+	a1.release()
+	if u, err := tm.takeUser("job-d"); err == nil {
+		t.Errorf("job-d got uid %d while job-a's second worker holds it", u.uid)
+	}
+	a2.release()
+	d := take("job-d")
+	if d.uid != a1.uid {
+		t.Errorf("job-d got %d, want the freed %d", d.uid, a1.uid)
+	}
+	b.release()
+	c.release()
+	d.release()
 }
 
 // TestWorkerRestoresStateItCannotOpen: a worker of its own user cannot

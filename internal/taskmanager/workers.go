@@ -97,7 +97,7 @@ func (tm *TaskManager) start(ctx context.Context, js jmSession, d *rpcpb.DeployW
 	base := filepath.Join(tm.workDir, "jobs")
 	var owner *workerUser
 	if tm.ownUsers() {
-		if owner, err = tm.takeUser(); err != nil {
+		if owner, err = tm.takeUser(d.JobId); err != nil {
 			return err
 		}
 		if base, err = tm.workersRoot(); err != nil {
