@@ -178,6 +178,30 @@ func (ca *CA) Sign(pub crypto.PublicKey, id Identity, hosts []string, validity t
 	return der, nil
 }
 
+// PEM encodes ca as a keystore (its certificate, then its key), for a
+// process that issues certificates after the one that made the CA: the
+// JobManager of a Kubernetes cluster, whose client made it.
+func (ca *CA) PEM() ([]byte, error) {
+	return (&KeyPair{Key: ca.Key, Chain: [][]byte{ca.Cert.Raw}}).PEM()
+}
+
+// ParseCA reads a CA that CA.PEM wrote: its certificate, which must be a
+// CA's, and its key.
+func ParseCA(data []byte) (*CA, error) {
+	kp, err := ParseKeyPair(data)
+	if err != nil {
+		return nil, fmt.Errorf("pki: read CA: %w", err)
+	}
+	cert, err := x509.ParseCertificate(kp.Chain[0])
+	if err != nil {
+		return nil, fmt.Errorf("pki: read CA: %w", err)
+	}
+	if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return nil, fmt.Errorf("pki: read CA: certificate %q is not a CA's", cert.Subject.CommonName)
+	}
+	return &CA{Cert: cert, Key: kp.Key}, nil
+}
+
 // KeyPair is a private key and its certificate chain, leaf first.
 type KeyPair struct {
 	Key   crypto.Signer

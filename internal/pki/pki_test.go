@@ -100,3 +100,59 @@ func TestWriteFilePrivate(t *testing.T) {
 		t.Error("CheckPrivate refused a 0600 file")
 	}
 }
+
+// TestCARoundTrip: a CA written by PEM is read back by ParseCA and signs
+// certificates its original's pool verifies; a member's keystore is not
+// taken for a CA.
+func TestCARoundTrip(t *testing.T) {
+	ca, err := NewCA("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := ca.PEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseCA(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := back.Issue(Identity{Role: RoleTaskManager, Name: "tm-1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := kp.TLSCertificate()
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	if _, err := cert.Leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		t.Errorf("a certificate of the CA read back does not verify: %v", err)
+	}
+	member, _ := kp.PEM()
+	if _, err := ParseCA(member); err == nil {
+		t.Error("a TaskManager's keystore was read as a CA")
+	}
+}
+
+// FuzzParseCA: no input makes ParseCA panic, and what it accepts is a CA
+// that can sign.
+func FuzzParseCA(f *testing.F) {
+	ca, _ := NewCA("seed")
+	data, _ := ca.PEM()
+	f.Add(data)
+	kp, _ := ca.Issue(Identity{Role: RoleJobManager}, nil)
+	member, _ := kp.PEM()
+	f.Add(member)
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := ParseCA(data)
+		if err != nil {
+			return
+		}
+		if !got.Cert.IsCA {
+			t.Fatalf("ParseCA accepted a certificate that is not a CA's")
+		}
+		if _, err := got.Issue(Identity{Role: RoleJobManager}, nil); err != nil {
+			t.Fatalf("an accepted CA cannot sign: %v", err)
+		}
+	})
+}
