@@ -18,6 +18,7 @@ import (
 	"github.com/spate-dev/spate/internal/blob"
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/jobmanager"
+	"github.com/spate-dev/spate/internal/localkube/inpod"
 	"github.com/spate-dev/spate/internal/provider/process"
 )
 
@@ -49,9 +50,18 @@ func jobmanagerCmd(args []string) error {
 	if err != nil {
 		return fmt.Errorf("jobmanager: %w", err)
 	}
-	if *host == "" && *prov == "kubernetes" {
-		// In a pod: its IP, which the TaskManager pods dial.
-		*host = podHost()
+	if *prov == "kubernetes" {
+		if *host == "" {
+			// In a pod: its IP, which the TaskManager pods dial.
+			*host = podHost()
+		}
+		// The REST API's files are where the pod mounts them (on
+		// localkube's runner, under its root).
+		for _, k := range []string{jobmanager.KeySSLRESTKeystore, jobmanager.KeySSLRESTTruststore} {
+			if v, ok := conf.Get(k); ok && strings.TrimSpace(v) != "" {
+				conf.Set(k, inpod.Path(strings.TrimSpace(v)))
+			}
+		}
 	}
 	if *host != "" {
 		conf.Set(jobmanager.KeyRPCAddress, *host)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/spate-dev/spate/internal/config"
 	"github.com/spate-dev/spate/internal/jobmanager"
 	"github.com/spate-dev/spate/internal/localkube/inpod"
+	"github.com/spate-dev/spate/internal/pki"
 	"github.com/spate-dev/spate/internal/provider"
 	"github.com/spate-dev/spate/internal/provider/kubernetes"
 )
@@ -47,7 +49,13 @@ func kubeSessionStart(conf config.Config, tms int) error {
 	if err != nil {
 		return fmt.Errorf("session start: %w", err)
 	}
-	c, err := client.New(cl.REST())
+	// With security.ssl.rest.enabled the REST API speaks HTTPS with a
+	// certificate of the cluster's CA, which the deploy made.
+	var tc *tls.Config
+	if t, ok := cl.(interface{ RESTTLS() *tls.Config }); ok {
+		tc = t.RESTTLS()
+	}
+	c, err := client.New(cl.REST(), client.WithTLS(tc))
 	if err != nil {
 		return err
 	}
@@ -68,7 +76,11 @@ func kubeSessionStart(conf config.Config, tms int) error {
 		}
 	}
 	ns := conf.String(kubernetes.KeyNamespace, kubernetes.DefaultNamespace)
-	fmt.Printf("Session %s started in namespace %s: REST http://%s\n", cl.ID(), ns, cl.REST())
+	scheme := "http"
+	if tc != nil {
+		scheme = "https"
+	}
+	fmt.Printf("Session %s started in namespace %s: REST %s://%s\n", cl.ID(), ns, scheme, cl.REST())
 	fmt.Printf("Submit with: spate run --target kubernetes-session -D %s=%s ./prog\n", kubernetes.KeyClusterID, cl.ID())
 	return nil
 }
@@ -344,6 +356,18 @@ func kubeJobManager(conf config.Config, cfg *jobmanager.Config, log *slog.Logger
 	opts, err := kubernetes.OptionsFrom(conf, false)
 	if err != nil {
 		return nil, fmt.Errorf("jobmanager: %w", err)
+	}
+	if opts.InternalTLS {
+		// The CA the client made, to issue each TaskManager pod its own
+		// certificate.
+		path := inpod.Path(kubernetes.TLSDir + "/" + kubernetes.TLSCAFile)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("jobmanager: the cluster's CA, from its TLS Secret: %w", err)
+		}
+		if opts.CA, err = pki.ParseCA(data); err != nil {
+			return nil, fmt.Errorf("jobmanager: the cluster's CA at %s: %w", path, err)
+		}
 	}
 	kc, err := kubernetes.NewClient(conf.String(kubernetes.KeyKubeConfig, ""))
 	if err != nil {

@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -123,12 +125,20 @@ func (d Deployer) Deploy(ctx context.Context, spec provider.ClusterSpec) (provid
 	if s := opts.EnvSecret(spec.Env); s != nil {
 		secrets = append(secrets, s)
 	}
+	var restTLS *tls.Config
 	if opts.InternalTLS {
 		s, err := clusterTLSSecret(opts)
 		if err != nil {
 			return nil, fmt.Errorf("deploy cluster %s: %w", opts.ClusterID, err)
 		}
 		secrets = append(secrets, s)
+		if opts.RESTTLS {
+			pool, _, err := pki.ParsePool(s.Data[TLSSecretTruststore])
+			if err != nil {
+				return nil, fmt.Errorf("deploy cluster %s: %w", opts.ClusterID, err)
+			}
+			restTLS = pki.RESTClientConfig(nil, pool)
+		}
 	}
 	removeSecrets := func() {
 		for _, s := range secrets {
@@ -149,7 +159,7 @@ func (d Deployer) Deploy(ctx context.Context, spec provider.ClusterSpec) (provid
 		}
 		return nil, fmt.Errorf("deploy cluster %s: create Deployment %s/%s: %w", opts.ClusterID, opts.Namespace, dep.Name, explain(err))
 	}
-	c := &cluster{client: kc, opts: opts, done: make(chan struct{}), stopWatch: make(chan struct{})}
+	c := &cluster{client: kc, opts: opts, tls: restTLS, done: make(chan struct{}), stopWatch: make(chan struct{})}
 	fail := func(err error) (provider.Cluster, error) {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
@@ -191,16 +201,17 @@ func (d Deployer) Deploy(ctx context.Context, spec provider.ClusterSpec) (provid
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	if c.rest, err = waitReady(ctx, kc, opts); err != nil {
+	if c.rest, err = waitReady(ctx, kc, opts, c.tls); err != nil {
 		return fail(fmt.Errorf("deploy cluster %s: %w", opts.ClusterID, err))
 	}
 	go c.watch()
 	return c, nil
 }
 
-// waitReady waits until the REST API of cluster opts answers and returns
-// its address, or fails as soon as the JobManager cannot start.
-func waitReady(ctx context.Context, kc kubernetes.Interface, opts Options) (string, error) {
+// waitReady waits until the REST API of cluster opts answers (over TLS
+// with tc, unless nil) and returns its address, or fails as soon as the
+// JobManager cannot start.
+func waitReady(ctx context.Context, kc kubernetes.Interface, opts Options, tc *tls.Config) (string, error) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	podState, state := "the JobManager pod is not created yet", ""
@@ -219,7 +230,7 @@ func waitReady(ctx context.Context, kc kubernetes.Interface, opts Options) (stri
 			}
 		}
 		if addr, err := RESTAddress(ctx, kc, opts.Namespace, opts.ClusterID); err == nil && addr != "" {
-			if c, err := client.New(addr, client.WithTimeout(time.Second)); err == nil {
+			if c, err := client.New(addr, client.WithTimeout(time.Second), client.WithTLS(tc)); err == nil {
 				if _, err := c.Overview(ctx); err == nil {
 					return addr, nil
 				}
@@ -330,6 +341,7 @@ type cluster struct {
 	client    kubernetes.Interface
 	opts      Options
 	rest      string
+	tls       *tls.Config // the REST API's client TLS, nil for HTTP
 	done      chan struct{}
 	stopWatch chan struct{}
 	stopOnce  sync.Once
@@ -338,8 +350,13 @@ type cluster struct {
 
 var _ provider.Cluster = (*cluster)(nil)
 
-func (c *cluster) ID() string            { return c.opts.ClusterID }
-func (c *cluster) REST() string          { return c.rest }
+func (c *cluster) ID() string   { return c.opts.ClusterID }
+func (c *cluster) REST() string { return c.rest }
+
+// RESTTLS is the TLS configuration a REST client of the cluster uses,
+// verifying its JobManager with the cluster's CA; nil if its REST API
+// speaks HTTP (Options.RESTTLS).
+func (c *cluster) RESTTLS() *tls.Config  { return c.tls }
 func (c *cluster) Done() <-chan struct{} { return c.done }
 
 func (c *cluster) Err() error {
@@ -433,6 +450,9 @@ func deleteCluster(ctx context.Context, kc kubernetes.Interface, ns, id string) 
 	ignore("ConfigMap "+ns+"/"+ConfigMapName(id), kc.CoreV1().ConfigMaps(ns).Delete(ctx, ConfigMapName(id), del))
 	ignore("Secret "+ns+"/"+EnvSecretName(id), kc.CoreV1().Secrets(ns).Delete(ctx, EnvSecretName(id), del))
 	ignore("Secret "+ns+"/"+TLSSecretName(id), kc.CoreV1().Secrets(ns).Delete(ctx, TLSSecretName(id), del))
+	// The TaskManager pods' own TLS Secrets go with their pods; those of
+	// pods already gone, too.
+	ignore("the Secrets of cluster "+id, kc.CoreV1().Secrets(ns).DeleteCollection(ctx, del, metav1.ListOptions{LabelSelector: ClusterSelector(id)}))
 	ignore("Service "+ns+"/"+id, kc.CoreV1().Services(ns).Delete(ctx, id, del))
 	ignore("Service "+ns+"/"+RESTServiceName(id), kc.CoreV1().Services(ns).Delete(ctx, RESTServiceName(id), del))
 	sel := metav1.ListOptions{LabelSelector: ClusterSelector(id)}
@@ -585,9 +605,11 @@ func DeleteOwnDeployment(ctx context.Context, kc kubernetes.Interface, opts Opti
 	return nil
 }
 
-// clusterTLSSecret makes a cluster's CA and the certificates of its
-// JobManager and TaskManagers, and returns them as its TLS Secret. The
-// CA's key is dropped: the certificates are all the cluster needs.
+// clusterTLSSecret makes a cluster's CA and its JobManager's certificate
+// and, with RESTTLS, its REST API's, and returns them as its TLS Secret.
+// The CA (its key too) goes in the Secret for the JobManager, which
+// issues each TaskManager pod its own certificate as it creates it
+// (Provider.StartTaskManager).
 func clusterTLSSecret(opts Options) (*corev1.Secret, error) {
 	ca, err := pki.NewCA("spate cluster CA " + opts.ClusterID)
 	if err != nil {
@@ -598,17 +620,56 @@ func clusterTLSSecret(opts Options) (*corev1.Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	tm, err := ca.Issue(pki.Identity{Role: pki.RoleTaskManager, Name: opts.ClusterID}, nil)
-	if err != nil {
-		return nil, err
-	}
 	jmPEM, err := jm.PEM()
 	if err != nil {
 		return nil, err
 	}
-	tmPEM, err := tm.PEM()
+	caPEM, err := ca.PEM()
 	if err != nil {
 		return nil, err
 	}
-	return opts.TLSSecret(jmPEM, tmPEM, pki.CertPEM(ca.Cert.Raw)), nil
+	var restPEM []byte
+	if opts.RESTTLS {
+		rest, err := ca.Issue(pki.Identity{Role: pki.RoleJobManager}, RESTHosts(opts.ClusterID, opts.Namespace))
+		if err != nil {
+			return nil, err
+		}
+		if restPEM, err = rest.PEM(); err != nil {
+			return nil, err
+		}
+	}
+	return opts.TLSSecret(jmPEM, caPEM, pki.CertPEM(ca.Cert.Raw), restPEM), nil
+}
+
+// RESTHosts are the names the REST certificate of cluster id in
+// namespace ns is for: its REST Service's and its JobManager Service's
+// DNS names, short to fully qualified, and the loopback (kubectl
+// port-forward).
+func RESTHosts(id, ns string) []string {
+	var hosts []string
+	for _, svc := range []string{RESTServiceName(id), id} {
+		hosts = append(hosts, svc, svc+"."+ns, svc+"."+ns+".svc", svc+"."+ns+".svc.cluster.local")
+	}
+	return append(hosts, "localhost", "127.0.0.1")
+}
+
+// RESTTrust returns the CA certificates of cluster id's TLS Secret, which
+// a REST client of the cluster verifies its JobManager with: the client
+// picks the CA up from the API server, where it put it at deploy.
+func (d Deployer) RESTTrust(ctx context.Context, id string) (*x509.CertPool, error) {
+	conf := configOf(d.Config)
+	kc, err := d.client(conf)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", id, err)
+	}
+	ns := conf.String(KeyNamespace, DefaultNamespace)
+	s, err := kc.CoreV1().Secrets(ns).Get(ctx, TLSSecretName(id), metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: read the CA of Secret %s/%s: %w", id, ns, TLSSecretName(id), explain(err))
+	}
+	pool, _, err := pki.ParsePool(s.Data[TLSSecretTruststore])
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: Secret %s/%s, key %s: %w", id, ns, TLSSecretName(id), TLSSecretTruststore, err)
+	}
+	return pool, nil
 }

@@ -7,16 +7,20 @@
 // Deployment <cluster-id> (one replica), the headless Service <cluster-id>
 // for RPC, the REST Service <cluster-id>-rest, and the ConfigMap
 // spate-config-<cluster-id> with the configuration, mounted into every
-// pod at ConfDir, and the Secret spate-tls-<cluster-id> with the
-// certificates of the cluster's internal TLS, which Deploy makes from a
-// CA of the cluster's own (whose key it then drops): each pod mounts its
-// component's keystore and the truststore at TLSDir, mode 0600. The JobManager side (Provider) serves the resource
-// manager: it creates TaskManager pods <cluster-id>-taskmanager-<attempt>-<index>
-// (restartPolicy Never) on demand, watches them and reports the ones that
-// failed, were evicted or deleted, and deletes released ones. Every object
+// pod at ConfDir, and the Secret spate-tls-<cluster-id>, the JobManager
+// pod's, with a CA of the cluster's own that Deploy makes, the
+// JobManager's certificate and, with security.ssl.rest.enabled, the REST
+// API's (for its Services' DNS names). The JobManager side (Provider)
+// serves the resource manager: it creates TaskManager pods
+// <cluster-id>-taskmanager-<attempt>-<index> (restartPolicy Never) on
+// demand, each with a certificate of its own that it issues from the CA
+// into the Secret <pod>-tls (owned by the pod), watches them and reports
+// the ones that failed, were evicted or deleted, and deletes released
+// ones. Each pod mounts its own keystore and the truststore at TLSDir,
+// mode 0600. Every object
 // carries the labels type=spate-native-kubernetes, app=<cluster-id> and
 // component=jobmanager|taskmanager and an owner reference to the
-// JobManager Deployment, so that deleting the Deployment deletes the
+// JobManager Deployment (a TaskManager pod's Secret: to its pod), so that deleting the Deployment deletes the
 // cluster (the garbage collector removes the rest).
 //
 // Cluster lifecycle, per mode:

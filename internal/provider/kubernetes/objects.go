@@ -47,25 +47,36 @@ const (
 	// envConfDir is config.ConfDirEnv, spelled out to keep this file's
 	// imports to what the objects need.
 	envConfDir = "SPATE_CONF_DIR"
-	// TLSDir is where the cluster's TLS Secret is mounted: a pod's own
-	// keystore (TLSKeystoreFile) and the cluster's CA (TLSTruststoreFile),
-	// mode 0600.
-	TLSDir            = "/opt/spate/tls"
-	TLSKeystoreFile   = "keystore.pem"
-	TLSTruststoreFile = "truststore.pem"
-	// Keys of the TLS Secret: the JobManager's keystore, the
-	// TaskManagers' keystore (one shared by the cluster's TaskManager
-	// pods, as Flink's internal keystore), the CA's certificate. The CA's
-	// key is in no Secret: nothing issues certificates after the deploy.
-	TLSSecretJobManager  = "jobmanager.pem"
-	TLSSecretTaskManager = "taskmanager.pem"
-	TLSSecretTruststore  = "truststore.pem"
+	// TLSDir is where a pod's TLS Secret is mounted: its own keystore
+	// (TLSKeystoreFile) and the cluster's CA certificate
+	// (TLSTruststoreFile), mode 0600; in the JobManager's pod also the
+	// CA itself (TLSCAFile) and, with RESTTLS, the REST API's keystore
+	// (TLSRESTKeystoreFile).
+	TLSDir              = "/opt/spate/tls"
+	TLSKeystoreFile     = "keystore.pem"
+	TLSTruststoreFile   = "truststore.pem"
+	TLSCAFile           = "ca.pem"
+	TLSRESTKeystoreFile = "rest-keystore.pem"
+	// Keys of the cluster's TLS Secret (TLSSecretName), the JobManager
+	// pod's alone: its keystore, the CA (certificate and key: the
+	// JobManager issues each TaskManager pod's certificate), the CA's
+	// certificate and, with RESTTLS, the REST API's keystore. Each
+	// TaskManager pod has a Secret of its own (TaskManagerTLSSecretName),
+	// of keys TLSKeystoreFile and TLSTruststoreFile.
+	TLSSecretJobManager = "jobmanager.pem"
+	TLSSecretCA         = "ca.pem"
+	TLSSecretTruststore = "truststore.pem"
+	TLSSecretREST       = "rest.pem"
 	// tlsVolume is the TLS Secret's volume in the pods.
 	tlsVolume = "spate-tls-volume"
 	// Configuration keys of the internal TLS, the daemons'.
 	keySSLInternalEnabled    = "security.ssl.internal.enabled"
 	keySSLInternalKeystore   = "security.ssl.internal.keystore"
 	keySSLInternalTruststore = "security.ssl.internal.truststore"
+	// Configuration keys of the REST API's TLS.
+	keySSLRESTEnabled    = "security.ssl.rest.enabled"
+	keySSLRESTKeystore   = "security.ssl.rest.keystore"
+	keySSLRESTTruststore = "security.ssl.rest.truststore"
 )
 
 // Mode names, as AnnotationMode's values.
@@ -127,6 +138,12 @@ func (o Options) ConfigMap(entries map[string]string, owner metav1.OwnerReferenc
 		// Each pod's own keystore, mounted under one name.
 		entries[keySSLInternalKeystore] = TLSDir + "/" + TLSKeystoreFile
 		entries[keySSLInternalTruststore] = TLSDir + "/" + TLSTruststoreFile
+	}
+	if o.RESTTLS {
+		entries[keySSLRESTKeystore] = TLSDir + "/" + TLSRESTKeystoreFile
+		if _, ok := entries[keySSLRESTTruststore]; !ok {
+			entries[keySSLRESTTruststore] = TLSDir + "/" + TLSTruststoreFile
+		}
 	}
 	// The JobManager's pod template was the client's to apply.
 	delete(entries, KeyJobManagerTemplate)
@@ -208,7 +225,15 @@ func (o Options) JobManagerDeployment(mode string, args []string, env map[string
 		// A JobManager that fails at start says why in its pod's status.
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
-	meta, spec := o.mergePod(o.JobManagerTemplate, labels, nil, main, corev1.RestartPolicyAlways, TLSSecretJobManager)
+	items := []corev1.KeyToPath{
+		{Key: TLSSecretJobManager, Path: TLSKeystoreFile},
+		{Key: TLSSecretTruststore, Path: TLSTruststoreFile},
+		{Key: TLSSecretCA, Path: TLSCAFile},
+	}
+	if o.RESTTLS {
+		items = append(items, corev1.KeyToPath{Key: TLSSecretREST, Path: TLSRESTKeystoreFile})
+	}
+	meta, spec := o.mergePod(o.JobManagerTemplate, labels, nil, main, corev1.RestartPolicyAlways, TLSSecretName(o.ClusterID), items)
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: o.ClusterID, Namespace: o.Namespace, Labels: labels,
@@ -238,7 +263,10 @@ func (o Options) TaskManagerPod(name string, args []string, owner metav1.OwnerRe
 		// A TaskManager that fails says why in its pod's status.
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
-	meta, spec := o.mergePod(o.TaskManagerTemplate, Labels(o.ClusterID, ComponentTaskManager), nil, main, corev1.RestartPolicyNever, TLSSecretTaskManager)
+	meta, spec := o.mergePod(o.TaskManagerTemplate, Labels(o.ClusterID, ComponentTaskManager), nil, main, corev1.RestartPolicyNever, TaskManagerTLSSecretName(name), []corev1.KeyToPath{
+		{Key: TLSKeystoreFile, Path: TLSKeystoreFile},
+		{Key: TLSTruststoreFile, Path: TLSTruststoreFile},
+	})
 	meta.Name, meta.Namespace = name, o.Namespace
 	meta.OwnerReferences = []metav1.OwnerReference{owner}
 	return &corev1.Pod{ObjectMeta: meta, Spec: spec}
@@ -254,9 +282,9 @@ func (o Options) baseEnv() []corev1.EnvVar {
 }
 
 // volumes are the volumes Spate adds to every pod: the ConfigMap and,
-// with InternalTLS, the TLS Secret's keystore (key keystore of the
-// Secret: a pod gets its own component's only) and truststore, mode 0600.
-func (o Options) volumes(keystore string) ([]corev1.Volume, []corev1.VolumeMount) {
+// with InternalTLS, the items of its TLS Secret (the cluster's for the
+// JobManager, its own for a TaskManager), mode 0600.
+func (o Options) volumes(secret string, items []corev1.KeyToPath) ([]corev1.Volume, []corev1.VolumeMount) {
 	vols := []corev1.Volume{{
 		Name: configVolume,
 		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
@@ -268,12 +296,9 @@ func (o Options) volumes(keystore string) ([]corev1.Volume, []corev1.VolumeMount
 		vols = append(vols, corev1.Volume{
 			Name: tlsVolume,
 			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName:  TLSSecretName(o.ClusterID),
+				SecretName:  secret,
 				DefaultMode: ptr.To[int32](0o600),
-				Items: []corev1.KeyToPath{
-					{Key: keystore, Path: TLSKeystoreFile},
-					{Key: TLSSecretTruststore, Path: TLSTruststoreFile},
-				},
+				Items:       items,
 			}},
 		})
 		mounts = append(mounts, corev1.VolumeMount{Name: tlsVolume, MountPath: TLSDir, ReadOnly: true})
@@ -284,16 +309,41 @@ func (o Options) volumes(keystore string) ([]corev1.Volume, []corev1.VolumeMount
 // TLSSecretName is the name of a cluster's TLS Secret.
 func TLSSecretName(clusterID string) string { return "spate-tls-" + clusterID }
 
-// TLSSecret is the cluster's TLS Secret: the PEM keystores of its
-// JobManager and TaskManagers and its CA's certificate; its owner
-// reference is set once the Deployment exists.
-func (o Options) TLSSecret(jobManager, taskManager, truststore []byte) *corev1.Secret {
+// TaskManagerTLSSecretName is the name of TaskManager pod's own TLS
+// Secret.
+func TaskManagerTLSSecretName(pod string) string { return pod + "-tls" }
+
+// TLSSecret is the cluster's TLS Secret, the JobManager's: its keystore,
+// the CA (certificate and key, CA.PEM), the CA's certificate and, if
+// set, the REST API's keystore; its owner reference is set once the
+// Deployment exists.
+func (o Options) TLSSecret(jobManager, ca, truststore, rest []byte) *corev1.Secret {
+	data := map[string][]byte{TLSSecretJobManager: jobManager, TLSSecretCA: ca, TLSSecretTruststore: truststore}
+	if rest != nil {
+		data[TLSSecretREST] = rest
+	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: TLSSecretName(o.ClusterID), Namespace: o.Namespace, Labels: Labels(o.ClusterID, ComponentJobManager)},
 		Type:       corev1.SecretTypeOpaque,
-		Data: map[string][]byte{
-			TLSSecretJobManager: jobManager, TLSSecretTaskManager: taskManager, TLSSecretTruststore: truststore,
+		Data:       data,
+	}
+}
+
+// TaskManagerTLSSecret is TaskManager pod's own TLS Secret, owned by the
+// pod: its keystore and the CA's certificate. A pod's key is in its own
+// Secret only, so that no TaskManager pod can pose as another.
+func (o Options) TaskManagerTLSSecret(pod *corev1.Pod, keystore, truststore []byte) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: TaskManagerTLSSecretName(pod.Name), Namespace: o.Namespace, Labels: Labels(o.ClusterID, ComponentTaskManager),
+			OwnerReferences: []metav1.OwnerReference{{
+				// No blockOwnerDeletion: it would need update on
+				// pods/finalizers, and nothing waits for the Secret.
+				APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID, Controller: ptr.To(true),
+			}},
 		},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{TLSKeystoreFile: keystore, TLSTruststoreFile: truststore},
 	}
 }
 

@@ -196,11 +196,11 @@ func TestObjects(t *testing.T) {
 	if strings.Join(vols, ",") != "scratch,"+configVolume+","+tlsVolume {
 		t.Errorf("TaskManager volumes = %v, want the template's, the ConfigMap and the TLS Secret", vols)
 	}
-	// A TaskManager pod mounts its own keystore only, 0600.
+	// A TaskManager pod mounts its own Secret, 0600.
 	tv := tm.Spec.Volumes[2].Secret
-	if tv == nil || tv.SecretName != TLSSecretName("wordcount") || *tv.DefaultMode != 0o600 || len(tv.Items) != 2 ||
-		tv.Items[0] != (corev1.KeyToPath{Key: TLSSecretTaskManager, Path: TLSKeystoreFile}) || tv.Items[1] != (corev1.KeyToPath{Key: TLSSecretTruststore, Path: TLSTruststoreFile}) {
-		t.Errorf("TaskManager TLS volume = %+v, want the TaskManager keystore and the truststore of Secret %s, mode 0600", tv, TLSSecretName("wordcount"))
+	if tv == nil || tv.SecretName != TaskManagerTLSSecretName(tm.Name) || *tv.DefaultMode != 0o600 || len(tv.Items) != 2 ||
+		tv.Items[0] != (corev1.KeyToPath{Key: TLSKeystoreFile, Path: TLSKeystoreFile}) || tv.Items[1] != (corev1.KeyToPath{Key: TLSTruststoreFile, Path: TLSTruststoreFile}) {
+		t.Errorf("TaskManager TLS volume = %+v, want the keystore and the truststore of its own Secret %s, mode 0600", tv, TaskManagerTLSSecretName(tm.Name))
 	}
 	if tm.Spec.ServiceAccountName != "spate-tm" {
 		t.Errorf("TaskManager service account = %q, want the template's (kubernetes.service-account unset)", tm.Spec.ServiceAccountName)

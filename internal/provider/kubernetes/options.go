@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/spate-dev/spate/internal/config"
+	"github.com/spate-dev/spate/internal/pki"
 )
 
 // Configuration keys of the Kubernetes provider, Flink's names.
@@ -79,7 +80,16 @@ type Options struct {
 	// certificates of the cluster's TLS Secret (TLSSecret), which the
 	// client makes at deploy: security.ssl.internal.enabled is not false
 	// and no keystore of the operator's own is configured.
-	InternalTLS     bool
+	InternalTLS bool
+	// RESTTLS says the REST API serves HTTPS with a certificate the
+	// client makes at deploy, of the cluster's CA, for the REST
+	// Service's DNS names: security.ssl.rest.enabled, with InternalTLS
+	// and no REST keystore of the operator's own.
+	RESTTLS bool
+	// CA, on the JobManager, is the cluster's CA (the TLS Secret's,
+	// TLSCAFile in its pod), which issues each TaskManager pod its own
+	// certificate; nil without InternalTLS.
+	CA              *pki.CA
 	ClusterID       string
 	Namespace       string
 	Image           string
@@ -172,6 +182,13 @@ func OptionsFrom(conf config.Config, generate bool) (Options, error) {
 	// Secret's.
 	ks = strings.TrimSpace(ks)
 	o.InternalTLS = tlsOn && (ks == "" || ks == TLSDir+"/"+TLSKeystoreFile)
+	restOn, err := conf.Bool(keySSLRESTEnabled, false)
+	if err != nil {
+		return o, err
+	}
+	rks, _ := conf.Get(keySSLRESTKeystore)
+	rks = strings.TrimSpace(rks)
+	o.RESTTLS = restOn && o.InternalTLS && (rks == "" || rks == TLSDir+"/"+TLSRESTKeystoreFile)
 	return o, nil
 }
 

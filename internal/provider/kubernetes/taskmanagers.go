@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/spate-dev/spate/internal/pki"
 	"github.com/spate-dev/spate/internal/provider"
 )
 
@@ -131,11 +132,45 @@ func (p *Provider) StartTaskManager(ctx context.Context, spec provider.TaskManag
 	p.mu.pods[spec.ID], p.mu.byName[t.name] = t, t
 	p.mu.Unlock()
 	pod := p.opts.TaskManagerPod(t.name, TaskManagerArgs(spec), p.owner)
-	if _, err := p.client.CoreV1().Pods(p.opts.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+	created, err := p.client.CoreV1().Pods(p.opts.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
 		p.forget(t)
 		return fmt.Errorf("create TaskManager pod %s/%s: %w", p.opts.Namespace, t.name, explain(err))
 	}
+	if err := p.podTLS(ctx, created, spec.ID); err != nil {
+		// The pod waits for a Secret that will not come: it goes.
+		p.forget(t)
+		if derr := p.client.CoreV1().Pods(p.opts.Namespace).Delete(context.WithoutCancel(ctx), t.name, metav1.DeleteOptions{}); derr != nil && !apierrors.IsNotFound(derr) {
+			err = errors.Join(err, fmt.Errorf("and deleting its pod: %w", explain(derr)))
+		}
+		return err
+	}
 	p.log.Info("kubernetes provider: created a TaskManager pod", "taskmanager", spec.ID, "pod", t.name)
+	return nil
+}
+
+// podTLS gives TaskManager pod, of TaskManager id, its own certificate:
+// issued by the cluster's CA for id, in the pod's Secret
+// (TaskManagerTLSSecret), owned by the pod and so removed with it. The
+// Secret comes after the pod, whose owner it needs; the kubelet mounts
+// it once it exists. Nothing without the CA (no internal TLS).
+func (p *Provider) podTLS(ctx context.Context, pod *corev1.Pod, id string) error {
+	ca := p.opts.CA
+	if ca == nil {
+		return nil
+	}
+	kp, err := ca.Issue(pki.Identity{Role: pki.RoleTaskManager, Name: id}, nil)
+	if err != nil {
+		return fmt.Errorf("certificate of TaskManager pod %s: %w", pod.Name, err)
+	}
+	ks, err := kp.PEM()
+	if err != nil {
+		return fmt.Errorf("certificate of TaskManager pod %s: %w", pod.Name, err)
+	}
+	s := p.opts.TaskManagerTLSSecret(pod, ks, pki.CertPEM(ca.Cert.Raw))
+	if _, err := p.client.CoreV1().Secrets(p.opts.Namespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create Secret %s/%s of TaskManager pod %s: %w", p.opts.Namespace, s.Name, pod.Name, explain(err))
+	}
 	return nil
 }
 

@@ -45,7 +45,7 @@ func ParsePodTemplate(b []byte) (*corev1.Pod, error) {
 //
 // The name, namespace and owner references are set by the caller, never
 // taken from the template.
-func (o Options) mergePod(tmpl *corev1.Pod, labels, annotations map[string]string, main corev1.Container, restart corev1.RestartPolicy, keystore string) (metav1.ObjectMeta, corev1.PodSpec) {
+func (o Options) mergePod(tmpl *corev1.Pod, labels, annotations map[string]string, main corev1.Container, restart corev1.RestartPolicy, tlsSecret string, tlsItems []corev1.KeyToPath) (metav1.ObjectMeta, corev1.PodSpec) {
 	var meta metav1.ObjectMeta
 	var spec corev1.PodSpec
 	if tmpl != nil {
@@ -56,7 +56,7 @@ func (o Options) mergePod(tmpl *corev1.Pod, labels, annotations map[string]strin
 	meta.Labels = union(meta.Labels, labels)
 	meta.Annotations = union(meta.Annotations, annotations)
 
-	vols, mounts := o.volumes(keystore)
+	vols, mounts := o.volumes(tlsSecret, tlsItems)
 	spec.Volumes = mergeByName(spec.Volumes, vols, func(v corev1.Volume) string { return v.Name })
 	main.VolumeMounts = mounts
 
