@@ -106,7 +106,7 @@ func TestClusterMetrics(t *testing.T) {
 	jobConf := []string{"-p", "2", "--detached", "-D", "execution.buffer.records=16", "-D", "execution.queue.batches=1", "-D", "taskmanager.network.memory.buffers-per-channel=1", "-D", "metrics.operator.enabled=true"}
 	prom := []string{"-D", "metrics.reporter.prom.port=0"}
 	c := startClusterTM(t, prom, prom, 1, 1)
-	gate := filepath.Join(t.TempDir(), "gate")
+	gate := filepath.Join(workerDir(t), "gate") // the workers, of their own uids, look for it
 	out, id, err := c.run(t, jobConf, "slowsink", "-n", fmt.Sprint(records), "-gate", gate)
 	if err != nil || id == "" {
 		t.Fatalf("submit: %v\n%s", err, out)

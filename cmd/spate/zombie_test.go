@@ -42,7 +42,7 @@ func testZombie(t *testing.T, withWorkers bool) {
 	// Three TaskManagers of one slot (standalone, so that the JobManager
 	// cannot kill the frozen one: it must fence it), for a job of two.
 	c := startCluster(t, 1, 1, 1)
-	out := t.TempDir()
+	out := workerDir(t)
 	o, id, err := c.run(t, append([]string{"--detached"}, chaosConf...), "exactlyonce", chaosProgArgs(out)...)
 	if err != nil || id == "" {
 		t.Fatalf("submit: %v\n%s", err, o)
