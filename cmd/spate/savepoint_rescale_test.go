@@ -81,7 +81,7 @@ func TestSavepointRescale(t *testing.T) {
 	home := t.TempDir()
 	s := processSession(t, home, 2, 2)
 	c := &cluster{rest: s.REST}
-	out, spDir := t.TempDir(), t.TempDir()
+	out, spDir := workerDir(t), t.TempDir()
 
 	// stop stops job id with a savepoint and returns the savepoint,
 	// relocated, and how long the stop took.
@@ -146,7 +146,7 @@ func TestSavepointRescaleThroughREST(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, spDir := t.TempDir(), t.TempDir()
+	out, spDir := workerDir(t), t.TempDir()
 	id := rescaleSubmit(t, home, s, out, 4, nil, nil)
 	waitMidRun(t, c, id, out)
 
