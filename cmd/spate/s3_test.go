@@ -230,7 +230,7 @@ func TestSavepointsInS3(t *testing.T) {
 			t.Logf("JobManager:\n%s", tail(c.jm.stderr(), 6000))
 		}
 	}()
-	home, bin, out := t.TempDir(), binaries(t), t.TempDir()
+	home, bin, out := t.TempDir(), binaries(t), workerDir(t)
 	want := wantPairs()
 	o, err := spateEnv(t, home, append([]string{"run", "--target", "remote", "--jobmanager", c.rest, "--detached"}, chaosArgs(bin, out)...)...)
 	m := regexpJobID.FindStringSubmatch(o)
