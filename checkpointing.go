@@ -2,9 +2,7 @@ package spate
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"time"
 
@@ -114,7 +112,7 @@ func (e *Env) runLocal(ctx context.Context, p *plan) error {
 		return fmt.Errorf("job %q: %w", p.name, err)
 	}
 	job := localexec.Job{
-		Name: p.name, Checkpoints: cfg, Vertices: p.checkpointVertices(), Restore: restore, RestoreStore: restoreObjects{opts},
+		Name: p.name, Checkpoints: cfg, Vertices: p.checkpointVertices(), Restore: restore, RestoreStore: snapshot.ReadStore{Opts: opts},
 		Restart: func(int, error) (time.Duration, bool) {
 			d := strategy.Failed(time.Now())
 			return d.Delay, d.Restart
@@ -152,31 +150,6 @@ type localRestore struct {
 	// completed hears of every completed checkpoint, ran of the run's end.
 	completed func(id int64)
 	ran       func(localexec.Stats)
-}
-
-// restoreObjects reads the state files of a local job's restore: inline,
-// or at their URLs (file://, or s3:// with the job's s3.* options: a
-// savepoint in an object store), checked against their handles.
-type restoreObjects struct{ opts storage.Options }
-
-func (restoreObjects) Put(context.Context, int64, string, []byte) (snapshot.Handle, error) {
-	return snapshot.Handle{}, errors.New("spate: the restore store only reads")
-}
-
-func (s restoreObjects) Get(ctx context.Context, h snapshot.Handle) ([]byte, error) {
-	if h.URL == "" {
-		return snapshot.InlineStore{}.Get(ctx, h)
-	}
-	r, err := storage.OpenObject(ctx, h.URL, s.opts)
-	if err != nil {
-		return nil, fmt.Errorf("read state file: %w", err)
-	}
-	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read state file %s: %w", h.URL, err)
-	}
-	return data, snapshot.Check(h, data)
 }
 
 // savepointRestore is what a local job restores at its start: the savepoint or

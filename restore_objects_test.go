@@ -52,7 +52,7 @@ func TestRestoreObjectsFromS3(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := restoreObjects{opts}.Get(ctx, tc.h)
+			got, err := snapshot.ReadStore{Opts: opts}.Get(ctx, tc.h)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Get: %v, want an error with %q", err, tc.wantErr)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -65,10 +64,10 @@ func (c *checkpointing) setup(ctx context.Context, local []LocalTask) error {
 	if err != nil {
 		return err
 	}
-	var states stateStore
+	var states snapshot.ReadStore
 	if rc != nil {
 		// The JobManager put the storage's options in the environment.
-		if states.opts, err = storage.OptionsFromEnvironment(config.Config{}); err != nil {
+		if states.Opts, err = storage.OptionsFromEnvironment(config.Config{}); err != nil {
 			return fmt.Errorf("restore checkpoint %d: checkpoint storage: %w", rc.CheckpointId, err)
 		}
 	}
@@ -103,7 +102,7 @@ func (c *checkpointing) setup(ctx context.Context, local []LocalTask) error {
 // checkpoint.KindShared, see checkpoint.Assign, or a savepoint's of a
 // snapshot.SharedKind, see savepoint.Assign), its share of those of every
 // old subtask of the vertex.
-func restoreSubtask(ctx context.Context, ts *snapshot.TaskState, states stateStore, st *rpcpb.SubtaskState) error {
+func restoreSubtask(ctx context.Context, ts *snapshot.TaskState, states snapshot.ReadStore, st *rpcpb.SubtaskState) error {
 	var shared []snapshot.Handle
 	for _, h := range st.States {
 		sh, isShared, err := restoreHandle(h)
@@ -297,28 +296,4 @@ func restoreHandle(h *rpcpb.StateHandle) (sh snapshot.Handle, shared bool, err e
 		return sh, false, err
 	}
 	return k.Apply(handleFromProto(h), h.Operator, h.OperatorUid), k.Shared, nil
-}
-
-// stateStore reads state files inline or at their URLs in checkpoint
-// storage (file://, s3://), checked against their handles.
-type stateStore struct{ opts storage.Options }
-
-func (stateStore) Put(context.Context, int64, string, []byte) (snapshot.Handle, error) {
-	return snapshot.Handle{}, errors.New("worker: state files are sent inline")
-}
-
-func (s stateStore) Get(ctx context.Context, h snapshot.Handle) ([]byte, error) {
-	if h.URL == "" {
-		return snapshot.InlineStore{}.Get(ctx, h)
-	}
-	r, err := storage.OpenObject(ctx, h.URL, s.opts)
-	if err != nil {
-		return nil, fmt.Errorf("read state file: %w", err)
-	}
-	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read state file %s: %w", h.URL, err)
-	}
-	return data, snapshot.Check(h, data)
 }
