@@ -483,14 +483,26 @@ func poll(ctx context.Context, interval time.Duration, cond func() (bool, error)
 // CreateNamespace creates the namespace and waits until the controllers
 // gave it its default service account and kube-root-ca.crt ConfigMap:
 // until then the API server refuses pods in it (ServiceAccount admission),
-// which a test would otherwise race with.
+// which a test would otherwise race with. A namespace of that name still
+// terminating (a test's, deleted at its end, run again by go test -count)
+// is waited for and created again.
 func (c *Cluster) CreateNamespace(ctx context.Context, name string) error {
-	_, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("localkube: create namespace %s: %w", name, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	err := poll(ctx, 50*time.Millisecond, func() (bool, error) {
+		_, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		if err == nil || !apierrors.IsAlreadyExists(err) {
+			return err == nil, err
+		}
+		ns, err := c.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, client404(err)
+		}
+		return ns.Status.Phase != corev1.NamespaceTerminating, nil
+	})
+	if err != nil {
+		return fmt.Errorf("localkube: create namespace %s: %w", name, err)
+	}
 	err = poll(ctx, 50*time.Millisecond, func() (bool, error) {
 		if _, err := c.Client.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{}); err != nil {
 			return false, client404(err)
