@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"testing"
 	"time"
@@ -84,4 +85,57 @@ func TestKubernetesSessionSavepoint(t *testing.T) {
 	}
 	t.Logf("kubernetes-session: spate stop --savepoint took %v; spate run -s to every subtask RUNNING %v",
 		stopped.Round(time.Millisecond), running.Round(time.Millisecond))
+}
+
+var appRESTLine = regexp.MustCompile(`Application cluster \S+'s REST API at http://(\S+)`)
+
+// TestKubernetesApplicationSavepoint: the same on kubernetes-application,
+// the program in the image: a detached application is stopped mid-run
+// with a savepoint (its cluster then deletes itself), and a second
+// application started with -s finishes the output. Its cluster is gone
+// when the client returns, so the restore shows in the output alone: a
+// second run from scratch would commit pairs twice.
+func TestKubernetesApplicationSavepoint(t *testing.T) {
+	k := startKube(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	want := wantPairs()
+	out, spDir := workerDir(t), workerDir(t)
+	app := func(runFlags ...string) []string {
+		args := append(append(append([]string{"run-application", "--target", "kubernetes-application"}, runFlags...), k.flags()...), chaosConf...)
+		return append(append(args, "local:///opt/spate/usrlib/exactlyonce"), chaosProgArgs(out)...)
+	}
+	o, err := k.spate(ctx, t, app("--detached")...).CombinedOutput()
+	m := appRESTLine.FindStringSubmatch(string(o))
+	if err != nil || m == nil {
+		t.Fatalf("spate run-application --detached: %v\n%s", err, o)
+	}
+	c := &cluster{rest: m[1]}
+	var id string
+	waitFor(t, time.Minute, "the application's job", func() bool {
+		var ov v1.JobsOverview
+		if c.get(t, "/v1/jobs/overview", &ov) != nil || len(ov.Jobs) != 1 {
+			return false
+		}
+		id = ov.Jobs[0].JID
+		return true
+	})
+	waitMidRun(t, c, id, out)
+	o, err = k.spate(ctx, t, "stop", "-m", c.rest, "--savepoint", spDir, id).CombinedOutput()
+	sp := regexpSavepointPath.FindStringSubmatch(string(o))
+	if err != nil || sp == nil {
+		t.Fatalf("spate stop: %v\n%s", err, o)
+	}
+	checkPiece(t, out, want)
+	checkSavepointCommitted(t, sp[1], out)
+	k.nothingLeft(t, time.Minute)
+
+	o, err = k.spate(ctx, t, app("-s", sp[1])...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("spate run-application -s %s: %v\n%s", sp[1], err, o)
+	}
+	if got := committedLines(t, out); !slices.Equal(got, want) {
+		t.Fatalf("the two pieces committed %d lines, one uninterrupted run %d: %s", len(got), len(want), pairDiff(got, want))
+	}
+	k.nothingLeft(t, 0)
 }

@@ -63,7 +63,7 @@ func startKube(t *testing.T) *kubeTest {
 		if kubeRootErr != nil {
 			return
 		}
-		for name, dest := range map[string]string{"spate": kubernetes.DefaultEntryPath, "wordcount": "/opt/spate/usrlib/wordcount", "multijob": "/opt/spate/usrlib/multijob"} {
+		for name, dest := range map[string]string{"spate": kubernetes.DefaultEntryPath, "wordcount": "/opt/spate/usrlib/wordcount", "multijob": "/opt/spate/usrlib/multijob", "exactlyonce": "/opt/spate/usrlib/exactlyonce"} {
 			p := filepath.Join(kubeRoot, dest)
 			if kubeRootErr = os.MkdirAll(filepath.Dir(p), 0o755); kubeRootErr != nil {
 				return

@@ -356,6 +356,12 @@ type JobManager struct {
 		resultServed chan struct{}
 		resultAcks   int
 		app          v1.Application
+		// unservedStops counts the stop-with-savepoint triggers whose
+		// result no client has fetched yet; stopServed is signalled
+		// when one is (an application cluster waits for them before it
+		// goes: awaitStopResults).
+		unservedStops int
+		stopServed    chan struct{}
 	}
 	// sec is the RPC port's TLS state; nil without Config.TLS.
 	sec *rpcSecurity
@@ -441,6 +447,7 @@ func New(cfg Config) (*JobManager, error) {
 	jm.mu.beats = heartbeat.New[string](hb)
 	jm.mu.jobEnded = make(chan struct{})
 	jm.mu.resultServed = make(chan struct{})
+	jm.mu.stopServed = make(chan struct{}, 1)
 	if cfg.TLS != nil {
 		sec, err := newRPCSecurity(cfg.TLS)
 		if err != nil {
@@ -579,6 +586,7 @@ func (jm *JobManager) Run(ctx context.Context) error {
 				err = errors.Join(err, fmt.Errorf("jobmanager: server stopped: %w", serr))
 			}
 		} else {
+			jm.awaitStopResults(ctx)
 			jm.log.Info("jobmanager: the application ended; shutting down")
 		}
 		jm.shutdownTaskManagers("the application ended")

@@ -46,6 +46,8 @@ type savepointRequest struct {
 	location string
 	err      error
 	started  time.Time
+	// served is set once a client fetched the done request's status.
+	served bool
 }
 
 func (r *savepointRequest) failLocked(err error) {
@@ -92,6 +94,9 @@ func (jm *JobManager) TriggerSavepoint(ctx context.Context, id, dir string, stop
 	r := &savepointRequest{trigger: newTriggerID(), id: chk, dir: dir, kind: kind, started: now}
 	ft.savepoints[r.trigger] = r
 	ft.pendingSP[chk] = r
+	if stop {
+		jm.mu.unservedStops++
+	}
 	jm.log.Info("savepoint triggered", "job", j.id, "checkpoint", chk, "kind", kind, "dir", dir, "trigger", r.trigger)
 	jm.checkpointEffectsLocked(j, eff, now)
 	return r.trigger, nil
@@ -115,11 +120,51 @@ func (jm *JobManager) SavepointStatus(ctx context.Context, id, trigger string) (
 	if !r.done {
 		return v1.SavepointStatus{Status: v1.QueueStatus{ID: v1.OperationInProgress}}, nil
 	}
+	if !r.served && r.kind == checkpoint.StopSavepoint {
+		jm.mu.unservedStops--
+		select {
+		case jm.mu.stopServed <- struct{}{}:
+		default:
+		}
+	}
+	r.served = true
 	out := v1.SavepointStatus{Status: v1.QueueStatus{ID: v1.OperationCompleted}, Operation: &v1.SavepointInfo{Location: r.location}}
 	if r.err != nil {
 		out.Operation = &v1.SavepointInfo{FailureCause: &v1.FailureCause{Class: "SavepointFailure", StackTrace: r.err.Error()}}
 	}
 	return out, nil
+}
+
+// stopResultLinger bounds how long an application cluster whose
+// application has ended waits for clients to fetch the results of its
+// stop-with-savepoint triggers.
+const stopResultLinger = 30 * time.Second
+
+// awaitStopResults waits, at most stopResultLinger, until a client has
+// fetched the result of every stop-with-savepoint trigger. Stopping an
+// application's job with a savepoint ends the application, and so its
+// cluster: without this wait, spate stop --savepoint polling the
+// trigger found the JobManager gone and never learnt the savepoint's
+// path.
+func (jm *JobManager) awaitStopResults(ctx context.Context) {
+	linger := time.NewTimer(stopResultLinger)
+	defer linger.Stop()
+	for {
+		jm.mu.Lock()
+		n := jm.mu.unservedStops
+		jm.mu.Unlock()
+		if n <= 0 {
+			return
+		}
+		select {
+		case <-jm.mu.stopServed:
+		case <-linger.C:
+			jm.log.Warn("jobmanager: no client fetched the result of a stop-with-savepoint; shutting down", "unfetched", n, "waited", stopResultLinger)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // newTriggerID returns a random trigger id, 32 hex digits as Flink's.
