@@ -114,7 +114,26 @@ func TestStopWaitsForCommits(t *testing.T) {
 				if r, err := w2.confirm(tr1.CheckpointId); err != nil || !r.Accepted {
 					t.Fatalf("second confirmation: %v %v", r, err)
 				}
+				// An application's cluster, its job stopped, waits until
+				// the stop's result is fetched (awaitStopResults).
+				waitCtx, cancelWait := context.WithCancel(ctx)
+				defer cancelWait()
+				waited := make(chan struct{})
+				go func() {
+					defer close(waited)
+					jm.awaitStopResults(waitCtx)
+				}()
+				select {
+				case <-waited:
+					t.Fatal("awaitStopResults returned before the stop's result was fetched")
+				case <-time.After(100 * time.Millisecond):
+				}
 				st := status()
+				select {
+				case <-waited:
+				case <-time.After(10 * time.Second):
+					t.Fatal("awaitStopResults still waits once the stop's result was fetched")
+				}
 				if s := jobState(jm, id); s != v1.JobFinished || st.Status.ID != v1.OperationCompleted || st.Operation == nil ||
 					!strings.HasPrefix(st.Operation.Location, spDir+"/savepoint-") {
 					t.Fatalf("after both confirmations: job %s, stop %+v; want FINISHED, COMPLETED at the savepoint", s, st)
