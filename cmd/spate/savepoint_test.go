@@ -242,6 +242,42 @@ func TestStopWithSavepointAndRestart(t *testing.T) {
 		stopped.Round(time.Millisecond), running.Round(time.Millisecond), total.Round(time.Millisecond))
 }
 
+// regexpPerJobREST finds the REST address a detached per-job run prints.
+var regexpPerJobREST = regexp.MustCompile(`REST API at http://(\S+) for job`)
+
+// TestPerJobStopWithSavepoint stops a detached per-job cluster's job with
+// a savepoint: the cluster ends with its job, but only after spate stop
+// learnt the savepoint's path (before, the client polling the trigger
+// found the JobManager gone: "connection refused"). A per-job run from
+// the savepoint then finishes the output, each pair once.
+func TestPerJobStopWithSavepoint(t *testing.T) {
+	want := wantPairs()
+	home := t.TempDir()
+	out, spDir := workerDir(t), t.TempDir()
+	args := append([]string{"run", "--target", "process-per-job", "--detached"}, chaosArgs(binaries(t), out)...)
+	o, err := spateEnv(t, home, args...)
+	id, rest := regexpJobID.FindStringSubmatch(o), regexpPerJobREST.FindStringSubmatch(o)
+	if err != nil || id == nil || rest == nil {
+		t.Fatalf("spate run --detached on a per-job cluster: %v\n%s", err, o)
+	}
+	c := &cluster{rest: rest[1]}
+	waitMidRun(t, c, id[1], out)
+	o, err = spateEnv(t, home, "stop", "-m", rest[1], "--savepoint", spDir, id[1])
+	m := regexpSavepointPath.FindStringSubmatch(o)
+	if err != nil || m == nil {
+		t.Fatalf("spate stop on a per-job cluster: %v\n%s", err, o)
+	}
+	checkPiece(t, out, want)
+	checkSavepointCommitted(t, m[1], out)
+	o, err = spateEnv(t, home, append([]string{"run", "--target", "process-per-job", "-s", m[1]}, chaosArgs(binaries(t), out)...)...)
+	if err != nil || !strings.Contains(o, "is FINISHED") {
+		t.Fatalf("spate run -s on a per-job cluster: %v\n%s", err, o)
+	}
+	if got := committedLines(t, out); !slices.Equal(got, want) {
+		t.Fatalf("the two pieces committed %d lines, one uninterrupted run %d: %s", len(got), len(want), pairDiff(got, want))
+	}
+}
+
 // TestSavepointsThroughREST: POST /v1/jobs/{id}/savepoints (the job goes
 // on), then POST /v1/jobs/{id}/stop, each followed by GET
 // /v1/jobs/{id}/savepoints/{triggerid}; the job restarts from the stop's

@@ -592,6 +592,9 @@ func (jm *JobManager) Run(ctx context.Context) error {
 		jm.shutdownTaskManagers("the application ended")
 	case <-ctx.Done():
 	case <-ended:
+		// A per-job cluster's job stopped with a savepoint: its client
+		// learns the savepoint's path from the stop's result.
+		jm.awaitStopResults(ctx)
 		if jm.cfg.ResultLinger > 0 {
 			linger := time.NewTimer(jm.cfg.ResultLinger)
 			select {

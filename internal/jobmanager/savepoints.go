@@ -142,7 +142,7 @@ const stopResultLinger = 30 * time.Second
 
 // awaitStopResults waits, at most stopResultLinger, until a client has
 // fetched the result of every stop-with-savepoint trigger. Stopping an
-// application's job with a savepoint ends the application, and so its
+// application's job, or a per-job cluster's, with a savepoint ends the
 // cluster: without this wait, spate stop --savepoint polling the
 // trigger found the JobManager gone and never learnt the savepoint's
 // path.
