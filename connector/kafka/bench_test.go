@@ -146,7 +146,8 @@ func reportRateOver(b *testing.B, records int64, d, cpu time.Duration) {
 
 // BenchmarkSource reads a topic of 200,000 records of 100 bytes (4
 // partitions, from a kfake cluster in a child process) with a plain kgo
-// consumer loop, with the source's reader (both timed from their first
+// consumer loop (and one with the source's record pool), with the
+// source's reader (both timed from their first
 // fetch, after the client or reader is made), and with a job (source →
 // discarding sink, parallelism 1, timed whole): each iteration reads the
 // whole topic. Per core figures (records/cpu-s, MB/cpu-s) divide by the
@@ -154,32 +155,50 @@ func reportRateOver(b *testing.B, records int64, d, cpu time.Duration) {
 // they vary much less than the wall-time rates.
 func BenchmarkSource(b *testing.B) {
 	brokers := benchTopic(b)
-	b.Run("reader=kgo", func(b *testing.B) {
-		b.ReportAllocs()
-		var total int64
-		var reading, cpu time.Duration
-		for range b.N {
-			ps := map[int32]kgo.Offset{}
-			for p := range int32(benchPartitions) {
-				ps[p] = kgo.NewOffset().AtStart()
-			}
-			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{benchTopicName: ps}))
-			if err != nil {
-				b.Fatal(err)
-			}
-			n := 0
-			start, cpu0 := time.Now(), cpuTime()
-			for n < benchRecords {
-				fs := cl.PollRecords(context.Background(), 256)
-				fs.EachRecord(func(*kgo.Record) { n++ })
-			}
-			reading += time.Since(start)
-			cpu += cpuTime() - cpu0
-			cl.Close()
-			total += int64(n)
+	// reader=kgo is the plain loop; reader=kgo-pooled adds the source's
+	// record pool, recycling each record once counted, to show what the
+	// pool alone gives.
+	for _, pooled := range []bool{false, true} {
+		name := "reader=kgo"
+		if pooled {
+			name += "-pooled"
 		}
-		reportRateOver(b, total, reading, cpu)
-	})
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var total int64
+			var reading, cpu time.Duration
+			for range b.N {
+				ps := map[int32]kgo.Offset{}
+				for p := range int32(benchPartitions) {
+					ps[p] = kgo.NewOffset().AtStart()
+				}
+				opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{benchTopicName: ps})}
+				if pooled {
+					opts = append(opts, kgo.WithPools(&records))
+				}
+				cl, err := kgo.NewClient(opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n := 0
+				start, cpu0 := time.Now(), cpuTime()
+				for n < benchRecords {
+					fs := cl.PollRecords(context.Background(), 256)
+					fs.EachRecord(func(r *kgo.Record) {
+						n++
+						if pooled {
+							r.Recycle()
+						}
+					})
+				}
+				reading += time.Since(start)
+				cpu += cpuTime() - cpu0
+				cl.Close()
+				total += int64(n)
+			}
+			reportRateOver(b, total, reading, cpu)
+		})
+	}
 	for _, d := range []struct {
 		name  string
 		deser Deserializer[[]byte]

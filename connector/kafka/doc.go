@@ -29,6 +29,12 @@
 // partitions' (idle partitions excluded with WithIdleness; a reader whose
 // partitions are all idle is idle), as Flink's per-split watermarks.
 //
+// The reader takes the slices kgo decodes records into from a pool and
+// recycles each record once its Deserializer has returned (see
+// recordPool): a Deserializer never sees the kgo.Record, and the bytes
+// it shares are the fetch's, never reused. That halves what a plain kgo
+// loop allocates per record; docs/kafka.md has the figures.
+//
 // A record the Deserializer refuses is a *spate.RecordError whose Source
 // is "kafka topic T partition P offset O": the job fails with it, or, if
 // the job consumes spate.SideOutput(stream, spate.RecordErrors), it goes

@@ -249,7 +249,7 @@ func (s *Source[T]) open(ctx context.Context, split spate.Split, restored map[to
 	// A short metadata age lets a partition found by discovery (or a
 	// restore) be fetched at once rather than after kgo's default 5 s.
 	opts := []kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{}),
-		kgo.MetadataMinAge(250 * time.Millisecond), kgo.KeepControlRecords()}
+		kgo.MetadataMinAge(250 * time.Millisecond), kgo.KeepControlRecords(), kgo.WithPools(&records)}
 	if s.cfg.ReadCommitted {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
@@ -394,9 +394,11 @@ func (r *reader[T]) read(ctx context.Context, buf []T, events []spate.SourceEven
 			kr := recs[0]
 			recs = recs[1:]
 			if kr.Offset < p.next || (p.stop >= 0 && p.next >= p.stop) {
+				kr.Recycle()
 				continue // already emitted, or beyond the stop
 			}
 			if p.stop >= 0 && kr.Offset >= p.stop {
+				kr.Recycle()
 				r.reached(p, p.stop)
 				continue
 			}
@@ -404,6 +406,7 @@ func (r *reader[T]) read(ctx context.Context, buf []T, events []spate.SourceEven
 				// A transaction's marker: kept so that the position moves
 				// past it, for a bounded source to see its stop.
 				r.reached(p, kr.Offset+1)
+				kr.Recycle()
 				continue
 			}
 			r.reached(p, kr.Offset+1)
@@ -414,16 +417,22 @@ func (r *reader[T]) read(ctx context.Context, buf []T, events []spate.SourceEven
 			v, err := r.src.deser(&r.rec)
 			if err != nil {
 				b.recs = recs
-				return n, &spate.RecordError{
+				rerr := &spate.RecordError{
 					Source: fmt.Sprintf("kafka topic %s partition %d offset %d", kr.Topic, kr.Partition, kr.Offset),
 					Record: recordText(kr.Value),
 					Err:    err,
 				}
+				kr.Recycle()
+				return n, rerr
 			}
 			buf[n] = v
 			if events != nil {
 				events[n] = spate.SourceEvent{Timestamp: kr.Timestamp.UnixMilli(), Split: i}
 			}
+			// Last: a recycled record is zeroed, and its memory goes to
+			// the next fetch once its slice's records are all recycled
+			// (recordPool).
+			kr.Recycle()
 			n++
 		}
 		b.recs = recs

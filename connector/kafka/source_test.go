@@ -337,3 +337,53 @@ func TestSourceConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceRecyclesRecords: the reader gives the records kgo decoded
+// back to the pool (recordPool) as it goes, and what a Deserializer keeps
+// of a record, here its key, value and a header's value without copies,
+// is never rewritten by later fetches, compressed or not.
+func TestSourceRecyclesRecords(t *testing.T) {
+	_, brokers := newCluster(t)
+	createTopic(t, brokers, "recycle", 2)
+	const n = 4000
+	plain := manual(t, brokers, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	snappy := manual(t, brokers, kgo.ProducerBatchCompression(kgo.SnappyCompression()))
+	want := make([]string, n)
+	for i := 0; i < n; i += 100 {
+		rs := make([]*kgo.Record, 100)
+		for j := range rs {
+			k := i + j
+			want[k] = fmt.Sprintf("k%d v%d-%s h%d", k, k, strings.Repeat("x", k%37), k)
+			rs[j] = &kgo.Record{Topic: "recycle", Partition: int32(k % 2), Key: fmt.Appendf(nil, "k%d", k),
+				Value: fmt.Appendf(nil, "v%d-%s", k, strings.Repeat("x", k%37)), Headers: []kgo.RecordHeader{{Key: "h", Value: fmt.Appendf(nil, "h%d", k)}}}
+		}
+		cl := plain
+		if i/100%2 == 1 {
+			cl = snappy
+		}
+		produce(t, cl, rs...)
+	}
+	type kept struct{ key, value, header []byte }
+	deser := func(r *Record) (kept, error) {
+		return kept{r.Key, r.Value, r.Headers[0].Value}, nil
+	}
+	puts := records.puts.Load()
+	r := open(t, NewSource(SourceConfig{Brokers: brokers, Topics: []string{"recycle"}}, Deserializer[kept](deser)), 0, 1)
+	got, _, _ := readUntil(t, r, n)
+	if records.puts.Load() == puts {
+		t.Errorf("no record slice came back to the pool after %d records", n)
+	}
+	seen := map[string]bool{}
+	for _, g := range got {
+		s := fmt.Sprintf("%s %s %s", g.key, g.value, g.header)
+		if seen[s] {
+			t.Fatalf("record %q read twice", s)
+		}
+		seen[s] = true
+	}
+	for _, w := range want {
+		if !seen[w] {
+			t.Fatalf("record %q missing or rewritten; %d distinct records read", w, len(seen))
+		}
+	}
+}
