@@ -6,8 +6,12 @@ package main
 // processes with loopback pod IPs). The test image is a directory: the
 // spate binary at /opt/spate/bin/spate and the example programs under
 // /opt/spate/usrlib. The Kubernetes binaries are cached after one build
-// (10 to 20 minutes cold on 2 cores); without them these tests skip, but
-// under CI=true.
+// (10 to 30 minutes cold on 2 cores, see internal/localkube); without them
+// these tests skip, but under CI=true. Warm, this file's tests with the
+// object, TLS and savepoint ones (-run
+// 'TestKubernetes|TestSessionObjects|TestDeployFailures|TestModeObjects')
+// take about 80 s without -race on 2 shared cores, a few of them starting
+// the shared cluster.
 
 import (
 	"bytes"

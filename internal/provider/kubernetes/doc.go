@@ -26,8 +26,9 @@
 // Cluster lifecycle, per mode:
 //
 //	session:      Deploy ──▶ jobs come and go ──▶ Kill (spate session stop)
-//	per-job:      Deploy ──▶ one job ──▶ attached: the client deletes the
-//	              Deployment after the job; detached: the JobManager does
+//	per-job:      Deploy ──▶ one job ──▶ the JobManager deletes its own
+//	              Deployment (attached: once the client has acknowledged
+//	              the job's result, having read its output)
 //	application:  Deploy ──▶ the JobManager runs main and its jobs ──▶
 //	              the JobManager deletes its own Deployment (attached: the
 //	              client, once it has the jobs' output)
