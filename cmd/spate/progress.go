@@ -293,11 +293,13 @@ func (p *progress) pollJob(ctx context.Context, j *followedJob) bool {
 	j.out.add(now, out)
 	st := jobStatus{State: d.State, Duration: time.Duration(d.Duration) * time.Millisecond, In: in, Out: out,
 		InRate: j.in.rate(), OutRate: j.out.rate(), Lag: -1, Checkpoints: j.st.Checkpoints, Restarts: j.st.Restarts}
+	// The checkpoints and restarts of a job that ended are read too: the
+	// JobManager keeps its figures, and a short job (or one that
+	// restarted since the last poll) is seen running by no poll.
+	p.optionalFigures(ctx, j, d, &st)
 	if v1.TerminalJobStatus(d.State) {
 		j.ended = true
-		st.InRate, st.OutRate = math.NaN(), math.NaN()
-	} else {
-		p.optionalFigures(ctx, j, d, &st)
+		st.InRate, st.OutRate, st.Lag = math.NaN(), math.NaN(), -1
 	}
 	p.mu.Lock()
 	j.st, j.seen = st, true

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,6 +97,11 @@ func TestClusterRestartAfterTaskManagerLost(t *testing.T) {
 	waitFor(t, 10*time.Second, "spate run to print the restart", func() bool {
 		return strings.Contains(run.text(), "restarted (restart 1) after: ") && strings.Contains(run.text(), "is RUNNING")
 	})
+	// The job metric counts it too.
+	var ms []v1.Metric
+	if err := c.get(t, "/v1/jobs/"+id+"/metrics?get=numRestarts", &ms); err != nil || len(ms) != 1 || ms[0].Value != "1" {
+		t.Errorf("GET /v1/jobs/%s/metrics?get=numRestarts = %+v, %v; want 1", id, ms, err)
+	}
 	if out, err := spateCLI(t, "cancel", "--jobmanager", c.rest, id); err != nil {
 		t.Fatalf("cancel: %v\n%s", err, out)
 	}
@@ -109,6 +115,11 @@ func TestClusterRestartAfterTaskManagerLost(t *testing.T) {
 	}
 	if !strings.Contains(run.text(), "is CANCELED") {
 		t.Errorf("spate run did not report the cancellation:\n%s", run.text())
+	}
+	// Its progress line of the job's end (plain: the output is a pipe)
+	// counts the restart, though the job ended before a poll saw it run.
+	if !regexp.MustCompile(`(?m)^Job ` + id + ` \(topn\) CANCELED after .*, 1 restarts$`).MatchString(run.text()) {
+		t.Errorf("spate run's end line does not count the restart:\n%s", run.text())
 	}
 }
 
