@@ -96,21 +96,7 @@ func TestChaosPerJob(t *testing.T) {
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	cmd.WaitDelay = 5 * time.Second
 	run := startBackground(t, cmd)
-	ended := false
-	t.Cleanup(func() {
-		if !ended {
-			run.cmd.Process.Signal(syscall.SIGINT)
-			select {
-			case <-run.done:
-			case <-time.After(20 * time.Second):
-				run.cmd.Process.Kill()
-				<-run.done
-			}
-		}
-		if t.Failed() {
-			t.Logf("spate run:\n%s", run.text())
-		}
-	})
+	run.stopAtCleanup(t, syscall.SIGINT, 20*time.Second)
 	var id, dir, rest string
 	waitFor(t, 60*time.Second, "the per-job cluster and its job", func() bool {
 		text := run.text()
@@ -137,7 +123,6 @@ func TestChaosPerJob(t *testing.T) {
 	t.Logf("%v: the job runs again after the last kill", time.Since(began).Round(time.Millisecond))
 	select {
 	case err := <-run.done:
-		ended = true
 		if err != nil || !strings.Contains(run.text(), "is FINISHED") {
 			t.Fatalf("spate run: %v; the job did not finish", err)
 		}

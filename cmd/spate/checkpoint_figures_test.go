@@ -30,28 +30,8 @@ func TestCheckpointFiguresOnEverySurface(t *testing.T) {
 		dashjob(t), "-rate", "2000")
 	cmd.WaitDelay = 5 * time.Second
 	run := startBackground(t, cmd)
-	ended := false
-	t.Cleanup(func() {
-		if !ended {
-			run.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-run.done:
-			case <-time.After(10 * time.Second):
-				run.cmd.Process.Kill()
-				<-run.done
-			}
-		}
-		if t.Failed() {
-			t.Logf("spate run:\n%s", run.text())
-		}
-	})
-	var id string
-	waitFor(t, 30*time.Second, "the job's submission", func() bool {
-		if m := regexpJobID.FindStringSubmatch(run.text()); m != nil {
-			id = m[1]
-		}
-		return id != ""
-	})
+	run.stopAtCleanup(t, syscall.SIGTERM, 10*time.Second)
+	id := run.awaitJobID(t)
 	var cps v1.CheckpointingStatistics
 	waitFor(t, 60*time.Second, "two completed checkpoints", func() bool {
 		return c.get(t, "/v1/jobs/"+id+"/checkpoints", &cps) == nil && cps.Counts.Completed >= 2
@@ -144,7 +124,6 @@ func TestCheckpointFiguresOnEverySurface(t *testing.T) {
 	c.waitStatus(t, id, v1.JobCanceled)
 	select {
 	case <-run.done:
-		ended = true
 	case <-time.After(30 * time.Second):
 		t.Fatal("spate run still runs after its job was cancelled")
 	}

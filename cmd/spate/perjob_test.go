@@ -173,20 +173,60 @@ type background struct {
 	mu   sync.Mutex
 	out  bytes.Buffer
 	done chan error // receives the command's end
+	// exited is closed once the command has ended.
+	exited chan struct{}
 }
 
 // startBackground starts cmd with its output kept; the test waits on
 // done (or kills cmd) itself.
 func startBackground(t *testing.T, cmd *exec.Cmd) *background {
 	t.Helper()
-	b := &background{cmd: cmd, done: make(chan error, 1)}
+	b := &background{cmd: cmd, done: make(chan error, 1), exited: make(chan struct{})}
 	cmd.Stdout = lockedWriter{&b.mu, &b.out}
 	cmd.Stderr = lockedWriter{&b.mu, &b.out}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { b.done <- cmd.Wait() }()
+	go func() {
+		b.done <- cmd.Wait()
+		close(b.exited)
+	}()
 	return b
+}
+
+// stopAtCleanup sends the command sig at the test's end unless it has
+// ended by then, and SIGKILL after grace; a failed test logs its output.
+func (b *background) stopAtCleanup(t *testing.T, sig os.Signal, grace time.Duration) {
+	t.Cleanup(func() {
+		select {
+		case <-b.exited:
+		default:
+			b.cmd.Process.Signal(sig)
+			select {
+			case <-b.exited:
+			case <-time.After(grace):
+				b.cmd.Process.Kill()
+				<-b.exited
+			}
+		}
+		if t.Failed() {
+			t.Logf("spate run:\n%s", b.text())
+		}
+	})
+}
+
+// awaitJobID waits for the output to name the submitted job, and
+// returns its id.
+func (b *background) awaitJobID(t *testing.T) string {
+	t.Helper()
+	var id string
+	waitFor(t, 30*time.Second, "the job's submission", func() bool {
+		if m := regexpJobID.FindStringSubmatch(b.text()); m != nil {
+			id = m[1]
+		}
+		return id != ""
+	})
+	return id
 }
 
 // text is the output so far.

@@ -30,28 +30,8 @@ func TestClusterRestartAfterTaskManagerLost(t *testing.T) {
 	// The program it runs may hold the output open a moment longer.
 	cmd.WaitDelay = 5 * time.Second
 	run := startBackground(t, cmd)
-	ended := false
-	t.Cleanup(func() {
-		if !ended {
-			run.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-run.done:
-			case <-time.After(10 * time.Second):
-				run.cmd.Process.Kill()
-				<-run.done
-			}
-		}
-		if t.Failed() {
-			t.Logf("spate run:\n%s", run.text())
-		}
-	})
-	var id string
-	waitFor(t, 30*time.Second, "the job's submission", func() bool {
-		if m := regexpJobID.FindStringSubmatch(run.text()); m != nil {
-			id = m[1]
-		}
-		return id != ""
-	})
+	run.stopAtCleanup(t, syscall.SIGTERM, 10*time.Second)
+	id := run.awaitJobID(t)
 	allRunning := func(d v1.JobDetails) bool {
 		total := 0
 		for _, v := range d.Vertices {
@@ -109,7 +89,6 @@ func TestClusterRestartAfterTaskManagerLost(t *testing.T) {
 	// spate run follows the job to its end, and exits.
 	select {
 	case <-run.done:
-		ended = true
 	case <-time.After(30 * time.Second):
 		t.Fatal("spate run still runs after its job was cancelled")
 	}
@@ -137,23 +116,8 @@ func TestClusterZombieTaskManagerFenced(t *testing.T) {
 	cmd := exec.Command(filepath.Join(bin, "spate"), append([]string{"run", "--target", "remote", "--jobmanager", c.rest}, chaosArgs(bin, dir)...)...)
 	cmd.WaitDelay = 5 * time.Second
 	run := startBackground(t, cmd)
-	ended := false
-	t.Cleanup(func() {
-		if !ended {
-			run.cmd.Process.Signal(syscall.SIGTERM)
-			<-run.done
-		}
-		if t.Failed() {
-			t.Logf("spate run:\n%s", run.text())
-		}
-	})
-	var id string
-	waitFor(t, 30*time.Second, "the job's submission", func() bool {
-		if m := regexpJobID.FindStringSubmatch(run.text()); m != nil {
-			id = m[1]
-		}
-		return id != ""
-	})
+	run.stopAtCleanup(t, syscall.SIGTERM, 10*time.Second)
+	id := run.awaitJobID(t)
 	completed := func() int {
 		var cps v1.CheckpointingStatistics
 		if err := c.get(t, "/v1/jobs/"+id+"/checkpoints", &cps); err != nil {
@@ -219,7 +183,6 @@ func TestClusterZombieTaskManagerFenced(t *testing.T) {
 	}
 	select {
 	case <-run.done:
-		ended = true
 	case <-time.After(30 * time.Second):
 		t.Fatal("spate run still runs after its job finished")
 	}

@@ -111,29 +111,13 @@ func TestCheckpointsInS3(t *testing.T) {
 		"-checkpoint-interval", "300ms", "-out", out)
 	cmd.WaitDelay = 5 * time.Second
 	run := startBackground(t, cmd)
-	ended := false
+	run.stopAtCleanup(t, syscall.SIGTERM, 20*time.Second)
 	t.Cleanup(func() {
-		if !ended {
-			run.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-run.done:
-			case <-time.After(20 * time.Second):
-				run.cmd.Process.Kill()
-				<-run.done
-			}
-		}
 		if t.Failed() {
-			t.Logf("spate run:\n%s", run.text())
 			t.Logf("JobManager:\n%s", tail(c.jm.stderr(), 6000))
 		}
 	})
-	var id string
-	waitFor(t, 30*time.Second, "the job's submission", func() bool {
-		if m := regexpJobID.FindStringSubmatch(run.text()); m != nil {
-			id = m[1]
-		}
-		return id != ""
-	})
+	id := run.awaitJobID(t)
 	var cps checkpointCounts
 	waitFor(t, 60*time.Second, "two checkpoints completed with state files in S3", func() bool {
 		if d := c.job(t, id); v1.TerminalJobStatus(d.State) {
@@ -174,7 +158,6 @@ func TestCheckpointsInS3(t *testing.T) {
 	}
 	select {
 	case <-run.done:
-		ended = true
 	case <-time.After(30 * time.Second):
 		t.Fatal("spate run still runs after its job finished")
 	}
